@@ -1,0 +1,53 @@
+"""Our modules' state_dict keys and shapes equal every released guided-diffusion checkpoint's.
+
+The reference lists (official-keys/*.keys.txt, one `key<TAB>(shape)` per line) were produced from the
+official code with the README flags. Models are built on the meta device from our presets, so this is
+fast and allocates nothing.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from conftest import official_keys_dir
+
+from adm.presets import OFFICIAL_STEMS, build_model, official_checkpoint_config
+
+KEYS_DIR = official_keys_dir()
+KEY_FILES = sorted(KEYS_DIR.glob("*.keys.txt")) if KEYS_DIR.is_dir() else []
+
+
+def read_keys(path: Path):
+    out = {}
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        key, shape = line.split("\t")
+        out[key.strip()] = tuple(ast.literal_eval(shape.strip()))
+    return out
+
+
+def test_reference_files_present():
+    if not KEYS_DIR.is_dir():
+        pytest.skip(f"official key lists not found at {KEYS_DIR} (set ADM_OFFICIAL_KEYS)")
+    stems = {p.name[: -len(".keys.txt")] for p in KEY_FILES}
+    assert len(KEY_FILES) == 12, stems
+    assert stems == set(OFFICIAL_STEMS)
+
+
+@pytest.mark.parametrize("path", KEY_FILES, ids=[p.name[: -len(".keys.txt")] for p in KEY_FILES])
+def test_keys_and_shapes_match_official(path: Path):
+    stem = path.name[: -len(".keys.txt")]
+    kind, cfg = official_checkpoint_config(stem)
+    model = build_model(kind, cfg, init="meta")
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    ref = read_keys(path)
+    missing = sorted(set(ref) - set(ours))
+    unexpected = sorted(set(ours) - set(ref))
+    assert not missing and not unexpected, f"{stem}: missing {missing[:5]}, unexpected {unexpected[:5]}"
+    bad = [(k, ours[k], ref[k]) for k in ref if ours[k] != ref[k]]
+    assert not bad, f"{stem}: shape mismatches (key, ours, official): {bad[:5]}"
+    # order matters for nothing, but the official files list keys in state_dict order: check it too
+    assert list(ours) == list(ref), f"{stem}: same keys, different order"
