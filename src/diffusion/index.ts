@@ -1,0 +1,18 @@
+// Public surface of the pure sampling layer (no onnxruntime, no DOM).
+
+export type { Shape4, DenoiseFn, ClassifierGradFn, ClassifierGradResult, ModelVarType } from './types';
+export { getNamedBetaSchedule, betasForAlphaBar, isNoiseSchedule, COSINE_MAX_BETA } from './schedule';
+export { spaceTimesteps, respaceBetas, roundHalfEven } from './respace';
+export type { DiffusionProcess, ProcessParams } from './process';
+export { createProcess, createProcessForPack, processFromBetas } from './process';
+export type { MeanVariance } from './step';
+export {
+  allocMeanVariance, pMeanVariance, pMeanVarianceInto, conditionMean, conditionScore,
+  pSample, pSampleInto, ddimSample, ddimSampleInto,
+} from './step';
+export type { GaussianRng } from './rng';
+export { createGaussianRng } from './rng';
+export type { RgbaImage } from './image';
+export { toRgba, gridRgba } from './image';
+export type { SampleOptions, StepRecord } from './loop';
+export { sampleLoop, sampleToEnd } from './loop';

@@ -1,0 +1,24 @@
+// src/diffusion must stay pure math: it runs in the browser worker, in Node and in tests alike.
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const DIR = fileURLToPath(new URL('../../../src/diffusion/', import.meta.url));
+const files = readdirSync(DIR, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+
+describe('src/diffusion purity', () => {
+  it('has source files', () => expect(files.length).toBeGreaterThan(5));
+
+  it.each(files)('%s imports no runtime/UI library and touches no DOM or Math.random', (f) => {
+    // Comments may mention what the code deliberately avoids; only code is checked.
+    const src = readFileSync(DIR + f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '').replace(/\s\/\/ .*$/gm, '');
+    const imports = [...src.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map((m) => m[1]);
+    for (const spec of imports) {
+      expect(spec, `${f} imports ${spec}`).toMatch(/^\.\.?\//);
+      expect(spec).not.toMatch(/onnxruntime|react/);
+    }
+    expect(src).not.toMatch(/onnxruntime|from\s+['"]react/);
+    expect(src).not.toMatch(/\bdocument\.|\bwindow\./);
+    expect(src).not.toMatch(/Math\.random/);
+  });
+});
