@@ -1,0 +1,98 @@
+// The one message protocol between the UI (main thread) and the sampling worker.
+// Both ends switch on `kind` exhaustively (see assertNever). Run-scoped messages carry the
+// `runId` the UI chose, pack loads carry a `loadId`; the UI drops anything with a stale id.
+import type { PackManifest } from './manifest';
+
+/** Execution provider. `auto` lets the worker decide (WebGPU on a hardware adapter, else wasm). */
+export type EpChoice = 'auto' | 'webgpu' | 'wasm';
+export type Ep = 'webgpu' | 'wasm';
+
+/** Which image a preview frame shows: the noisy sample x_t or the model's predicted x_0. */
+export type PreviewOf = 'x' | 'predX0';
+export type Sampler = 'ddpm' | 'ddim';
+
+/** Everything that fixes one sample. Same params + same pack + same seed = same image. */
+export interface GenerateParams {
+  /** ImageNet-1k index (0..999); the worker maps it to the pack's label space. */
+  imagenetClass: number;
+  classifierScale: number;
+  /** Number of sampling steps (evenly respaced over the pack's diffusion steps). */
+  steps: number;
+  sampler: Sampler;
+  seed: number;
+  /** false: the U-Net gets the pack's unconditionalLabel and only the classifier steers. */
+  conditionUnet: boolean;
+  previewOf: PreviewOf;
+}
+
+export type ToWorker =
+  | { kind: 'load'; loadId: number; packUrl: string; ep: EpChoice }
+  | { kind: 'generate'; runId: number; params: GenerateParams }
+  /** Takes effect from the next step of that run; the run is not restarted. */
+  | { kind: 'setScale'; runId: number; classifierScale: number }
+  | { kind: 'setPreview'; runId: number; previewOf: PreviewOf }
+  /** Checked between steps. */
+  | { kind: 'cancel'; runId: number };
+
+/** How the worker will run models, decided once per load. */
+export interface EpInfo {
+  ep: Ep;
+  /** Human-readable reason for the choice, e.g. "WebGPU adapter is a software fallback (SwiftShader)". */
+  reason: string;
+  adapter: string | null;
+  /** The U-Net in use is the fp16 variant (needs WebGPU + shader-f16 + a unetFp16 graph). */
+  fp16: boolean;
+  wasmThreads: number;
+}
+
+export type FromWorker =
+  | { kind: 'progress'; loadId: number; file: string; loaded: number; total: number; fromCache: boolean }
+  | { kind: 'ready'; loadId: number; manifest: PackManifest; epInfo: EpInfo; warmupMs: number }
+  | { kind: 'loadError'; loadId: number; message: string }
+  | { kind: 'started'; runId: number; numSteps: number }
+  | {
+      kind: 'frame';
+      runId: number;
+      /** 1-based count of finished steps. */
+      step: number;
+      numSteps: number;
+      timestep: number;
+      width: number;
+      height: number;
+      /** RGBA bytes, transferred (not copied) from the worker. */
+      rgba: ArrayBuffer;
+      /** log p(y | x_t) of the sample, or null when the pack has no classifier. */
+      logp: number | null;
+      classifierScale: number;
+    }
+  | { kind: 'done'; runId: number; ms: number }
+  | { kind: 'cancelled'; runId: number; step: number }
+  | { kind: 'error'; runId: number; message: string }
+  /** The GPU device is gone; the pack must be loaded again (the UI falls back to wasm). */
+  | { kind: 'deviceLost'; message: string };
+
+export type ToWorkerKind = ToWorker['kind'];
+export type FromWorkerKind = FromWorker['kind'];
+
+/** Compile-time exhaustiveness guard for `switch (msg.kind)`. */
+export function assertNever(x: never): never {
+  throw new Error(`unhandled message: ${JSON.stringify(x)}`);
+}
+
+/** Limits shared by the URL parser, the controls and the worker's own validation. */
+export const LIMITS = {
+  classifierScale: { min: 0, max: 20, step: 0.5 },
+  steps: { min: 1, max: 1000 },
+  seed: { min: 0, max: 0xffffffff },
+  imagenetClass: { min: 0, max: 999 },
+} as const;
+
+/** One place for the app's fallback defaults (a pack's manifest may recommend others). */
+export const DEFAULTS = {
+  classifierScale: 4,
+  steps: 25,
+  sampler: 'ddim',
+  seed: 0,
+  conditionUnet: true,
+  previewOf: 'predX0',
+} as const satisfies Partial<GenerateParams>;
