@@ -1,0 +1,17 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './ui/App';
+import { initFromUrl } from './ui/hooks/useUrlMirror';
+import { appStore } from './ui/store/store';
+import './ui/styles.css';
+
+// URL first, so the pack index and the first load already see the linked params.
+initFromUrl(appStore, window.location.search);
+
+const root = document.getElementById('root');
+if (!root) throw new Error('index.html has no #root');
+createRoot(root).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

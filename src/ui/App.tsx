@@ -1,0 +1,38 @@
+// Layout only: wiring lives in hooks, each panel in its own component.
+import { CanvasView } from './components/CanvasView';
+import { ControlsPanel } from './components/ControlsPanel';
+import { LogpChart } from './components/LogpChart';
+import { Notices } from './components/Notices';
+import { PackPicker } from './components/PackPicker';
+import { StatusBar } from './components/StatusBar';
+import { useDiffusionWorker } from './hooks/useDiffusionWorker';
+import { usePackIndex, usePackLoader } from './hooks/usePacks';
+import { useUrlMirror } from './hooks/useUrlMirror';
+
+export function App() {
+  const client = useDiffusionWorker();
+  usePackIndex();
+  usePackLoader(client);
+  useUrlMirror();
+  return (
+    <div className="app">
+      <header>
+        <h1>Classifier-guided diffusion</h1>
+        <p className="subtitle">
+          ADM (Dhariwal &amp; Nichol, 2021) sampling in your browser: the U-Net denoises, a noisy-image classifier pulls
+          each step toward the class.
+        </p>
+        <PackPicker />
+      </header>
+      <Notices />
+      <main>
+        <ControlsPanel onGenerate={client.generate} onStop={client.stop} />
+        <section className="output" aria-label="Output">
+          <CanvasView />
+          <StatusBar />
+          <LogpChart />
+        </section>
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,75 @@
+// The sample canvas. Frames come from the frame bus, not React state: each frame is painted in
+// the next animation frame, newest wins. Upscaled with nearest neighbour (CSS pixelated).
+import { useEffect, useRef, useState } from 'react';
+import { shortName } from '../data/classes';
+import { frameBus, type Frame } from '../frames';
+import { appStore, useApp } from '../store/store';
+
+function paint(canvas: HTMLCanvasElement, frame: Frame): void {
+  if (canvas.width !== frame.width || canvas.height !== frame.height) {
+    canvas.width = frame.width;
+    canvas.height = frame.height;
+  }
+  const ctx = canvas.getContext('2d');
+  ctx?.putImageData(new ImageData(frame.rgba, frame.width, frame.height), 0, 0);
+}
+
+function savePng(canvas: HTMLCanvasElement): void {
+  const { imagenetClass, seed, classifierScale, steps, sampler } = appStore.getState().params;
+  const name = `${shortName(imagenetClass).replace(/\W+/g, '_')}-s${classifierScale}-${sampler}${steps}-seed${seed}.png`;
+  canvas.toBlob((blob) => {
+    if (!blob) return;
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  }, 'image/png');
+}
+
+export function CanvasView() {
+  const ref = useRef<HTMLCanvasElement>(null);
+  const [hasImage, setHasImage] = useState(false);
+  const size = useApp((s) => s.manifest?.imageSize ?? 64);
+  const running = useApp((s) => s.runState === 'running');
+
+  useEffect(() => {
+    let pending: Frame | null = frameBus.latest();
+    let raf = 0;
+    const flush = () => {
+      raf = 0;
+      if (pending && ref.current) paint(ref.current, pending);
+      pending = null;
+    };
+    flush();
+    const unsubscribe = frameBus.subscribe((f) => {
+      pending = f;
+      if (!raf) raf = requestAnimationFrame(flush);
+    });
+    setHasImage(frameBus.latest() !== null);
+    const unsubHas = frameBus.subscribe(() => setHasImage(true));
+    return () => {
+      unsubscribe();
+      unsubHas();
+      if (raf) cancelAnimationFrame(raf);
+    };
+  }, []);
+
+  return (
+    <figure className="canvas-view">
+      <canvas
+        ref={ref}
+        width={size}
+        height={size}
+        role="img"
+        aria-label="Sample"
+        className={running ? 'running' : undefined}
+      />
+      <figcaption>
+        <button type="button" disabled={!hasImage || running} onClick={() => ref.current && savePng(ref.current)}>
+          Save PNG
+        </button>
+      </figcaption>
+    </figure>
+  );
+}

@@ -1,0 +1,83 @@
+// All inputs of a run plus Generate / Stop. Each control writes one store field.
+import { useId } from 'react';
+import { LIMITS, type PreviewOf, type Sampler } from '../../shared/protocol';
+import { useApp } from '../store/store';
+import { ClassPicker } from './ClassPicker';
+import { GuidanceSlider } from './GuidanceSlider';
+import { NumberField } from './NumberField';
+
+interface Props {
+  onGenerate: () => void;
+  onStop: () => void;
+}
+
+const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0];
+
+export function ControlsPanel({ onGenerate, onStop }: Props) {
+  const ids = { sampler: useId(), preview: useId(), cond: useId() };
+  const steps = useApp((s) => s.params.steps);
+  const sampler = useApp((s) => s.params.sampler);
+  const seed = useApp((s) => s.params.seed);
+  const conditionUnet = useApp((s) => s.params.conditionUnet);
+  const previewOf = useApp((s) => s.params.previewOf);
+  const setParam = useApp((s) => s.setParam);
+  const ready = useApp((s) => s.packStatus === 'ready');
+  const running = useApp((s) => s.runState === 'running');
+  const maxSteps = useApp((s) => s.manifest?.diffusion.diffusionSteps ?? LIMITS.steps.max);
+  // The toggle only makes sense for a class-conditional U-Net trained with label dropout.
+  const canUncond = useApp((s) => s.manifest !== null && s.manifest.classCond && s.manifest.unconditionalLabel !== null);
+
+  return (
+    <form
+      className="controls"
+      aria-label="Sampling controls"
+      onSubmit={(e) => {
+        e.preventDefault();
+        onGenerate();
+      }}
+    >
+      <ClassPicker />
+      <GuidanceSlider />
+      <NumberField label="Steps" value={steps} min={1} max={maxSteps} onCommit={(v) => setParam('steps', v)} />
+      <div className="field">
+        <label htmlFor={ids.sampler}>Sampler</label>
+        <select id={ids.sampler} value={sampler} onChange={(e) => setParam('sampler', e.target.value as Sampler)}>
+          <option value="ddim">DDIM (deterministic)</option>
+          <option value="ddpm">DDPM (ancestral)</option>
+        </select>
+      </div>
+      <div className="seed-row">
+        <NumberField label="Seed" value={seed} min={LIMITS.seed.min} max={LIMITS.seed.max} onCommit={(v) => setParam('seed', v)} />
+        <button type="button" onClick={() => setParam('seed', randomSeed())}>
+          New seed
+        </button>
+      </div>
+      <div className="field check">
+        <input
+          id={ids.cond}
+          type="checkbox"
+          checked={conditionUnet || !canUncond}
+          disabled={!canUncond}
+          onChange={(e) => setParam('conditionUnet', e.target.checked)}
+        />
+        <label htmlFor={ids.cond}>Condition the U-Net on the class</label>
+        {!conditionUnet && canUncond && <span className="hint">Only the classifier steers.</span>}
+      </div>
+      <div className="field">
+        <label htmlFor={ids.preview}>Show</label>
+        <select id={ids.preview} value={previewOf} onChange={(e) => setParam('previewOf', e.target.value as PreviewOf)}>
+          <option value="predX0">predicted x₀</option>
+          <option value="x">noisy xₜ</option>
+        </select>
+      </div>
+      <div className="buttons">
+        <button type="submit" className="primary" disabled={!ready}>
+          Generate
+        </button>
+        <button type="button" onClick={onStop} disabled={!running}>
+          Stop
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,44 @@
+// One live line: what the app is doing and "step k / N". Screen readers hear it (role=status).
+import type { AppState } from '../store/store';
+import { useApp } from '../store/store';
+
+const mb = (b: number) => (b / 1e6).toFixed(b < 1e7 ? 2 : 1);
+
+function describe(s: AppState): string {
+  if (s.packStatus === 'loading') {
+    const p = s.progress;
+    if (!p || p.loaded >= p.total) return 'Loading pack: preparing the models (warm-up run)…';
+    const pct = Math.floor((100 * p.loaded) / p.total);
+    return `Loading pack: ${pct}% (${p.file}, ${mb(p.loaded)} of ${mb(p.total)} MB${p.fromCache ? ', from cache' : ''})`;
+  }
+  if (s.packStatus === 'error') return 'The pack could not be loaded.';
+  if (s.packStatus === 'none') return 'Waiting for a model pack…';
+  const steps = `step ${s.step} / ${s.runState === 'idle' ? s.params.steps : s.numSteps}`;
+  switch (s.runState) {
+    case 'idle':
+      return `Ready · ${steps}`;
+    case 'running':
+      return `Generating · ${steps}`;
+    case 'done':
+      return `Done in ${((s.runMs ?? 0) / 1000).toFixed(1)} s · ${steps}`;
+    case 'cancelled':
+      return `Stopped · ${steps}`;
+    case 'error':
+      return `Run failed · ${steps}`;
+  }
+}
+
+export function StatusBar() {
+  const text = useApp(describe);
+  const loading = useApp((s) => s.packStatus === 'loading' && s.progress !== null);
+  const loaded = useApp((s) => s.progress?.loaded ?? 0);
+  const total = useApp((s) => s.progress?.total ?? 0);
+  return (
+    <div className="status-bar">
+      <p role="status" aria-live="polite">
+        {text}
+      </p>
+      {loading && <progress aria-label="Download progress" max={total} value={loaded} />}
+    </div>
+  );
+}

@@ -1,0 +1,43 @@
+// Reads models/index.json once, settles which pack to use, and (re)loads it when that changes.
+import { useEffect } from 'react';
+import { parsePackIndex } from '../packIndex';
+import { appStore, useApp } from '../store/store';
+import type { DiffusionClient } from '../worker/client';
+
+export function usePackIndex(): void {
+  useEffect(() => {
+    let live = true;
+    const url = new URL('models/index.json', document.baseURI).href;
+    fetch(url, { cache: 'no-cache' })
+      .then((r) => {
+        if (!r.ok) throw new Error(`HTTP ${r.status}`);
+        return r.json();
+      })
+      .then((json: unknown) => {
+        if (!live) return;
+        const index = parsePackIndex(json, document.baseURI);
+        const s = appStore.getState();
+        s.setPacks(index.packs, index.defaultPackId);
+        const wanted = s.params.packId;
+        if (wanted && !index.packs.some((p) => p.id === wanted)) {
+          s.addNotice('warning', `There is no model pack "${wanted}"; using "${index.defaultPackId}" instead.`);
+        }
+        if (!wanted || !index.packs.some((p) => p.id === wanted)) s.applyDefaults({ packId: index.defaultPackId });
+      })
+      .catch((e: unknown) => {
+        if (live) appStore.getState().addNotice('error', `Could not read the list of model packs (${e instanceof Error ? e.message : e}).`);
+      });
+    return () => {
+      live = false;
+    };
+  }, []);
+}
+
+export function usePackLoader(client: DiffusionClient): void {
+  const packId = useApp((s) => s.params.packId);
+  const packs = useApp((s) => s.packs);
+  useEffect(() => {
+    const entry = packs.find((p) => p.id === packId);
+    if (entry) client.loadPack(entry);
+  }, [client, packId, packs]);
+}

@@ -1,0 +1,42 @@
+// When a pack becomes ready: adopt its recommended sampling settings (unless the user or URL set
+// them) and make sure the chosen class and conditioning are possible with this pack.
+import type { PackManifest } from '../shared/manifest';
+import { LIMITS } from '../shared/protocol';
+import { shortName } from './data/classes';
+import type { Params } from './store/paramsSlice';
+import type { AppStore } from './store/store';
+
+/** "ddim25" / "50" -> 25 / 50; section lists like "10,10,10" -> their total. */
+export function stepsOfRespacing(spec: string): number | null {
+  const s = spec.trim().replace(/^ddim/, '');
+  if (!/^\d+(,\d+)*$/.test(s)) return null;
+  return s.split(',').reduce((a, b) => a + Number(b), 0);
+}
+
+export function adoptPack(store: AppStore, m: PackManifest): void {
+  const { params, explicit, applyDefaults, addNotice } = store.getState();
+  const defaults: Partial<Params> = {};
+  if (!explicit.classifierScale) {
+    const r = LIMITS.classifierScale;
+    defaults.classifierScale = Math.min(r.max, Math.max(r.min, m.sampling.classifierScale));
+  }
+  const steps = stepsOfRespacing(m.sampling.timestepRespacing);
+  if (!explicit.steps && steps !== null) defaults.steps = Math.min(steps, m.diffusion.diffusionSteps);
+  if (!explicit.sampler) defaults.sampler = m.sampling.useDdim ? 'ddim' : 'ddpm';
+  if (!m.labels.includes(params.imagenetClass)) {
+    const fallback = m.labels[0];
+    if (explicit.imagenetClass) {
+      addNotice(
+        'warning',
+        `Pack "${m.title}" does not know class ${params.imagenetClass} (${shortName(params.imagenetClass)}); using ${shortName(fallback)} instead.`,
+      );
+    }
+    defaults.imagenetClass = fallback;
+  }
+  if (!params.conditionUnet && m.classCond && m.unconditionalLabel === null) {
+    addNotice('warning', `Pack "${m.title}" cannot sample unconditionally; the U-Net is conditioned on the class.`);
+    defaults.conditionUnet = true;
+  }
+  if ((defaults.steps ?? params.steps) > m.diffusion.diffusionSteps) defaults.steps = m.diffusion.diffusionSteps;
+  applyDefaults(defaults);
+}

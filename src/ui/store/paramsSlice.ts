@@ -1,0 +1,54 @@
+// What the user asked for: the inputs of the next run (mirrored in the URL).
+import type { StateCreator } from 'zustand';
+import { DEFAULTS, type EpChoice, type PreviewOf, type Sampler } from '../../shared/protocol';
+import type { AppState } from './store';
+
+export interface Params {
+  imagenetClass: number;
+  classifierScale: number;
+  steps: number;
+  sampler: Sampler;
+  seed: number;
+  conditionUnet: boolean;
+  previewOf: PreviewOf;
+  /** Pack id from models/index.json; '' until the index is read. */
+  packId: string;
+  ep: EpChoice;
+}
+
+export type ParamKey = keyof Params;
+
+export interface ParamsSlice {
+  params: Params;
+  /** Params the user or the URL set; a newly loaded pack's recommended defaults leave these alone. */
+  explicit: Partial<Record<ParamKey, true>>;
+  setParam: <K extends ParamKey>(key: K, value: Params[K]) => void;
+  /** Applies values without marking them explicit (pack defaults, fallbacks). */
+  applyDefaults: (values: Partial<Params>) => void;
+  /** Values from the URL: set and marked explicit. */
+  applyUrl: (values: Partial<Params>) => void;
+}
+
+export const INITIAL_PARAMS: Params = {
+  imagenetClass: 0,
+  classifierScale: DEFAULTS.classifierScale,
+  steps: DEFAULTS.steps,
+  sampler: DEFAULTS.sampler,
+  seed: DEFAULTS.seed,
+  conditionUnet: DEFAULTS.conditionUnet,
+  previewOf: DEFAULTS.previewOf,
+  packId: '',
+  ep: 'auto',
+};
+
+const markAll = (values: Partial<Params>) =>
+  Object.fromEntries(Object.keys(values).map((k) => [k, true])) as Partial<Record<ParamKey, true>>;
+
+export const createParamsSlice: StateCreator<AppState, [], [], ParamsSlice> = (set) => ({
+  params: INITIAL_PARAMS,
+  explicit: {},
+  setParam: (key, value) =>
+    set((s) => ({ params: { ...s.params, [key]: value }, explicit: { ...s.explicit, [key]: true } })),
+  applyDefaults: (values) => set((s) => ({ params: { ...s.params, ...values } })),
+  applyUrl: (values) => set((s) => ({ params: { ...s.params, ...values }, explicit: { ...s.explicit, ...markAll(values) } })),
+});

@@ -1,0 +1,77 @@
+// URL <-> params, so a link reproduces an image. Parsing is strict: an out-of-range or
+// malformed value is dropped with a sentence saying so, and the default stays in force.
+import { LIMITS } from '../shared/protocol';
+import type { Params } from './store/paramsSlice';
+
+export interface UrlParse {
+  values: Partial<Params>;
+  errors: string[];
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; why: string };
+type Field = { [K in keyof Params]: { key: K; name: string; parse: (raw: string) => Parsed<Params[K]> } }[keyof Params];
+
+const ok = <T,>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = <T,>(why: string): Parsed<T> => ({ ok: false, why });
+const num = (raw: string) => (/^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN);
+
+function inRange(r: { min: number; max: number }, integer: boolean) {
+  return (raw: string): Parsed<number> => {
+    const v = num(raw);
+    const fine = v >= r.min && v <= r.max && (!integer || Number.isInteger(v));
+    return fine ? ok(v) : bad(`must be ${integer ? 'a whole number' : 'a number'} from ${r.min} to ${r.max}`);
+  };
+}
+
+function oneOf<T extends string>(options: readonly T[]) {
+  return (raw: string): Parsed<T> => {
+    const hit = options.find((o) => o === raw);
+    return hit !== undefined ? ok(hit) : bad(`must be one of ${options.join(', ')}`);
+  };
+}
+
+// `class`, `scale`, `steps`, `seed`, `sampler`, `pack`, `ep`, plus `cond` and `preview`.
+const FIELDS: Field[] = [
+  { key: 'imagenetClass', name: 'class', parse: inRange(LIMITS.imagenetClass, true) },
+  { key: 'classifierScale', name: 'scale', parse: inRange(LIMITS.classifierScale, false) },
+  { key: 'steps', name: 'steps', parse: inRange(LIMITS.steps, true) },
+  { key: 'seed', name: 'seed', parse: inRange(LIMITS.seed, true) },
+  { key: 'sampler', name: 'sampler', parse: oneOf(['ddpm', 'ddim'] as const) },
+  { key: 'packId', name: 'pack', parse: (raw) => (/^[\w-]+$/.test(raw) ? ok(raw) : bad('must be a pack id (letters, digits, - and _)')) },
+  { key: 'ep', name: 'ep', parse: oneOf(['auto', 'webgpu', 'wasm'] as const) },
+  { key: 'conditionUnet', name: 'cond', parse: (raw) => (raw === '1' ? ok(true) : raw === '0' ? ok(false) : bad('must be 0 or 1')) },
+  {
+    key: 'previewOf',
+    name: 'preview',
+    parse: (raw) => (raw === 'x' ? ok('x' as const) : raw === 'x0' ? ok('predX0' as const) : bad('must be x or x0')),
+  },
+];
+
+export function parseUrlParams(search: string): UrlParse {
+  const q = new URLSearchParams(search);
+  const values: Partial<Params> = {};
+  const errors: string[] = [];
+  for (const f of FIELDS) {
+    const raw = q.get(f.name);
+    if (raw === null) continue;
+    const r = f.parse(raw);
+    if (r.ok) Object.assign(values, { [f.key]: r.value });
+    else errors.push(`URL parameter ${f.name}=${raw} ${r.why}; using the default instead.`);
+  }
+  return { values, errors };
+}
+
+/** The query string for `p` (ep only when forced, so shared links stay portable). */
+export function toSearch(p: Params): string {
+  const q = new URLSearchParams();
+  if (p.packId) q.set('pack', p.packId);
+  q.set('class', String(p.imagenetClass));
+  q.set('scale', String(p.classifierScale));
+  q.set('steps', String(p.steps));
+  q.set('sampler', p.sampler);
+  q.set('seed', String(p.seed));
+  if (!p.conditionUnet) q.set('cond', '0');
+  if (p.previewOf === 'x') q.set('preview', 'x');
+  if (p.ep !== 'auto') q.set('ep', p.ep);
+  return `?${q.toString()}`;
+}

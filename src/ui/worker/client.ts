@@ -1,0 +1,102 @@
+// The UI's only way to the worker: typed requests out, routed messages in. Owns the run and load
+// ids, forwards live changes (guidance scale, preview) of a running run, and respawns the worker
+// after a crash or GPU device loss.
+import type { FromWorker, GenerateParams, ToWorker } from '../../shared/protocol';
+import type { FrameBus } from '../frames';
+import type { AppStore } from '../store/store';
+import type { PackEntry } from '../store/modelSlice';
+import { routeMessage } from './route';
+
+/** The part of Worker used here, so tests can pass a fake. */
+export interface WorkerLike {
+  postMessage(msg: ToWorker): void;
+  terminate(): void;
+  onmessage: ((e: MessageEvent<FromWorker>) => void) | null;
+  onerror: ((e: ErrorEvent) => void) | null;
+}
+
+export interface DiffusionClient {
+  loadPack(pack: PackEntry): void;
+  generate(): void;
+  stop(): void;
+  /** Subscribes to the store; returns the cleanup that also terminates the worker. */
+  attach(): () => void;
+}
+
+export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: () => WorkerLike): DiffusionClient {
+  let worker: WorkerLike | null = null;
+  let ids = 0; // shared counter: run and load ids never repeat within a page
+  let lastPack: PackEntry | null = null;
+
+  function ensureWorker(): WorkerLike {
+    if (worker) return worker;
+    const w = spawn();
+    w.onmessage = (e) => {
+      if (routeMessage(store, frames, e.data) === 'restartWorker') restartOnWasm();
+    };
+    w.onerror = (e) => {
+      e.preventDefault?.();
+      const s = store.getState();
+      s.addNotice('error', `The sampling worker crashed (${e.message || 'unknown error'}); it restarts on the next request.`);
+      if (s.runState === 'running') s.runFailed('the sampling worker crashed');
+      if (s.packStatus === 'loading' || s.packStatus === 'ready') s.loadFailed('the sampling worker crashed; pick the pack again to reload it');
+      kill();
+    };
+    worker = w;
+    return w;
+  }
+
+  function kill(): void {
+    worker?.terminate();
+    worker = null;
+  }
+
+  function send(msg: ToWorker): void {
+    ensureWorker().postMessage(msg);
+  }
+
+  function loadPack(pack: PackEntry): void {
+    lastPack = pack;
+    const loadId = ++ids;
+    store.getState().loadStarted(loadId);
+    send({ kind: 'load', loadId, packUrl: pack.url, ep: store.getState().params.ep });
+  }
+
+  function restartOnWasm(): void {
+    kill();
+    store.getState().applyDefaults({ ep: 'wasm' });
+    if (lastPack) loadPack(lastPack);
+  }
+
+  return {
+    loadPack,
+    generate() {
+      const s = store.getState();
+      if (s.packStatus !== 'ready') return;
+      const runId = ++ids;
+      const { packId: _p, ep: _e, ...params } = s.params;
+      const request: GenerateParams = params;
+      s.runRequested(runId, request.steps);
+      send({ kind: 'generate', runId, params: request });
+    },
+    stop() {
+      const s = store.getState();
+      if (s.runState === 'running') send({ kind: 'cancel', runId: s.runId });
+    },
+    attach() {
+      const unsubscribe = store.subscribe((s, prev) => {
+        if (s.runState !== 'running' || !worker) return;
+        if (s.params.classifierScale !== prev.params.classifierScale) {
+          worker.postMessage({ kind: 'setScale', runId: s.runId, classifierScale: s.params.classifierScale });
+        }
+        if (s.params.previewOf !== prev.params.previewOf) {
+          worker.postMessage({ kind: 'setPreview', runId: s.runId, previewOf: s.params.previewOf });
+        }
+      });
+      return () => {
+        unsubscribe();
+        kill();
+      };
+    },
+  };
+}

@@ -1,0 +1,53 @@
+// Applies one worker message to the store and the frame bus. Messages whose runId/loadId is
+// not the newest one are dropped here, so a stale run can never paint or change the status.
+import { assertNever, type FromWorker } from '../../shared/protocol';
+import type { FrameBus } from '../frames';
+import { adoptPack } from '../packDefaults';
+import type { AppStore } from '../store/store';
+
+/** What the client must do beyond updating state. */
+export type RouteEffect = 'none' | 'restartWorker';
+
+export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker): RouteEffect {
+  const s = store.getState();
+  switch (msg.kind) {
+    case 'progress':
+      if (msg.loadId === s.loadId) s.loadProgress({ file: msg.file, loaded: msg.loaded, total: msg.total, fromCache: msg.fromCache });
+      return 'none';
+    case 'ready':
+      if (msg.loadId !== s.loadId) return 'none';
+      s.loadReady(msg.manifest, msg.epInfo, msg.warmupMs);
+      adoptPack(store, msg.manifest);
+      return 'none';
+    case 'loadError':
+      if (msg.loadId === s.loadId) s.loadFailed(msg.message);
+      return 'none';
+    case 'started':
+      if (msg.runId === s.runId) s.runStarted(msg.numSteps);
+      return 'none';
+    case 'frame':
+      if (msg.runId !== s.runId || s.runState !== 'running') return 'none';
+      s.stepFinished(msg.step, msg.numSteps, msg.logp, msg.classifierScale);
+      frames.publish({ runId: msg.runId, step: msg.step, width: msg.width, height: msg.height, rgba: new Uint8ClampedArray(msg.rgba) });
+      return 'none';
+    case 'done':
+      if (msg.runId === s.runId) s.runDone(msg.ms);
+      return 'none';
+    case 'cancelled':
+      if (msg.runId === s.runId) s.runCancelled(msg.step);
+      return 'none';
+    case 'error':
+      if (msg.runId === s.runId) s.runFailed(msg.message);
+      return 'none';
+    case 'deviceLost':
+      s.addNotice('error', `${capitalize(msg.message)}. Reloading the pack on WebAssembly (CPU).`);
+      if (s.runState === 'running') s.runFailed('the GPU device was lost during the run');
+      return 'restartWorker';
+    default:
+      return assertNever(msg);
+  }
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}

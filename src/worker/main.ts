@@ -1,0 +1,87 @@
+// Worker entry: routes protocol messages to the pack loader and the runner. The only
+// onnxruntime-web importer chain is main.ts -> packLoad.ts -> sessions.ts.
+import { assertNever, type FromWorker, type ToWorker } from '../shared/protocol';
+import type { GpuDeviceLike } from './gpu';
+import { loadPack, type LoadedPack, type LoadRequest } from './packLoad';
+import { createRunner } from './runner';
+import { createSerialQueue } from './serialQueue';
+import { configureOrt, ortGpuDevice } from './sessions';
+
+declare const self: DedicatedWorkerGlobalScope;
+
+function post(msg: FromWorker, transfer: Transferable[] = []): void {
+  self.postMessage(msg, transfer);
+}
+
+// Threads need cross-origin isolation (SharedArrayBuffer); ORT's own default is min(4, cores/2).
+const wasmThreads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+configureOrt(wasmThreads);
+
+const queue = createSerialQueue();
+const runner = createRunner({
+  post,
+  yieldToEvents: () => new Promise((resolve) => setTimeout(resolve, 0)),
+  now: () => performance.now(),
+});
+let pack: LoadedPack | null = null;
+let latestLoad = -1;
+let loads: Promise<void> = Promise.resolve();
+
+async function load(req: LoadRequest): Promise<void> {
+  if (req.loadId !== latestLoad) return;
+  await runner.stopAll();
+  if (req.loadId !== latestLoad) return;
+  const old = pack;
+  pack = null;
+  await old?.sessions.release();
+  try {
+    const loaded = await loadPack(req, wasmThreads, queue, post, () => req.loadId === latestLoad);
+    if (!loaded) return;
+    pack = loaded;
+    post({ kind: 'ready', loadId: req.loadId, manifest: loaded.manifest, epInfo: loaded.epInfo, warmupMs: loaded.warmupMs });
+    if (loaded.epInfo.ep === 'webgpu') void watchDevice();
+  } catch (e) {
+    post({ kind: 'loadError', loadId: req.loadId, message: e instanceof Error ? e.message : String(e) });
+  }
+}
+
+async function watchDevice(): Promise<void> {
+  const device = (await ortGpuDevice()) as GpuDeviceLike;
+  const info = await device.lost;
+  pack = null;
+  post({ kind: 'deviceLost', message: `the GPU device was lost (${info.reason || 'unknown'}): ${info.message}` });
+}
+
+function handle(msg: ToWorker): void {
+  switch (msg.kind) {
+    case 'load':
+      // Loads are chained so two never create sessions at once; a newer one makes older ones bail.
+      latestLoad = msg.loadId;
+      loads = loads.then(() => load(msg));
+      return;
+    case 'generate':
+      if (!pack) {
+        post({ kind: 'error', runId: msg.runId, message: 'no model pack is loaded' });
+        return;
+      }
+      void runner.generate(msg.runId, msg.params, {
+        manifest: pack.manifest,
+        denoise: pack.sessions.denoise,
+        classifierGrad: pack.sessions.classifierGrad,
+      });
+      return;
+    case 'setScale':
+      runner.setScale(msg.runId, msg.classifierScale);
+      return;
+    case 'setPreview':
+      runner.setPreview(msg.runId, msg.previewOf);
+      return;
+    case 'cancel':
+      runner.cancel(msg.runId);
+      return;
+    default:
+      assertNever(msg);
+  }
+}
+
+self.onmessage = (e: MessageEvent<ToWorker>) => handle(e.data);

@@ -1,0 +1,132 @@
+// Runs one sample at a time with injected model functions (ORT in the worker, fakes in tests).
+// Latest wins: a new generate cancels the active run between steps and waits for it to end.
+// Guidance scale and preview choice are read every step, so changes apply without a restart.
+import { createGaussianRng, sampleLoop, toRgba, type ClassifierGradFn, type DenoiseFn } from '../diffusion';
+import type { PackManifest } from '../shared/manifest';
+import { LIMITS, type FromWorker, type GenerateParams, type PreviewOf } from '../shared/protocol';
+import { planRun } from './runPlan';
+
+export interface RunModel {
+  manifest: PackManifest;
+  denoise: DenoiseFn;
+  classifierGrad: ClassifierGradFn | null;
+}
+
+export interface RunnerDeps {
+  post(msg: FromWorker, transfer?: Transferable[]): void;
+  /** Lets queued messages (cancel, setScale) in between steps: a macrotask, not a microtask. */
+  yieldToEvents(): Promise<void>;
+  now(): number;
+}
+
+interface ActiveRun {
+  runId: number;
+  cancelled: boolean;
+  scale: number;
+  previewOf: PreviewOf;
+  finished: Promise<void>;
+}
+
+export interface Runner {
+  generate(runId: number, params: GenerateParams, model: RunModel): Promise<void>;
+  setScale(runId: number, scale: number): void;
+  setPreview(runId: number, previewOf: PreviewOf): void;
+  cancel(runId: number): void;
+  /** Cancels whatever runs or waits to run, and resolves once nothing touches the sessions. */
+  stopAll(): Promise<void>;
+}
+
+const clampScale = (s: number) => Math.min(LIMITS.classifierScale.max, Math.max(LIMITS.classifierScale.min, s));
+
+export function createRunner(deps: RunnerDeps): Runner {
+  let active: ActiveRun | null = null;
+  let latest = -1; // runId of the newest generate request; older waiting requests give up
+
+  async function execute(run: ActiveRun, params: GenerateParams, model: RunModel): Promise<void> {
+    const { runId } = run;
+    let stepsDone = 0;
+    let numSteps = 0;
+    try {
+      const plan = planRun(model.manifest, params);
+      numSteps = plan.process.numTimesteps;
+      const t0 = deps.now();
+      deps.post({ kind: 'started', runId, numSteps });
+      const guided = plan.classifierLabels !== null && model.classifierGrad !== null;
+      const loop = sampleLoop({
+        process: plan.process,
+        shape: plan.shape,
+        denoise: model.denoise,
+        unetLabels: plan.unetLabels,
+        classifierGrad: guided ? (model.classifierGrad ?? undefined) : undefined,
+        classifierLabels: guided ? (plan.classifierLabels ?? undefined) : undefined,
+        getClassifierScale: () => run.scale,
+        useDdim: plan.useDdim,
+        rng: createGaussianRng(plan.seed),
+        shouldStop: () => run.cancelled,
+      });
+      for await (const rec of loop) {
+        stepsDone = rec.step + 1;
+        const rgba = toRgba(run.previewOf === 'x' ? rec.x : rec.predXstart, plan.shape, 0);
+        const buffer = rgba.buffer;
+        if (!(buffer instanceof ArrayBuffer)) throw new Error('frame buffer is not transferable');
+        const [, , height, width] = plan.shape;
+        deps.post(
+          {
+            kind: 'frame', runId, step: stepsDone, numSteps, timestep: rec.timestep, width, height, rgba: buffer,
+            logp: rec.logp ? rec.logp[0] : null, classifierScale: rec.classifierScale,
+          },
+          [buffer],
+        );
+        await deps.yieldToEvents();
+      }
+      if (run.cancelled && stepsDone < numSteps) deps.post({ kind: 'cancelled', runId, step: stepsDone });
+      else deps.post({ kind: 'done', runId, ms: deps.now() - t0 });
+    } catch (e) {
+      deps.post({ kind: 'error', runId, message: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  return {
+    async generate(runId, params, model) {
+      latest = runId;
+      // The loop condition is re-read right after each resume, so no other request slips in between.
+      while (active) {
+        active.cancelled = true;
+        await active.finished;
+      }
+      if (latest !== runId) {
+        deps.post({ kind: 'cancelled', runId, step: 0 }); // superseded before it started
+        return;
+      }
+      let finish = () => {};
+      const run: ActiveRun = {
+        runId, cancelled: false, scale: clampScale(params.classifierScale), previewOf: params.previewOf,
+        finished: new Promise<void>((resolve) => (finish = resolve)),
+      };
+      active = run;
+      try {
+        await execute(run, params, model);
+      } finally {
+        active = null;
+        finish();
+      }
+    },
+    setScale(runId, scale) {
+      if (active?.runId === runId && Number.isFinite(scale)) active.scale = clampScale(scale);
+    },
+    setPreview(runId, previewOf) {
+      if (active?.runId === runId) active.previewOf = previewOf;
+    },
+    cancel(runId) {
+      if (active?.runId === runId) active.cancelled = true;
+      if (latest === runId) latest = -1; // a request still waiting to start gives up too
+    },
+    async stopAll() {
+      latest = -1;
+      while (active) {
+        active.cancelled = true;
+        await active.finished;
+      }
+    },
+  };
+}

@@ -1,0 +1,113 @@
+// The only module that creates ONNX Runtime sessions. It turns a pack's graphs into the
+// DenoiseFn / ClassifierGradFn the sampling loop calls, and disposes every tensor it makes.
+import * as ort from 'onnxruntime-web';
+// Emitted as assets by Vite; ORT imports the glue and streams the wasm from these URLs.
+import ortWasmGlueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs?url';
+import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
+import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../diffusion/types';
+import type { Ep } from '../shared/protocol';
+import type { PackManifest } from '../shared/manifest';
+import type { SerialQueue } from './serialQueue';
+
+/** ONNX I/O names fixed by docs/pack-format.md (parseManifest checks the manifest lists them). */
+const IO = { x: 'x', timesteps: 'timesteps', y: 'y', modelOutput: 'model_output', grad: 'grad', logp: 'logp' } as const;
+
+export interface ModelSessions {
+  denoise: DenoiseFn;
+  classifierGrad: ClassifierGradFn | null;
+  release(): Promise<void>;
+}
+
+export function configureOrt(wasmThreads: number): void {
+  ort.env.wasm.numThreads = wasmThreads;
+  ort.env.wasm.wasmPaths = { mjs: new URL(ortWasmGlueUrl, self.location.href), wasm: new URL(ortWasmUrl, self.location.href) };
+  ort.env.logLevel = 'error';
+}
+
+function sessionOptions(ep: Ep): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [ep === 'webgpu' ? { name: 'webgpu' } : { name: 'wasm' }],
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3, // errors only: CPU placement of shape ops is expected, not worth a warning
+  };
+}
+
+export async function createModelSessions(
+  manifest: PackManifest,
+  unetBytes: Uint8Array,
+  gradBytes: Uint8Array | null,
+  ep: Ep,
+  queue: SerialQueue,
+): Promise<ModelSessions> {
+  const unet = await ort.InferenceSession.create(unetBytes, sessionOptions(ep));
+  let grad: ort.InferenceSession | null = null;
+  try {
+    grad = gradBytes ? await ort.InferenceSession.create(gradBytes, sessionOptions(ep)) : null;
+  } catch (e) {
+    await unet.release();
+    throw e;
+  }
+  const classCond = manifest.classCond;
+  const denoise: DenoiseFn = (x, timesteps, y, shape) =>
+    queue.run(async () => {
+      const feeds = baseFeeds(x, timesteps, shape);
+      if (classCond) {
+        if (!y) throw new Error('this U-Net is class-conditional but no labels were given');
+        feeds[IO.y] = int64Tensor(y);
+      }
+      return withOutputs(await unet.run(feeds), feeds, (out) => floatData(out, IO.modelOutput));
+    });
+  const classifierGrad: ClassifierGradFn | null = grad
+    ? (x, timesteps, y, shape) =>
+        queue.run(async () => {
+          const feeds = baseFeeds(x, timesteps, shape);
+          feeds[IO.y] = int64Tensor(y);
+          const g = grad;
+          return withOutputs(await g.run(feeds, [IO.grad, IO.logp]), feeds, (out) => ({
+            grad: floatData(out, IO.grad),
+            logp: floatData(out, IO.logp),
+          }));
+        })
+    : null;
+  return {
+    denoise,
+    classifierGrad,
+    release: () => queue.run(async () => {
+      await unet.release();
+      await grad?.release();
+    }),
+  };
+}
+
+function baseFeeds(x: Float32Array, timesteps: Float32Array, shape: Shape4): Record<string, ort.Tensor> {
+  return {
+    [IO.x]: new ort.Tensor('float32', x, [...shape]),
+    [IO.timesteps]: new ort.Tensor('float32', timesteps, [timesteps.length]),
+  };
+}
+
+function int64Tensor(labels: Int32Array): ort.Tensor {
+  return new ort.Tensor('int64', BigInt64Array.from(labels, (v) => BigInt(v)), [labels.length]);
+}
+
+function floatData(out: ort.InferenceSession.ReturnType, name: string): Float32Array {
+  const t = out[name];
+  if (!t || t.type !== 'float32') throw new Error(`model output "${name}" is missing or not float32`);
+  // CPU-located outputs are fresh copies out of the wasm heap / GPU readback; safe after dispose.
+  return t.data as Float32Array;
+}
+
+/** Reads what is needed, then frees every input and output tensor (GPU buffers included). */
+function withOutputs<T>(out: ort.InferenceSession.ReturnType, feeds: Record<string, ort.Tensor>, read: (o: ort.InferenceSession.ReturnType) => T): T {
+  try {
+    return read(out);
+  } finally {
+    for (const t of Object.values(out)) t.dispose();
+    for (const t of Object.values(feeds)) t.dispose();
+  }
+}
+
+/** The GPUDevice ORT created, once a WebGPU session exists (for device-loss reporting). */
+export async function ortGpuDevice(): Promise<unknown> {
+  return ort.env.webgpu.device;
+}
