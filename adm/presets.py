@@ -217,3 +217,15 @@ def build_model(kind: str, cfg, init: str = "random") -> nn.Module:
     if init == "random":
         return ctor(cfg)
     raise ValueError(f"unknown init {init!r}")
+
+
+def randomize_zero_init(model: nn.Module, seed: int = 0, std: float = 0.05) -> nn.Module:
+    """Give the zero-initialised parameters (ResBlock out convs, attention proj_out, the U-Net's final
+    conv) small random values so a randomly initialised network has non-trivial outputs and gradients.
+    Used for tests and the random-weight test pack; never for real checkpoints."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, p in sorted(model.named_parameters()):
+            if p.numel() and not p.detach().abs().sum():
+                p.copy_(torch.randn(p.shape, generator=g) * std)
+    return model

@@ -1,0 +1,425 @@
+"""ONNX export of the pack graphs (docs/pack-format.md): U-Net (fp32 and fp16) and classifier gradient.
+
+    from adm.export import export_unet, export_classifier_grad
+    export_unet(unet_model, "unet.onnx")                  # x, timesteps[, y] -> model_output
+    export_unet(unet_model, "unet.fp16.onnx", fp16=True)   # same I/O, fp16 inside
+    export_classifier_grad(classifier, "classifier_grad.onnx")  # x, timesteps, y -> grad, logp, logits
+
+All graphs: opset 17, float32 at the edges, dynamic batch axis "N" on every input and output, no
+Shape/int64 arithmetic, no GroupNormalization (GroupNorm is Reshape -> InstanceNormalization ->
+Reshape -> Mul -> Add in the U-Net, explicit reductions in the gradient graph), and only the ops
+in WEBGPU_OPS (kernels that onnxruntime-web's WebGPU and wasm EPs both have).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import onnx
+import torch
+import torch.nn as nn
+from onnx import TensorProto, helper, numpy_helper
+
+from .grad_graph import ClassifierGrad, StaticUNet
+
+OPSET = 17
+BATCH_AXIS = "N"
+
+# Ops our graphs may contain: each has a kernel in onnxruntime-web's WebGPU EP (JSEP and native) and
+# in the wasm CPU EP at opset <= 17 (browser-diffusion-peers.md §8.2; Shape-free by construction).
+WEBGPU_OPS = frozenset({
+    "Add", "Sub", "Mul", "Div", "Sqrt", "Reciprocal", "Exp", "Log", "Abs", "Relu", "Sigmoid", "Cos", "Sin",
+    "Conv", "ConvTranspose", "MatMul", "Gemm", "Softmax", "InstanceNormalization",
+    "ReduceMean", "ReduceMax", "ReduceSum", "Reshape", "Transpose", "Slice", "Concat", "Gather",
+    "Resize", "AveragePool", "Cast", "Pad", "Unsqueeze", "Squeeze", "Neg",
+})
+FORBIDDEN_OPS = frozenset({"GroupNormalization", "Einsum", "Shape", "If", "Loop", "SequenceConstruct"})
+
+PathLike = Union[str, Path]
+
+
+# --- generic export --------------------------------------------------------------------------------------
+
+def onnx_export(module: nn.Module, args: Tuple, path: Optional[PathLike], input_names: Sequence[str],
+                output_names: Sequence[str], dynamic_batch: bool = True) -> onnx.ModelProto:
+    """Export `module(*args)` at opset 17 (fp32) with the given ordered names; batch axis 0 dynamic.
+
+    The graph is cleaned (Identity and no-op Cast removed), checked, and saved to `path` if given.
+    Returns the ModelProto.
+    """
+    module = module.eval()
+    axes = {n: {0: BATCH_AXIS} for n in list(input_names) + list(output_names)} if dynamic_batch else None
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, buf, input_names=list(input_names), output_names=list(output_names),
+                          dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True)
+    model = onnx.load_from_string(buf.getvalue())
+    model = cleanup(model)
+    onnx.checker.check_model(model)
+    if path is not None:
+        save(model, path)
+    return model
+
+
+def save(model: onnx.ModelProto, path: PathLike) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    data = model.SerializeToString()
+    Path(path).write_bytes(data)
+
+
+def _example_inputs(image_size: int, in_channels: int, batch: int = 2, num_classes: Optional[int] = None):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, in_channels, image_size, image_size, generator=g)
+    t = torch.linspace(0, 999, batch)
+    y = torch.randint(0, num_classes or 1, (batch,), generator=g, dtype=torch.int64)
+    return x, t, y
+
+
+class UNetGraph(nn.Module):
+    """x, timesteps (float32), y (int64, class-conditional only) -> model_output."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.net = StaticUNet(model)
+        self.class_cond = self.net.class_cond
+
+    def forward(self, x, timesteps, y=None):
+        return self.net(x, timesteps.to(torch.float32), y)
+
+
+class ClassifierGradGraph(nn.Module):
+    """x, timesteps, y -> grad, logp, logits."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.net = ClassifierGrad(model)
+
+    def forward(self, x, timesteps, y):
+        return self.net(x, timesteps.to(torch.float32), y)
+
+
+def unet_io(model: nn.Module) -> Tuple[List[str], List[str]]:
+    cond = getattr(model, "num_classes", None) is not None
+    return (["x", "timesteps", "y"] if cond else ["x", "timesteps"]), ["model_output"]
+
+
+CLASSIFIER_GRAD_IO = (["x", "timesteps", "y"], ["grad", "logp", "logits"])
+
+
+def export_unet(model: nn.Module, path: Optional[PathLike], fp16: bool = False) -> onnx.ModelProto:
+    cfg = model.cfg
+    inputs, outputs = unet_io(model)
+    x, t, y = _example_inputs(cfg.image_size, 3, num_classes=cfg.num_classes)
+    if cfg.in_channels != 3:
+        raise NotImplementedError("export of super-resolution models (6 input channels) is not supported")
+    args = (x, t, y) if "y" in inputs else (x, t)
+    proto = onnx_export(UNetGraph(model), args, None, inputs, outputs)
+    if fp16:
+        proto = convert_to_fp16(proto)
+    if path is not None:
+        save(proto, path)
+    return proto
+
+
+def export_classifier_grad(model: nn.Module, path: Optional[PathLike]) -> onnx.ModelProto:
+    cfg = model.cfg
+    x, t, y = _example_inputs(cfg.image_size, cfg.in_channels, num_classes=cfg.out_channels)
+    inputs, outputs = CLASSIFIER_GRAD_IO
+    return onnx_export(ClassifierGradGraph(model), (x, t, y), path, inputs, outputs)
+
+
+# --- graph inspection --------------------------------------------------------------------------------
+
+def load(model_or_path: Union[onnx.ModelProto, PathLike]) -> onnx.ModelProto:
+    if isinstance(model_or_path, onnx.ModelProto):
+        return model_or_path
+    return onnx.load(str(model_or_path))
+
+
+def op_counts(model_or_path) -> Counter:
+    return Counter(n.op_type for n in load(model_or_path).graph.node)
+
+
+def check_ops(model_or_path, allowed: Iterable[str] = WEBGPU_OPS) -> None:
+    """Raise ValueError if the graph uses an op outside `allowed` or any opset other than 17."""
+    m = load(model_or_path)
+    ops = set(op_counts(m))
+    bad = sorted(ops - set(allowed)) + sorted(ops & FORBIDDEN_OPS)
+    if bad:
+        raise ValueError(f"graph uses ops outside the WebGPU allow-list: {sorted(set(bad))}")
+    for imp in m.opset_import:
+        if imp.domain in ("", "ai.onnx") and imp.version != OPSET:
+            raise ValueError(f"graph opset {imp.version}, expected {OPSET}")
+        if imp.domain not in ("", "ai.onnx"):
+            raise ValueError(f"graph imports non-standard domain {imp.domain!r}")
+
+
+def io_signature(model_or_path) -> Dict[str, List[Tuple[str, int, List[Union[int, str]]]]]:
+    """{'inputs': [(name, elem_type, dims)], 'outputs': [...]}, dims as ints or symbolic names."""
+    m = load(model_or_path)
+
+    def sig(vis):
+        out = []
+        for vi in vis:
+            tt = vi.type.tensor_type
+            dims = [d.dim_param if d.dim_param else d.dim_value for d in tt.shape.dim]
+            out.append((vi.name, tt.elem_type, dims))
+        return out
+
+    return {"inputs": sig(m.graph.input), "outputs": sig(m.graph.output)}
+
+
+# --- cleanup -----------------------------------------------------------------------------------------
+
+def cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Constants -> initializers; remove Identity, Casts to the type a tensor already has and all-zero
+    Pads; drop unused initializers."""
+    g = model.graph
+    _constants_to_initializers(g)
+    _fold_constants(g)
+    init_values = {t.name: t for t in g.initializer}
+
+    def zero_pad(node) -> bool:
+        if node.op_type != "Pad" or _attr(node, "mode", b"constant") not in (b"constant", "constant"):
+            return False
+        pads = init_values.get(node.input[1]) if len(node.input) > 1 else None
+        return pads is not None and not numpy_helper.to_array(pads).any()
+
+    graph_outputs = {o.name for o in g.output}
+    types = _elem_types(model)
+    rename: Dict[str, str] = {}
+
+    def src(name: str) -> str:
+        while name in rename:
+            name = rename[name]
+        return name
+
+    keep = []
+    for node in g.node:
+        for i, name in enumerate(node.input):
+            if name:
+                node.input[i] = src(name)
+        removable = node.op_type == "Identity" or zero_pad(node) or (
+            node.op_type == "Cast" and types.get(node.input[0]) == _attr(node, "to"))
+        if removable and node.output[0] not in graph_outputs:
+            rename[node.output[0]] = node.input[0]
+            continue
+        keep.append(node)
+    del g.node[:]
+    g.node.extend(keep)
+    used = {i for n in g.node for i in n.input} | graph_outputs
+    inits = [t for t in g.initializer if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+    del g.value_info[:]
+    return model
+
+
+def _fold_constants(g: onnx.GraphProto) -> None:
+    """Evaluate small all-constant subgraphs torch's folding leaves behind (e.g. Pad's pads list)."""
+    values = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+
+    def slice_(x, starts, ends, axes=None, steps=None):
+        axes = range(len(starts)) if axes is None else axes
+        steps = [1] * len(starts) if steps is None else steps
+        idx = [slice(None)] * x.ndim
+        for st, en, ax, sp in zip(starts, ends, axes, steps):
+            idx[int(ax)] = slice(int(st), int(en), int(sp))
+        return x[tuple(idx)]
+
+    folders = {
+        "ConstantOfShape": lambda n, a: np.full(tuple(int(d) for d in a[0]),
+                                                numpy_helper.to_array(_attr(n, "value")).reshape(-1)[0]
+                                                if _attr(n, "value") is not None else np.float32(0)),
+        "Concat": lambda n, a: np.concatenate(a, axis=_attr(n, "axis")),
+        "Reshape": lambda n, a: a[0].reshape(tuple(int(d) if d != 0 else a[0].shape[i] for i, d in enumerate(a[1]))),
+        "Transpose": lambda n, a: np.transpose(a[0], _attr(n, "perm")),
+        "Slice": lambda n, a: slice_(*a),
+        "Unsqueeze": lambda n, a: np.expand_dims(a[0], tuple(int(v) for v in a[1])),
+        "Squeeze": lambda n, a: np.squeeze(a[0], tuple(int(v) for v in a[1])) if len(a) > 1 else np.squeeze(a[0]),
+        "Cast": lambda n, a: a[0].astype(onnx.helper.tensor_dtype_to_np_dtype(_attr(n, "to"))),
+    }
+    keep = []
+    for n in g.node:
+        fn = folders.get(n.op_type)
+        if fn is not None and len(n.output) == 1 and all(i in values for i in n.input if i):
+            args = [values[i] for i in n.input if i]
+            try:
+                out = np.asarray(fn(n, args))
+            except Exception:  # leave anything unexpected to the runtime
+                keep.append(n)
+                continue
+            values[n.output[0]] = out
+            g.initializer.append(numpy_helper.from_array(out, n.output[0]))
+            continue
+        keep.append(n)
+    del g.node[:]
+    g.node.extend(keep)
+
+
+def _attr(node: onnx.NodeProto, name: str, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _elem_types(model: onnx.ModelProto) -> Dict[str, int]:
+    inferred = onnx.shape_inference.infer_shapes(model)
+    g = inferred.graph
+    types = {}
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        types[vi.name] = vi.type.tensor_type.elem_type
+    for t in g.initializer:
+        types[t.name] = t.data_type
+    for n in g.node:
+        if n.op_type == "Constant":
+            v = _attr(n, "value")
+            if v is not None:
+                types[n.output[0]] = v.data_type
+    return types
+
+
+# --- fp16 -----------------------------------------------------------------------------------------------
+
+FP32_OPS = frozenset({"Softmax", "InstanceNormalization", "ReduceMean", "ReduceSum", "ReduceMax"})
+
+
+def convert_to_fp16(model: onnx.ModelProto, keep_fp32_from: Sequence[str] = ()) -> onnx.ModelProto:
+    """fp32 graph -> fp16 weights and compute, float32 inputs/outputs, with fp32 islands.
+
+    Kept in float32:
+      * everything that does not depend on the image input `x` (timestep sinusoid, time MLP, class
+        embedding: cheap, and t·freq in fp16 would lose whole radians at t≈1000);
+      * each GroupNorm (the Reshape -> InstanceNormalization -> Reshape -> Mul -> Add pattern): its
+        statistics and affine run in fp32 and the result is cast back, as guided-diffusion's
+        GroupNorm32 does;
+      * Softmax (attention weights) and any reduction.
+    Casts are inserted where precisions meet; weights used only by fp16 nodes are stored as fp16.
+    """
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    _constants_to_initializers(g)
+    inits = {t.name: t for t in g.initializer}
+    producers = {o: n for n in g.node for o in n.output}
+    consumers: Dict[str, List[onnx.NodeProto]] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+
+    # nodes downstream of the image input
+    image_inputs = {g.input[0].name} | set(keep_fp32_from)
+    feature = set()
+    reach = set(image_inputs)
+    for n in g.node:  # graph is topologically sorted
+        if any(i in reach for i in n.input):
+            feature.add(id(n))
+            reach.update(n.output)
+
+    fp32_nodes = set()
+    for n in g.node:
+        if id(n) not in feature or n.op_type in FP32_OPS:
+            fp32_nodes.add(id(n))
+        if n.op_type == "InstanceNormalization":
+            # the surrounding GroupNorm pattern
+            p = producers.get(n.input[0])
+            if p is not None and p.op_type == "Reshape":
+                fp32_nodes.add(id(p))
+            cur = n
+            for want in ("Reshape", "Mul", "Add"):
+                nxt = consumers.get(cur.output[0], [])
+                if len(nxt) != 1 or nxt[0].op_type != want:
+                    break
+                cur = nxt[0]
+                fp32_nodes.add(id(cur))
+
+    types = _elem_types(model)
+    FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16
+    # inputs of some ops must stay float32 whatever the data precision
+    fixed_fp32_inputs = {"Resize": (1, 2)}
+    dtype: Dict[str, int] = {vi.name: vi.type.tensor_type.elem_type for vi in g.input}
+    cast_cache: Dict[Tuple[str, int], str] = {}
+    half_inits: Dict[str, str] = {}
+    new_nodes: List[onnx.NodeProto] = []
+    new_inits: List[onnx.TensorProto] = []
+
+    def as_dtype(name: str, want: int) -> str:
+        if name in inits:
+            if want == HALF and inits[name].data_type == FLOAT:
+                if name not in half_inits:
+                    arr = numpy_helper.to_array(inits[name]).astype(np.float16)
+                    hn = name + "__fp16"
+                    new_inits.append(numpy_helper.from_array(arr, hn))
+                    half_inits[name] = hn
+                return half_inits[name]
+            return name
+        have = dtype.get(name, types.get(name))
+        if have not in (FLOAT, HALF) or have == want:
+            return name
+        key = (name, want)
+        if key not in cast_cache:
+            out = f"{name}__to{'16' if want == HALF else '32'}"
+            new_nodes.append(helper.make_node("Cast", [name], [out], to=want, name=out + "_cast"))
+            dtype[out] = want
+            cast_cache[key] = out
+        return cast_cache[key]
+
+    for n in g.node:
+        want = FLOAT if id(n) in fp32_nodes else HALF
+        fixed = fixed_fp32_inputs.get(n.op_type, ())
+        for i, name in enumerate(n.input):
+            if not name:
+                continue
+            n.input[i] = as_dtype(name, FLOAT if i in fixed else want)
+        if n.op_type == "Cast" and _attr(n, "to") in (FLOAT, HALF):
+            for a in n.attribute:
+                if a.name == "to":
+                    a.i = want
+        new_nodes.append(n)
+        for o in n.output:
+            t = types.get(o)
+            dtype[o] = want if t in (FLOAT, HALF) else t
+
+    # graph outputs back to float32
+    for out in g.output:
+        if dtype.get(out.name) == HALF:
+            inner = out.name + "__fp16out"
+            for n in new_nodes:
+                for i, name in enumerate(n.output):
+                    if name == out.name:
+                        n.output[i] = inner
+                for i, name in enumerate(n.input):
+                    if name == out.name:
+                        n.input[i] = inner
+            new_nodes.append(helper.make_node("Cast", [inner], [out.name], to=FLOAT, name=out.name + "_cast"))
+
+    del g.node[:]
+    g.node.extend(new_nodes)
+    g.initializer.extend(new_inits)
+    used = {i for n in g.node for i in n.input}
+    keep = [t for t in g.initializer if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    del g.value_info[:]
+    onnx.checker.check_model(m)
+    return m
+
+
+def _constants_to_initializers(g: onnx.GraphProto) -> None:
+    keep = []
+    for n in g.node:
+        if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
+            t = onnx.TensorProto()
+            t.CopyFrom(n.attribute[0].t)
+            t.name = n.output[0]
+            g.initializer.append(t)
+        else:
+            keep.append(n)
+    del g.node[:]
+    g.node.extend(keep)
