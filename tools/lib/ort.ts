@@ -1,0 +1,71 @@
+// onnxruntime-node sessions wrapped as the pure layer's DenoiseFn / ClassifierGradFn.
+// CPU execution provider; labels go in as int64, timesteps as float32 (docs/pack-format.md).
+import * as ort from 'onnxruntime-node';
+import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../../src/diffusion';
+
+export async function openSession(path: string, threads = 2): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(path, {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+}
+
+const int64 = (labels: Int32Array) => BigInt64Array.from(labels, (v) => BigInt(v));
+
+function output(result: ort.InferenceSession.OnnxValueMapType, name: string, dims: readonly number[]): Float32Array {
+  const t = result[name] as ort.Tensor | undefined;
+  if (!t) throw new Error(`graph has no output "${name}"`);
+  if (t.type !== 'float32') throw new Error(`output ${name} is ${t.type}, expected float32`);
+  if (t.dims.length !== dims.length || t.dims.some((d, k) => d !== dims[k])) {
+    throw new Error(`output ${name} has shape [${t.dims.join(',')}], expected [${dims.join(',')}]`);
+  }
+  return t.data as Float32Array;
+}
+
+/** Timing accumulator shared by the wrappers (ms spent inside session.run). */
+export interface RunTimer {
+  ms: number;
+  calls: number;
+}
+
+export function ortDenoiser(session: ort.InferenceSession, outChannels: number, timer?: RunTimer): DenoiseFn {
+  const needsY = session.inputNames.includes('y');
+  return async (x: Float32Array, timesteps: Float32Array, y: Int32Array | null, shape: Shape4) => {
+    const [n, c, h, w] = shape;
+    const feeds: Record<string, ort.Tensor> = {
+      x: new ort.Tensor('float32', x, [n, c, h, w]),
+      timesteps: new ort.Tensor('float32', timesteps, [n]),
+    };
+    if (needsY) {
+      if (!y) throw new Error('this U-Net is class-conditional: it needs labels y');
+      feeds.y = new ort.Tensor('int64', int64(y), [n]);
+    }
+    const t0 = performance.now();
+    const result = await session.run(feeds, ['model_output']);
+    if (timer) {
+      timer.ms += performance.now() - t0;
+      timer.calls++;
+    }
+    return output(result, 'model_output', [n, outChannels, h, w]);
+  };
+}
+
+export function ortClassifierGrad(session: ort.InferenceSession, timer?: RunTimer): ClassifierGradFn {
+  return async (x: Float32Array, timesteps: Float32Array, y: Int32Array, shape: Shape4) => {
+    const [n, c, h, w] = shape;
+    const feeds = {
+      x: new ort.Tensor('float32', x, [n, c, h, w]),
+      timesteps: new ort.Tensor('float32', timesteps, [n]),
+      y: new ort.Tensor('int64', int64(y), [n]),
+    };
+    const t0 = performance.now();
+    const result = await session.run(feeds, ['grad', 'logp']);
+    if (timer) {
+      timer.ms += performance.now() - t0;
+      timer.calls++;
+    }
+    return { grad: output(result, 'grad', [n, c, h, w]), logp: output(result, 'logp', [n]) };
+  };
+}

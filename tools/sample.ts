@@ -1,0 +1,191 @@
+// npm run --silent sample -- --pack DIR --class IMAGENET_INDEX [--scale S] [--respacing 250|ddim25|...]
+//   [--ddim|--no-ddim] [--eta E] [--unconditional] [--seed N] [--batch B] [--num-samples M]
+//   [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]
+//
+// Runs a pack with onnxruntime-node through the same sampling loop as the browser (src/diffusion),
+// writes a PNG grid and/or one PNG per sample, and prints a JSON summary on stdout (progress on
+// stderr). Batch b draws its noise from createGaussianRng(seed, b), so a batch is reproducible alone.
+// Every input is checked before any work starts; outputs are written only at the very end.
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import {
+  createGaussianRng, createProcessForPack, gridRgba, sampleLoop, toRgba, type Shape4,
+} from '../src/diffusion';
+import { labelOfImagenetIndex, type PackManifest } from '../src/shared/manifest';
+import { CliError, asUserError, finiteNumber, integer, parseFlags, runMain, str } from './lib/cli';
+import { openSession, ortClassifierGrad, ortDenoiser, type RunTimer } from './lib/ort';
+import { loadPack } from './lib/pack';
+import { encodePng, writeFileAtomic } from './lib/png';
+import { Progress } from './lib/progress';
+
+const FLAGS = {
+  pack: 'string', class: 'string', scale: 'string', respacing: 'string', ddim: 'boolean', 'no-ddim': 'boolean',
+  eta: 'string', unconditional: 'boolean', seed: 'string', batch: 'string', 'num-samples': 'string', out: 'string',
+  'save-samples': 'string', fp16: 'boolean', threads: 'string', help: 'boolean',
+} as const;
+
+const USAGE = `usage: sample --pack DIR --class IMAGENET_INDEX[,INDEX...|random] [--scale S] [--respacing 250|ddim25|...]
+  [--ddim|--no-ddim] [--eta E] [--unconditional] [--seed N] [--batch B] [--num-samples M]
+  [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]`;
+
+/** ImageNet classes requested: one index, a comma list (cycled over samples) or "random" (seeded). */
+function resolveClasses(spec: string, m: PackManifest, count: number, seed: number): number[] {
+  if (spec.trim() === 'random') {
+    // Integer hash of (seed, k): independent of the image noise streams, same on every machine.
+    const pick = (k: number) => {
+      let h = Math.imul((seed >>> 0) ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca6b);
+      h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+      h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
+      return ((h ^ (h >>> 15)) >>> 0) % m.labels.length;
+    };
+    return Array.from({ length: count }, (_, k) => m.labels[pick(k)]);
+  }
+  const list = spec.split(',').map((s) => integer(s, 'class', 0));
+  for (const c of list) {
+    if (labelOfImagenetIndex(m, c) < 0) {
+      const known = m.labels.slice(0, 20).join(',') + (m.labels.length > 20 ? ',...' : '');
+      throw new CliError(`class ${c} is not in pack ${m.name} (its ImageNet classes: ${known})`);
+    }
+  }
+  return Array.from({ length: count }, (_, k) => list[k % list.length]);
+}
+
+function checkWritableDir(path: string, what: string): void {
+  if (!existsSync(path) || !statSync(path).isDirectory()) throw new CliError(`${what}: folder ${path} does not exist`);
+}
+
+runMain('sample', async () => {
+  const flags = parseFlags(process.argv.slice(2), FLAGS);
+  if (flags.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const packDir = str(flags, 'pack');
+  if (!packDir) throw new CliError(`--pack is required\n${USAGE}`);
+  if (flags.ddim && flags['no-ddim']) throw new CliError('--ddim and --no-ddim contradict each other');
+  const out = str(flags, 'out');
+  const saveDir = str(flags, 'save-samples');
+  if (!out && !saveDir) throw new CliError('nothing to write: give --out FILE.png and/or --save-samples DIR');
+  if (out !== undefined) {
+    if (!out.toLowerCase().endsWith('.png')) throw new CliError(`--out must name a .png file (got "${out}")`);
+    checkWritableDir(dirname(resolve(out)), '--out');
+  }
+  if (saveDir !== undefined && existsSync(saveDir) && !statSync(saveDir).isDirectory()) {
+    throw new CliError(`--save-samples: ${saveDir} exists and is not a folder`);
+  }
+  const seed = integer(str(flags, 'seed') ?? '0', 'seed', 0);
+  const batch = integer(str(flags, 'batch') ?? '4', 'batch', 1);
+  const numSamples = integer(str(flags, 'num-samples') ?? String(batch), 'num-samples', 1);
+  const threads = integer(str(flags, 'threads') ?? '2', 'threads', 1);
+  const eta = finiteNumber(str(flags, 'eta') ?? '0', 'eta');
+  if (eta < 0) throw new CliError(`--eta must be >= 0 (got ${eta})`);
+  const scaleArg = str(flags, 'scale');
+  const scaleGiven = scaleArg !== undefined ? finiteNumber(scaleArg, 'scale') : undefined;
+
+  const pack = await loadPack(packDir, { fp16: Boolean(flags.fp16) });
+  const m = pack.manifest;
+  const hasClassifier = pack.classifierGradPath !== null;
+  if (scaleGiven !== undefined && scaleGiven !== 0 && !hasClassifier) {
+    throw new CliError(`pack ${m.name} has no classifier gradient graph, so it cannot be guided (use --scale 0)`);
+  }
+  const scale = scaleGiven ?? (hasClassifier ? m.sampling.classifierScale : 0);
+  const respacing = str(flags, 'respacing') ?? m.sampling.timestepRespacing;
+  const useDdim = flags.ddim ? true : flags['no-ddim'] ? false : m.sampling.useDdim;
+  const proc = asUserError(() => createProcessForPack(m, respacing));
+
+  const unconditional = Boolean(flags.unconditional) || !m.classCond;
+  if (flags.unconditional && m.classCond && m.unconditionalLabel === null) {
+    throw new CliError(`pack ${m.name} is class-conditional and has no unconditionalLabel: it cannot sample unconditionally`);
+  }
+  const classSpec = str(flags, 'class');
+  const needClass = !unconditional || (scale !== 0 && hasClassifier);
+  if (classSpec === undefined && needClass) throw new CliError(`--class is required for this pack and scale\n${USAGE}`);
+  const classes = classSpec !== undefined ? resolveClasses(classSpec, m, numSamples, seed) : null;
+  const labels = classes ? classes.map((c) => labelOfImagenetIndex(m, c)) : null;
+
+  const size = m.imageSize;
+  const unetSession = await openSession(pack.unetPath, threads);
+  const clsSession = pack.classifierGradPath ? await openSession(pack.classifierGradPath, threads) : null;
+  const unetTimer: RunTimer = { ms: 0, calls: 0 };
+  const clsTimer: RunTimer = { ms: 0, calls: 0 };
+  const denoise = ortDenoiser(unetSession, m.learnSigma ? 6 : 3, unetTimer);
+  const classifierGrad = clsSession ? ortClassifierGrad(clsSession, clsTimer) : undefined;
+  const finalGrad = clsSession ? ortClassifierGrad(clsSession) : undefined;
+
+  const numBatches = Math.ceil(numSamples / batch);
+  const progress = new Progress(numBatches * proc.numTimesteps, 'sample');
+  const images: Float32Array[] = [];
+  const logps: (number | null)[] = [];
+  const t0 = performance.now();
+  let stepsDone = 0;
+  for (let b = 0; b < numBatches; b++) {
+    const n = Math.min(batch, numSamples - b * batch);
+    const shape: Shape4 = [n, 3, size, size];
+    const bl = labels ? Int32Array.from(labels.slice(b * batch, b * batch + n)) : null;
+    const unetLabels = !m.classCond ? null
+      : unconditional ? new Int32Array(n).fill(m.unconditionalLabel as number)
+      : bl;
+    let x: Float32Array | null = null;
+    for await (const rec of sampleLoop({
+      process: proc, shape, denoise, unetLabels,
+      classifierGrad: bl ? classifierGrad : undefined,
+      classifierLabels: bl ?? undefined,
+      getClassifierScale: () => scale,
+      useDdim, eta,
+      rng: createGaussianRng(seed, b),
+    })) {
+      x = rec.x;
+      progress.update(++stepsDone, numBatches > 1 ? `batch ${b + 1}/${numBatches}` : '');
+    }
+    const final = (x as Float32Array).slice();
+    images.push(final);
+    if (finalGrad && bl) {
+      // log p(y | x_0): the classifier at t = 0 on the finished image.
+      const r = await finalGrad(final, new Float32Array(n), bl, shape);
+      logps.push(...Array.from(r.logp));
+    } else {
+      logps.push(...new Array<null>(n).fill(null));
+    }
+  }
+  const totalMs = performance.now() - t0;
+
+  // All samples in one [M, 3, H, W] tensor for the grid and the per-sample files.
+  const all = new Float32Array(numSamples * 3 * size * size);
+  images.forEach((img, b) => all.set(img, b * batch * 3 * size * size));
+  const allShape: Shape4 = [numSamples, 3, size, size];
+  const samples = Array.from({ length: numSamples }, (_, k) => ({
+    index: k,
+    imagenetClass: classes ? classes[k] : null,
+    label: labels ? labels[k] : null,
+    logp: logps[k],
+    file: saveDir ? `sample_${String(k).padStart(5, '0')}.png` : undefined,
+  }));
+  const settings = {
+    classes: classSpec ?? null, scale, respacing: proc.timestepRespacing, steps: proc.numTimesteps, ddim: useDdim,
+    eta: useDdim ? eta : null, unconditional, seed, batch, numSamples, unet: pack.unet.file, threads,
+    rng: 'createGaussianRng(seed, batchIndex)',
+  };
+  if (saveDir) {
+    mkdirSync(saveDir, { recursive: true });
+    samples.forEach((s) => {
+      writeFileAtomic(join(saveDir, s.file as string), encodePng({ width: size, height: size, data: toRgba(all, allShape, s.index) }));
+    });
+    writeFileAtomic(join(saveDir, 'samples.json'), `${JSON.stringify({ pack: m.name, settings, samples }, null, 1)}\n`);
+  }
+  if (out) writeFileAtomic(out, encodePng(gridRgba(all, allShape)));
+
+  const totalSteps = numBatches * proc.numTimesteps;
+  const summary = {
+    pack: m.name,
+    packDir: pack.dir,
+    settings,
+    samples: samples.map(({ index, imagenetClass, label, logp }) => ({ index, imagenetClass, label, logp })),
+    msPerStep: totalMs / totalSteps,
+    msUnetPerStep: unetTimer.ms / totalSteps,
+    msClassifierPerStep: clsTimer.calls ? clsTimer.ms / totalSteps : 0,
+    totalMs,
+    out: out ? resolve(out) : null,
+    saveSamples: saveDir ? resolve(saveDir) : null,
+  };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+});
