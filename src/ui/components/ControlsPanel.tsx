@@ -12,6 +12,8 @@ interface Props {
 }
 
 const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0];
+const isSampler = (v: string): v is Sampler => v === 'ddim' || v === 'ddpm';
+const isPreview = (v: string): v is PreviewOf => v === 'x' || v === 'predX0';
 
 export function ControlsPanel({ onGenerate, onStop }: Props) {
   const ids = { sampler: useId(), preview: useId(), cond: useId() };
@@ -41,7 +43,7 @@ export function ControlsPanel({ onGenerate, onStop }: Props) {
       <NumberField label="Steps" value={steps} min={1} max={maxSteps} onCommit={(v) => setParam('steps', v)} />
       <div className="field">
         <label htmlFor={ids.sampler}>Sampler</label>
-        <select id={ids.sampler} value={sampler} onChange={(e) => setParam('sampler', e.target.value as Sampler)}>
+        <select id={ids.sampler} value={sampler} onChange={(e) => isSampler(e.target.value) && setParam('sampler', e.target.value)}>
           <option value="ddim">DDIM (deterministic)</option>
           <option value="ddpm">DDPM (ancestral)</option>
         </select>
@@ -65,7 +67,7 @@ export function ControlsPanel({ onGenerate, onStop }: Props) {
       </div>
       <div className="field">
         <label htmlFor={ids.preview}>Show</label>
-        <select id={ids.preview} value={previewOf} onChange={(e) => setParam('previewOf', e.target.value as PreviewOf)}>
+        <select id={ids.preview} value={previewOf} onChange={(e) => isPreview(e.target.value) && setParam('previewOf', e.target.value)}>
           <option value="predX0">predicted x₀</option>
           <option value="x">noisy xₜ</option>
         </select>
