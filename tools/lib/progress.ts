@@ -29,7 +29,7 @@ export class Progress {
       const width = 30;
       const full = Math.round(frac * width);
       const bar = '#'.repeat(full) + '.'.repeat(width - full);
-      process.stderr.write(`\r${this.label} [${bar}] step ${done}/${this.total} ${detail} ETA ${fmtSeconds(eta)}   `);
+      process.stderr.write(`\r${this.label} [${bar}] step ${done}/${this.total} ${detail ? `${detail} ` : ""}ETA ${fmtSeconds(eta)}   `);
       if (done === this.total) process.stderr.write('\n');
       return;
     }
