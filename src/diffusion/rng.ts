@@ -2,8 +2,9 @@
 // only, via Math.imul) for uniforms, Box–Muller for normals. Math.random is never used, so a seed
 // reproduces a sample exactly in the browser worker, the Node CLI and the tests.
 //
-// Only Math.log/sqrt/cos/sin touch floating point; V8 (Chrome, Node) and SpiderMonkey both use the
-// fdlibm algorithms for these, and results are rounded to float32 in `fill`, so streams agree.
+// The uniforms are bit-exact everywhere. The normals go through Math.log/cos/sin: Node and Chrome
+// share V8's fdlibm port, so they agree bit for bit; another engine's libm may differ in the last
+// bit of a double, which the float32 rounding in `fill` hides in all but ~1e-9 of values.
 
 export interface GaussianRng {
   /** Next standard normal (float64). */
