@@ -57,8 +57,8 @@ export function integer(v: string, name: string, min: number): number {
 }
 
 /**
- * Runs a tool's main. User errors (CliError, or errors thrown by the pure layer while checking
- * inputs, passed as `userErrors`) print "<tool>: error: ..." and exit 2; anything else exits 1.
+ * Runs a tool's main. A CliError prints "<tool>: error: ..." and exits 2 (wrap library validation
+ * in asUserError to get that); anything else is a bug or a runtime failure and exits 1.
  */
 export function runMain(tool: string, main: () => Promise<void>): void {
   main().then(
