@@ -66,12 +66,14 @@ def load_image_folder(root: str, split: str, image_size: int, wnids: Optional[Li
     return ImageFolderData(arr, torch.tensor(labels, dtype=torch.long), list(wnids))
 
 
-def load_wnid_index(path: str) -> dict:
-    """wnid -> ImageNet-1k index, from the class list TSV (index, wnid, names)."""
-    out = {}
-    with open(path) as f:
-        next(f)
-        for line in f:
-            idx, wnid, _ = line.rstrip("\n").split("\t", 2)
-            out[wnid] = int(idx)
-    return out
+IMAGENET_WNIDS_PATH = os.path.join(os.path.dirname(__file__), "imagenet_wnids.txt")
+
+
+def imagenet_index_of_wnids(wnids: List[str]) -> List[int]:
+    """ImageNet-1k label (sorted-wnid order, as the official checkpoints use) of each wnid."""
+    with open(IMAGENET_WNIDS_PATH) as f:
+        index = {w.strip(): i for i, w in enumerate(f) if w.strip()}
+    missing = [w for w in wnids if w not in index]
+    if missing:
+        raise ValueError(f"class folders {missing[:5]} are not ImageNet-1k wnids (expected names like n01440764)")
+    return [index[w] for w in wnids]
