@@ -12,7 +12,7 @@ in WEBGPU_OPS (kernels that onnxruntime-web's WebGPU and wasm EPs both have).
 """
 from __future__ import annotations
 
-import io
+import tempfile
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -27,6 +27,7 @@ from onnx import TensorProto, helper, numpy_helper
 from .grad_graph import ClassifierGrad, StaticUNet
 
 OPSET = 17
+PROTOBUF_LIMIT = 2**31 - 2**20  # a single .onnx file must stay under 2 GiB
 BATCH_AXIS = "N"
 
 # Ops our graphs may contain: each has a kernel in onnxruntime-web's WebGPU EP (JSEP and native) and
@@ -53,23 +54,31 @@ def onnx_export(module: nn.Module, args: Tuple, path: Optional[PathLike], input_
     """
     module = module.eval()
     axes = {n: {0: BATCH_AXIS} for n in list(input_names) + list(output_names)} if dynamic_batch else None
-    buf = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, buf, input_names=list(input_names), output_names=list(output_names),
-                          dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True)
-    model = onnx.load_from_string(buf.getvalue())
+    with tempfile.TemporaryDirectory(prefix="adm-onnx-") as tmp:
+        # a file (not a buffer) so torch can fall back to external data for graphs over 2 GB
+        raw = Path(tmp) / "raw.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, str(raw), input_names=list(input_names),
+                              output_names=list(output_names), dynamic_axes=axes, opset_version=OPSET,
+                              do_constant_folding=True)
+        model = onnx.load(str(raw))  # also reads external data, if any
     model = cleanup(model)
-    onnx.checker.check_model(model)
+    if model.ByteSize() < PROTOBUF_LIMIT:
+        onnx.checker.check_model(model)
     if path is not None:
         save(model, path)
     return model
 
 
 def save(model: onnx.ModelProto, path: PathLike) -> None:
+    """Save as one self-contained file (what packs need); fails clearly past protobuf's 2 GB."""
+    size = model.ByteSize()
+    if size >= PROTOBUF_LIMIT:
+        raise ValueError(f"ONNX graph is {size / 2**30:.2f} GiB: over protobuf's 2 GiB single-file limit "
+                         "(export it as fp16 instead)")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    data = model.SerializeToString()
-    Path(path).write_bytes(data)
+    Path(path).write_bytes(model.SerializeToString())
 
 
 def _example_inputs(image_size: int, in_channels: int, batch: int = 2, num_classes: Optional[int] = None):
@@ -270,7 +279,17 @@ def _attr(node: onnx.NodeProto, name: str, default=None):
 
 
 def _elem_types(model: onnx.ModelProto) -> Dict[str, int]:
-    inferred = onnx.shape_inference.infer_shapes(model)
+    """Element type of every tensor, by shape inference on a weightless copy (works past 2 GB)."""
+    light = onnx.ModelProto()
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    lg = light.graph
+    lg.node.extend(model.graph.node)
+    lg.input.extend(model.graph.input)
+    lg.output.extend(model.graph.output)
+    for t in model.graph.initializer:
+        lg.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    inferred = onnx.shape_inference.infer_shapes(light)
     g = inferred.graph
     types = {}
     for vi in list(g.input) + list(g.output) + list(g.value_info):
@@ -290,7 +309,8 @@ def _elem_types(model: onnx.ModelProto) -> Dict[str, int]:
 FP32_OPS = frozenset({"Softmax", "InstanceNormalization", "ReduceMean", "ReduceSum", "ReduceMax"})
 
 
-def convert_to_fp16(model: onnx.ModelProto, keep_fp32_from: Sequence[str] = ()) -> onnx.ModelProto:
+def convert_to_fp16(model: onnx.ModelProto, keep_fp32_from: Sequence[str] = (),
+                    store_fp16_min: int = 4096) -> onnx.ModelProto:
     """fp32 graph -> fp16 weights and compute, float32 inputs/outputs, with fp32 islands.
 
     Kept in float32:
@@ -300,7 +320,10 @@ def convert_to_fp16(model: onnx.ModelProto, keep_fp32_from: Sequence[str] = ()) 
         statistics and affine run in fp32 and the result is cast back, as guided-diffusion's
         GroupNorm32 does;
       * Softmax (attention weights) and any reduction.
-    Casts are inserted where precisions meet; weights used only by fp16 nodes are stored as fp16.
+    Casts are inserted where precisions meet. Weights of fp16 nodes are stored as fp16; weights of
+    fp32 nodes with at least `store_fp16_min` elements (the embedding MLPs) are stored as fp16 too and
+    widened by a Cast (ONNX Runtime folds it at session creation), so the file is about half the size;
+    small fp32 tensors (frequencies, GroupNorm affine, biases) stay fp32.
     """
     m = onnx.ModelProto()
     m.CopyFrom(model)
@@ -349,15 +372,29 @@ def convert_to_fp16(model: onnx.ModelProto, keep_fp32_from: Sequence[str] = ()) 
     new_nodes: List[onnx.NodeProto] = []
     new_inits: List[onnx.TensorProto] = []
 
+    def half_init(name: str) -> str:
+        if name not in half_inits:
+            arr = numpy_helper.to_array(inits[name]).astype(np.float16)
+            hn = name + "__fp16"
+            new_inits.append(numpy_helper.from_array(arr, hn))
+            half_inits[name] = hn
+        return half_inits[name]
+
     def as_dtype(name: str, want: int) -> str:
         if name in inits:
-            if want == HALF and inits[name].data_type == FLOAT:
-                if name not in half_inits:
-                    arr = numpy_helper.to_array(inits[name]).astype(np.float16)
-                    hn = name + "__fp16"
-                    new_inits.append(numpy_helper.from_array(arr, hn))
-                    half_inits[name] = hn
-                return half_inits[name]
+            if inits[name].data_type != FLOAT:
+                return name
+            if want == HALF:
+                return half_init(name)
+            n_el = int(np.prod(inits[name].dims)) if len(inits[name].dims) else 1
+            if n_el >= store_fp16_min:
+                # large fp32-compute weight (embedding MLPs): stored as fp16, widened at load time
+                key = (name, FLOAT)
+                if key not in cast_cache:
+                    out = name + "__widened"
+                    new_nodes.append(helper.make_node("Cast", [half_init(name)], [out], to=FLOAT, name=out + "_cast"))
+                    cast_cache[key] = out
+                return cast_cache[key]
             return name
         have = dtype.get(name, types.get(name))
         if have not in (FLOAT, HALF) or have == want:

@@ -32,3 +32,36 @@ def ort_available() -> bool:
 def need_ort():
     if not ort_available():
         pytest.skip("onnxruntime-node not installed (run `npm install`): ONNX parity needs node + node_modules/onnxruntime-node")
+
+
+def run_ort(model_path, feeds_list, workdir, threads: int = 2):
+    """Run an .onnx with onnxruntime-node (tools/ort_run.mjs) on each feeds dict (name -> np.ndarray),
+    all on one session; returns a list of {output name: np.ndarray}."""
+    import json
+    import subprocess
+
+    import numpy as np
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    stem = Path(model_path).stem.replace(".", "_")
+    # ask for every output: read the names from the graph
+    import onnx
+
+    outputs = [o.name for o in onnx.load(str(model_path), load_external_data=False).graph.output]
+    runs = []
+    for r, feeds in enumerate(feeds_list):
+        ins = {}
+        for name, arr in feeds.items():
+            f = workdir / f"{stem}_{r}_in_{name}.npy"
+            np.save(f, np.ascontiguousarray(arr))
+            ins[name] = str(f)
+        outs = {name: str(workdir / f"{stem}_{r}_out_{name}.npy") for name in outputs}
+        runs.append({"inputs": ins, "outputs": outs})
+    job = workdir / f"{stem}_job.json"
+    job.write_text(json.dumps({"model": str(Path(model_path).resolve()), "threads": threads, "runs": runs}))
+    proc = subprocess.run(["node", str(REPO / "tools" / "ort_run.mjs"), str(job)], capture_output=True, text=True,
+                          timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ort_run failed ({proc.returncode}): {proc.stderr.strip()}")
+    return [{name: np.load(path) for name, path in run["outputs"].items()} for run in runs]

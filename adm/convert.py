@@ -1,0 +1,461 @@
+"""Convert guided-diffusion checkpoints (official format) into a browser pack.
+
+    npm run convert -- --unet 64x64_diffusion.pt --unet-flags "<MODEL_FLAGS>" \\
+        [--classifier 64x64_classifier.pt --classifier-flags "<classifier flags>"] --out DIR [--fp16]
+    npm run convert -- --preset imagenet64 --unet 64x64_diffusion.pt --classifier 64x64_classifier.pt --out DIR
+
+(`npm run convert` runs `/usr/bin/python3 -m adm.convert` through scripts/py.sh.)
+
+The checkpoints are loaded strictly against the architecture the flags describe (the official
+factory's defaults apply to flags not given; the classifier's image size is the U-Net's). Any
+mismatch, unreadable file or bad flag ends with one paragraph on stderr and exit code 2, and nothing
+is left in --out: the pack is written to a temporary folder beside it and renamed at the end. An
+existing non-empty --out is only replaced with --force.
+
+With node and onnxruntime-node available, every exported graph is run once under ONNX Runtime and
+compared with PyTorch before the pack is published (--no-verify skips this).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+from .config import ModelPreset
+from .flags import FlagError, ModelFlags, parse_classifier_flags, parse_model_flags
+from .manifest import IMAGENET_LABELS, build_manifest, graph_entry, safe_name, sha256_file, unet_inputs, write_manifest
+from .presets import CONVERT_PRESETS, OFFICIAL_STEMS, PRESETS, build_model, get_preset, official_checkpoint_config
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+DEFAULT_LICENSE = ("Weights as distributed by their source; the guided-diffusion checkpoints (openai/guided-diffusion) "
+                   "are released with that repository under the MIT License (see its model-card.md for intended use).")
+WRAPPER_KEYS = ("state_dict", "model")
+
+
+class ConvertError(Exception):
+    """A user-facing error: printed as one paragraph, exit code 2."""
+
+
+# --- checkpoints ----------------------------------------------------------------------------------------
+
+def load_checkpoint(path: Path, what: str) -> Dict[str, torch.Tensor]:
+    """Read an official-format checkpoint (flat state dict; {'state_dict'|'model': ...} accepted)."""
+    if not path.exists():
+        raise ConvertError(f"the {what} checkpoint {path} does not exist.")
+    if not path.is_file():
+        raise ConvertError(f"the {what} checkpoint {path} is not a file.")
+    if path.stat().st_size == 0:
+        raise ConvertError(f"the {what} checkpoint {path} is empty (0 bytes).")
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, not a pickle, disallowed pickle content, ...
+        reason = " ".join(str(e).split())[:300]
+        raise ConvertError(
+            f"cannot read the {what} checkpoint {path} ({path.stat().st_size} bytes): it is not a complete PyTorch "
+            f"checkpoint (truncated or corrupt download, or a different kind of file). torch.load said: "
+            f"{type(e).__name__}: {reason}") from None
+    sd = _unwrap(obj, path, what)
+    if all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def _unwrap(obj, path: Path, what: str) -> Dict[str, torch.Tensor]:
+    def is_sd(d) -> bool:
+        return isinstance(d, dict) and len(d) > 0 and all(isinstance(k, str) and torch.is_tensor(v) for k, v in d.items())
+
+    if is_sd(obj):
+        return dict(obj)
+    if isinstance(obj, dict):
+        for key in WRAPPER_KEYS:
+            if is_sd(obj.get(key)):
+                return dict(obj[key])
+        keys = ", ".join(repr(k) for k in list(obj)[:8])
+        raise ConvertError(
+            f"the {what} checkpoint {path} holds a dict that is not a state dict (top-level keys: {keys}); expected a "
+            f"flat mapping of parameter names to tensors as in the official .pt files, or one wrapped under "
+            f"{' or '.join(repr(k) for k in WRAPPER_KEYS)}.")
+    raise ConvertError(f"the {what} checkpoint {path} does not contain a state dict (found {type(obj).__name__}); "
+                       "expected a mapping of parameter names to tensors as in the official .pt files.")
+
+
+def _fmt_shape(s) -> str:
+    return "(" + ", ".join(str(int(d)) for d in s) + ("," if len(s) == 1 else "") + ")"
+
+
+def _expected_shapes(kind: str, cfg) -> Dict[str, Tuple[int, ...]]:
+    model = build_model(kind, cfg, init="meta")
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _matching_official(sd: Dict[str, torch.Tensor]) -> List[str]:
+    got = {k: tuple(v.shape) for k, v in sd.items()}
+    hits = []
+    for stem in OFFICIAL_STEMS:
+        kind, cfg = official_checkpoint_config(stem)
+        if _expected_shapes(kind, cfg) == got:
+            hits.append(stem)
+    return hits
+
+
+def check_state_dict(sd: Dict[str, torch.Tensor], kind: str, cfg, what: str, path: Path, flags_name: str) -> None:
+    """Raise ConvertError naming the first missing/unexpected keys and shape mismatches."""
+    want = _expected_shapes(kind, cfg)
+    got = {k: tuple(v.shape) for k, v in sd.items()}
+    missing = [k for k in want if k not in got]
+    unexpected = [k for k in got if k not in want]
+    mismatched = [k for k in want if k in got and got[k] != want[k]]
+    if not (missing or unexpected or mismatched):
+        return
+    parts = []
+    if missing:
+        first = "; ".join(f"{k} {_fmt_shape(want[k])}" for k in missing[:3])
+        parts.append(f"{len(missing)} key(s) the flags need are missing from the checkpoint (first: {first})")
+    if unexpected:
+        first = "; ".join(f"{k} {_fmt_shape(got[k])}" for k in unexpected[:3])
+        parts.append(f"{len(unexpected)} unexpected key(s) in the checkpoint (first: {first})")
+    if mismatched:
+        first = "; ".join(f"{k} is {_fmt_shape(got[k])} in the checkpoint but {_fmt_shape(want[k])} for these flags"
+                          for k in mismatched[:3])
+        parts.append(f"{len(mismatched)} shape mismatch(es) (first: {first})")
+    msg = (f"the {what} checkpoint {path} does not match the architecture given by {flags_name}: "
+           + "; ".join(parts) + ".")
+    hint = _hint(missing, unexpected, mismatched)
+    if hint:
+        msg += " " + hint
+    try:
+        hits = _matching_official(sd)
+    except Exception:
+        hits = []
+    if hits:
+        from .presets import CLASSIFIER_FLAGS, MODEL_FLAGS
+
+        stem = hits[0]
+        flags = MODEL_FLAGS.get(stem) or CLASSIFIER_FLAGS.get(stem)
+        msg += f" Its keys and shapes match the official {stem} configuration, whose flags are: \"{flags}\"."
+    raise ConvertError(msg)
+
+
+def _hint(missing: List[str], unexpected: List[str], mismatched: List[str]) -> str:
+    if "label_emb.weight" in missing:
+        return "The checkpoint has no class embedding: is it an unconditional model (--class_cond False)?"
+    if "label_emb.weight" in unexpected:
+        return "The checkpoint has a class embedding: it needs --class_cond True."
+    if any(k.startswith("out.2.positional_embedding") or k.startswith("out.2.qkv_proj") for k in missing + unexpected):
+        return "This looks like a classifier passed as a U-Net or the other way round."
+    if mismatched and all(k.endswith("label_emb.weight") for k in mismatched):
+        return "Only the number of classes differs."
+    return ""
+
+
+def _check_finite(sd: Dict[str, torch.Tensor], what: str, path: Path) -> None:
+    for k, v in sd.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise ConvertError(f"the {what} checkpoint {path} contains NaN or infinite values (first in {k}).")
+
+
+def load_model(kind: str, cfg, sd: Dict[str, torch.Tensor], what: str, path: Path, flags_name: str):
+    check_state_dict(sd, kind, cfg, what, path, flags_name)
+    _check_finite(sd, what, path)
+    model = build_model(kind, cfg, init="skip")
+    model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+    return model.float().eval()
+
+
+# --- the pack ----------------------------------------------------------------------------------------------
+
+def _find_preset(mf: ModelFlags) -> Optional[Tuple[str, ModelPreset]]:
+    for name in CONVERT_PRESETS:
+        p = PRESETS[name]
+        if (replace(p.unet, dropout=0.0) == replace(mf.unet, dropout=0.0)
+                and p.diffusion.noise_schedule == mf.diffusion.noise_schedule
+                and p.diffusion.diffusion_steps == mf.diffusion.diffusion_steps
+                and p.diffusion.learn_sigma == mf.diffusion.learn_sigma):
+            return name, p
+    return None
+
+
+def _prepare_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConvertError(f"--out {out} exists and is not a folder.")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ConvertError(f"--out {out} already exists and is not empty; choose another folder or pass --force "
+                           "to replace it.")
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.rmdir(old)
+        os.rename(out, old)
+    os.rename(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _log(quiet: bool, msg: str) -> None:
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _ort_ready() -> bool:
+    root = Path(__file__).resolve().parents[1]
+    return shutil.which("node") is not None and (root / "node_modules" / "onnxruntime-node").is_dir()
+
+
+def verify_pack(pack: Path, unet, classifier, class_cond: bool, manifest: Dict, work: Path) -> List[str]:
+    """Run each graph once under onnxruntime-node and compare with PyTorch; returns report lines."""
+    import json
+    import subprocess
+
+    import numpy as np
+
+    root = Path(__file__).resolve().parents[1]
+    size = manifest["imageSize"]
+    g = torch.Generator().manual_seed(1234)
+    x = torch.randn(1, 3, size, size, generator=g)
+    t = torch.tensor([500.0])
+    k = classifier.cfg.out_channels if classifier is not None else 1000
+    y = torch.tensor([int(torch.randint(0, min(k, len(manifest["labels"])), (1,), generator=g))])
+    work.mkdir(parents=True, exist_ok=True)
+    np.save(work / "x.npy", x.numpy())
+    np.save(work / "t.npy", t.numpy())
+    np.save(work / "y.npy", y.numpy())
+    lines = []
+
+    def run(entry_key: str, outputs: List[str]):
+        e = manifest[entry_key]
+        ins = {"x": str(work / "x.npy"), "timesteps": str(work / "t.npy")}
+        if "y" in e["inputs"]:
+            ins["y"] = str(work / "y.npy")
+        outs = {o: str(work / f"{entry_key}_{o}.npy") for o in outputs}
+        job = work / f"{entry_key}.json"
+        job.write_text(json.dumps({"model": str(pack / e["file"]), "runs": [{"inputs": ins, "outputs": outs}]}))
+        p = subprocess.run(["node", str(root / "tools" / "ort_run.mjs"), str(job)], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"onnxruntime-node could not run {e['file']}: {p.stderr.strip()}")
+        return {o: np.load(f) for o, f in outs.items()}
+
+    with torch.no_grad():
+        ref = unet(x, t, y if class_cond else None).numpy()
+    scale = max(float(np.abs(ref).max()), 1e-6)
+    for key, tol in (("unet", 1e-4 if manifest["unet"]["dtype"] == "float32" else 2e-2), ("unetFp16", 2e-2)):
+        if key not in manifest:
+            continue
+        got = run(key, ["model_output"])["model_output"]
+        err = float(np.abs(got - ref).max()) / scale
+        lines.append(f"{manifest[key]['file']}: max |ONNX - torch| / max |torch| = {err:.2e} (limit {tol:g})")
+        if not np.isfinite(got).all() or err > tol:
+            raise RuntimeError(f"verification failed for {manifest[key]['file']}: relative error {err:.3e} > {tol:g}")
+    if classifier is not None:
+        xg = x.clone().requires_grad_(True)
+        logits = classifier(xg, t)
+        logp = torch.log_softmax(logits, dim=-1)[0, y[0]]
+        (grad,) = torch.autograd.grad(logp, xg)
+        got = run("classifierGrad", ["grad", "logp", "logits"])
+        gerr = float(np.abs(got["grad"] - grad.numpy()).max()) / max(float(grad.abs().max()), 1e-12)
+        lerr = float(abs(got["logp"][0] - float(logp)))
+        lines.append(f"{manifest['classifierGrad']['file']}: grad rel. error {gerr:.2e} (limit 1e-3), "
+                     f"logp abs. error {lerr:.2e} (limit 1e-4)")
+        if gerr > 1e-3 or lerr > 1e-4:
+            raise RuntimeError(f"verification failed for the classifier gradient: grad {gerr:.3e}, logp {lerr:.3e}")
+    return lines
+
+
+def convert(args: argparse.Namespace) -> Path:
+    from .export import CLASSIFIER_GRAD_IO, PROTOBUF_LIMIT, export_classifier_grad, export_unet, save
+
+    quiet = args.quiet
+    out = Path(args.out).resolve()
+    _prepare_out(out, args.force)
+
+    # flags
+    preset_name = None
+    preset: Optional[ModelPreset] = None
+    if args.preset:
+        try:
+            preset = get_preset(args.preset)
+        except KeyError:
+            raise ConvertError(f"unknown --preset {args.preset!r}; choose one of: {', '.join(CONVERT_PRESETS)}.") from None
+        preset_name = args.preset
+        unet_flags_text = preset.extra["model_flags"]
+        unet_flags_name = f"--preset {preset_name}"
+    else:
+        unet_flags_text = args.unet_flags
+        unet_flags_name = "--unet-flags"
+    try:
+        mf = parse_model_flags(unet_flags_text)
+    except FlagError as e:
+        raise ConvertError(f"{unet_flags_name}: {e}") from None
+    if mf.superres:
+        raise ConvertError(f"{unet_flags_name} describes a super-resolution model (--large_size/--small_size); "
+                           "packs hold base diffusion models only.")
+    if preset is None:
+        found = _find_preset(mf)
+        if found:
+            preset_name, preset = found
+
+    cf = None
+    if args.classifier:
+        if args.classifier_flags is not None:
+            cflags_text, cflags_name = args.classifier_flags, "--classifier-flags"
+        elif preset is not None and preset.extra.get("classifier_flags"):
+            cflags_text, cflags_name = preset.extra["classifier_flags"], f"the {preset_name} preset's classifier flags"
+        else:
+            cflags_text, cflags_name = "", "the default classifier flags"
+        try:
+            cf = parse_classifier_flags(cflags_text, image_size=mf.unet.image_size)
+        except FlagError as e:
+            raise ConvertError(f"{cflags_name}: {e}") from None
+        if cf.classifier.image_size != mf.unet.image_size:
+            raise ConvertError(f"the classifier's image size ({cf.classifier.image_size}) differs from the U-Net's "
+                               f"({mf.unet.image_size}).")
+    elif args.classifier_flags is not None:
+        raise ConvertError("--classifier-flags given without --classifier.")
+
+    # checkpoints
+    unet_path = Path(args.unet)
+    t0 = time.time()
+    unet_sd = load_checkpoint(unet_path, "U-Net")
+    unet = load_model("unet", mf.unet, unet_sd, "U-Net", unet_path, unet_flags_name)
+    del unet_sd
+    classifier = None
+    cls_path = None
+    if cf is not None:
+        cls_path = Path(args.classifier)
+        csd = load_checkpoint(cls_path, "classifier")
+        classifier = load_model("classifier", cf.classifier, csd, "classifier", cls_path, cflags_name)
+        del csd
+    _log(quiet, f"convert: loaded checkpoints in {time.time() - t0:.1f}s")
+
+    # sampling defaults: CLI > values in the pasted flags > preset table > 1.0 / "250" / ancestral
+    sampling_src = {**(cf.extra if cf else {}), **mf.extra}
+    scale = args.classifier_scale
+    if scale is None:
+        scale = sampling_src.get("classifier_scale", preset.classifier_scale if preset else 1.0)
+    respacing = args.respacing or mf.diffusion.timestep_respacing or (preset.timestep_respacing if preset else "250")
+    use_ddim = args.use_ddim if args.use_ddim is not None else bool(
+        sampling_src.get("use_ddim", preset.use_ddim if preset else False))
+    if respacing.startswith("ddim") and args.use_ddim is None and "use_ddim" not in sampling_src:
+        use_ddim = True
+    if not math.isfinite(float(scale)):
+        raise ConvertError(f"classifier scale must be finite, got {scale}.")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        t0 = time.time()
+        n_params = sum(p.numel() for p in unet.parameters())
+        fp32_fits = n_params * 4 < PROTOBUF_LIMIT - (64 << 20)
+        class_cond = mf.class_cond
+        io_in = unet_inputs(class_cond)
+        entries = {}
+        if fp32_fits:
+            export_unet(unet, tmp / "unet.onnx")
+            entries["unet"] = graph_entry(tmp / "unet.onnx", "float32", io_in, ["model_output"])
+            if args.fp16:
+                export_unet(unet, tmp / "unet.fp16.onnx", fp16=True)
+                entries["unetFp16"] = graph_entry(tmp / "unet.fp16.onnx", "float16", io_in, ["model_output"])
+        else:
+            _log(quiet, f"convert: the fp32 U-Net ({n_params * 4 / 2**30:.2f} GiB) exceeds the 2 GiB single-file ONNX "
+                        "limit; the pack's U-Net is written in fp16.")
+            export_unet(unet, tmp / "unet.fp16.onnx", fp16=True)
+            entries["unet"] = graph_entry(tmp / "unet.fp16.onnx", "float16", io_in, ["model_output"])
+        if classifier is not None:
+            export_classifier_grad(classifier, tmp / "classifier_grad.onnx")
+            entries["classifierGrad"] = graph_entry(tmp / "classifier_grad.onnx", "float32", *CLASSIFIER_GRAD_IO)
+        _log(quiet, f"convert: exported ONNX graphs in {time.time() - t0:.1f}s")
+
+        name = safe_name(args.name or preset_name or unet_path.stem)
+        title = args.title or (preset.extra.get("title") if preset else None) or f"{unet_path.name} (converted)"
+        source = (f"guided-diffusion checkpoint {unet_path.name} (sha256 {sha256_file(unet_path)}) with flags: "
+                  f"{mf.flag_string()}")
+        if classifier is not None:
+            source += (f"; classifier {cls_path.name} (sha256 {sha256_file(cls_path)}) with flags: "
+                       f"{cf.flag_string()}")
+        if entries["unet"]["dtype"] == "float16":
+            source += "; U-Net stored in fp16 (the fp32 graph exceeds 2 GiB)"
+        manifest = build_manifest(
+            name=name, title=title, image_size=mf.unet.image_size, learn_sigma=mf.diffusion.learn_sigma,
+            class_cond=class_cond, unconditional_label=None, labels=IMAGENET_LABELS, diffusion=mf.diffusion,
+            classifier_scale=float(scale), timestep_respacing=str(respacing), use_ddim=use_ddim,
+            unet=entries["unet"], unet_fp16=entries.get("unetFp16"), classifier_grad=entries.get("classifierGrad"),
+            source=source, license=args.license or DEFAULT_LICENSE)
+        write_manifest(tmp, manifest)
+
+        if not args.no_verify:
+            if _ort_ready():
+                work = Path(tempfile.mkdtemp(prefix="adm-verify-"))
+                try:
+                    for line in verify_pack(tmp, unet, classifier, class_cond, manifest, work):
+                        _log(quiet, f"convert: verified {line}")
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+            else:
+                _log(quiet, "convert: node/onnxruntime-node not found: skipping the ONNX Runtime check (--no-verify "
+                            "silences this)")
+        _publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _log(quiet, f"convert: wrote {out} ({', '.join(e['file'] for e in entries.values())}, manifest.json)")
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="npm run convert --",
+        description="Convert guided-diffusion checkpoints into a browser model pack (docs/pack-format.md).")
+    p.add_argument("--unet", required=True, help="diffusion model checkpoint (.pt, official format)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--unet-flags", help='the model\'s MODEL_FLAGS, e.g. "--attention_resolutions 32,16,8 '
+                                          '--class_cond True ... --use_scale_shift_norm True"')
+    src.add_argument("--preset", help=f"an official configuration instead of flags: {', '.join(CONVERT_PRESETS)}")
+    p.add_argument("--classifier", help="noisy-classifier checkpoint (.pt); adds the guidance gradient graph")
+    p.add_argument("--classifier-flags", help='classifier flags, e.g. "--classifier_depth 4" (defaults: '
+                                              'classifier_defaults, image size from the U-Net flags)')
+    p.add_argument("--out", required=True, help="pack folder to create")
+    p.add_argument("--fp16", action="store_true", help="also write an fp16 U-Net (unet.fp16.onnx)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--name", help="pack id (default: preset name or checkpoint file name)")
+    p.add_argument("--title", help="pack title shown in the app")
+    p.add_argument("--classifier-scale", type=float, help="recommended guidance scale (default: preset table)")
+    p.add_argument("--respacing", help='recommended timestep respacing, e.g. "250" or "ddim25" (default: preset)')
+    ddim = p.add_mutually_exclusive_group()
+    ddim.add_argument("--use-ddim", dest="use_ddim", action="store_true", default=None)
+    ddim.add_argument("--no-ddim", dest="use_ddim", action="store_false")
+    p.add_argument("--license", help="licence note stored in the manifest")
+    p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime parity check")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    torch.set_num_threads(int(os.environ.get("ADM_TORCH_THREADS", "2")))
+    args = build_parser().parse_args(argv)
+    try:
+        convert(args)
+    except ConvertError as e:
+        print(f"convert: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RuntimeError as e:
+        if "verification failed" in str(e) or "onnxruntime-node could not run" in str(e):
+            print(f"convert: error: {e}", file=sys.stderr)
+            return EXIT_INTERNAL
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
