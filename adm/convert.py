@@ -354,6 +354,9 @@ def convert(args: argparse.Namespace) -> Path:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a pack folder is an ordinary folder
     try:
         t0 = time.time()
         n_params = sum(p.numel() for p in unet.parameters())
