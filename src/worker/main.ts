@@ -17,10 +17,20 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
 const wasmThreads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
 configureOrt(wasmThreads);
 
+// A MessageChannel task is a macrotask without setTimeout's 4 ms clamp for nested timers.
+const tick = new MessageChannel();
+const ticks: (() => void)[] = [];
+tick.port1.onmessage = () => ticks.shift()?.();
+const yieldToEvents = () =>
+  new Promise<void>((resolve) => {
+    ticks.push(resolve);
+    tick.port2.postMessage(null);
+  });
+
 const queue = createSerialQueue();
 const runner = createRunner({
   post,
-  yieldToEvents: () => new Promise((resolve) => setTimeout(resolve, 0)),
+  yieldToEvents,
   now: () => performance.now(),
 });
 let pack: LoadedPack | null = null;

@@ -9,6 +9,8 @@ const PAD = 4;
 export function LogpChart() {
   const logp = useApp((s) => s.logp);
   const numSteps = useApp((s) => s.numSteps);
+  const step = useApp((s) => s.step);
+  const appliedScale = useApp((s) => s.appliedScale);
   const values = logp.filter((v): v is number => v !== null);
   const last = values.at(-1);
   if (values.length === 0) {
@@ -33,6 +35,12 @@ export function LogpChart() {
       </svg>
       <figcaption>
         log p(y | xₜ): <strong>{last?.toFixed(3)}</strong> <span className="range">(range {lo.toFixed(2)} … {hi.toFixed(2)})</span>
+        {appliedScale !== null && (
+          <span className="applied">
+            {' '}
+            · scale {appliedScale.toFixed(1)} applied at step {step}
+          </span>
+        )}
       </figcaption>
     </figure>
   );

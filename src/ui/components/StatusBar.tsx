@@ -30,12 +30,14 @@ function describe(s: AppState): string {
 
 export function StatusBar() {
   const text = useApp(describe);
+  const runId = useApp((s) => s.runId);
   const loading = useApp((s) => s.packStatus === 'loading' && s.progress !== null);
   const loaded = useApp((s) => s.progress?.loaded ?? 0);
   const total = useApp((s) => s.progress?.total ?? 0);
   return (
     <div className="status-bar">
-      <p role="status" aria-live="polite">
+      {/* data-run-id lets tests tell one finished run from the next. */}
+      <p role="status" aria-live="polite" data-run-id={runId}>
         {text}
       </p>
       {loading && <progress aria-label="Download progress" max={total} value={loaded} />}

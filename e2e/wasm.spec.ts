@@ -1,0 +1,40 @@
+// The full flow on the wasm EP with the default pack, driven from the keyboard.
+import { readFileSync } from 'node:fs';
+import { expect, generate, recordCanvas, samplePixels, status, test, waitReady } from './fixtures';
+
+test('default pack on wasm: pick a class by keyboard, generate, save a PNG', async ({ page }) => {
+  await page.goto('./?ep=wasm&steps=10');
+  await waitReady(page);
+  await expect(page.getByRole('note', { name: 'Execution provider' })).toContainText('WebGPU is not in use: WebAssembly was requested (?ep=wasm)');
+
+  const cls = page.getByRole('combobox', { name: 'Class' });
+  await cls.focus();
+  await page.keyboard.type('shark');
+  // Classes the pack lacks are listed but marked and not selectable.
+  await expect(page.getByRole('option', { name: /great white shark/ })).toHaveAttribute('aria-disabled', 'true');
+  await page.keyboard.press('Escape');
+  await cls.fill('golf');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowUp');
+  await page.keyboard.press('Enter');
+  await expect(cls).toHaveValue('golf ball (574)');
+
+  const hashes = await recordCanvas(page);
+  await page.getByRole('button', { name: 'Generate' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(status(page)).toHaveText(/Done .*step 10 \/ 10/, { timeout: 180_000 });
+  const px = await samplePixels(page);
+  expect(px).toMatchObject({ width: 64, height: 64 });
+  expect(px.distinct).toBeGreaterThan(100);
+  expect((await hashes()).length).toBeGreaterThanOrEqual(3);
+  expect(page.url()).toContain('class=574');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Save PNG' }).click()]);
+  expect(download.suggestedFilename()).toMatch(/^golf_ball-.*seed\d+\.png$/);
+  const png = readFileSync(await download.path());
+  expect(png.subarray(1, 4).toString()).toBe('PNG');
+
+  // A second run with the same params paints the same image (seeded, deterministic).
+  await generate(page, /Done .*step 10 \/ 10/);
+  expect((await samplePixels(page)).hash).toBe(px.hash);
+});
