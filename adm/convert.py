@@ -364,19 +364,21 @@ def convert(args: argparse.Namespace) -> Path:
         class_cond = mf.class_cond
         io_in = unet_inputs(class_cond)
         entries = {}
+        eb = 1 if n_params > 50_000_000 else 2  # tracing-input batch (the graphs' batch axis is dynamic)
         if fp32_fits:
-            export_unet(unet, tmp / "unet.onnx")
+            export_unet(unet, tmp / "unet.onnx", example_batch=eb)
             entries["unet"] = graph_entry(tmp / "unet.onnx", "float32", io_in, ["model_output"])
             if args.fp16:
-                export_unet(unet, tmp / "unet.fp16.onnx", fp16=True)
+                export_unet(unet, tmp / "unet.fp16.onnx", fp16=True, example_batch=eb)
                 entries["unetFp16"] = graph_entry(tmp / "unet.fp16.onnx", "float16", io_in, ["model_output"])
         else:
             _log(quiet, f"convert: the fp32 U-Net ({n_params * 4 / 2**30:.2f} GiB) exceeds the 2 GiB single-file ONNX "
                         "limit; the pack's U-Net is written in fp16.")
-            export_unet(unet, tmp / "unet.fp16.onnx", fp16=True)
+            export_unet(unet, tmp / "unet.fp16.onnx", fp16=True, example_batch=eb)
             entries["unet"] = graph_entry(tmp / "unet.fp16.onnx", "float16", io_in, ["model_output"])
         if classifier is not None:
-            export_classifier_grad(classifier, tmp / "classifier_grad.onnx")
+            export_classifier_grad(classifier, tmp / "classifier_grad.onnx",
+                                   example_batch=1 if sum(p.numel() for p in classifier.parameters()) > 50_000_000 else 2)
             entries["classifierGrad"] = graph_entry(tmp / "classifier_grad.onnx", "float32", *CLASSIFIER_GRAD_IO)
         _log(quiet, f"convert: exported ONNX graphs in {time.time() - t0:.1f}s")
 

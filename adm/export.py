@@ -120,10 +120,12 @@ def unet_io(model: nn.Module) -> Tuple[List[str], List[str]]:
 CLASSIFIER_GRAD_IO = (["x", "timesteps", "y"], ["grad", "logp", "logits"])
 
 
-def export_unet(model: nn.Module, path: Optional[PathLike], fp16: bool = False) -> onnx.ModelProto:
+def export_unet(model: nn.Module, path: Optional[PathLike], fp16: bool = False,
+                example_batch: int = 2) -> onnx.ModelProto:
+    """Export the U-Net graph; `example_batch` only sizes the tracing input (the graph's batch is dynamic)."""
     cfg = model.cfg
     inputs, outputs = unet_io(model)
-    x, t, y = _example_inputs(cfg.image_size, 3, num_classes=cfg.num_classes)
+    x, t, y = _example_inputs(cfg.image_size, 3, batch=example_batch, num_classes=cfg.num_classes)
     if cfg.in_channels != 3:
         raise NotImplementedError("export of super-resolution models (6 input channels) is not supported")
     args = (x, t, y) if "y" in inputs else (x, t)
@@ -135,9 +137,9 @@ def export_unet(model: nn.Module, path: Optional[PathLike], fp16: bool = False) 
     return proto
 
 
-def export_classifier_grad(model: nn.Module, path: Optional[PathLike]) -> onnx.ModelProto:
+def export_classifier_grad(model: nn.Module, path: Optional[PathLike], example_batch: int = 2) -> onnx.ModelProto:
     cfg = model.cfg
-    x, t, y = _example_inputs(cfg.image_size, cfg.in_channels, num_classes=cfg.out_channels)
+    x, t, y = _example_inputs(cfg.image_size, cfg.in_channels, batch=example_batch, num_classes=cfg.out_channels)
     inputs, outputs = CLASSIFIER_GRAD_IO
     return onnx_export(ClassifierGradGraph(model), (x, t, y), path, inputs, outputs)
 
