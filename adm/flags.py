@@ -14,8 +14,8 @@ with the official defaults and converting them the way the official factory func
 * `learn_sigma` -> 6 output channels (3 otherwise); `class_cond` -> 1000 classes;
 * booleans accept what the official `str2bool` accepts (yes/true/t/y/1, no/false/f/n/0).
 
-Tolerated quirks of pasted strings: `--flag=value`, `--flag-name` (dashes for underscores),
-`MODEL_FLAGS="..."` shell assignments, a leading `python script.py`, a bare boolean flag (means
+Tolerated quirks of pasted strings: `--flag=value`, `--flag-name` (dashes for underscores), a single
+leading dash (`-image_size 64`) or none with `=` (`image_size=64`), `MODEL_FLAGS="..."` shell assignments, a leading `python script.py`, a bare boolean flag (means
 True), and flags of the official sampling/training scripts that do not describe a network
 (`--batch_size`, `--model_path`, ...), which are accepted and reported in `ignored`.
 Anything else that is not a known flag, and any value that does not parse, raises FlagError.
@@ -127,20 +127,33 @@ FlagInput = Union[str, Mapping[str, object], None]
 
 # --- tokenising ------------------------------------------------------------------------------------
 
-_ASSIGNMENT = re.compile(r"^(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*=(.*)$", re.S)
+_ASSIGNMENT = re.compile(r"^(?:export\s+)?[A-Z_][A-Z0-9_]*=(.*)$", re.S)  # MODEL_FLAGS="..."
+_DASHLESS = re.compile(r"^[a-z_][a-z0-9_-]*=", re.S)  # attention_resolutions=32,16,8
+
+
+def _is_flag(tok: str) -> bool:
+    """'--name', '--name=v', '-name' (one dash, not a negative number) or a dash-less 'name=v'."""
+    if tok.startswith("--"):
+        return len(tok) > 2
+    if tok.startswith("-"):
+        return len(tok) > 1 and (tok[1].isalpha() or tok[1] == "_")
+    return _DASHLESS.match(tok) is not None
 
 
 def _tokens(text: str) -> List[str]:
+    text = re.sub(r"\\[ \t]*\r?\n", " ", text).strip()  # shell line continuations
+    if text.endswith("\\"):
+        text = text[:-1]
     try:
         raw = shlex.split(text, comments=False, posix=True)
     except ValueError as e:  # unbalanced quotes
         raise FlagError(f"cannot split flag string ({e}): {text!r}") from None
     out: List[str] = []
     for tok in raw:
-        if tok in ("\\", "export"):
+        if tok.strip() in ("", "\\", "export"):
             continue
         m = _ASSIGNMENT.match(tok)
-        if m and not tok.startswith("-"):
+        if m:
             # MODEL_FLAGS="--a 1 --b 2" arrives as one token 'MODEL_FLAGS=--a 1 --b 2'
             out.extend(_tokens(m.group(1)))
         else:
@@ -162,23 +175,23 @@ def split_flags(text: FlagInput) -> Dict[str, str]:
         raise FlagError(f"flags must be a string, got {type(text).__name__}")
     toks = _tokens(text)
     # tolerate a pasted "python scripts/classifier_sample.py" / "mpiexec -n 8 python x.py" prefix
-    first_flag = next((i for i, t in enumerate(toks) if t.startswith("--")), len(toks))
+    first_flag = next((i for i, t in enumerate(toks) if _is_flag(t) and t not in ("-n", "-np")), len(toks))
     prefix = toks[:first_flag]
     if prefix and not all(_is_command_word(t) for t in prefix):
         bad = next(t for t in prefix if not _is_command_word(t))
-        raise FlagError(f"expected a flag starting with '--', got {bad!r}")
+        raise FlagError(f"expected a flag such as '--image_size 64', got {bad!r}")
     toks = toks[first_flag:]
     flags: Dict[str, str] = {}
     i = 0
     while i < len(toks):
         tok = toks[i]
-        if not tok.startswith("--") or tok == "--":
-            raise FlagError(f"expected a flag starting with '--', got {tok!r} (flags are '--name value' pairs)")
-        body = tok[2:]
+        if not _is_flag(tok):
+            raise FlagError(f"expected a flag such as '--image_size 64', got {tok!r} (flags are '--name value' pairs)")
+        body = tok.lstrip("-")
         if "=" in body:
             name, value = body.split("=", 1)
             i += 1
-        elif i + 1 < len(toks) and not toks[i + 1].startswith("--"):
+        elif i + 1 < len(toks) and not _is_flag(toks[i + 1]):
             name, value = body, toks[i + 1]
             i += 2
         else:

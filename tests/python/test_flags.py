@@ -54,6 +54,10 @@ def test_quirks():
     assert d.extra["classifier_scale"] == 1.0 and d.extra["batch_size"] == 4 and "model_path" in d.ignored
     assert parse_model_flags("--class_cond --learn_sigma").unet.num_classes == 1000  # bare booleans
     assert split_flags("--a 1\n--b=2  --c") == {"a": "1", "b": "2", "c": ""}
+    assert split_flags("--a 1 \\\n  --b 2 \\") == {"a": "1", "b": "2"}  # shell line continuations
+    assert split_flags("-image_size 64 num_channels=192 --num_heads_upsample -1") == {
+        "image_size": "64", "num_channels": "192", "num_heads_upsample": "-1"}
+    assert split_flags('MODEL_FLAGS="--a 1" SAMPLE_FLAGS="--b 2"') == {"a": "1", "b": "2"}
 
 
 @pytest.mark.parametrize("text,needle", [
