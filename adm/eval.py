@@ -1,0 +1,553 @@
+"""The paper's fidelity/diversity trade-off on a pack, scored by an independent judge classifier.
+
+    npm run eval -- --pack public/models/imagenette64 --data ../shared/data/imagenette-64 --scales 0,1,2,4,8
+
+For each mode and classifier scale, the Node sampler (tools/sample.ts, the browser's sampling loop on
+onnxruntime-node) draws --samples-per-class images for every class of the pack:
+  cond    the class-conditional U-Net gets the class, the classifier gradient steers on top;
+  uncond  the U-Net gets the pack's unconditionalLabel, only the classifier steers (the paper's
+          "unconditional model + classifier guidance").
+Every (mode, scale) uses the same seed, so the runs start from the same noise.
+
+The judge (adm/judge.py: a small ResNet trained on clean train images only, never used for guidance)
+scores the samples: accuracy on the requested class (fidelity), mean judge log p of the requested
+class, and the Fréchet distance between Gaussian fits of its penultimate features for the samples
+and for the val images (diversity + quality). The guidance classifier's own final log p (from the
+sampler) is recorded beside them. Reference rows: the judge on real val images, and the FD of real
+train images vs val, with as many images as one sample set (the floor at this sample size) and
+with up to --ref-per-class per class.
+
+Writes to --out (atomically: a temp folder renamed at the end): eval.json, eval.png (the plot) and
+grids/<mode>_scale<S>.png (one row per class). JSON summary on stdout, progress on stderr.
+Bad input exits with status 2 before any sampling.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data import IMAGENET_WNIDS_PATH, list_classes, load_image_folder
+from .frechet import frechet_distance_gaussians, gaussian_fit
+from .images import save_grid
+from .judge import DEFAULT_JUDGE_PATH, TrainSettings, judge_images, load_judge, run_training
+from .manifest import ManifestError, read_manifest
+from .plot import GREY, color, line_chart
+from .progress import Progress
+
+REPO = Path(__file__).resolve().parents[1]
+MODES = ("cond", "uncond")
+MODE_TITLES = {"cond": "conditional U-Net + classifier", "uncond": "unconditional U-Net + classifier"}
+
+
+class EvalError(Exception):
+    """Bad input: reported as `error: ...` with exit status 2."""
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+def default_classes_tsv() -> Path:
+    """The ImageNet class list: the repo copy if there is one, else the shared data's copy, else the repo's
+    wnid list (same order, no names)."""
+    for p in (REPO / "adm" / "imagenet_classes.tsv", REPO.parent / "shared" / "data" / "imagenet-classes.tsv"):
+        if p.is_file():
+            return p
+    return Path(IMAGENET_WNIDS_PATH)
+
+
+def load_class_table(path: Path) -> Dict[int, Tuple[str, str]]:
+    """ImageNet index -> (wnid, names) from `index<TAB>wnid<TAB>names` (header row allowed) or a plain wnid list
+    (one per line, index = line number)."""
+    if not path.is_file():
+        raise EvalError(f"--classes-tsv {path} does not exist")
+    table: Dict[int, Tuple[str, str]] = {}
+    with open(path, encoding="utf-8") as f:
+        lines = [ln.rstrip("\n") for ln in f if ln.strip()]
+    if lines and "\t" not in lines[0] and re.fullmatch(r"n\d{8}", lines[0].strip()):
+        return {i: (ln.strip(), ln.strip()) for i, ln in enumerate(lines)}
+    for n, ln in enumerate(lines):
+        parts = ln.split("\t")
+        if n == 0 and parts[0].strip().lower() == "index":
+            continue
+        if len(parts) < 2 or not parts[0].strip().isdigit():
+            raise EvalError(f"{path}:{n + 1}: expected `index<TAB>wnid<TAB>names`, got {ln[:80]!r}")
+        table[int(parts[0])] = (parts[1].strip(), parts[2].strip() if len(parts) > 2 else parts[1].strip())
+    if not table:
+        raise EvalError(f"{path} lists no classes")
+    return table
+
+
+def parse_scales(text: str) -> List[float]:
+    items = [s.strip() for s in text.split(",")]
+    out = []
+    for s in items:
+        try:
+            v = float(s)
+        except ValueError:
+            raise EvalError(f"--scales must be a comma list of numbers, e.g. 0,1,2,4,8 (got {text!r})") from None
+        if not math.isfinite(v) or v < 0:
+            raise EvalError(f"--scales: each scale must be a finite number >= 0 (got {s!r})")
+        out.append(v)
+    if len(set(out)) != len(out):
+        raise EvalError(f"--scales lists a scale twice ({text!r})")
+    return sorted(out)
+
+
+def _fmt_scale(s: float) -> str:
+    return f"{s:g}"
+
+
+def respacing_steps(spec: str) -> int:
+    """Number of sampling steps of a respacing string ("250", "ddim25", "10,10,10")."""
+    s = spec.strip()
+    try:
+        if s.startswith("ddim"):
+            return int(s[4:])
+        return sum(int(v) for v in s.split(","))
+    except ValueError:
+        raise EvalError(f"--respacing {spec!r} is not a respacing like 250, ddim25 or 10,10,10") from None
+
+
+@dataclass
+class PackClass:
+    label: int  # model label
+    imagenet: int
+    wnid: str
+    name: str
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="npm run eval --", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pack", required=True, help="pack folder (manifest.json + ONNX files)")
+    p.add_argument("--data", required=True, help="ImageFolder root with val/ (and train/) <wnid> folders")
+    p.add_argument("--scales", default="0,1,2,4,8", help="classifier scales, comma list (default 0,1,2,4,8)")
+    p.add_argument("--modes", default=None, help="cond,uncond (default: both that the pack supports)")
+    p.add_argument("--unconditional", action="store_true", help="only the unconditional mode (= --modes uncond)")
+    p.add_argument("--samples-per-class", type=int, default=10)
+    p.add_argument("--respacing", default=None, help="timestep respacing (default: the pack's)")
+    ddim = p.add_mutually_exclusive_group()
+    ddim.add_argument("--ddim", dest="ddim", action="store_true", default=None)
+    ddim.add_argument("--no-ddim", dest="ddim", action="store_false")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=25, help="sampler batch size")
+    p.add_argument("--judge", default=None, help=f"judge checkpoint (default {DEFAULT_JUDGE_PATH}; trained there if missing)")
+    p.add_argument("--judge-minutes", type=float, default=10.0, help="budget when the judge must be trained first")
+    p.add_argument("--classes-tsv", default=None, help="ImageNet class list (index, wnid, names)")
+    p.add_argument("--ref-per-class", type=int, default=100, help="train images per class for the large FD reference")
+    p.add_argument("--out", default=None, help="output folder (default runs/eval/<pack name>)")
+    p.add_argument("--keep-samples", action="store_true", help="keep every sample PNG and samples.json under samples/")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("ADM_TORCH_THREADS", "2")))
+    args = p.parse_args(argv)
+    if args.samples_per_class < 1:
+        p.error("--samples-per-class must be >= 1")
+    if args.batch < 1 or args.threads < 1 or args.ref_per_class < 1:
+        p.error("--batch, --threads and --ref-per-class must be >= 1")
+    if args.judge_minutes <= 0:
+        p.error("--judge-minutes must be > 0")
+    return args
+
+
+@dataclass
+class Plan:
+    pack_dir: Path
+    manifest: Dict
+    classes: List[PackClass]
+    classes_tsv: Path
+    scales: List[float]
+    modes: List[str]
+    respacing: str
+    steps: int
+    ddim: bool
+    out: Path
+    judge_path: Path
+
+
+def plan_eval(args) -> Plan:
+    """Checks every input that can be checked without the judge; raises EvalError."""
+    pack_dir = Path(args.pack)
+    if not pack_dir.is_dir():
+        raise EvalError(f"--pack {pack_dir} is not a folder")
+    try:
+        m = read_manifest(pack_dir)
+    except ManifestError as e:
+        raise EvalError(f"--pack {pack_dir}: {e}") from None
+    scales = parse_scales(args.scales)
+    if any(s != 0 for s in scales) and "classifierGrad" not in m:
+        raise EvalError(f"pack {m['name']} has no classifier gradient graph: it cannot be guided (use --scales 0)")
+    can_uncond = (not m["classCond"]) or m.get("unconditionalLabel") is not None
+    if args.unconditional and args.modes:
+        raise EvalError("give --unconditional or --modes, not both")
+    if args.unconditional:
+        modes = ["uncond"]
+    elif args.modes:
+        modes = [s.strip() for s in args.modes.split(",") if s.strip()]
+        bad = [s for s in modes if s not in MODES]
+        if bad or not modes or len(set(modes)) != len(modes):
+            raise EvalError(f"--modes must be a comma list of cond, uncond (got {args.modes!r})")
+    else:
+        modes = [md for md in MODES if (md == "cond" and m["classCond"]) or (md == "uncond" and can_uncond)]
+    if "cond" in modes and not m["classCond"]:
+        raise EvalError(f"pack {m['name']} is not class-conditional: only --modes uncond applies")
+    if "uncond" in modes and not can_uncond:
+        raise EvalError(f"pack {m['name']} has no unconditionalLabel: its U-Net cannot sample unconditionally")
+    respacing = args.respacing or m["sampling"]["timestepRespacing"]
+    steps = respacing_steps(respacing)
+    ddim = m["sampling"]["useDdim"] if args.ddim is None else args.ddim
+
+    tsv = Path(args.classes_tsv) if args.classes_tsv else default_classes_tsv()
+    table = load_class_table(tsv)
+    classes = []
+    for label, idx in enumerate(m["labels"]):
+        if idx not in table:
+            raise EvalError(f"ImageNet class {idx} of pack {m['name']} is not in {tsv}")
+        classes.append(PackClass(label, idx, *table[idx]))
+
+    data = Path(args.data)
+    for split in ("val", "train"):
+        try:
+            have = set(list_classes(str(data / split)))
+        except (FileNotFoundError, ValueError) as e:
+            raise EvalError(f"--data: {e}") from None
+        missing = [c for c in classes if c.wnid not in have]
+        if missing:
+            desc = ", ".join(f"{c.wnid} ({c.imagenet} {c.name.split(',')[0]})" for c in missing[:6])
+            raise EvalError(f"--data {data} has no {split}/ folders for {len(missing)} of the pack's classes: {desc}"
+                            f"{' ...' if len(missing) > 6 else ''}")
+
+    out = Path(args.out) if args.out else REPO / "runs" / "eval" / m["name"]
+    if out.exists() and not out.is_dir():
+        raise EvalError(f"--out {out} exists and is not a folder")
+    judge_path = Path(args.judge) if args.judge else REPO / DEFAULT_JUDGE_PATH
+    return Plan(pack_dir, m, classes, tsv, scales, modes, respacing, steps, ddim, out, judge_path)
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+
+def tsx_command() -> List[str]:
+    tsx = REPO / "node_modules" / ".bin" / "tsx"
+    if not tsx.exists():
+        raise EvalError(f"{tsx} is missing: run `npm install` (the eval samples with the Node sampler)")
+    return [str(tsx), str(REPO / "tools" / "sample.ts")]
+
+
+def run_sampler(plan: Plan, mode: str, scale: float, per_class: int, seed: int, batch: int, threads: int,
+                save_dir: Path, on_progress) -> Dict:
+    """One sampler run (all classes, per_class each); returns its JSON summary. on_progress(done, total) gets
+    the sampler's step counter."""
+    n = per_class * len(plan.classes)
+    cmd = tsx_command() + [
+        "--pack", str(plan.pack_dir), "--class", ",".join(str(c.imagenet) for c in plan.classes),
+        "--scale", repr(float(scale)), "--respacing", plan.respacing, "--ddim" if plan.ddim else "--no-ddim",
+        "--seed", str(seed), "--batch", str(min(batch, n)), "--num-samples", str(n),
+        "--save-samples", str(save_dir), "--threads", str(threads)]
+    if mode == "uncond":
+        cmd.append("--unconditional")
+    save_dir.parent.mkdir(parents=True, exist_ok=True)
+    stdout_path = save_dir.parent / f"{save_dir.name}.stdout.json"
+    tail: deque = deque(maxlen=30)
+    step_re = re.compile(r"step (\d+)/(\d+)")
+    with open(stdout_path, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=str(REPO), stdout=out, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE")))
+        try:
+            for line in proc.stderr:  # type: ignore[union-attr]
+                for part in line.replace("\r", "\n").split("\n"):
+                    if part.strip():
+                        tail.append(part.rstrip())
+                        mt = step_re.search(part)
+                        if mt:
+                            on_progress(int(mt.group(1)), int(mt.group(2)))
+            rc = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    if rc != 0:
+        raise RuntimeError(f"sampler failed (exit {rc}) for {mode} scale {_fmt_scale(scale)}:\n  "
+                           + "\n  ".join(tail) + f"\n  command: {' '.join(cmd)}")
+    with open(stdout_path) as f:
+        text = f.read().strip().splitlines()
+    os.remove(stdout_path)
+    return json.loads(text[-1])
+
+
+def load_samples(save_dir: Path) -> Tuple[torch.Tensor, List[Dict]]:
+    with open(save_dir / "samples.json") as f:
+        info = json.load(f)
+    imgs = []
+    for s in info["samples"]:
+        with Image.open(save_dir / s["file"]) as im:
+            imgs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
+    return x, info["samples"]
+
+
+# ---------------------------------------------------------------------------------------------- scoring
+
+def score(logits: torch.Tensor, target: torch.Tensor) -> Dict[str, float]:
+    logp = torch.log_softmax(logits.double(), -1)
+    return dict(judgeAccuracy=(logits.argmax(-1) == target).double().mean().item(),
+                judgeLogp=logp[torch.arange(len(target)), target].mean().item())
+
+
+def per_class_accuracy(logits: torch.Tensor, target: torch.Tensor, classes: Sequence[PackClass],
+                       judge_index: Dict[str, int]) -> Dict[str, Optional[float]]:
+    correct = logits.argmax(-1) == target
+    out: Dict[str, Optional[float]] = {}
+    for c in classes:
+        sel = target == judge_index[c.wnid]
+        out[c.wnid] = round(correct[sel].double().mean().item(), 4) if sel.any() else None
+    return out
+
+
+def _round(v: Optional[float], nd: int = 4) -> Optional[float]:
+    return None if v is None or not math.isfinite(v) else round(float(v), nd)
+
+
+def prepare_judge(args, plan: Plan):
+    """Loads the judge (training one first when the path has none) and checks it knows the pack's classes."""
+    if not plan.judge_path.exists():
+        print(f"eval: no judge checkpoint at {plan.judge_path}: training one on {args.data}/train for "
+              f"{args.judge_minutes:g} min (it is reused next time; `python -m adm.judge` trains one explicitly)",
+              file=sys.stderr)
+        try:
+            run_training(args.data, str(plan.judge_path), TrainSettings(max_minutes=args.judge_minutes),
+                         _native_size(Path(args.data)))
+        except (FileNotFoundError, ValueError) as e:
+            raise EvalError(f"training the judge failed: {e}") from None
+    try:
+        judge, judge_wnids, judge_info = load_judge(str(plan.judge_path))
+    except (FileNotFoundError, ValueError) as e:
+        raise EvalError(f"--judge: {e}") from None
+    known = set(judge_wnids)
+    unknown = [c for c in plan.classes if c.wnid not in known]
+    if unknown:
+        raise EvalError(f"judge {plan.judge_path} was trained on {len(judge_wnids)} classes without "
+                        f"{', '.join(f'{c.wnid} ({c.imagenet})' for c in unknown[:6])}"
+                        f"{' ...' if len(unknown) > 6 else ''}: it cannot score this pack")
+    return judge, judge_wnids, judge_info
+
+
+def evaluate(args, plan: Plan, judge_bundle, tmp: Path) -> Dict:
+    t_start = time.time()
+    m = plan.manifest
+
+    judge, judge_wnids, judge_info = judge_bundle
+    judge_index = {w: i for i, w in enumerate(judge_wnids)}
+    size = judge.cfg.image_size
+    wnids = [c.wnid for c in plan.classes]
+
+    # reference: real val images (FD target) and real train subsets (FD floors)
+    print(f"eval: judge features of the val images ({size}x{size})...", file=sys.stderr)
+    val = load_image_folder(args.data, "val", size, wnids=wnids)
+    val_target = torch.tensor([judge_index[w] for w in wnids])[val.labels]
+    val_logits, val_feats = judge_images(judge, val.images)
+    mu_val, cov_val = gaussian_fit(val_feats.numpy())
+    n_set = args.samples_per_class * len(plan.classes)
+    reference: Dict[str, Dict] = {
+        "chance": 1.0 / len(plan.classes),
+        "val": dict(images=len(val.labels), **{k: _round(v) for k, v in score(val_logits, val_target).items()},
+                    perClassAccuracy=per_class_accuracy(val_logits, val_target, plan.classes, judge_index)),
+    }
+    for key, per in (("trainSameSize", args.samples_per_class), ("trainLarge", args.ref_per_class)):
+        tr = load_image_folder(args.data, "train", size, wnids=wnids, limit_per_class=per)
+        tr_target = torch.tensor([judge_index[w] for w in wnids])[tr.labels]
+        tr_logits, tr_feats = judge_images(judge, tr.images)
+        fd = frechet_distance_gaussians(*gaussian_fit(tr_feats.numpy()), mu_val, cov_val) if len(tr.labels) > 1 else None
+        reference[key] = dict(images=len(tr.labels), perClass=per, fd=_round(fd),
+                              **{k: _round(v) for k, v in score(tr_logits, tr_target).items()})
+
+    # samples: one sampler run per (mode, scale)
+    runs = [(md, s) for md in plan.modes for s in plan.scales]
+    per_run = math.ceil(n_set / min(args.batch, n_set)) * plan.steps
+    bar = Progress("eval", total_steps=len(runs) * per_run)
+    t_sampling = time.time()
+    results = []
+    (tmp / "grids").mkdir(parents=True, exist_ok=True)
+    for r, (mode, scale) in enumerate(runs):
+        tag = f"{mode}_scale{_fmt_scale(scale)}"
+        save_dir = tmp / "samples" / tag
+        t0 = time.time()
+        bar.name = f"eval {mode} scale {_fmt_scale(scale)} ({r + 1}/{len(runs)})"
+
+        def progress(done, total, r=r):
+            frac = done / max(1, total)
+            bar.update(int((r + frac) * per_run), time.time() - t_sampling, int((r + frac) * n_set), {})
+
+        summary = run_sampler(plan, mode, scale, args.samples_per_class, args.seed, args.batch, args.threads,
+                              save_dir, progress)
+        x, recs = load_samples(save_dir)
+        target = torch.tensor([judge_index[plan.classes[s["label"]].wnid] for s in recs])
+        logits, feats = judge_images(judge, x)
+        row = dict(mode=mode, scale=scale, numSamples=len(recs))
+        row.update({k: _round(v) for k, v in score(logits, target).items()})
+        row["fd"] = _round(frechet_distance_gaussians(*gaussian_fit(feats.numpy()), mu_val, cov_val)) \
+            if len(recs) > 1 else None
+        cls_logp = [s["logp"] for s in recs if s.get("logp") is not None]
+        row["classifierLogp"] = _round(float(np.mean(cls_logp))) if cls_logp else None
+        row["perClassAccuracy"] = per_class_accuracy(logits, target, plan.classes, judge_index)
+        # grid: one row per class in the pack's label order, up to 16 samples each
+        cols = min(args.samples_per_class, 16)
+        order = [i for c in plan.classes for i in [j for j, s in enumerate(recs) if s["label"] == c.label][:cols]]
+        grid = Path("grids") / f"{tag}.png"
+        save_grid(x[order].float() / 127.5 - 1.0, str(tmp / grid), nrow=cols)
+        row.update(grid=str(grid), msPerStep=_round(summary.get("msPerStep"), 2), seconds=round(time.time() - t0, 1))
+        if args.keep_samples:
+            row["samples"] = str(Path("samples") / tag)
+        else:
+            shutil.rmtree(save_dir)
+        results.append(row)
+        bar.close()  # ends the redrawn line on a terminal before the result line
+        print(f"eval: {mode:6s} scale {_fmt_scale(scale):>4s}: judge acc {100 * row['judgeAccuracy']:5.1f}%  "
+              f"judge log p {row['judgeLogp']:7.3f}  FD {row['fd'] if row['fd'] is not None else float('nan'):8.2f}  "
+              f"classifier log p {row['classifierLogp'] if row['classifierLogp'] is not None else float('nan'):7.3f}  "
+              f"({row['seconds']}s)", file=sys.stderr)
+    if not args.keep_samples and (tmp / "samples").exists():
+        shutil.rmtree(tmp / "samples")
+
+    report = dict(
+        pack=m["name"], packDir=str(plan.pack_dir.resolve()), packImageSize=m["imageSize"],
+        data=str(Path(args.data).resolve()), classesTsv=str(plan.classes_tsv),
+        classes=[dict(label=c.label, imagenet=c.imagenet, wnid=c.wnid, name=c.name) for c in plan.classes],
+        judge=dict(path=str(plan.judge_path.resolve()), imageSize=size, featureDim=judge.cfg.feature_dim,
+                   params=sum(p.numel() for p in judge.parameters()), classes=len(judge_wnids),
+                   trainedValAccuracy=judge_info.get("val_accuracy"), resized=size != m["imageSize"]),
+        settings=dict(scales=plan.scales, modes=plan.modes, samplesPerClass=args.samples_per_class,
+                      respacing=plan.respacing, steps=plan.steps, ddim=plan.ddim, seed=args.seed, batch=args.batch,
+                      threads=args.threads, unconditionalLabel=m.get("unconditionalLabel")),
+        reference=reference, results=results, plot="eval.png",
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        seconds=round(time.time() - t_start, 1),
+    )
+    plot_report(report, str(tmp / "eval.png"))
+    with open(tmp / "eval.json", "w") as f:
+        json.dump(report, f, indent=1)
+        f.write("\n")
+    return report
+
+
+def _native_size(data: Path) -> int:
+    split = data / "train"
+    for wnid in list_classes(str(split)):
+        for f in sorted(os.listdir(split / wnid)):
+            try:
+                with Image.open(split / wnid / f) as im:
+                    return max(im.size)
+            except OSError:
+                continue
+    raise EvalError(f"no readable images under {split}")
+
+
+# ---------------------------------------------------------------------------------------------- plot
+
+def plot_report(report: Dict, path: str) -> str:
+    scales = report["settings"]["scales"]
+    pos = {s: i for i, s in enumerate(scales)}
+    xticks = [(i, _fmt_scale(s)) for i, s in enumerate(scales)]
+    ref = report["reference"]
+    rows = report["results"]
+
+    def series(key, mult=1.0, suffix=""):
+        out = []
+        for i, mode in enumerate(report["settings"]["modes"]):
+            rs = [r for r in rows if r["mode"] == mode]
+            out.append(dict(name=MODE_TITLES[mode] + suffix, x=[pos[r["scale"]] for r in rs],
+                            y=[None if r[key] is None else r[key] * mult for r in rs], color=color(i)))
+        return out
+
+    n = report["settings"]["samplesPerClass"]
+    k = len(report["classes"])
+    panels = [
+        dict(title="Fidelity: judge accuracy on the requested class", xlabel="classifier scale (categorical)",
+             ylabel="judge accuracy (%)", xticks=xticks, series=series("judgeAccuracy", 100.0), ymin=0.0,
+             hlines=[dict(name=f"real val images ({100 * ref['val']['judgeAccuracy']:.1f}%)",
+                          y=100 * ref["val"]["judgeAccuracy"], color=GREY),
+                     dict(name=f"chance ({100 * ref['chance']:.0f}%)", y=100 * ref["chance"], color=(170, 170, 170))],
+             ),
+        dict(title="Judge-feature Fréchet distance to val (lower = better)", xlabel="classifier scale (categorical)",
+             ylabel="Fréchet distance", xticks=xticks, series=series("fd"), ymin=0.0,
+             hlines=[dict(name=f"real train, {n}/class (floor at this N)", y=ref["trainSameSize"]["fd"], color=GREY),
+                     dict(name=f"real train, {ref['trainLarge']['perClass']}/class", y=ref["trainLarge"]["fd"],
+                          color=(170, 170, 170))],
+             ),
+        dict(title="Mean log p(requested class | sample)", xlabel="classifier scale (categorical)", ylabel="log p",
+             xticks=xticks, series=series("judgeLogp", suffix=": judge") + [
+                 dict(s, name=s["name"].replace(": judge", ": guidance classifier"), color=color(i + 2))
+                 for i, s in enumerate(series("classifierLogp", suffix=": judge"))],
+             hlines=[dict(name="judge on real val images", y=ref["val"]["judgeLogp"], color=GREY)],
+             ),
+    ]
+    title = f"Classifier guidance on pack {report['pack']}: fidelity vs diversity"
+    sub = (f"{n} samples/class x {k} classes per point, {report['settings']['respacing']} "
+           f"{'DDIM' if report['settings']['ddim'] else 'DDPM'}, seed {report['settings']['seed']}; judge: "
+           f"ResNet {report['judge']['params'] / 1e6:.2f}M params, {report['judge']['imageSize']}px, "
+           f"{report['judge']['featureDim']}-d features")
+    return line_chart(path, panels, title=title, subtitle=sub)
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        plan = plan_eval(args)
+        tsx_command()
+        judge_bundle = prepare_judge(args, plan)
+    except EvalError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    plan.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = plan.out.with_name(f".{plan.out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        report = evaluate(args, plan, judge_bundle, tmp)
+        _replace_dir(tmp, plan.out)
+    except EvalError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    summary = dict(out=str(plan.out), json=str(plan.out / "eval.json"), plot=str(plan.out / "eval.png"),
+                   reference={k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items()
+                                                                        if kk != "perClassAccuracy"})
+                              for k, v in report["reference"].items()},
+                   results=[{k: v for k, v in r.items() if k not in ("perClassAccuracy",)} for r in report["results"]],
+                   seconds=report["seconds"])
+    print(json.dumps(summary))
+    print(f"eval: wrote {plan.out}/eval.json and eval.png ({report['seconds']}s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
