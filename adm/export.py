@@ -233,7 +233,18 @@ def cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def _fold_constants(g: onnx.GraphProto) -> None:
     """Evaluate small all-constant subgraphs torch's folding leaves behind (e.g. Pad's pads list)."""
-    values = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    protos = {t.name: t for t in g.initializer}
+    values: Dict[str, np.ndarray] = {}
+    small = 1 << 16  # only shape-sized tensors are worth folding (and weights must not be copied)
+
+    def value(name: str) -> Optional[np.ndarray]:
+        if name in values:
+            return values[name]
+        t = protos.get(name)
+        if t is None or int(np.prod(t.dims)) > small:
+            return None
+        values[name] = numpy_helper.to_array(t)
+        return values[name]
 
     def slice_(x, starts, ends, axes=None, steps=None):
         axes = range(len(starts)) if axes is None else axes
@@ -258,8 +269,8 @@ def _fold_constants(g: onnx.GraphProto) -> None:
     keep = []
     for n in g.node:
         fn = folders.get(n.op_type)
-        if fn is not None and len(n.output) == 1 and all(i in values for i in n.input if i):
-            args = [values[i] for i in n.input if i]
+        args = [value(i) for i in n.input if i] if fn is not None and len(n.output) == 1 else [None]
+        if all(a is not None for a in args):
             try:
                 out = np.asarray(fn(n, args))
             except Exception:  # leave anything unexpected to the runtime
