@@ -361,6 +361,10 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path) -> Dict:
     mu_val, cov_val = gaussian_fit(val_feats.numpy())
     n_set = args.samples_per_class * len(plan.classes)
     reference: Dict[str, Dict] = {
+        "note": ("val: real val images (the FD target), scored with their true class. trainSameSize/trainLarge: real "
+                 "train images (seen by the judge in training, so their accuracy is optimistic); their FD vs val is the "
+                 "floor for a set of that many real images (FD is biased upward at small N: compare a sample set with "
+                 "trainSameSize)."),
         "chance": 1.0 / len(plan.classes),
         "val": dict(images=len(val.labels), **{k: _round(v) for k, v in score(val_logits, val_target).items()},
                     perClassAccuracy=per_class_accuracy(val_logits, val_target, plan.classes, judge_index)),
@@ -541,8 +545,8 @@ def main(argv=None) -> int:
     summary = dict(out=str(plan.out), json=str(plan.out / "eval.json"), plot=str(plan.out / "eval.png"),
                    reference={k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items()
                                                                         if kk != "perClassAccuracy"})
-                              for k, v in report["reference"].items()},
-                   results=[{k: v for k, v in r.items() if k not in ("perClassAccuracy",)} for r in report["results"]],
+                              for k, v in report["reference"].items() if k != "note"},
+                   results=[{k: v for k, v in r.items() if k != "perClassAccuracy"} for r in report["results"]],
                    seconds=report["seconds"])
     print(json.dumps(summary))
     print(f"eval: wrote {plan.out}/eval.json and eval.png ({report['seconds']}s)", file=sys.stderr)

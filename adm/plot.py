@@ -106,7 +106,7 @@ def _draw_panel(img: Image.Image, draw: ImageDraw.ImageDraw, box: Tuple[int, int
         ylo = min(ylo, panel["ymin"])
     if panel.get("ymax") is not None:
         yhi = max(yhi, panel["ymax"])
-    yticks = nice_ticks(ylo, yhi)
+    yticks = nice_ticks(ylo, yhi + 0.03 * (yhi - ylo))  # a little headroom: markers at the maximum stay inside
     ylo, yhi = min(yticks[0], ylo), max(yticks[-1], yhi)
     xs = [p for p, _ in panel.get("xticks", [])] + [v for s in series for v in s["x"]]
     xlo, xhi = (min(xs), max(xs)) if xs else (0.0, 1.0)

@@ -19,6 +19,7 @@ from test_judge import IMAGENETTE_WNIDS, make_image_folder, train_tiny_judge
 from adm.data import IMAGENET_WNIDS_PATH
 from adm.eval import (EvalError, default_classes_tsv, load_class_table, main, parse_scales, respacing_steps,
                       tsx_command)
+from adm.plot import nice_ticks
 
 TINY16 = REPO / "public" / "models" / "tiny16"
 CLI_PACK = REPO / "tests" / "fixtures" / "cli-pack"
@@ -211,6 +212,9 @@ def test_helpers():
     for bad in ("", "1,,2", "nan", "inf"):
         with pytest.raises(EvalError):
             parse_scales(bad)
+    ticks = nice_ticks(0.0, 79.6)
+    assert ticks[0] <= 0.0 and ticks[-1] >= 79.6 and 4 <= len(ticks) <= 8
+    assert nice_ticks(-2.3, -2.3)[0] < -2.3 < nice_ticks(-2.3, -2.3)[-1]
     assert respacing_steps("ddim25") == 25 and respacing_steps("250") == 250 and respacing_steps("10,10,5") == 25
     with pytest.raises(EvalError):
         respacing_steps("ddimx")
