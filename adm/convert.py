@@ -448,6 +448,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     torch.set_num_threads(int(os.environ.get("ADM_TORCH_THREADS", "2")))
+    raw = list(sys.argv[1:] if argv is None else argv)
+    # a flag-string value such as "--image_size=64" (no space) would look like an option to argparse
+    argv, i = [], 0
+    while i < len(raw):
+        if raw[i] in ("--unet-flags", "--classifier-flags") and i + 1 < len(raw):
+            argv.append(f"{raw[i]}={raw[i + 1]}")
+            i += 2
+        else:
+            argv.append(raw[i])
+            i += 1
     args = build_parser().parse_args(argv)
     try:
         convert(args)

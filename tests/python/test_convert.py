@@ -194,6 +194,9 @@ def test_bad_flags(ckpts, tmp_path, capsys):
                   capsys, out, "no default channel_mult for image size 48")
     _assert_fails(["--unet", ckpts["unet_pt"], "--preset", "imagenet1024", "--out", out], capsys, out,
                   "unknown --preset")
+    # a one-token flag string is a value, not an option
+    _assert_fails(["--unet", ckpts["unet_pt"], "--unet-flags", "--image_size=48", "--out", out], capsys, out,
+                  "no default channel_mult for image size 48")
 
 
 def test_existing_out_dir(ckpts, tmp_path, capsys):
