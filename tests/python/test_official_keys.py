@@ -51,3 +51,24 @@ def test_keys_and_shapes_match_official(path: Path):
     assert not bad, f"{stem}: shape mismatches (key, ours, official): {bad[:5]}"
     # order matters for nothing, but the official files list keys in state_dict order: check it too
     assert list(ours) == list(ref), f"{stem}: same keys, different order"
+
+
+def test_superres_forward():
+    """SuperResModel: noisy image + bilinearly upsampled low-res image (6 input channels)."""
+    import torch
+    import torch.nn.functional as F
+
+    from adm.config import UNetConfig
+    from adm.superres import SuperResModel
+
+    torch.manual_seed(0)
+    cfg = UNetConfig(image_size=16, in_channels=6, model_channels=32, channel_mult=(1, 2), num_res_blocks=1,
+                     attention_resolutions=(2,), num_classes=5, num_head_channels=32)
+    m = SuperResModel(cfg).eval()
+    x, low = torch.randn(2, 3, 16, 16), torch.randn(2, 3, 8, 8)
+    t, y = torch.tensor([3.0, 700.0]), torch.tensor([1, 4])
+    with torch.no_grad():
+        out = m(x, t, low, y)
+        ref = super(SuperResModel, m).forward(
+            torch.cat([x, F.interpolate(low, (16, 16), mode="bilinear", align_corners=False)], 1), t, y)
+    assert out.shape == (2, 6, 16, 16) and torch.equal(out, ref)
