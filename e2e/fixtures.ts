@@ -83,12 +83,20 @@ export async function originalBytes(route: import('@playwright/test').Route): Pr
   return (await route.fetch()).body();
 }
 
-/** Clicks Generate and waits for that run (not an earlier one) to reach `final`. */
+/** Clicks Generate and waits for that run (not an earlier one) to reach `final`, painted. */
 export async function generate(page: Page, final: RegExp = /Done/, timeout = 180_000): Promise<void> {
   const before = await status(page).getAttribute('data-run-id');
   await page.getByRole('button', { name: 'Generate' }).click();
   await expect(status(page)).not.toHaveAttribute('data-run-id', before ?? '');
   await expect(status(page)).toHaveText(final, { timeout });
+  await waitPainted(page);
+}
+
+/** Waits until the canvas shows the frame of the step the status line reports. */
+export async function waitPainted(page: Page): Promise<void> {
+  const runId = await status(page).getAttribute('data-run-id');
+  const step = /step (\d+) \//.exec((await status(page).textContent()) ?? '')?.[1];
+  await expect(page.getByRole('img', { name: 'Sample' })).toHaveAttribute('data-painted', `${runId}:${step}`);
 }
 
 /** Starts recording every distinct canvas image (by hash), checked once per animation frame. */

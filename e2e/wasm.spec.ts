@@ -1,8 +1,8 @@
 // The full flow on the wasm EP with the default pack, driven from the keyboard.
 import { readFileSync } from 'node:fs';
-import { expect, generate, recordCanvas, samplePixels, status, test, waitReady } from './fixtures';
+import { expect, generate, recordCanvas, samplePixels, status, test, waitPainted, waitReady } from './fixtures';
 
-test('default pack on wasm: pick a class by keyboard, generate, save a PNG', async ({ page }) => {
+test('default pack on wasm: pick a class by keyboard, generate, save a PNG, reopen the link', async ({ page }) => {
   await page.goto('./?ep=wasm&steps=10');
   await waitReady(page);
   await expect(page.getByRole('note', { name: 'Execution provider' })).toContainText('WebGPU is not in use: WebAssembly was requested (?ep=wasm)');
@@ -23,6 +23,7 @@ test('default pack on wasm: pick a class by keyboard, generate, save a PNG', asy
   await page.getByRole('button', { name: 'Generate' }).focus();
   await page.keyboard.press('Enter');
   await expect(status(page)).toHaveText(/Done .*step 10 \/ 10/, { timeout: 180_000 });
+  await waitPainted(page);
   const px = await samplePixels(page);
   expect(px).toMatchObject({ width: 64, height: 64 });
   expect(px.distinct).toBeGreaterThan(100);
@@ -34,7 +35,15 @@ test('default pack on wasm: pick a class by keyboard, generate, save a PNG', asy
   const png = readFileSync(await download.path());
   expect(png.subarray(1, 4).toString()).toBe('PNG');
 
-  // A second run with the same params paints the same image (seeded, deterministic).
+  // The link reproduces the image, and the second visit downloads no model file (Cache API).
+  const onnxRequests: string[] = [];
+  page.on('request', (r) => {
+    if (r.url().endsWith('.onnx')) onnxRequests.push(r.url());
+  });
+  await page.goto(page.url());
+  await waitReady(page);
+  await expect(cls).toHaveValue('golf ball (574)');
+  expect(onnxRequests).toEqual([]);
   await generate(page, /Done .*step 10 \/ 10/);
   expect((await samplePixels(page)).hash).toBe(px.hash);
 });

@@ -1,33 +1,48 @@
-// The full flow on the WebGPU EP (SwiftShader in headless Chromium) with the tiny 16x16 pack.
-import { expect, generate, recordCanvas, samplePixels, status, test, waitReady } from './fixtures';
+// The WebGPU EP for real (SwiftShader in headless Chromium, ~2 s per step here) on the tiny
+// 16x16 pack: one load (shader compilation dominates), then a full run, then mid-run controls.
+import { expect, generate, recordCanvas, samplePixels, status, test, waitPainted, waitReady } from './fixtures';
 
-test('tiny pack on WebGPU: load, generate, frames advance, the link reproduces the image', async ({ page }) => {
-  const onnxRequests: string[] = [];
-  page.on('request', (r) => {
-    if (r.url().endsWith('.onnx')) onnxRequests.push(r.url());
-  });
-  await page.goto('./?pack=tiny16&ep=webgpu&steps=8&seed=3&sampler=ddim');
+const stepOf = (text: string | null) => Number(/step (\d+) \//.exec(text ?? '')?.[1] ?? NaN);
+
+test('tiny pack on WebGPU: a full run, then the guidance slider mid-run and Stop', async ({ page }) => {
+  await page.goto('./?pack=tiny16&ep=webgpu&steps=5&seed=3&sampler=ddim&scale=1');
   await waitReady(page);
-  expect(onnxRequests.length).toBeGreaterThan(0);
   await expect(page.getByText(/WebGPU runs on a software adapter/)).toBeVisible();
   await expect(page.getByText(/· WebGPU/)).toBeVisible();
-  await expect(status(page)).toHaveText('Ready · step 0 / 8');
+  await expect(status(page)).toHaveText('Ready · step 0 / 5');
 
   const hashes = await recordCanvas(page);
-  await generate(page, /Done .*step 8 \/ 8/);
+  await generate(page, /Done .*step 5 \/ 5/);
   const final = await samplePixels(page);
   expect(final).toMatchObject({ width: 16, height: 16 });
   expect(final.distinct).toBeGreaterThan(16); // not a uniform image
-  // The picture changed over the run (one distinct image per painted step, at least a few).
-  expect((await hashes()).length).toBeGreaterThanOrEqual(3);
+  expect((await hashes()).length).toBeGreaterThanOrEqual(3); // the picture changed over the steps
   await expect(page.getByText(/log p\(y \| xₜ\): -?\d+\.\d{3}/)).toBeVisible();
-
-  // The URL now holds every param; opening it again reproduces the image, from the cache.
   expect(page.url()).toMatch(/pack=tiny16.*seed=3.*ep=webgpu/);
-  onnxRequests.length = 0;
-  await page.goto(page.url());
-  await waitReady(page);
-  expect(onnxRequests).toEqual([]);
-  await generate(page, /Done .*step 8 \/ 8/);
-  expect((await samplePixels(page)).hash).toBe(final.hash);
+
+  // A long DDPM run: change the guidance scale while it runs, then stop it.
+  await page.getByRole('spinbutton', { name: 'Steps' }).fill('1000');
+  await page.getByRole('combobox', { name: 'Sampler' }).selectOption('ddpm');
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(status(page)).toHaveText(/Generating · step [1-9]\d* \/ 1000/);
+  const slider = page.getByRole('slider', { name: 'Guidance scale' });
+  await slider.focus();
+  for (let i = 0; i < 6; i++) await page.keyboard.press('ArrowRight'); // 1 -> 4 in steps of 0.5
+  await expect(slider).toHaveValue('4');
+  const changedAt = stepOf(await status(page).textContent());
+  const applied = page.getByText(/scale 4\.0 applied at step \d+/);
+  await expect(applied).toBeVisible();
+  // Same run, later step: the new scale was picked up without a restart.
+  expect(Number(/at step (\d+)/.exec((await applied.textContent()) ?? '')?.[1])).toBeGreaterThanOrEqual(changedAt);
+
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await expect(status(page)).toHaveText(/Stopped · step \d+ \/ 1000/);
+  const stoppedAt = stepOf(await status(page).textContent());
+  expect(stoppedAt).toBeLessThan(1000);
+  await waitPainted(page);
+  const frozen = await samplePixels(page);
+  await expect(page.getByRole('button', { name: 'Stop' })).toBeDisabled();
+  await expect(page.getByRole('button', { name: 'Generate' })).toBeEnabled();
+  expect((await samplePixels(page)).hash).toBe(frozen.hash);
+  expect(stepOf(await status(page).textContent())).toBe(stoppedAt);
 });

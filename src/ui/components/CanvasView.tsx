@@ -12,6 +12,8 @@ function paint(canvas: HTMLCanvasElement, frame: Frame): void {
   }
   const ctx = canvas.getContext('2d');
   ctx?.putImageData(new ImageData(frame.rgba, frame.width, frame.height), 0, 0);
+  // Which frame is on screen ("runId:step"): painting lags the status by up to one animation frame.
+  canvas.dataset.painted = `${frame.runId}:${frame.step}`;
 }
 
 function savePng(canvas: HTMLCanvasElement): void {
