@@ -55,7 +55,11 @@ async function load(req: LoadRequest): Promise<void> {
   }
 }
 
+let watchingDevice = false; // ORT keeps one GPUDevice per worker: watch it once, not per load
+
 async function watchDevice(): Promise<void> {
+  if (watchingDevice) return;
+  watchingDevice = true;
   const device = (await ortGpuDevice()) as GpuDeviceLike;
   const info = await device.lost;
   pack = null;

@@ -56,7 +56,8 @@ export async function loadPack(
     if (!isCurrent()) return null;
   }
 
-  const sessions = await createModelSessions(manifest, bytes[0], bytes[1] ?? null, decision.ep, queue);
+  const files = graphs.map((g, i) => ({ name: g.file, bytes: bytes[i] }));
+  const sessions = await createModelSessions(manifest, files[0], files[1] ?? null, decision.ep, queue);
   if (!isCurrent()) {
     await sessions.release();
     return null;

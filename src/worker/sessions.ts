@@ -32,17 +32,26 @@ function sessionOptions(ep: Ep): ort.InferenceSession.SessionOptions {
   };
 }
 
+/** Session creation with the file named in the error (ORT's own message says "protobuf parsing failed"). */
+async function createSession(file: { name: string; bytes: Uint8Array }, ep: Ep): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(file.bytes, sessionOptions(ep));
+  } catch (e) {
+    throw new Error(`${file.name}: ONNX Runtime (${ep}) could not load it: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 export async function createModelSessions(
   manifest: PackManifest,
-  unetBytes: Uint8Array,
-  gradBytes: Uint8Array | null,
+  unetFile: { name: string; bytes: Uint8Array },
+  gradFile: { name: string; bytes: Uint8Array } | null,
   ep: Ep,
   queue: SerialQueue,
 ): Promise<ModelSessions> {
-  const unet = await ort.InferenceSession.create(unetBytes, sessionOptions(ep));
+  const unet = await createSession(unetFile, ep);
   let grad: ort.InferenceSession | null = null;
   try {
-    grad = gradBytes ? await ort.InferenceSession.create(gradBytes, sessionOptions(ep)) : null;
+    grad = gradFile ? await createSession(gradFile, ep) : null;
   } catch (e) {
     await unet.release();
     throw e;
