@@ -1,0 +1,108 @@
+"""Turn a training run (`npm run train` checkpoints) into a browser pack.
+
+    npm run make-pack -- --run runs/imagenette64 --out public/models/imagenette64 --scale 4 --respacing ddim25
+
+Uses the EMA weights of `<run>/unet.pt` and `<run>/classifier.pt`, exports the fp32 and fp16 U-Net
+and the classifier-gradient graph, and writes the manifest (ImageNet index of every label, the null
+label for unconditional sampling, recommended scale and respacing, licence note). The pack is built
+in a temp folder beside --out and renamed at the end, so a failure leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .config import ClassifierConfig, DiffusionConfig, UNetConfig
+from .data import imagenet_index_of_wnids
+from .export import CLASSIFIER_GRAD_IO, export_classifier_grad, export_unet
+from .manifest import build_manifest, graph_entry, unet_inputs, write_manifest
+from .unet import EncoderUNetModel, UNetModel
+
+LICENSE = ("Weights trained by this project on Imagenette (a subset of ImageNet). ImageNet's terms allow "
+           "non-commercial research and education use only; this pack inherits that restriction.")
+
+
+def _load(path: Path, kind: str):
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (train it with: npm run train -- --model {kind} ...)")
+    ck = torch.load(path, map_location="cpu")
+    if not isinstance(ck, dict) or ck.get("kind") != kind:
+        raise ValueError(f"{path} is not a {kind} checkpoint written by adm.train")
+    cfg_d = dict(ck["config"])
+    for k in ("attention_resolutions", "channel_mult"):
+        cfg_d[k] = tuple(cfg_d[k])
+    cfg = UNetConfig(**cfg_d) if kind == "unet" else ClassifierConfig(**cfg_d)
+    model = UNetModel(cfg) if kind == "unet" else EncoderUNetModel(cfg)
+    model.load_state_dict(ck["ema"])
+    return model.eval(), ck
+
+
+def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool, force: bool) -> Path:
+    unet, uck = _load(run / "unet.pt", "unet")
+    classifier, cck = _load(run / "classifier.pt", "classifier")
+    if uck["wnids"] != cck["wnids"]:
+        raise ValueError("the U-Net and the classifier were trained on different classes")
+    labels = imagenet_index_of_wnids(uck["wnids"])
+    out = out.resolve()
+    if out.exists() and any(out.iterdir()) and not force:
+        raise FileExistsError(f"{out} exists and is not empty (use --force to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a pack is served by a web server
+    try:
+        export_unet(unet, tmp / "unet.onnx")
+        export_unet(unet, tmp / "unet.fp16.onnx", fp16=True)
+        export_classifier_grad(classifier, tmp / "classifier_grad.onnx")
+        ins = unet_inputs(True)
+        dcfg = DiffusionConfig(**uck["diffusion"])
+        manifest = build_manifest(
+            name=out.name, title=f"Imagenette {unet.cfg.image_size}x{unet.cfg.image_size} (trained here)",
+            image_size=unet.cfg.image_size, learn_sigma=unet.cfg.learn_sigma, class_cond=True,
+            unconditional_label=len(labels), labels=labels, diffusion=dcfg, classifier_scale=scale,
+            timestep_respacing=respacing, use_ddim=use_ddim,
+            unet=graph_entry(tmp / "unet.onnx", "float32", ins, ["model_output"]),
+            unet_fp16=graph_entry(tmp / "unet.fp16.onnx", "float16", ins, ["model_output"]),
+            classifier_grad=graph_entry(tmp / "classifier_grad.onnx", "float32", *CLASSIFIER_GRAD_IO),
+            source=(f"adm.train on {len(labels)} Imagenette classes: U-Net EMA at step {uck['step']} "
+                    f"({uck['seen']} images, {uck['elapsed'] / 60:.0f} min), classifier EMA at step {cck['step']} "
+                    f"({cck['seen']} images); see docs/training-report.md"),
+            license=LICENSE)
+        write_manifest(tmp, manifest)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="npm run make-pack --", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, type=Path, help="training run folder with unet.pt and classifier.pt")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--scale", type=float, default=4.0, help="recommended classifier scale")
+    p.add_argument("--respacing", default="ddim25")
+    p.add_argument("--ddim", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--force", action="store_true")
+    a = p.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get("ADM_TORCH_THREADS", "2")))
+    try:
+        out = make_pack(a.run, a.out, a.scale, a.respacing, a.ddim, a.force)
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        print(f"make-pack: error: {e}", file=sys.stderr)
+        return 2
+    total = sum(f.stat().st_size for f in out.iterdir())
+    print(f"wrote {out} ({total / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
