@@ -1,0 +1,22 @@
+// Entry of bench.html: exposes window.bareBench(pack, ep, steps) for tools/bench.ts, which runs
+// the bare ORT loop in a module worker (as the app does) and resolves with its timings.
+import type { BareReply, BareResult } from './types';
+
+function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number): Promise<BareResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./bareWorker.ts', import.meta.url), { type: 'module' });
+    worker.onmessage = (e: MessageEvent<BareReply>) => {
+      worker.terminate();
+      if (e.data.ok) resolve(e.data.result);
+      else reject(new Error(e.data.error));
+    };
+    worker.onerror = (e) => {
+      worker.terminate();
+      reject(new Error(`bench worker failed: ${e.message}`));
+    };
+    worker.postMessage({ pack, ep, steps, pageUrl: location.href });
+  });
+}
+
+(window as unknown as { bareBench: typeof bareBench }).bareBench = bareBench;
+document.body.dataset.benchReady = '1';

@@ -1,0 +1,18 @@
+// Messages between the bench page (src/bench/bare.ts) and its worker (bareWorker.ts).
+export interface BareRequest {
+  pack: string;
+  ep: 'wasm' | 'webgpu';
+  steps: number;
+  pageUrl: string;
+}
+
+export interface BareResult {
+  /** U-Net + gradient graph per step, ms (after one warm-up step). */
+  stepMs: number[];
+  unetMs: number[];
+  gradMs: number[];
+  threads: number;
+  hasGrad: boolean;
+}
+
+export type BareReply = { ok: true; result: BareResult } | { ok: false; error: string };
