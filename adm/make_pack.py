@@ -43,36 +43,25 @@ def _load(path: Path, kind: str):
     return model.eval(), ck
 
 
-def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool, force: bool) -> Path:
-    unet, uck = _load(run / "unet.pt", "unet")
-    classifier, cck = _load(run / "classifier.pt", "classifier")
-    if uck["wnids"] != cck["wnids"]:
-        raise ValueError("the U-Net and the classifier were trained on different classes")
-    labels = imagenet_index_of_wnids(uck["wnids"])
+def write_pack(out: Path, unet, classifier, **fields) -> Path:
+    """Export the fp32 and fp16 U-Net and the gradient graph with a manifest into `out`, atomically:
+    built in a temp folder beside it and renamed at the end (an existing `out` is replaced).
+    `fields` are build_manifest's arguments other than the graph entries and the U-Net facts."""
     out = out.resolve()
-    if out.exists() and any(out.iterdir()) and not force:
-        raise FileExistsError(f"{out} exists and is not empty (use --force to replace it)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; a pack is served by a web server
     try:
         export_unet(unet, tmp / "unet.onnx")
         export_unet(unet, tmp / "unet.fp16.onnx", fp16=True)
         export_classifier_grad(classifier, tmp / "classifier_grad.onnx")
         ins = unet_inputs(True)
-        dcfg = DiffusionConfig(**uck["diffusion"])
         manifest = build_manifest(
-            name=out.name, title=f"Imagenette {unet.cfg.image_size}x{unet.cfg.image_size} (trained here)",
             image_size=unet.cfg.image_size, learn_sigma=unet.cfg.learn_sigma, class_cond=True,
-            unconditional_label=len(labels), labels=labels, diffusion=dcfg, classifier_scale=scale,
-            timestep_respacing=respacing, use_ddim=use_ddim,
             unet=graph_entry(tmp / "unet.onnx", "float32", ins, ["model_output"]),
             unet_fp16=graph_entry(tmp / "unet.fp16.onnx", "float16", ins, ["model_output"]),
             classifier_grad=graph_entry(tmp / "classifier_grad.onnx", "float32", *CLASSIFIER_GRAD_IO),
-            source=(f"adm.train on {len(labels)} Imagenette classes: U-Net EMA at step {uck['step']} "
-                    f"({uck['seen']} images, {uck['elapsed'] / 60:.0f} min), classifier EMA at step {cck['step']} "
-                    f"({cck['seen']} images); see docs/training-report.md"),
-            license=LICENSE)
+            **fields)
         write_manifest(tmp, manifest)
         if out.exists():
             shutil.rmtree(out)
@@ -81,6 +70,25 @@ def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool, force: bool) -> Path:
+    unet, uck = _load(run / "unet.pt", "unet")
+    classifier, cck = _load(run / "classifier.pt", "classifier")
+    if uck["wnids"] != cck["wnids"]:
+        raise ValueError("the U-Net and the classifier were trained on different classes")
+    labels = imagenet_index_of_wnids(uck["wnids"])
+    if out.exists() and any(out.iterdir()) and not force:
+        raise FileExistsError(f"{out} exists and is not empty (use --force to replace it)")
+    size = unet.cfg.image_size
+    return write_pack(
+        out, unet, classifier, name=out.resolve().name, title=f"Imagenette {size}x{size} (trained here)",
+        unconditional_label=len(labels), labels=labels, diffusion=DiffusionConfig(**uck["diffusion"]),
+        classifier_scale=scale, timestep_respacing=respacing, use_ddim=use_ddim,
+        source=(f"adm.train on {len(labels)} Imagenette classes: U-Net EMA at step {uck['step']} "
+                f"({uck['seen']} images, {uck['elapsed'] / 60:.0f} min), classifier EMA at step {cck['step']} "
+                f"({cck['seen']} images); see docs/training-report.md"),
+        license=LICENSE)
 
 
 def main(argv=None) -> int:

@@ -1,16 +1,10 @@
 // What the user asked for: the inputs of the next run (mirrored in the URL).
 import type { StateCreator } from 'zustand';
-import { DEFAULTS, type EpChoice, type PreviewOf, type Sampler } from '../../shared/protocol';
+import { DEFAULTS, type EpChoice, type GenerateParams } from '../../shared/protocol';
 import type { AppState } from './store';
 
-export interface Params {
-  imagenetClass: number;
-  classifierScale: number;
-  steps: number;
-  sampler: Sampler;
-  seed: number;
-  conditionUnet: boolean;
-  previewOf: PreviewOf;
+/** The next run's inputs (GenerateParams) plus where and how it runs. */
+export interface Params extends GenerateParams {
   /** Pack id from models/index.json; '' until the index is read. */
   packId: string;
   ep: EpChoice;
