@@ -1,10 +1,10 @@
 // Entry of bench.html: exposes window.bareBench(pack, ep, steps) for tools/bench.ts, which runs
 // the bare ORT loop in a module worker (as the app does) and resolves with its timings.
-import type { BareReply, BareResult } from './types';
+import type { BareReply, BareResult } from '../shared/benchProtocol';
 
 function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number): Promise<BareResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./bareWorker.ts', import.meta.url), { type: 'module' });
+    const worker = new Worker(new URL('../worker/benchBare.ts', import.meta.url), { type: 'module' });
     worker.onmessage = (e: MessageEvent<BareReply>) => {
       worker.terminate();
       if (e.data.ok) resolve(e.data.result);

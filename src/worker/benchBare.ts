@@ -4,7 +4,7 @@
 import * as ort from 'onnxruntime-web';
 import ortWasmGlueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs?url';
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
-import type { BareRequest, BareResult } from './types';
+import type { BareRequest, BareResult } from '../shared/benchProtocol';
 
 const scope = self as unknown as Worker;
 
