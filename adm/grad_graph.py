@@ -272,6 +272,12 @@ class _Walker:
         return gx.reshape(-1, c, hw[0], hw[1])
 
     # sequences ---------------------------------------------------------------------------------------
+    def conv(self, conv: nn.Conv2d, h, hw, tape: Optional[list]):
+        """A plain conv layer: records it for the backward pass when taping; returns (h, c, hw)."""
+        if tape is not None:
+            tape.append(dict(kind="conv", conv=conv, hw=hw))
+        return conv2d(h, conv), conv.out_channels, conv_out_hw(conv, hw)
+
     def block(self, seq, h, emb_act, c: int, hw, tape: Optional[list]):
         for layer in seq:
             if isinstance(layer, U.ResBlock):
@@ -279,19 +285,10 @@ class _Walker:
             elif isinstance(layer, U.AttentionBlock):
                 h = self.attention(layer, h, c, hw, tape)
             elif isinstance(layer, nn.Conv2d):
-                if tape is not None:
-                    tape.append(dict(kind="conv", conv=layer, hw=hw))
-                h = conv2d(h, layer)
-                c = layer.out_channels
-                hw = conv_out_hw(layer, hw)
+                h, c, hw = self.conv(layer, h, hw, tape)
             elif isinstance(layer, U.Downsample):
-                op = layer.op
-                if isinstance(op, nn.Conv2d):
-                    if tape is not None:
-                        tape.append(dict(kind="conv", conv=op, hw=hw))
-                    h = conv2d(h, op)
-                    c = op.out_channels
-                    hw = conv_out_hw(op, hw)
+                if isinstance(layer.op, nn.Conv2d):
+                    h, c, hw = self.conv(layer.op, h, hw, tape)
                 else:
                     if tape is not None:
                         tape.append(dict(kind="pool"))

@@ -202,7 +202,7 @@ def _build_encoder(cfg, time_embed_dim: int, num_heads: int):
             chans.append(ch)
         if level != len(cfg.channel_mult) - 1:
             down = (ResBlock(ch, time_embed_dim, cfg.dropout, ch, cfg.use_scale_shift_norm, down=True)
-                    if cfg.resblock_updown else Downsample(ch, cfg.conv_resample if hasattr(cfg, "conv_resample") else True))
+                    if cfg.resblock_updown else Downsample(ch, getattr(cfg, "conv_resample", True)))
             blocks.append(TimestepEmbedSequential(down))
             chans.append(ch)
             ds *= 2
