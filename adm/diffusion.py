@@ -85,6 +85,24 @@ def mean_flat(x):
     return x.mean(dim=list(range(1, x.ndim)))
 
 
+def cfg_combine(model_output: torch.Tensor, cfg_scale, channels: int = 3) -> torch.Tensor:
+    """Classifier-free guidance (Ho & Salimans 2022) on ONE U-Net batch of 2N rows: the N conditional outputs
+    eps(x_t, y), then the N null-label outputs eps(x_t, null) of the same x_t. Returns [N, C, H, W] with
+    eps^ = eps(x_t, y) + w * (eps(x_t, y) - eps(x_t, null)) on the first `channels` channels (eps, or x_0 for a
+    START_X model) and the conditional branch's remaining channels (the learned-range v) unchanged.
+    `cfg_scale` is w: one number for the batch or one per sample ([N])."""
+    rows = model_output.shape[0]
+    if rows % 2:
+        raise ValueError(f"classifier-free guidance needs 2N rows (conditional, then null label), got {rows}")
+    n = rows // 2
+    cond, uncond = model_output[:n], model_output[n:]
+    w = torch.as_tensor(cfg_scale, dtype=model_output.dtype).reshape(-1, 1, 1, 1)
+    if w.shape[0] not in (1, n):
+        raise ValueError(f"cfg_scale has {w.shape[0]} entries for a batch of {n}")
+    guided = cond[:, :channels] + w * (cond[:, :channels] - uncond[:, :channels])
+    return torch.cat([guided, cond[:, channels:]], dim=1)
+
+
 class GaussianDiffusion:
     """A (possibly respaced) diffusion process. `use_timesteps` keeps only those original steps."""
 
@@ -203,6 +221,16 @@ class GaussianDiffusion:
         mean_pred = out["pred_xstart"] * torch.sqrt(alpha_bar_prev) + torch.sqrt(1 - alpha_bar_prev - sigma ** 2) * eps
         nonzero = (t != 0).float().view(-1, *([1] * (x.ndim - 1)))
         return {"sample": mean_pred + nonzero * sigma * noise, "pred_xstart": out["pred_xstart"]}
+
+    def cfg_sample(self, model_output_2n, x, t, noise, cfg_scale, use_ddim: bool = False, eta: float = 0.0,
+                   cond_grad=None, clip_denoised: bool = True):
+        """One step with classifier-free guidance: `model_output_2n` is the U-Net on [x; x] with [y; null] labels
+        (cfg_combine), then the usual ancestral or DDIM step; `cond_grad` adds classifier guidance on top (the
+        "both" mode: the classifier gradient shifts the mean/score computed from the guided eps)."""
+        mo = cfg_combine(model_output_2n, cfg_scale, x.shape[1])
+        if use_ddim:
+            return self.ddim_sample(mo, x, t, noise, eta=eta, cond_grad=cond_grad, clip_denoised=clip_denoised)
+        return self.p_sample(mo, x, t, noise, cond_grad=cond_grad, clip_denoised=clip_denoised)
 
     # -- training ----------------------------------------------------------------------------
     def _vb_terms_bpd(self, model_output, x_start, x_t, t):

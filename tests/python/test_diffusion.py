@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from adm.diffusion import GaussianDiffusion, get_named_beta_schedule, space_timesteps
+from adm.diffusion import GaussianDiffusion, cfg_combine, get_named_beta_schedule, space_timesteps
 
 
 def test_schedules():
@@ -47,3 +47,26 @@ def test_guided_steps_shift_as_the_paper_says():
     a = d.ddim_sample(out, x, t, noise)["sample"]
     b = d.ddim_sample(out, x, t, noise, cond_grad=torch.zeros_like(g))["sample"]
     torch.testing.assert_close(a, b)
+
+
+def test_classifier_free_guidance_combine_and_step():
+    torch.manual_seed(0)
+    cond, null = torch.randn(2, 6, 4, 4), torch.randn(2, 6, 4, 4)
+    both = torch.cat([cond, null])
+    torch.testing.assert_close(cfg_combine(both, 0.0), cond)  # w = 0: the conditional model
+    torch.testing.assert_close(cfg_combine(both, -1.0)[:, :3], null[:, :3])  # w = -1: the null-label model
+    g = cfg_combine(both, torch.tensor([2.0, 0.5]))
+    torch.testing.assert_close(g[0, :3], cond[0, :3] + 2.0 * (cond[0, :3] - null[0, :3]))
+    torch.testing.assert_close(g[1, :3], cond[1, :3] + 0.5 * (cond[1, :3] - null[1, :3]))
+    torch.testing.assert_close(g[:, 3:], cond[:, 3:])  # the variance channels stay the conditional ones
+    with pytest.raises(ValueError, match="2N rows"):
+        cfg_combine(both[:3], 1.0)
+    with pytest.raises(ValueError, match="3 entries"):
+        cfg_combine(both, [1.0, 2.0, 3.0])
+    d = GaussianDiffusion.from_config("cosine", 1000, "ddim25")
+    x, noise, t = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4), torch.tensor([12, 12])
+    for use_ddim in (False, True):
+        a = d.cfg_sample(both * 0.1, x, t, noise, 3.0, use_ddim=use_ddim)["sample"]
+        step = d.ddim_sample if use_ddim else d.p_sample
+        b = step(cfg_combine(both * 0.1, 3.0), x, t, noise)["sample"]
+        torch.testing.assert_close(a, b)
