@@ -30,7 +30,13 @@ export function spaceTimesteps(T: number, timestepRespacing: string): number[] {
   if (spec === '') return Array.from({ length: T }, (_, i) => i);
   if (spec.startsWith('ddim')) {
     const desired = parseCount(spec.slice(4), 'step count', spec);
-    for (let stride = 1; stride < T; stride++) {
+    // A sampler needs 1..T steps: 0 would never run, more than T cannot exist.
+    if (desired < 1) throw new Error(`bad timestep respacing "${spec}": it asks for 0 sampling steps (need at least 1)`);
+    if (desired > T) {
+      throw new Error(`bad timestep respacing "${spec}": no integer stride gives exactly ${desired} steps out of ${T} (more steps than the process has)`);
+    }
+    // ceil(T / stride) only shrinks as the stride grows: stop once it is below the wish.
+    for (let stride = 1; stride < T && Math.ceil(T / stride) >= desired; stride++) {
       if (Math.ceil(T / stride) === desired) return Array.from({ length: desired }, (_, k) => k * stride);
     }
     throw new Error(`bad timestep respacing "${spec}": no integer stride gives exactly ${desired} steps out of ${T}`);

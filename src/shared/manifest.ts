@@ -1,6 +1,19 @@
 // The pack manifest (docs/pack-format.md), validated once at load. Pure: no DOM, no onnxruntime.
+import { spaceTimesteps } from '../diffusion/respace';
 
 export const MANIFEST_SCHEMA_VERSION = 1;
+
+/** File names a manifest may give: one plain name inside the pack folder (no path, no scheme, no ".."). */
+export const PACK_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Bounds beyond which a pack is refused at load rather than failing (or exhausting memory) later. */
+export const MANIFEST_LIMITS = {
+  /** ImageNet-1k: labels are indices 0..999, at most one model label per class. */
+  imagenetClasses: 1000,
+  maxImageSize: 1024,
+  maxDiffusionSteps: 10000,
+  maxFileNameLength: 200,
+} as const;
 
 export type NoiseSchedule = 'linear' | 'cosine';
 
@@ -75,7 +88,10 @@ function graph(o: Obj, k: string, required: string[], outputs: string[]): GraphF
   need(isObj(g), k, 'an object', g);
   const G = g as Obj;
   const file = str(G, 'file', `${k}.`);
-  need(!file.includes('/') && !file.includes('\\') && !file.startsWith('.'), `${k}.file`, 'a plain file name inside the pack', file);
+  need(
+    PACK_FILE_NAME.test(file) && !file.includes('..') && file.length <= MANIFEST_LIMITS.maxFileNameLength,
+    `${k}.file`, 'a plain file name inside the pack (letters, digits, . _ -; no "..")', file,
+  );
   const dtype = need<GraphFile['dtype']>(G.dtype === 'float32' || G.dtype === 'float16', `${k}.dtype`, '"float32" or "float16"', G.dtype);
   const sha256 = need<string>(typeof G.sha256 === 'string' && /^[0-9a-f]{64}$/.test(G.sha256), `${k}.sha256`, '64 lowercase hex digits', G.sha256);
   const inputs = strList(G, 'inputs', `${k}.`);
@@ -92,12 +108,20 @@ export function parseManifest(json: unknown): PackManifest {
   need(m.schemaVersion === MANIFEST_SCHEMA_VERSION, 'schemaVersion', `${MANIFEST_SCHEMA_VERSION} (this app reads schema ${MANIFEST_SCHEMA_VERSION})`, m.schemaVersion);
   const classCond = bool(m, 'classCond', '');
   const labels = m.labels;
-  need(
-    Array.isArray(labels) && labels.length > 0 && labels.every((l) => Number.isInteger(l) && l >= 0 && l < 1000),
-    'labels', 'a non-empty list of ImageNet indices 0..999', labels,
-  );
+  const K = MANIFEST_LIMITS.imagenetClasses;
+  need(Array.isArray(labels) && labels.length > 0 && labels.length <= K, 'labels', `a non-empty list of at most ${K} ImageNet indices`, labels);
+  const labelList = labels as unknown[];
+  const bad = labelList.findIndex((l) => !Number.isInteger(l) || (l as number) < 0 || (l as number) >= K);
+  need(bad < 0, `labels[${bad}]`, `an ImageNet index 0..${K - 1}`, labelList[bad]);
+  const dup = labelList.findIndex((l, i) => labelList.indexOf(l) !== i);
+  need(dup < 0, `labels[${dup}]`, 'unique (each ImageNet class at most once)', labelList[dup]);
+  // unconditionalLabel is a model label (the U-Net's "no class" y), so it must lie outside the class
+  // labels 0..labels.length-1 and inside a label space of at most 1000 classes + 1.
   const ul = m.unconditionalLabel;
-  need(ul === null || (Number.isInteger(ul) && (ul as number) >= 0), 'unconditionalLabel', 'null or a non-negative integer', ul);
+  need(
+    ul === null || (Number.isInteger(ul) && (ul as number) >= labelList.length && (ul as number) <= K),
+    'unconditionalLabel', `null or a label from ${labelList.length} to ${K} (outside the class labels 0..${labelList.length - 1})`, ul,
+  );
   const d = m.diffusion;
   need(isObj(d), 'diffusion', 'an object', d);
   const D = d as Obj;
@@ -106,24 +130,34 @@ export function parseManifest(json: unknown): PackManifest {
   need(isObj(s), 'sampling', 'an object', s);
   const S = s as Obj;
   const unetInputs = classCond ? ['x', 'timesteps', 'y'] : ['x', 'timesteps'];
+  const imageSize = posInt(m, 'imageSize', '');
+  need(imageSize <= MANIFEST_LIMITS.maxImageSize, 'imageSize', `at most ${MANIFEST_LIMITS.maxImageSize}`, imageSize);
+  const diffusionSteps = posInt(D, 'diffusionSteps', 'diffusion.');
+  need(diffusionSteps <= MANIFEST_LIMITS.maxDiffusionSteps, 'diffusion.diffusionSteps', `at most ${MANIFEST_LIMITS.maxDiffusionSteps}`, diffusionSteps);
+  const timestepRespacing = str(S, 'timestepRespacing', 'sampling.');
+  try {
+    spaceTimesteps(diffusionSteps, timestepRespacing);
+  } catch (e) {
+    throw new ManifestError(`manifest.sampling.timestepRespacing: ${e instanceof Error ? e.message : String(e)}`);
+  }
   const manifest: PackManifest = {
     schemaVersion: 1,
     name: str(m, 'name', ''),
     title: str(m, 'title', ''),
-    imageSize: posInt(m, 'imageSize', ''),
+    imageSize,
     learnSigma: bool(m, 'learnSigma', ''),
     classCond,
     unconditionalLabel: ul as number | null,
     labels: labels as number[],
     diffusion: {
       noiseSchedule,
-      diffusionSteps: posInt(D, 'diffusionSteps', 'diffusion.'),
+      diffusionSteps,
       predictXstart: bool(D, 'predictXstart', 'diffusion.'),
       rescaleTimesteps: bool(D, 'rescaleTimesteps', 'diffusion.'),
     },
     sampling: {
       classifierScale: finite(S, 'classifierScale', 'sampling.'),
-      timestepRespacing: str(S, 'timestepRespacing', 'sampling.'),
+      timestepRespacing,
       useDdim: bool(S, 'useDdim', 'sampling.'),
     },
     unet: graph(m, 'unet', unetInputs, ['model_output']),
