@@ -16,3 +16,5 @@ export type { RgbaImage } from './image';
 export { toRgba, gridRgba } from './image';
 export type { SampleOptions, StepRecord } from './loop';
 export { sampleLoop, sampleToEnd } from './loop';
+export type { GuidanceScale, GuidanceScales, GuidanceInterval } from './cfg';
+export { cfgCombine, cfgCombineInto, scalesPerSample, inGuidanceInterval, checkGuidanceInterval } from './cfg';

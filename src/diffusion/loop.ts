@@ -5,11 +5,16 @@
 // then exactly one noise tensor of the same size per step, including the last step and DDIM with
 // eta = 0 where it is multiplied by 0 — the reference draws it too, and keeping the draw keeps the
 // stream aligned whatever the settings.
+//
+// Guidance per step: classifier guidance (scale s, the classifier's gradient at x_t) and classifier-free
+// guidance (scale w, the U-Net once on N + M rows: see cfg.ts), both optional, both per sample, both
+// only inside the guidance interval. A batch of K sweep cells can so carry K different (s, w) pairs.
 
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from './types';
 import type { DiffusionProcess } from './process';
 import type { GaussianRng } from './rng';
-import { allocMeanVariance, conditionMean, conditionScore, ddimSampleInto, pMeanVarianceInto, pSampleInto } from './step';
+import { allocMeanVariance, conditionMean, conditionScore, ddimSampleInto, pMeanVarianceInto, pSampleInto, type MeanVariance } from './step';
+import { cfgCombineInto, checkGuidanceInterval, inGuidanceInterval, scalesPerSample, type GuidanceInterval, type GuidanceScales } from './cfg';
 
 export interface SampleOptions {
   process: DiffusionProcess;
@@ -22,8 +27,24 @@ export interface SampleOptions {
   classifierGrad?: ClassifierGradFn;
   /** Guidance targets in the classifier's label space; required with classifierGrad. */
   classifierLabels?: Int32Array;
-  /** Read at every step; 0 skips the classifier call entirely. */
-  getClassifierScale: () => number;
+  /**
+   * Read at every step: one classifier scale for the batch; 0 skips the classifier call entirely.
+   * Ignored when getScales is given (one of the two is required).
+   */
+  getClassifierScale?: () => number;
+  /**
+   * Read at every step: the classifier scale s and the classifier-free scale w, each one number for the
+   * batch or a Float32Array with one value per sample. A sample with s = 0 is not classifier-guided
+   * (the classifier is not called when no sample needs it); a sample with w = 0 gets no null-label row.
+   */
+  getScales?: () => GuidanceScales;
+  /**
+   * U-Net labels of the null branch (the pack's unconditionalLabel, one per sample); needs unetLabels.
+   * Omitted: no classifier-free guidance possible (w is then reported as 0).
+   */
+  nullLabels?: Int32Array;
+  /** Guide (both kinds) only at original timesteps lo <= t <= hi (default: every step). */
+  guidanceInterval?: GuidanceInterval;
   useDdim: boolean;
   /** DDIM eta (default 0: deterministic DDIM). */
   eta?: number;
@@ -53,12 +74,36 @@ export interface StepRecord {
   predXstart: Float32Array;
   /** log p(y | x_t) per sample from the classifier at this step; null when it was not called. */
   logp: Float32Array | null;
-  /** Guidance scale applied at this step (0 when the classifier was skipped). */
+  /** Classifier scale applied to sample 0 at this step (0 when the classifier was skipped). */
   classifierScale: number;
+  /** Classifier-free scale applied to sample 0 at this step (0 when it had no null-label row). */
+  cfgScale: number;
+  /** Per-sample scales applied at this step (0 where skipped). Fresh arrays, the caller may keep them. */
+  classifierScales: Float32Array;
+  cfgScales: Float32Array;
+  /** Rows of this step's U-Net batch: N, plus one null-label row per sample guided classifier-free. */
+  unetRows: number;
 }
 
 function checkLabels(labels: Int32Array | null | undefined, n: number, what: string): void {
   if (labels && labels.length !== n) throw new Error(`${what} has ${labels.length} entries for a batch of ${n}`);
+}
+
+/** Views of sample s of a MeanVariance (for guiding some samples of a batch and not others). */
+function sampleView(mv: MeanVariance, from: number, to: number): MeanVariance {
+  return {
+    mean: mv.mean.subarray(from, to),
+    variance: mv.variance.subarray(from, to),
+    logVariance: mv.logVariance.subarray(from, to),
+    predXstart: mv.predXstart.subarray(from, to),
+  };
+}
+
+/** Input buffers of a guided U-Net batch with `rows` rows, kept per row count (no per-step allocation). */
+interface GuidedBatch {
+  x: Float32Array;
+  t: Float32Array;
+  y: Int32Array;
 }
 
 export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecord, void, void> {
@@ -70,6 +115,10 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
   checkLabels(opts.unetLabels, n, 'unetLabels');
   if (opts.classifierGrad && !opts.classifierLabels) throw new Error('classifierLabels are required with classifierGrad');
   checkLabels(opts.classifierLabels, n, 'classifierLabels');
+  checkLabels(opts.nullLabels, n, 'nullLabels');
+  if (opts.nullLabels && !opts.unetLabels) throw new Error('nullLabels need a class-conditional U-Net (unetLabels)');
+  if (!opts.getScales && !opts.getClassifierScale) throw new Error('getScales or getClassifierScale is required');
+  if (opts.guidanceInterval) checkGuidanceInterval(opts.guidanceInterval);
   const eta = opts.eta ?? 0;
   if (!Number.isFinite(eta) || eta < 0) throw new Error(`eta must be a non-negative number (got ${eta})`);
   const clip = opts.clipDenoised ?? true;
@@ -88,6 +137,23 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
   const mv = allocMeanVariance(size);
   const timesteps = new Float32Array(n);
   const numSteps = p.numTimesteps;
+  const plane = c * h * w;
+  const views = Array.from({ length: n }, (_, s) => sampleView(mv, s * plane, (s + 1) * plane));
+  const requestedCls = new Float32Array(n);
+  const requestedCfg = new Float32Array(n);
+  const nullRow = new Int32Array(n);
+  const batches = new Map<number, GuidedBatch>();
+  let combined: Float32Array | null = null;
+  const readScales = (): void => {
+    if (opts.getScales) {
+      const sc = opts.getScales();
+      scalesPerSample(sc.classifier, requestedCls, 'classifier');
+      scalesPerSample(sc.cfg, requestedCfg, 'cfg');
+    } else {
+      scalesPerSample((opts.getClassifierScale as () => number)(), requestedCls, 'classifier');
+      requestedCfg.fill(0);
+    }
+  };
 
   for (let done = 0; done < numSteps; done++) {
     if (opts.shouldStop?.()) return;
@@ -95,21 +161,68 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
     const timestep = p.timestepMap[i];
     // Networks see the ORIGINAL timestep (float32), the same one for the U-Net and the classifier.
     timesteps.fill(timestep);
-    const modelOutput = await denoise(x, timesteps, opts.unetLabels, shape);
+    readScales();
+    const guide = inGuidanceInterval(timestep, opts.guidanceInterval);
+    const appliedCls = new Float32Array(n);
+    const appliedCfg = new Float32Array(n);
+
+    // Classifier-free: one U-Net call on the N conditional rows plus a null-label row per guided sample.
+    let rows = n;
+    for (let s = 0; s < n; s++) {
+      nullRow[s] = -1;
+      if (guide && opts.nullLabels && requestedCfg[s] !== 0) {
+        nullRow[s] = rows++;
+        appliedCfg[s] = requestedCfg[s];
+      }
+    }
+    let modelOutput: Float32Array;
+    if (rows === n) {
+      modelOutput = await denoise(x, timesteps, opts.unetLabels, shape);
+    } else {
+      let b = batches.get(rows);
+      if (!b) batches.set(rows, (b = { x: new Float32Array(rows * plane), t: new Float32Array(rows), y: new Int32Array(rows) }));
+      b.x.set(x);
+      b.t.fill(timestep);
+      b.y.set(opts.unetLabels as Int32Array);
+      for (let s = 0; s < n; s++) {
+        const r = nullRow[s];
+        if (r < 0) continue;
+        b.x.set(x.subarray(s * plane, (s + 1) * plane), r * plane);
+        b.y[r] = (opts.nullLabels as Int32Array)[s];
+      }
+      const raw = await denoise(b.x, b.t, b.y, [rows, c, h, w]);
+      if (raw.length % rows !== 0) throw new Error(`model output has ${raw.length} values for a guided batch of ${rows} rows`);
+      const outSize = (raw.length / rows) * n;
+      if (!combined || combined.length !== outSize) combined = new Float32Array(outSize);
+      modelOutput = cfgCombineInto(raw, n, h * w, nullRow, appliedCfg, combined);
+    }
     pMeanVarianceInto(p, modelOutput, x, i, shape, clip, mv);
 
-    const requested = opts.getClassifierScale();
-    if (!Number.isFinite(requested)) throw new Error(`classifier scale must be a finite number (got ${requested})`);
-    let applied = 0;
     let logp: Float32Array | null = null;
-    if (requested !== 0 && opts.classifierGrad && opts.classifierLabels) {
+    let anyCls = false;
+    if (guide && opts.classifierGrad && opts.classifierLabels) {
+      for (let s = 0; s < n; s++) {
+        appliedCls[s] = requestedCls[s];
+        if (requestedCls[s] !== 0) anyCls = true;
+      }
+    }
+    if (anyCls && opts.classifierGrad && opts.classifierLabels) {
       // The gradient is taken at the step's input x_t, not at the mean (reference behaviour).
       const g = await opts.classifierGrad(x, timesteps, opts.classifierLabels, shape);
       if (g.grad.length !== size) throw new Error(`classifier gradient has ${g.grad.length} values, expected ${size}`);
       logp = g.logp;
-      applied = requested;
-      if (opts.useDdim) conditionScore(p, mv, x, i, g.grad, applied);
-      else conditionMean(mv, g.grad, applied);
+      if (appliedCls.every((v) => v === appliedCls[0])) {
+        if (opts.useDdim) conditionScore(p, mv, x, i, g.grad, appliedCls[0]);
+        else conditionMean(mv, g.grad, appliedCls[0]);
+      } else {
+        // Per-sample scales: guide each sample on its own slice; samples at 0 keep the unguided step exactly.
+        for (let s = 0; s < n; s++) {
+          if (appliedCls[s] === 0) continue;
+          const gs = g.grad.subarray(s * plane, (s + 1) * plane);
+          if (opts.useDdim) conditionScore(p, views[s], x.subarray(s * plane, (s + 1) * plane), i, gs, appliedCls[s]);
+          else conditionMean(views[s], gs, appliedCls[s]);
+        }
+      }
     }
 
     rng.fill(noise);
@@ -117,7 +230,10 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
     else pSampleInto(mv, noise, i, next);
     [x, next] = [next, x];
 
-    yield { step: done, numSteps, index: i, timestep, x, predXstart: mv.predXstart, logp, classifierScale: applied };
+    yield {
+      step: done, numSteps, index: i, timestep, x, predXstart: mv.predXstart, logp,
+      classifierScale: appliedCls[0], cfgScale: appliedCfg[0], classifierScales: appliedCls, cfgScales: appliedCfg, unetRows: rows,
+    };
   }
 }
 
