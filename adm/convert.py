@@ -30,6 +30,8 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from .checkpoint_io import CheckpointError, UnsafeCheckpointError
+from .checkpoint_io import load_checkpoint as read_checkpoint_file
 from .config import ModelPreset
 from .flags import FlagError, ModelFlags, parse_classifier_flags, parse_model_flags
 from .manifest import IMAGENET_LABELS, build_manifest, graph_entry, safe_name, sha256_file, unet_inputs, write_manifest
@@ -57,13 +59,13 @@ def load_checkpoint(path: Path, what: str) -> Dict[str, torch.Tensor]:
     if path.stat().st_size == 0:
         raise ConvertError(f"the {what} checkpoint {path} is empty (0 bytes).")
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, not a pickle, disallowed pickle content, ...
-        reason = " ".join(str(e).split())[:300]
+        obj = read_checkpoint_file(path)  # refuses TorchScript archives and pickled code before running any
+    except UnsafeCheckpointError as e:
+        raise ConvertError(f"refusing the {what} checkpoint {path}: {e.reason}. Nothing was loaded from it.") from None
+    except CheckpointError as e:  # truncated zip, not a pickle, unreadable, ...
         raise ConvertError(
             f"cannot read the {what} checkpoint {path} ({path.stat().st_size} bytes): it is not a complete PyTorch "
-            f"checkpoint (truncated or corrupt download, or a different kind of file). torch.load said: "
-            f"{type(e).__name__}: {reason}") from None
+            f"checkpoint (truncated or corrupt download, or a different kind of file): {e.reason}") from None
     sd = _unwrap(obj, path, what)
     if all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
@@ -274,7 +276,7 @@ def verify_pack(pack: Path, unet, classifier, class_cond: bool, manifest: Dict, 
 
 
 def convert(args: argparse.Namespace) -> Path:
-    from .export import CLASSIFIER_GRAD_IO, PROTOBUF_LIMIT, export_classifier_grad, export_unet, save
+    from .export import CLASSIFIER_GRAD_IO, PROTOBUF_LIMIT, export_classifier_grad, export_unet
 
     quiet = args.quiet
     out = Path(args.out).resolve()

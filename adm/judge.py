@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checkpoint_io import load_checkpoint
 from .data import ImageFolderData, load_image_folder
 from .progress import Progress
 
@@ -98,10 +99,7 @@ def load_judge(path: str) -> Tuple[JudgeNet, List[str], Dict]:
     """(model in eval mode, class wnids, info recorded at training). ValueError on a file that is no judge."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"judge checkpoint {path} does not exist")
-    try:
-        ck = torch.load(path, map_location="cpu")
-    except Exception as e:  # noqa: BLE001 - any unreadable file is a user error here
-        raise ValueError(f"cannot read judge checkpoint {path}: {e}") from None
+    ck = load_checkpoint(path)  # CheckpointError (a ValueError): damaged, or holds more than weights and data
     if not isinstance(ck, dict) or ck.get("kind") != "judge":
         raise ValueError(f"{path} is not a judge checkpoint (train one with `python -m adm.judge`)")
     c = dict(ck["config"])

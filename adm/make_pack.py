@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint_io import load_checkpoint
 from .config import ClassifierConfig, DiffusionConfig, UNetConfig
 from .data import imagenet_index_of_wnids
 from .export import CLASSIFIER_GRAD_IO, export_classifier_grad, export_unet
@@ -31,7 +32,7 @@ LICENSE = ("Weights trained by this project on Imagenette (a subset of ImageNet)
 def _load(path: Path, kind: str):
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found (train it with: npm run train -- --model {kind} ...)")
-    ck = torch.load(path, map_location="cpu")
+    ck = load_checkpoint(path)  # CheckpointError (a ValueError): damaged, or holds more than weights and data
     if not isinstance(ck, dict) or ck.get("kind") != kind:
         raise ValueError(f"{path} is not a {kind} checkpoint written by adm.train")
     cfg_d = dict(ck["config"])
