@@ -36,8 +36,10 @@ const runner = createRunner({
 let pack: LoadedPack | null = null;
 let latestLoad = -1;
 let loads: Promise<void> = Promise.resolve();
+/** Aborts the downloads of the newest load when another pack is picked. */
+let loadAbort: AbortController | null = null;
 
-async function load(req: LoadRequest): Promise<void> {
+async function load(req: LoadRequest, signal: AbortSignal): Promise<void> {
   if (req.loadId !== latestLoad) return;
   await runner.stopAll();
   if (req.loadId !== latestLoad) return;
@@ -45,12 +47,13 @@ async function load(req: LoadRequest): Promise<void> {
   pack = null;
   await old?.sessions.release();
   try {
-    const loaded = await loadPack(req, wasmThreads, queue, post, () => req.loadId === latestLoad);
+    const loaded = await loadPack(req, wasmThreads, queue, post, () => req.loadId === latestLoad, signal);
     if (!loaded) return;
     pack = loaded;
     post({ kind: 'ready', loadId: req.loadId, manifest: loaded.manifest, epInfo: loaded.epInfo, warmupMs: loaded.warmupMs });
     if (loaded.epInfo.ep === 'webgpu') void watchDevice();
   } catch (e) {
+    if (signal.aborted) return; // superseded: the newer load reports instead
     post({ kind: 'loadError', loadId: req.loadId, message: e instanceof Error ? e.message : String(e) });
   }
 }
@@ -68,11 +71,16 @@ async function watchDevice(): Promise<void> {
 
 function handle(msg: ToWorker): void {
   switch (msg.kind) {
-    case 'load':
-      // Loads are chained so two never create sessions at once; a newer one makes older ones bail.
+    case 'load': {
+      // Loads are chained so two never create sessions at once; a newer one makes older ones bail,
+      // and aborting the older one's downloads lets it bail now rather than after its current file.
       latestLoad = msg.loadId;
-      loads = loads.then(() => load(msg));
+      loadAbort?.abort(new DOMException('another model pack was picked', 'AbortError'));
+      const controller = new AbortController();
+      loadAbort = controller;
+      loads = loads.then(() => load(msg, controller.signal));
       return;
+    }
     case 'generate':
       if (!pack) {
         post({ kind: 'error', runId: msg.runId, message: 'no model pack is loaded' });

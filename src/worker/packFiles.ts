@@ -2,6 +2,7 @@
 // and a sha256 check either way so a corrupt cache entry or a wrong file never reaches ORT.
 import type { GraphFile } from '../shared/manifest';
 import { downloadBytes, DownloadError, errorText } from './download';
+import { packFileUrl } from './packUrl';
 import { sha256Hex } from './sha256';
 
 /** The part of the Cache API used here (injectable for tests). */
@@ -36,16 +37,28 @@ export function cacheKey(fileUrl: string, sha256: string): string {
   return u.href;
 }
 
-export async function loadGraphBytes(src: FileSource, packUrl: string, g: GraphFile, onProgress: FileProgressFn): Promise<Uint8Array<ArrayBuffer>> {
-  const url = new URL(g.file, packUrl).href;
+/**
+ * The bytes of one graph of the pack at `packUrl` (only ever fetched from inside that folder).
+ * Aborting `signal` stops the download at once and rejects with the signal's reason.
+ */
+export async function loadGraphBytes(
+  src: FileSource,
+  packUrl: string,
+  g: GraphFile,
+  onProgress: FileProgressFn,
+  signal?: AbortSignal,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const url = packFileUrl(packUrl, g.file);
   const key = cacheKey(url, g.sha256);
   const cached = await readCache(src.cache, key, g);
+  signal?.throwIfAborted();
   if (cached) {
     onProgress(g.bytes, g.bytes, true);
     return cached;
   }
-  const bytes = await downloadBytes(src.fetchFn, url, g.file, g.bytes, (loaded, total) => onProgress(loaded, total, false));
+  const bytes = await downloadBytes(src.fetchFn, url, g.file, g.bytes, (loaded, total) => onProgress(loaded, total, false), signal);
   const got = await sha256Hex(bytes);
+  signal?.throwIfAborted();
   if (got !== g.sha256) {
     throw new DownloadError(
       `${g.file}: sha256 mismatch (manifest ${g.sha256.slice(0, 12)}…, file ${got.slice(0, 12)}…): the file is corrupt or from another export`,

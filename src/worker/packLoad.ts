@@ -5,6 +5,7 @@ import { decideEp, probeAdapter } from './capabilities';
 import { gpuOf } from './gpu';
 import { loadManifest } from './manifestLoader';
 import { loadGraphBytes, openPackCache } from './packFiles';
+import { checkPackUrl } from './packUrl';
 import { createModelSessions, type ModelSessions } from './sessions';
 import type { SerialQueue } from './serialQueue';
 
@@ -23,16 +24,22 @@ export interface LoadRequest {
 
 const PROGRESS_INTERVAL_MS = 100;
 
-/** Resolves null when a newer load made this one obsolete (its sessions are already released). */
+/**
+ * Resolves null when a newer load made this one obsolete (its sessions are already released).
+ * `signal` aborts the downloads in flight (the worker aborts it when another pack is picked).
+ */
 export async function loadPack(
   req: LoadRequest,
   wasmThreads: number,
   queue: SerialQueue,
   post: (msg: FromWorker) => void,
   isCurrent: () => boolean,
+  signal?: AbortSignal,
 ): Promise<LoadedPack | null> {
+  // Packs come from this app's own origin only (every file URL is checked again in packFileUrl).
+  checkPackUrl(req.packUrl, self.location.href);
   const decision = decideEp(req.ep, await probeAdapter(gpuOf(navigator)));
-  const manifest = await loadManifest(fetch, req.packUrl);
+  const manifest = await loadManifest(fetch, req.packUrl, signal);
   if (!isCurrent()) return null;
   const fp16 = decision.ep === 'webgpu' && decision.shaderF16 && manifest.unetFp16 !== undefined;
   const unetGraph = fp16 && manifest.unetFp16 ? manifest.unetFp16 : manifest.unet;
@@ -50,7 +57,7 @@ export async function loadPack(
         if (now - lastPost < PROGRESS_INTERVAL_MS && loaded < g.bytes) return; // throttle, keep the last
         lastPost = now;
         post({ kind: 'progress', loadId: req.loadId, file: g.file, loaded: before + loaded, total, fromCache });
-      }),
+      }, signal),
     );
     before += g.bytes;
     if (!isCurrent()) return null;
