@@ -1,4 +1,4 @@
-import { defaultClientConditions, defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig, type Connect, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
 
 // Cross-origin isolation: onnxruntime-web's wasm threads need SharedArrayBuffer.
@@ -7,17 +7,73 @@ const isolationHeaders = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
+// Content-Security-Policy of the built app (npm start). Everything comes from this origin;
+// 'wasm-unsafe-eval' lets onnxruntime-web compile its WebAssembly (in the worker, which gets the
+// same header with its script) and nothing else is evaluated. See docs/security.md.
+const CSP = {
+  'default-src': ["'self'"],
+  'script-src': ["'self'", "'wasm-unsafe-eval'"],
+  'worker-src': ["'self'"],
+  'connect-src': ["'self'"],
+  'img-src': ["'self'", 'data:', 'blob:'],
+  'style-src': ["'self'"],
+  'object-src': ["'none'"],
+  'base-uri': ["'none'"],
+  'form-action': ["'self'"],
+  'frame-ancestors': ["'none'"],
+};
+const cspText = (extra: Partial<Record<keyof typeof CSP, string[]>> = {}) =>
+  Object.entries(CSP)
+    .map(([k, v]) => [k, ...v, ...(extra[k as keyof typeof CSP] ?? [])].join(' '))
+    .join('; ');
+
+const securityHeaders = (csp: string) => ({
+  ...isolationHeaders,
+  'Content-Security-Policy': csp,
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+});
+
+/** `vite preview` (npm start, Playwright): the production policy. */
+export const previewHeaders = securityHeaders(cspText());
+/**
+ * `vite` (dev server): the same, except that the dev server itself needs inline code: React Fast
+ * Refresh's preamble is an inline script and Vite injects CSS as <style> elements.
+ */
+export const devHeaders = securityHeaders(cspText({ 'script-src': ["'unsafe-inline'"], 'style-src': ["'unsafe-inline'"] }));
+
+/**
+ * The headers on every response, 404s included (Vite's `headers` options reach only the files it
+ * serves), and an explicit type for model graphs: bytes, not text, instead of no type at all.
+ */
+function securityHeadersPlugin(): Plugin {
+  const withHeaders = (headers: Record<string, string>): Connect.NextHandleFunction => (req, res, next) => {
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    if ((req.url ?? '').split(/[?#]/)[0].endsWith('.onnx')) res.setHeader('Content-Type', 'application/octet-stream');
+    next();
+  };
+  return {
+    name: 'security-headers',
+    // Added before Vite's own middlewares, which keep a type already set when they know none.
+    configureServer: (server) => void server.middlewares.use(withHeaders(devHeaders)),
+    configurePreviewServer: (server) => void server.middlewares.use(withHeaders(previewHeaders)),
+  };
+}
+
 export default defineConfig({
   // Relative base: the built app works from any sub-path (packs are fetched relative to the page).
   base: './',
-  plugins: [react()],
+  // Multi-page, not SPA: a missing file is a real 404 instead of index.html with 200, so a missing
+  // manifest or model reads as "not found" in the app (index.html and bench.html still serve).
+  appType: 'mpa',
+  plugins: [react(), securityHeadersPlugin()],
   worker: { format: 'es' },
   // Pick onnxruntime-web's build that loads its wasm glue (.mjs) as a separate file. The default
   // build inlines the glue, so its pthread workers would re-run our whole worker chunk.
   resolve: { conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions] },
   // Pre-bundling rewrites import.meta.url, which onnxruntime-web uses to find its .wasm in dev.
   optimizeDeps: { exclude: ['onnxruntime-web'] },
-  server: { headers: isolationHeaders },
-  preview: { headers: isolationHeaders },
+  server: { headers: devHeaders },
+  preview: { headers: previewHeaders },
   build: { target: 'es2022', chunkSizeWarningLimit: 1024 },
 });

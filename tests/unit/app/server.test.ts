@@ -1,0 +1,72 @@
+// The dev server's security headers and real 404s (issue 13). `vite preview` (npm start) uses the
+// same config and is checked end to end in e2e/security.spec.ts.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { devHeaders, previewHeaders } from '../../../vite.config';
+import { ROOT } from '../cli/run';
+
+let server: ViteDevServer;
+let base = '';
+const cacheDir = mkdtempSync(join(tmpdir(), 'vite-cache-'));
+
+beforeAll(async () => {
+  server = await createServer({
+    root: ROOT,
+    configFile: join(ROOT, 'vite.config.ts'),
+    cacheDir, // never touch the checkout's node_modules/.vite
+    logLevel: 'silent',
+    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null, preTransformRequests: false },
+    optimizeDeps: { noDiscovery: true, include: [] },
+  });
+  await server.listen();
+  const addr = server.httpServer?.address();
+  if (!addr || typeof addr === 'string') throw new Error('dev server has no port');
+  base = `http://127.0.0.1:${addr.port}`;
+}, 60_000);
+
+afterAll(async () => {
+  await server?.close();
+  rmSync(cacheDir, { recursive: true, force: true });
+});
+
+const get = (path: string) => fetch(base + path, { headers: { accept: '*/*' } });
+
+describe('security headers in vite.config.ts', () => {
+  it('the production CSP is strict: no inline or eval, only wasm compilation', () => {
+    const csp = previewHeaders['Content-Security-Policy'];
+    expect(csp).toContain("script-src 'self' 'wasm-unsafe-eval';");
+    expect(csp).not.toMatch(/unsafe-inline|'unsafe-eval'|\*/);
+    for (const d of ["default-src 'self'", "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"]) {
+      expect(csp).toContain(d);
+    }
+  });
+
+  it.each(['/', '/models/tiny16/manifest.json', '/models/tiny16/unet.onnx', '/models/nope/manifest.json'])(
+    'the dev server sends them on %s',
+    async (path) => {
+      const res = await get(path);
+      for (const [k, v] of Object.entries(devHeaders)) expect(res.headers.get(k), k).toBe(v);
+    },
+  );
+
+  it('serves .onnx as application/octet-stream', async () => {
+    const res = await get('/models/tiny16/unet.onnx');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+  });
+
+  it.each(['/models/nope/manifest.json', '/models/tiny16/missing.onnx', '/no/such/page'])('answers %s with a real 404', async (path) => {
+    const res = await get(path);
+    expect(res.status).toBe(404);
+    expect(await res.text()).not.toContain('<div id="root">');
+  });
+
+  it('still serves the app page', async () => {
+    const res = await get('/');
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('<div id="root">');
+  });
+});
