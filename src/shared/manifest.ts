@@ -17,6 +17,18 @@ export const MANIFEST_LIMITS = {
 
 export type NoiseSchedule = 'linear' | 'cosine';
 
+/**
+ * What steers sampling: the classifier's gradient (Dhariwal & Nichol), classifier-free guidance
+ * (Ho & Salimans: the U-Net with and without the class), or both at once.
+ */
+export type GuidanceMode = 'classifier' | 'cfg' | 'both';
+export const GUIDANCE_MODES: readonly GuidanceMode[] = ['classifier', 'cfg', 'both'];
+
+/** Which scales a mode uses. */
+export function modeUses(mode: GuidanceMode): { classifier: boolean; cfg: boolean } {
+  return { classifier: mode !== 'cfg', cfg: mode !== 'classifier' };
+}
+
 export interface GraphFile {
   file: string;
   dtype: 'float32' | 'float16';
@@ -45,6 +57,10 @@ export interface PackManifest {
     classifierScale: number;
     timestepRespacing: string;
     useDdim: boolean;
+    /** Recommended guidance mode (absent: classifier); cfg and both need an unconditionalLabel. */
+    guidanceMode?: GuidanceMode;
+    /** Recommended classifier-free guidance scale w. */
+    cfgScale?: number;
   };
   unet: GraphFile;
   unetFp16?: GraphFile;
@@ -164,9 +180,20 @@ export function parseManifest(json: unknown): PackManifest {
     source: str(m, 'source', ''),
     license: str(m, 'license', ''),
   };
+  if (S.guidanceMode !== undefined) {
+    const mode = need<GuidanceMode>(GUIDANCE_MODES.includes(S.guidanceMode as GuidanceMode), 'sampling.guidanceMode', '"classifier", "cfg" or "both"', S.guidanceMode);
+    need(!modeUses(mode).cfg || canUseCfg(manifest), 'sampling.guidanceMode', '"classifier" for a pack without unconditionalLabel', mode);
+    manifest.sampling.guidanceMode = mode;
+  }
+  if (S.cfgScale !== undefined) manifest.sampling.cfgScale = finite(S, 'cfgScale', 'sampling.');
   if (m.unetFp16 !== undefined) manifest.unetFp16 = graph(m, 'unetFp16', unetInputs, ['model_output']);
   if (m.classifierGrad !== undefined) manifest.classifierGrad = graph(m, 'classifierGrad', ['x', 'timesteps', 'y'], ['grad', 'logp', 'logits']);
   return manifest;
+}
+
+/** Classifier-free guidance needs a class-conditional U-Net trained with a null label. */
+export function canUseCfg(m: Pick<PackManifest, 'classCond' | 'unconditionalLabel'>): boolean {
+  return m.classCond && m.unconditionalLabel !== null;
 }
 
 /** Model label of an ImageNet index, or -1 when the pack does not know that class. */

@@ -1,7 +1,12 @@
 // The one message protocol between the UI (main thread) and the sampling worker.
 // Both ends switch on `kind` exhaustively (see assertNever). Run-scoped messages carry the
 // `runId` the UI chose, pack loads carry a `loadId`; the UI drops anything with a stale id.
-import type { PackManifest } from './manifest';
+import { MANIFEST_LIMITS, type GuidanceMode, type PackManifest } from './manifest';
+
+export type { GuidanceMode } from './manifest';
+
+/** Original timesteps [lo, hi] (inclusive) where guidance is applied; null: every step. */
+export type GuidanceInterval = readonly [number, number];
 
 /** Execution provider. `auto` lets the worker decide (WebGPU on a hardware adapter, else wasm). */
 export type EpChoice = 'auto' | 'webgpu' | 'wasm';
@@ -20,16 +25,25 @@ export interface GenerateParams {
   steps: number;
   sampler: Sampler;
   seed: number;
-  /** false: the U-Net gets the pack's unconditionalLabel and only the classifier steers. */
+  /**
+   * false: the U-Net gets the pack's unconditionalLabel and only the classifier steers. Classifier mode
+   * only: with classifier-free guidance the conditional branch always gets the class.
+   */
   conditionUnet: boolean;
   previewOf: PreviewOf;
+  /** Absent: 'classifier' (the scale above). 'cfg' and 'both' need a pack with an unconditionalLabel. */
+  guidanceMode?: GuidanceMode;
+  /** Classifier-free guidance scale w (used by 'cfg' and 'both'; absent: 0). */
+  cfgScale?: number;
+  /** Guide only for original timesteps lo <= t <= hi (absent or null: every step). */
+  guidanceInterval?: GuidanceInterval | null;
 }
 
 export type ToWorker =
   | { kind: 'load'; loadId: number; packUrl: string; ep: EpChoice }
   | { kind: 'generate'; runId: number; params: GenerateParams }
-  /** Takes effect from the next step of that run; the run is not restarted. */
-  | { kind: 'setScale'; runId: number; classifierScale: number }
+  /** Takes effect from the next step of that run; the run is not restarted. Either scale, or both. */
+  | { kind: 'setScale'; runId: number; classifierScale?: number; cfgScale?: number }
   | { kind: 'setPreview'; runId: number; previewOf: PreviewOf }
   /** Checked between steps. */
   | { kind: 'cancel'; runId: number };
@@ -64,6 +78,8 @@ export type FromWorker =
       /** log p(y | x_t) of the sample, or null when the pack has no classifier. */
       logp: number | null;
       classifierScale: number;
+      /** Classifier-free scale applied at this step (0: none). */
+      cfgScale: number;
     }
   | { kind: 'done'; runId: number; ms: number }
   | { kind: 'cancelled'; runId: number; step: number }
@@ -82,6 +98,9 @@ export function assertNever(x: never): never {
 /** Limits shared by the URL parser, the controls and the worker's own validation. */
 export const LIMITS = {
   classifierScale: { min: 0, max: 20, step: 0.5 },
+  cfgScale: { min: 0, max: 20, step: 0.25 },
+  /** Original timesteps (0..T-1) for the guidance interval. */
+  guidanceInterval: { min: 0, max: MANIFEST_LIMITS.maxDiffusionSteps - 1 },
   steps: { min: 1, max: 1000 },
   seed: { min: 0, max: 0xffffffff },
   imagenetClass: { min: 0, max: 999 },
@@ -90,6 +109,8 @@ export const LIMITS = {
 /** One place for the app's fallback defaults (a pack's manifest may recommend others). */
 export const DEFAULTS = {
   classifierScale: 4,
+  guidanceMode: 'classifier',
+  cfgScale: 3,
   steps: 25,
   sampler: 'ddim',
   seed: 0,

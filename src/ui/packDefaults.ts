@@ -1,7 +1,7 @@
 // When a pack becomes ready: adopt its recommended sampling settings (unless the user or URL set
 // them) and make sure the chosen class and conditioning are possible with this pack.
-import type { PackManifest } from '../shared/manifest';
-import { LIMITS } from '../shared/protocol';
+import { canUseCfg, type PackManifest } from '../shared/manifest';
+import { DEFAULTS, LIMITS } from '../shared/protocol';
 import { shortName } from './data/classes';
 import type { Params } from './store/paramsSlice';
 import type { AppStore } from './store/store';
@@ -19,6 +19,17 @@ export function adoptPack(store: AppStore, m: PackManifest): void {
   if (!explicit.classifierScale) {
     const r = LIMITS.classifierScale;
     defaults.classifierScale = Math.min(r.max, Math.max(r.min, m.sampling.classifierScale));
+  }
+  const cfgOk = canUseCfg(m);
+  if (!explicit.guidanceMode) {
+    defaults.guidanceMode = cfgOk ? (m.sampling.guidanceMode ?? 'classifier') : 'classifier';
+  } else if (!cfgOk && params.guidanceMode !== 'classifier') {
+    addNotice('warning', `Pack "${m.title}" cannot use classifier-free guidance (its U-Net has no unconditional label); using classifier guidance.`);
+    defaults.guidanceMode = 'classifier';
+  }
+  if (!explicit.cfgScale) {
+    const r = LIMITS.cfgScale;
+    defaults.cfgScale = Math.min(r.max, Math.max(r.min, m.sampling.cfgScale ?? DEFAULTS.cfgScale));
   }
   const steps = stepsOfRespacing(m.sampling.timestepRespacing);
   if (!explicit.steps && steps !== null) defaults.steps = Math.min(steps, m.diffusion.diffusionSteps);

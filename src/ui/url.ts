@@ -1,6 +1,7 @@
 // URL <-> params, so a link reproduces an image. Parsing is strict: an out-of-range or
 // malformed value is dropped with a sentence saying so, and the default stays in force.
-import { LIMITS } from '../shared/protocol';
+import { GUIDANCE_MODES } from '../shared/manifest';
+import { LIMITS, type GuidanceInterval } from '../shared/protocol';
 import type { Params } from './store/paramsSlice';
 
 export interface UrlParse {
@@ -30,7 +31,17 @@ function oneOf<T extends string>(options: readonly T[]) {
   };
 }
 
-// `class`, `scale`, `steps`, `seed`, `sampler`, `pack`, `ep`, plus `cond` and `preview`.
+/** `gi=lo,hi`: whole original timesteps, lo <= hi. */
+function interval(raw: string): Parsed<GuidanceInterval | null> {
+  const r = LIMITS.guidanceInterval;
+  const m = /^(\d+),(\d+)$/.exec(raw.trim());
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m ? Number(m[2]) : NaN;
+  return lo >= r.min && hi <= r.max && lo <= hi ? ok([lo, hi] as const) : bad(`must be two whole timesteps lo,hi with ${r.min} <= lo <= hi <= ${r.max}`);
+}
+
+// `class`, `scale`, `steps`, `seed`, `sampler`, `pack`, `ep`, plus `cond` and `preview`;
+// guidance: `mode` (classifier, cfg, both), `cfg` (classifier-free scale) and `gi` (interval lo,hi).
 const FIELDS: Field[] = [
   { key: 'imagenetClass', name: 'class', parse: inRange(LIMITS.imagenetClass, true) },
   { key: 'classifierScale', name: 'scale', parse: inRange(LIMITS.classifierScale, false) },
@@ -45,6 +56,9 @@ const FIELDS: Field[] = [
     name: 'preview',
     parse: (raw) => (raw === 'x' ? ok('x' as const) : raw === 'x0' ? ok('predX0' as const) : bad('must be x or x0')),
   },
+  { key: 'guidanceMode', name: 'mode', parse: oneOf(GUIDANCE_MODES) },
+  { key: 'cfgScale', name: 'cfg', parse: inRange(LIMITS.cfgScale, false) },
+  { key: 'guidanceInterval', name: 'gi', parse: interval },
 ];
 
 export function parseUrlParams(search: string): UrlParse {
@@ -72,6 +86,11 @@ export function toSearch(p: Params): string {
   q.set('seed', String(p.seed));
   if (!p.conditionUnet) q.set('cond', '0');
   if (p.previewOf === 'x') q.set('preview', 'x');
+  if (p.guidanceMode !== 'classifier') {
+    q.set('mode', p.guidanceMode);
+    q.set('cfg', String(p.cfgScale));
+  }
+  if (p.guidanceInterval) q.set('gi', p.guidanceInterval.join(','));
   if (p.ep !== 'auto') q.set('ep', p.ep);
   return `?${q.toString()}`;
 }

@@ -93,7 +93,7 @@ function handle(msg: ToWorker): void {
       });
       return;
     case 'setScale':
-      runner.setScale(msg.runId, msg.classifierScale);
+      runner.setScale(msg.runId, msg.classifierScale, msg.cfgScale);
       return;
     case 'setPreview':
       runner.setPreview(msg.runId, msg.previewOf);

@@ -1,15 +1,20 @@
 // Turns the UI's GenerateParams into the sampling loop's inputs for one pack. Pure and tested:
 // every way a request can be wrong for this pack is rejected here with a sentence for the page.
 import { createProcessForPack, spaceTimesteps, type DiffusionProcess, type Shape4 } from '../diffusion';
-import { labelOfImagenetIndex, type PackManifest } from '../shared/manifest';
-import { LIMITS, type GenerateParams } from '../shared/protocol';
+import { GUIDANCE_MODES, canUseCfg, labelOfImagenetIndex, modeUses, type GuidanceMode, type PackManifest } from '../shared/manifest';
+import { LIMITS, type GenerateParams, type GuidanceInterval } from '../shared/protocol';
 
 export interface RunPlan {
   process: DiffusionProcess;
   shape: Shape4;
   unetLabels: Int32Array | null;
-  /** null when the pack has no classifier (then nothing steers but the U-Net's own label). */
+  /** null when the pack has no classifier or the mode does not use it (cfg). */
   classifierLabels: Int32Array | null;
+  /** U-Net labels of the classifier-free null branch; null when the mode does not use it (classifier). */
+  nullLabels: Int32Array | null;
+  guidanceMode: GuidanceMode;
+  /** null: guide at every step. */
+  guidanceInterval: GuidanceInterval | null;
   useDdim: boolean;
   seed: number;
 }
@@ -37,6 +42,23 @@ export function planRun(m: PackManifest, p: GenerateParams): RunPlan {
     throw new Error(`guidance scale ${p.classifierScale} is outside ${LIMITS.classifierScale.min}..${LIMITS.classifierScale.max}`);
   }
   if (!inRange(p.seed, LIMITS.seed, true)) throw new Error(`seed ${p.seed} is outside ${LIMITS.seed.min}..${LIMITS.seed.max}`);
+  const mode = p.guidanceMode ?? 'classifier';
+  if (!GUIDANCE_MODES.includes(mode)) throw new Error(`guidance mode "${String(mode)}" is not one of ${GUIDANCE_MODES.join(', ')}`);
+  const uses = modeUses(mode);
+  const cfgScale = p.cfgScale ?? 0;
+  if (!inRange(cfgScale, LIMITS.cfgScale, false)) {
+    throw new Error(`classifier-free guidance scale ${cfgScale} is outside ${LIMITS.cfgScale.min}..${LIMITS.cfgScale.max}`);
+  }
+  if (uses.cfg && !canUseCfg(m)) {
+    throw new Error(`pack "${m.name}" cannot use classifier-free guidance (its U-Net has no unconditional label)`);
+  }
+  const gi = p.guidanceInterval ?? null;
+  if (gi !== null) {
+    const r = LIMITS.guidanceInterval;
+    if (!Array.isArray(gi) || gi.length !== 2 || !inRange(gi[0], r, true) || !inRange(gi[1], r, true) || gi[0] > gi[1]) {
+      throw new Error(`guidance interval ${String(gi)} must be two whole timesteps lo,hi with ${r.min} <= lo <= hi <= ${r.max}`);
+    }
+  }
   const T = m.diffusion.diffusionSteps;
   if (!inRange(p.steps, { min: 1, max: T }, true)) throw new Error(`steps must be a whole number from 1 to ${T} (got ${p.steps})`);
 
@@ -44,7 +66,8 @@ export function planRun(m: PackManifest, p: GenerateParams): RunPlan {
   if (label < 0) throw new Error(`pack "${m.name}" does not know ImageNet class ${p.imagenetClass}`);
   let unetLabels: Int32Array | null = null;
   if (m.classCond) {
-    if (p.conditionUnet) unetLabels = Int32Array.of(label);
+    // Classifier-free guidance always conditions its first branch on the class.
+    if (p.conditionUnet || uses.cfg) unetLabels = Int32Array.of(label);
     else if (m.unconditionalLabel !== null) unetLabels = Int32Array.of(m.unconditionalLabel);
     else throw new Error(`pack "${m.name}" cannot sample unconditionally (it has no unconditional label)`);
   }
@@ -53,7 +76,10 @@ export function planRun(m: PackManifest, p: GenerateParams): RunPlan {
     process: createProcessForPack(m, respacingFor(p.steps, useDdim, T)),
     shape: [1, 3, m.imageSize, m.imageSize],
     unetLabels,
-    classifierLabels: m.classifierGrad ? Int32Array.of(label) : null,
+    classifierLabels: m.classifierGrad && uses.classifier ? Int32Array.of(label) : null,
+    nullLabels: uses.cfg ? Int32Array.of(m.unconditionalLabel as number) : null,
+    guidanceMode: mode,
+    guidanceInterval: gi === null ? null : [gi[0], gi[1]],
     useDdim,
     seed: p.seed,
   };

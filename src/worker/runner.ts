@@ -1,8 +1,10 @@
 // Runs one sample at a time with injected model functions (ORT in the worker, fakes in tests).
 // Latest wins: a new generate cancels the active run between steps and waits for it to end.
-// Guidance scale and preview choice are read every step, so changes apply without a restart.
+// Guidance scales (classifier and classifier-free) and the preview choice are read every step, so
+// changes apply without a restart. The guidance mode is fixed for a run.
 import { createGaussianRng, sampleLoop, toRgba, type ClassifierGradFn, type DenoiseFn } from '../diffusion';
 import type { PackManifest } from '../shared/manifest';
+import { modeUses } from '../shared/manifest';
 import { LIMITS, type FromWorker, type GenerateParams, type PreviewOf } from '../shared/protocol';
 import { planRun } from './runPlan';
 
@@ -23,13 +25,15 @@ interface ActiveRun {
   runId: number;
   cancelled: boolean;
   scale: number;
+  cfgScale: number;
   previewOf: PreviewOf;
   finished: Promise<void>;
 }
 
 export interface Runner {
   generate(runId: number, params: GenerateParams, model: RunModel): Promise<void>;
-  setScale(runId: number, scale: number): void;
+  /** Changes the classifier scale and/or the classifier-free scale (undefined: unchanged) of a run. */
+  setScale(runId: number, classifierScale?: number, cfgScale?: number): void;
   setPreview(runId: number, previewOf: PreviewOf): void;
   cancel(runId: number): void;
   /** Cancels whatever runs or waits to run, and resolves once nothing touches the sessions. */
@@ -37,6 +41,7 @@ export interface Runner {
 }
 
 const clampScale = (s: number) => Math.min(LIMITS.classifierScale.max, Math.max(LIMITS.classifierScale.min, s));
+const clampCfg = (s: number) => Math.min(LIMITS.cfgScale.max, Math.max(LIMITS.cfgScale.min, s));
 
 export function createRunner(deps: RunnerDeps): Runner {
   let active: ActiveRun | null = null;
@@ -52,6 +57,7 @@ export function createRunner(deps: RunnerDeps): Runner {
       const t0 = deps.now();
       deps.post({ kind: 'started', runId, numSteps });
       const guided = plan.classifierLabels !== null && model.classifierGrad !== null;
+      const uses = modeUses(plan.guidanceMode);
       const loop = sampleLoop({
         process: plan.process,
         shape: plan.shape,
@@ -59,7 +65,9 @@ export function createRunner(deps: RunnerDeps): Runner {
         unetLabels: plan.unetLabels,
         classifierGrad: guided ? (model.classifierGrad ?? undefined) : undefined,
         classifierLabels: guided ? (plan.classifierLabels ?? undefined) : undefined,
-        getClassifierScale: () => run.scale,
+        nullLabels: plan.nullLabels ?? undefined,
+        getScales: () => ({ classifier: uses.classifier ? run.scale : 0, cfg: uses.cfg ? run.cfgScale : 0 }),
+        guidanceInterval: plan.guidanceInterval ?? undefined,
         useDdim: plan.useDdim,
         rng: createGaussianRng(plan.seed),
         shouldStop: () => run.cancelled,
@@ -73,7 +81,7 @@ export function createRunner(deps: RunnerDeps): Runner {
         deps.post(
           {
             kind: 'frame', runId, step: stepsDone, numSteps, timestep: rec.timestep, width, height, rgba: buffer,
-            logp: rec.logp ? rec.logp[0] : null, classifierScale: rec.classifierScale,
+            logp: rec.logp ? rec.logp[0] : null, classifierScale: rec.classifierScale, cfgScale: rec.cfgScale,
           },
           [buffer],
         );
@@ -100,7 +108,8 @@ export function createRunner(deps: RunnerDeps): Runner {
       }
       let finish = () => {};
       const run: ActiveRun = {
-        runId, cancelled: false, scale: clampScale(params.classifierScale), previewOf: params.previewOf,
+        runId, cancelled: false, scale: clampScale(params.classifierScale), cfgScale: clampCfg(params.cfgScale ?? 0),
+        previewOf: params.previewOf,
         finished: new Promise<void>((resolve) => (finish = resolve)),
       };
       active = run;
@@ -111,8 +120,10 @@ export function createRunner(deps: RunnerDeps): Runner {
         finish();
       }
     },
-    setScale(runId, scale) {
-      if (active?.runId === runId && Number.isFinite(scale)) active.scale = clampScale(scale);
+    setScale(runId, classifierScale, cfgScale) {
+      if (active?.runId !== runId) return;
+      if (classifierScale !== undefined && Number.isFinite(classifierScale)) active.scale = clampScale(classifierScale);
+      if (cfgScale !== undefined && Number.isFinite(cfgScale)) active.cfgScale = clampCfg(cfgScale);
     },
     setPreview(runId, previewOf) {
       if (active?.runId === runId) active.previewOf = previewOf;

@@ -17,8 +17,9 @@ function paint(canvas: HTMLCanvasElement, frame: Frame): void {
 }
 
 function savePng(canvas: HTMLCanvasElement): void {
-  const { imagenetClass, seed, classifierScale, steps, sampler } = appStore.getState().params;
-  const name = `${shortName(imagenetClass).replace(/\W+/g, '_')}-s${classifierScale}-${sampler}${steps}-seed${seed}.png`;
+  const { imagenetClass, seed, classifierScale, steps, sampler, guidanceMode, cfgScale } = appStore.getState().params;
+  const guidance = guidanceMode === 'classifier' ? `s${classifierScale}` : guidanceMode === 'cfg' ? `w${cfgScale}` : `s${classifierScale}-w${cfgScale}`;
+  const name = `${shortName(imagenetClass).replace(/\W+/g, '_')}-${guidance}-${sampler}${steps}-seed${seed}.png`;
   canvas.toBlob((blob) => {
     if (!blob) return;
     const a = document.createElement('a');

@@ -1,8 +1,11 @@
 // All inputs of a run plus Generate / Stop. Each control writes one store field.
 import { useId } from 'react';
+import { modeUses } from '../../shared/manifest';
 import { LIMITS, type PreviewOf, type Sampler } from '../../shared/protocol';
 import { useApp } from '../store/store';
+import { CfgSlider } from './CfgSlider';
 import { ClassPicker } from './ClassPicker';
+import { GuidanceModePicker } from './GuidanceModePicker';
 import { GuidanceSlider } from './GuidanceSlider';
 import { NumberField } from './NumberField';
 
@@ -22,6 +25,8 @@ export function ControlsPanel({ onGenerate, onStop }: Props) {
   const seed = useApp((s) => s.params.seed);
   const conditionUnet = useApp((s) => s.params.conditionUnet);
   const previewOf = useApp((s) => s.params.previewOf);
+  const mode = useApp((s) => s.params.guidanceMode);
+  const uses = modeUses(mode);
   const setParam = useApp((s) => s.setParam);
   const ready = useApp((s) => s.packStatus === 'ready');
   const running = useApp((s) => s.runState === 'running');
@@ -39,7 +44,9 @@ export function ControlsPanel({ onGenerate, onStop }: Props) {
       }}
     >
       <ClassPicker />
-      <GuidanceSlider />
+      <GuidanceModePicker />
+      {uses.classifier && <GuidanceSlider />}
+      {uses.cfg && <CfgSlider />}
       <NumberField label="Steps" value={steps} min={1} max={maxSteps} onCommit={(v) => setParam('steps', v)} />
       <div className="field">
         <label htmlFor={ids.sampler}>Sampler</label>
@@ -58,12 +65,13 @@ export function ControlsPanel({ onGenerate, onStop }: Props) {
         <input
           id={ids.cond}
           type="checkbox"
-          checked={conditionUnet || !canUncond}
-          disabled={!canUncond}
+          checked={conditionUnet || !canUncond || uses.cfg}
+          disabled={!canUncond || uses.cfg}
           onChange={(e) => setParam('conditionUnet', e.target.checked)}
         />
         <label htmlFor={ids.cond}>Condition the U-Net on the class</label>
-        {!conditionUnet && canUncond && <span className="hint">Only the classifier steers.</span>}
+        {!conditionUnet && canUncond && !uses.cfg && <span className="hint">Only the classifier steers.</span>}
+        {uses.cfg && canUncond && <span className="hint">Classifier-free guidance always conditions one branch on the class.</span>}
       </div>
       <div className="field">
         <label htmlFor={ids.preview}>Show</label>

@@ -11,6 +11,7 @@ export function LogpChart() {
   const numSteps = useApp((s) => s.numSteps);
   const step = useApp((s) => s.step);
   const appliedScale = useApp((s) => s.appliedScale);
+  const appliedCfg = useApp((s) => s.appliedCfgScale);
   const values = logp.filter((v): v is number => v !== null);
   const last = values.at(-1);
   if (values.length === 0) {
@@ -38,7 +39,8 @@ export function LogpChart() {
         {appliedScale !== null && (
           <span className="applied">
             {' '}
-            · scale {appliedScale.toFixed(1)} applied at step {step}
+            · scale {appliedScale.toFixed(1)}
+            {appliedCfg ? ` and CFG w ${appliedCfg.toFixed(2)}` : ''} applied at step {step}
           </span>
         )}
       </figcaption>

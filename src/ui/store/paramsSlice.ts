@@ -1,10 +1,14 @@
 // What the user asked for: the inputs of the next run (mirrored in the URL).
 import type { StateCreator } from 'zustand';
-import { DEFAULTS, type EpChoice, type GenerateParams } from '../../shared/protocol';
+import { DEFAULTS, type EpChoice, type GenerateParams, type GuidanceInterval, type GuidanceMode } from '../../shared/protocol';
 import type { AppState } from './store';
 
-/** The next run's inputs (GenerateParams) plus where and how it runs. */
-export interface Params extends GenerateParams {
+/** The next run's inputs (GenerateParams, the guidance fields required) plus where and how it runs. */
+export interface Params extends Omit<GenerateParams, 'guidanceMode' | 'cfgScale' | 'guidanceInterval'> {
+  guidanceMode: GuidanceMode;
+  cfgScale: number;
+  /** null: guide at every step. */
+  guidanceInterval: GuidanceInterval | null;
   /** Pack id from models/index.json; '' until the index is read. */
   packId: string;
   ep: EpChoice;
@@ -31,6 +35,9 @@ export const INITIAL_PARAMS: Params = {
   seed: DEFAULTS.seed,
   conditionUnet: DEFAULTS.conditionUnet,
   previewOf: DEFAULTS.previewOf,
+  guidanceMode: DEFAULTS.guidanceMode,
+  cfgScale: DEFAULTS.cfgScale,
+  guidanceInterval: null,
   packId: '',
   ep: 'auto',
 };

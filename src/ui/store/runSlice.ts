@@ -13,11 +13,13 @@ export interface RunSlice {
   /** log p(y | x_t) per finished step (null where the classifier was not called). */
   logp: (number | null)[];
   appliedScale: number | null;
+  /** Classifier-free scale applied at the latest step (null before the first frame). */
+  appliedCfgScale: number | null;
   runMs: number | null;
   runError: string | null;
   runRequested: (runId: number, numSteps: number) => void;
   runStarted: (numSteps: number) => void;
-  stepFinished: (step: number, numSteps: number, logp: number | null, appliedScale: number) => void;
+  stepFinished: (step: number, numSteps: number, logp: number | null, appliedScale: number, appliedCfgScale?: number) => void;
   runDone: (ms: number) => void;
   runCancelled: (step: number) => void;
   runFailed: (message: string) => void;
@@ -30,16 +32,17 @@ export const createRunSlice: StateCreator<AppState, [], [], RunSlice> = (set) =>
   numSteps: 0,
   logp: [],
   appliedScale: null,
+  appliedCfgScale: null,
   runMs: null,
   runError: null,
   runRequested: (runId, numSteps) =>
-    set({ runId, runState: 'running', step: 0, numSteps, logp: [], appliedScale: null, runMs: null, runError: null }),
+    set({ runId, runState: 'running', step: 0, numSteps, logp: [], appliedScale: null, appliedCfgScale: null, runMs: null, runError: null }),
   runStarted: (numSteps) => set({ numSteps }),
-  stepFinished: (step, numSteps, logp, appliedScale) =>
+  stepFinished: (step, numSteps, logp, appliedScale, appliedCfgScale = 0) =>
     set((s) => {
       const next = s.logp.slice(0, step - 1);
       next[step - 1] = logp;
-      return { step, numSteps, logp: next, appliedScale };
+      return { step, numSteps, logp: next, appliedScale, appliedCfgScale };
     }),
   runDone: (runMs) => set({ runState: 'done', runMs }),
   runCancelled: (step) => set({ runState: 'cancelled', step }),

@@ -1,5 +1,5 @@
 // The UI's only way to the worker: typed requests out, routed messages in. Owns the run and load
-// ids, forwards live changes (guidance scale, preview) of a running run, and respawns the worker
+// ids, forwards live changes (guidance scales, preview) of a running run, and respawns the worker
 // after a crash or GPU device loss.
 import type { FromWorker, GenerateParams, ToWorker } from '../../shared/protocol';
 import type { FrameBus } from '../frames';
@@ -88,6 +88,9 @@ export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: 
         if (s.runState !== 'running' || !worker) return;
         if (s.params.classifierScale !== prev.params.classifierScale) {
           worker.postMessage({ kind: 'setScale', runId: s.runId, classifierScale: s.params.classifierScale });
+        }
+        if (s.params.cfgScale !== prev.params.cfgScale) {
+          worker.postMessage({ kind: 'setScale', runId: s.runId, cfgScale: s.params.cfgScale });
         }
         if (s.params.previewOf !== prev.params.previewOf) {
           worker.postMessage({ kind: 'setPreview', runId: s.runId, previewOf: s.params.previewOf });

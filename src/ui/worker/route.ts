@@ -27,7 +27,7 @@ export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker)
       return 'none';
     case 'frame':
       if (msg.runId !== s.runId || s.runState !== 'running') return 'none';
-      s.stepFinished(msg.step, msg.numSteps, msg.logp, msg.classifierScale);
+      s.stepFinished(msg.step, msg.numSteps, msg.logp, msg.classifierScale, msg.cfgScale);
       frames.publish({ runId: msg.runId, step: msg.step, width: msg.width, height: msg.height, rgba: new Uint8ClampedArray(msg.rgba) });
       return 'none';
     case 'done':

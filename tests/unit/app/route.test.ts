@@ -8,7 +8,7 @@ import { fakeManifest } from './fakes';
 const epInfo: EpInfo = { ep: 'wasm', reason: 'test', adapter: null, fp16: false, wasmThreads: 2 };
 const frame = (runId: number, step: number): FromWorker => ({
   kind: 'frame', runId, step, numSteps: 4, timestep: 999 - step, width: 2, height: 2, rgba: new Uint8ClampedArray(16).fill(step).buffer,
-  logp: -step, classifierScale: 1,
+  logp: -step, classifierScale: 1, cfgScale: 0,
 });
 
 function setup() {

@@ -52,3 +52,46 @@ describe('planRun', () => {
     expect(() => planRun(fakeManifest({ unconditionalLabel: null }), params({ conditionUnet: false }))).toThrow(/cannot sample unconditionally/);
   });
 });
+
+describe('planRun: guidance modes', () => {
+  it('classifier mode (default) keeps the classifier and no null branch', () => {
+    const p = planRun(fakeManifest(), params());
+    expect(p.guidanceMode).toBe('classifier');
+    expect(p.nullLabels).toBeNull();
+    expect(p.guidanceInterval).toBeNull();
+  });
+
+  it('cfg: null labels from the manifest, no classifier, and the class for the U-Net even with cond=0', () => {
+    const p = planRun(fakeManifest(), params({ guidanceMode: 'cfg', cfgScale: 3, conditionUnet: false }));
+    expect([...p.unetLabels!]).toEqual([2]);
+    expect([...p.nullLabels!]).toEqual([3]);
+    expect(p.classifierLabels).toBeNull();
+  });
+
+  it('both: classifier and null branch; an interval is passed through', () => {
+    const p = planRun(fakeManifest(), params({ guidanceMode: 'both', cfgScale: 1.5, guidanceInterval: [200, 800] }));
+    expect([...p.classifierLabels!]).toEqual([2]);
+    expect([...p.nullLabels!]).toEqual([3]);
+    expect(p.guidanceInterval).toEqual([200, 800]);
+  });
+
+  it.each([
+    [{ guidanceMode: 'cfg', cfgScale: -1 }, /classifier-free guidance scale -1 is outside 0..20/],
+    [{ guidanceMode: 'cfg', cfgScale: 21 }, /classifier-free guidance scale 21/],
+    [{ guidanceMode: 'cfg', cfgScale: Number.NaN }, /classifier-free guidance scale NaN/],
+    [{ guidanceMode: 'sideways' as never }, /guidance mode "sideways"/],
+    [{ guidanceInterval: [800, 200] as const }, /guidance interval 800,200/],
+    [{ guidanceInterval: [0.5, 200] as const }, /guidance interval/],
+    [{ guidanceInterval: [0, 1e6] as const }, /guidance interval/],
+  ] as const)('rejects %o', (over, message) => {
+    expect(() => planRun(fakeManifest(), params(over as Partial<GenerateParams>))).toThrow(message);
+  });
+
+  it('refuses classifier-free guidance for a pack without an unconditional label', () => {
+    for (const guidanceMode of ['cfg', 'both'] as const) {
+      expect(() => planRun(fakeManifest({ unconditionalLabel: null }), params({ guidanceMode, cfgScale: 2 }))).toThrow(
+        /cannot use classifier-free guidance/,
+      );
+    }
+  });
+});

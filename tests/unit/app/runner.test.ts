@@ -154,3 +154,56 @@ describe('runner', () => {
     await run;
   });
 });
+
+describe('runner: classifier-free guidance', () => {
+  it('cfg mode: one U-Net call per step on a batch of 2 (class, null label), no classifier call', async () => {
+    const { rec, runner, model, unetCalls, gradCalls } = setup();
+    await runner().generate(1, params({ guidanceMode: 'cfg', cfgScale: 3 }), model);
+    expect(unetCalls).toHaveLength(10);
+    expect(unetCalls.every((c) => c.y?.join() === '1,3')).toBe(true);
+    expect(gradCalls).toHaveLength(0);
+    const fs = frames(rec.posted);
+    expect(fs.map((f) => [f.classifierScale, f.cfgScale])).toEqual(Array(10).fill([0, 3]));
+    expect(fs.every((f) => f.logp === null)).toBe(true);
+  });
+
+  it('cfg scale 0 runs the plain batch of 1 and paints what an unguided run paints', async () => {
+    const a = setup();
+    await a.runner().generate(1, params({ guidanceMode: 'cfg', cfgScale: 0 }), a.model);
+    expect(a.unetCalls.every((c) => c.y?.join() === '1')).toBe(true);
+    const b = setup();
+    await b.runner().generate(1, params({ classifierScale: 0 }), b.model);
+    expect(frames(a.rec.posted).map((f) => [...new Uint8Array(f.rgba)])).toEqual(frames(b.rec.posted).map((f) => [...new Uint8Array(f.rgba)]));
+  });
+
+  it('both: the classifier and the 2-row U-Net batch at every step; setScale changes either scale mid-run', async () => {
+    const { rec, runner, model, unetCalls, gradCalls } = setup((m, r) => {
+      if (m.kind === 'frame' && m.step === 2) r.setScale(1, undefined, 0);
+      if (m.kind === 'frame' && m.step === 4) r.setScale(1, 5, 99);
+    });
+    await runner().generate(1, params({ guidanceMode: 'both', cfgScale: 2 }), model);
+    const fs = frames(rec.posted);
+    expect(fs.map((f) => f.classifierScale)).toEqual([2, 2, 2, 2, 5, 5, 5, 5, 5, 5]);
+    expect(fs.map((f) => f.cfgScale)).toEqual([2, 2, 0, 0, 20, 20, 20, 20, 20, 20]);
+    expect(unetCalls.map((c) => c.y?.length)).toEqual([2, 2, 1, 1, 2, 2, 2, 2, 2, 2]);
+    expect(gradCalls).toHaveLength(10);
+  });
+
+  it('the classifier mode ignores the CFG scale, and the guidance interval limits both kinds', async () => {
+    const a = setup();
+    await a.runner().generate(1, params({ cfgScale: 5 }), a.model);
+    expect(a.unetCalls.every((c) => c.y?.length === 1)).toBe(true);
+    const b = setup();
+    // ddim10 over 1000 steps: timesteps 900, 800, ..., 0; guide only at 300..600.
+    await b.runner().generate(1, params({ guidanceMode: 'both', cfgScale: 2, guidanceInterval: [300, 600] }), b.model);
+    expect(b.unetCalls.filter((c) => c.y?.length === 2).map((c) => c.t)).toEqual([600, 500, 400, 300]);
+    expect(b.gradCalls).toHaveLength(4);
+    expect(frames(b.rec.posted).map((f) => f.cfgScale)).toEqual([0, 0, 0, 2, 2, 2, 2, 0, 0, 0]);
+  });
+
+  it('reports a pack that cannot use classifier-free guidance', async () => {
+    const { rec, runner, model } = setup();
+    await runner().generate(1, params({ guidanceMode: 'cfg', cfgScale: 2 }), { ...model, manifest: fakeManifest({ unconditionalLabel: null }) });
+    expect(rec.posted[0].msg).toMatchObject({ kind: 'error', runId: 1 });
+  });
+});
