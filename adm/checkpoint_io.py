@@ -107,8 +107,9 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its
     def find_class(self, module: str, name: str):
         obj = _ALLOWED.get(f"{module}.{name}")
         if obj is None:
-            raise _Forbidden(f"it references the Python object {module}.{name}, which a file of weights does "
-                             "not need (loading it could run code)")
+            raise _Forbidden(f"its pickle references the Python object {module}.{name}; a checkpoint may only hold "
+                             "tensors, dtypes, OrderedDicts and plain data (dicts, lists, tuples, strings, numbers), "
+                             "since unpickling other objects can run code")
         return obj
 
     def _load_build(self):

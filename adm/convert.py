@@ -32,6 +32,7 @@ import torch
 
 from .checkpoint_io import CheckpointError, UnsafeCheckpointError
 from .checkpoint_io import load_checkpoint as read_checkpoint_file
+from .cli_safety import blocking_file, sigterm_as_exit
 from .config import ModelPreset
 from .flags import FlagError, ModelFlags, parse_classifier_flags, parse_model_flags
 from .manifest import IMAGENET_LABELS, build_manifest, graph_entry, safe_name, sha256_file, unet_inputs, write_manifest
@@ -190,6 +191,9 @@ def _find_preset(mf: ModelFlags) -> Optional[Tuple[str, ModelPreset]]:
 def _prepare_out(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ConvertError(f"--out {out} exists and is not a folder.")
+    blocker = blocking_file(out)
+    if blocker is not None:
+        raise ConvertError(f"--out {out} cannot be created: {blocker} is a file, not a folder.")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ConvertError(f"--out {out} already exists and is not empty; choose another folder or pass --force "
                            "to replace it.")
@@ -475,4 +479,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with sigterm_as_exit("convert"):  # SIGTERM removes the partial pack like Ctrl-C does
+        sys.exit(main())

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .cli_safety import blocking_file, sigterm_as_exit
 from .data import IMAGENET_WNIDS_PATH, list_classes, load_image_folder
 from .frechet import frechet_distance_gaussians, gaussian_fit
 from .images import save_grid
@@ -233,6 +234,8 @@ def plan_eval(args) -> Plan:
     out = Path(args.out) if args.out else REPO / "runs" / "eval" / m["name"]
     if out.exists() and not out.is_dir():
         raise EvalError(f"--out {out} exists and is not a folder")
+    if blocking_file(out) is not None:
+        raise EvalError(f"--out {out} cannot be created: {blocking_file(out)} is a file, not a folder")
     judge_path = Path(args.judge) if args.judge else REPO / DEFAULT_JUDGE_PATH
     return Plan(pack_dir, m, classes, tsv, scales, modes, respacing, steps, ddim, out, judge_path)
 
@@ -554,4 +557,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with sigterm_as_exit("eval"):  # SIGTERM removes the temp output folder (and stops the sampler) like Ctrl-C
+        sys.exit(main())

@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -24,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checkpoint_io import load_checkpoint
+from .cli_safety import blocking_file, sigterm_as_exit
 from .data import ImageFolderData, load_image_folder
 from .progress import Progress
 
@@ -91,8 +93,13 @@ def save_judge(path: str, model: JudgeNet, wnids: Sequence[str], info: Dict) -> 
     ck = dict(kind="judge", config=asdict(model.cfg), wnids=list(wnids), model=model.state_dict(), info=info)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
-    torch.save(ck, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(ck, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def load_judge(path: str) -> Tuple[JudgeNet, List[str], Dict]:
@@ -264,6 +271,9 @@ def run_training(data_root: str, out: str, settings: TrainSettings, image_size: 
                  quiet: bool = False) -> Dict:
     """Load the data, train, measure val accuracy, save the checkpoint; returns the summary dict."""
     t_start = time.time()
+    blocker = blocking_file(Path(os.path.abspath(out)))
+    if blocker is not None:
+        raise ValueError(f"the judge checkpoint {out} cannot be written: {blocker} is a file, not a folder")
     train = load_image_folder(data_root, "train", image_size, limit_per_class=limit_per_class)
     val = load_image_folder(data_root, "val", image_size, wnids=train.wnids, limit_per_class=val_limit_per_class)
     if not quiet:
@@ -298,4 +308,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with sigterm_as_exit("judge"):  # SIGTERM stops training without leaving a half-written checkpoint
+        sys.exit(main())

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint_io import load_checkpoint
+from .cli_safety import blocking_file, sigterm_as_exit
 from .config import ClassifierConfig, DiffusionConfig, UNetConfig
 from .data import imagenet_index_of_wnids
 from .export import CLASSIFIER_GRAD_IO, export_classifier_grad, export_unet
@@ -44,11 +45,18 @@ def _load(path: Path, kind: str):
     return model.eval(), ck
 
 
+def _check_out(out: Path) -> None:
+    blocker = blocking_file(out)
+    if blocker is not None:
+        raise FileExistsError(f"{out} cannot be created: {blocker} is a file, not a folder")
+
+
 def write_pack(out: Path, unet, classifier, **fields) -> Path:
     """Export the fp32 and fp16 U-Net and the gradient graph with a manifest into `out`, atomically:
     built in a temp folder beside it and renamed at the end (an existing `out` is replaced).
     `fields` are build_manifest's arguments other than the graph entries and the U-Net facts."""
     out = out.resolve()
+    _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; a pack is served by a web server
@@ -79,6 +87,7 @@ def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool
     if uck["wnids"] != cck["wnids"]:
         raise ValueError("the U-Net and the classifier were trained on different classes")
     labels = imagenet_index_of_wnids(uck["wnids"])
+    _check_out(out)
     if out.exists() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} exists and is not empty (use --force to replace it)")
     size = unet.cfg.image_size
@@ -114,4 +123,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with sigterm_as_exit("make-pack"):  # SIGTERM removes the partial pack like Ctrl-C does
+        sys.exit(main())

@@ -78,4 +78,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli_safety import sigterm_as_exit
+
+    with sigterm_as_exit("make_tiny_pack"):  # SIGTERM removes the partial pack like Ctrl-C does
+        sys.exit(main())
