@@ -82,3 +82,47 @@ test('an unknown pack id falls back to the default pack', async ({ page }) => {
   await waitReady(page);
   expect(page.url()).toContain('pack=imagenette64');
 });
+
+// Real server answers (no route faking the status): `npm start`'s server says 404 for a missing file
+// instead of index.html with 200, so the page names the missing file rather than "not valid JSON"
+// or "the download was cut short".
+test('a missing manifest and a missing model file are reported as not found (404)', async ({ page }) => {
+  await page.route('**/models/index.json', async (route) => {
+    const index = JSON.parse((await originalBytes(route)).toString());
+    index.packs.push({ id: 'ghost', title: 'Ghost pack (no files)', path: 'models/ghost/' });
+    await route.fulfill({ json: index });
+  });
+  await page.goto('./?pack=ghost&ep=wasm');
+  await expect(page.getByRole('alert')).toContainText('Could not load the model pack: manifest.json: HTTP 404 Not Found');
+
+  await page.route('**/models/tiny16/manifest.json', async (route) => {
+    const m = JSON.parse((await originalBytes(route)).toString());
+    m.unet.file = 'missing.onnx';
+    await route.fulfill({ json: m });
+  });
+  await page.goto(TINY);
+  await expect(page.getByRole('alert')).toContainText('Could not load the model pack: missing.onnx: HTTP 404 Not Found');
+});
+
+test('picking another pack mid-download does not wait for the old download', async ({ page }) => {
+  // The default pack's model files never arrive (a stalled connection) until the test ends.
+  let release = () => {};
+  const stalled = new Promise<void>((resolve) => (release = resolve));
+  let requested = () => {};
+  const firstRequest = new Promise<void>((resolve) => (requested = resolve));
+  await page.route('**/models/imagenette64/*.onnx', async (route) => {
+    requested();
+    await stalled;
+    await route.abort().catch(() => {});
+  });
+  try {
+    await page.goto('./?pack=imagenette64&ep=wasm');
+    await firstRequest;
+    await page.getByRole('combobox', { name: 'Model pack' }).selectOption('tiny16');
+    await waitReady(page, 60_000);
+    await generate(page, /Done/);
+  } finally {
+    release();
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+  }
+});
