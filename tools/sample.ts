@@ -1,6 +1,13 @@
 // npm run --silent sample -- --pack DIR --class IMAGENET_INDEX [--scale S] [--respacing 250|ddim25|...]
 //   [--ddim|--no-ddim] [--eta E] [--unconditional] [--seed N] [--batch B] [--num-samples M]
 //   [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]
+//   [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI]
+//
+// Guidance: --scale is the classifier scale s, --cfg-scale the classifier-free scale w (the U-Net on the
+// class and on the pack's unconditionalLabel in one batch). --mode defaults to: cfg when only
+// --cfg-scale is given, both when --scale and --cfg-scale are, classifier when only --scale or
+// --unconditional is, else the pack's sampling.guidanceMode (classifier when it has none).
+// --guidance-interval guides (both kinds) only for original timesteps LO <= t <= HI.
 //
 // Runs a pack with onnxruntime-node through the same sampling loop as the browser (src/diffusion),
 // writes a PNG grid and/or one PNG per sample, and prints a JSON summary on stdout (progress on
@@ -11,7 +18,10 @@ import { dirname, join, resolve } from 'node:path';
 import {
   createGaussianRng, createProcessForPack, gridRgba, sampleLoop, toRgba, type Shape4,
 } from '../src/diffusion';
-import { labelOfImagenetIndex, type PackManifest } from '../src/shared/manifest';
+import {
+  GUIDANCE_MODES, canUseCfg, labelOfImagenetIndex, modeUses, type GuidanceMode, type PackManifest,
+} from '../src/shared/manifest';
+import { DEFAULTS } from '../src/shared/protocol';
 import { CliError, asUserError, finiteNumber, integer, parseFlags, runMain, str } from './lib/cli';
 import { openSession, ortClassifierGrad, ortDenoiser, type RunTimer } from './lib/ort';
 import { loadPack } from './lib/pack';
@@ -22,11 +32,13 @@ const FLAGS = {
   pack: 'string', class: 'string', scale: 'string', respacing: 'string', ddim: 'boolean', 'no-ddim': 'boolean',
   eta: 'string', unconditional: 'boolean', seed: 'string', batch: 'string', 'num-samples': 'string', out: 'string',
   'save-samples': 'string', fp16: 'boolean', threads: 'string', help: 'boolean',
+  mode: 'string', 'cfg-scale': 'string', 'guidance-interval': 'string',
 } as const;
 
 const USAGE = `usage: sample --pack DIR --class IMAGENET_INDEX[,INDEX...|random] [--scale S] [--respacing 250|ddim25|...]
   [--ddim|--no-ddim] [--eta E] [--unconditional] [--seed N] [--batch B] [--num-samples M]
-  [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]`;
+  [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]
+  [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI]`;
 
 /** ImageNet classes requested: one index, a comma list (cycled over samples) or "random" (seeded). */
 function resolveClasses(spec: string, m: PackManifest, count: number, seed: number): number[] {
@@ -48,6 +60,17 @@ function resolveClasses(spec: string, m: PackManifest, count: number, seed: numb
     }
   }
   return Array.from({ length: count }, (_, k) => list[k % list.length]);
+}
+
+/** "LO,HI": whole original timesteps with 0 <= LO <= HI. */
+function parseInterval(raw: string): [number, number] {
+  const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(raw);
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m ? Number(m[2]) : NaN;
+  if (!(Number.isSafeInteger(lo) && Number.isSafeInteger(hi) && lo <= hi)) {
+    throw new CliError(`--guidance-interval must be two whole timesteps LO,HI with 0 <= LO <= HI (got "${raw}")`);
+  }
+  return [lo, hi];
 }
 
 function checkWritableDir(path: string, what: string): void {
@@ -81,14 +104,38 @@ runMain('sample', async () => {
   if (eta < 0) throw new CliError(`--eta must be >= 0 (got ${eta})`);
   const scaleArg = str(flags, 'scale');
   const scaleGiven = scaleArg !== undefined ? finiteNumber(scaleArg, 'scale') : undefined;
+  const modeArg = str(flags, 'mode');
+  if (modeArg !== undefined && !GUIDANCE_MODES.includes(modeArg as GuidanceMode)) {
+    throw new CliError(`--mode must be one of ${GUIDANCE_MODES.join(', ')} (got "${modeArg}")`);
+  }
+  const cfgArg = str(flags, 'cfg-scale');
+  const cfgGiven = cfgArg !== undefined ? finiteNumber(cfgArg, 'cfg-scale') : undefined;
+  const intervalArg = str(flags, 'guidance-interval');
+  const guidanceInterval = intervalArg !== undefined ? parseInterval(intervalArg) : null;
 
   const pack = await loadPack(packDir, { fp16: Boolean(flags.fp16) });
   const m = pack.manifest;
   const hasClassifier = pack.classifierGradPath !== null;
+  const mode: GuidanceMode = (modeArg as GuidanceMode | undefined)
+    ?? (cfgGiven !== undefined ? (scaleGiven !== undefined ? 'both' : 'cfg')
+      : scaleGiven !== undefined || flags.unconditional ? 'classifier'
+      : m.sampling.guidanceMode ?? 'classifier');
+  const uses = modeUses(mode);
+  if (!uses.classifier && scaleGiven !== undefined) {
+    throw new CliError(`--scale (the classifier scale) has no effect with --mode ${mode}: use --mode both to combine the two`);
+  }
+  if (!uses.cfg && cfgGiven !== undefined) throw new CliError('--cfg-scale has no effect with --mode classifier: use --mode cfg or both');
+  if (uses.cfg && !canUseCfg(m)) {
+    throw new CliError(`pack ${m.name} has no unconditionalLabel, so it cannot use classifier-free guidance (--mode ${mode})`);
+  }
+  if (uses.cfg && flags.unconditional) {
+    throw new CliError(`--unconditional contradicts --mode ${mode}: classifier-free guidance conditions one U-Net branch on the class`);
+  }
   if (scaleGiven !== undefined && scaleGiven !== 0 && !hasClassifier) {
     throw new CliError(`pack ${m.name} has no classifier gradient graph, so it cannot be guided (use --scale 0)`);
   }
-  const scale = scaleGiven ?? (hasClassifier ? m.sampling.classifierScale : 0);
+  const scale = uses.classifier ? (scaleGiven ?? (hasClassifier ? m.sampling.classifierScale : 0)) : 0;
+  const cfgScale = uses.cfg ? (cfgGiven ?? m.sampling.cfgScale ?? DEFAULTS.cfgScale) : 0;
   const respacing = str(flags, 'respacing') ?? m.sampling.timestepRespacing;
   const useDdim = flags.ddim ? true : flags['no-ddim'] ? false : m.sampling.useDdim;
   const proc = asUserError(() => createProcessForPack(m, respacing));
@@ -98,7 +145,7 @@ runMain('sample', async () => {
     throw new CliError(`pack ${m.name} is class-conditional and has no unconditionalLabel: it cannot sample unconditionally`);
   }
   const classSpec = str(flags, 'class');
-  const needClass = !unconditional || (scale !== 0 && hasClassifier);
+  const needClass = !unconditional || (scale !== 0 && hasClassifier) || uses.cfg;
   if (classSpec === undefined && needClass) throw new CliError(`--class is required for this pack and scale\n${USAGE}`);
   const classes = classSpec !== undefined ? resolveClasses(classSpec, m, numSamples, seed) : null;
   const labels = classes ? classes.map((c) => labelOfImagenetIndex(m, c)) : null;
@@ -117,6 +164,7 @@ runMain('sample', async () => {
   const images: Float32Array[] = [];
   const logps: (number | null)[] = [];
   const t0 = performance.now();
+  let loopMs = 0; // the sampling loops alone (not the final log p), for ms per image
   let stepsDone = 0;
   for (let b = 0; b < numBatches; b++) {
     const n = Math.min(batch, numSamples - b * batch);
@@ -126,17 +174,21 @@ runMain('sample', async () => {
       : unconditional ? new Int32Array(n).fill(m.unconditionalLabel as number)
       : bl;
     let x: Float32Array | null = null;
+    const tb = performance.now();
     for await (const rec of sampleLoop({
       process: proc, shape, denoise, unetLabels,
-      classifierGrad: bl ? classifierGrad : undefined,
-      classifierLabels: bl ?? undefined,
-      getClassifierScale: () => scale,
+      classifierGrad: bl && uses.classifier ? classifierGrad : undefined,
+      classifierLabels: bl && uses.classifier ? bl : undefined,
+      nullLabels: uses.cfg ? new Int32Array(n).fill(m.unconditionalLabel as number) : undefined,
+      getScales: () => ({ classifier: scale, cfg: cfgScale }),
+      guidanceInterval: guidanceInterval ?? undefined,
       useDdim, eta,
       rng: createGaussianRng(seed, b),
     })) {
       x = rec.x;
       progress.update(++stepsDone, numBatches > 1 ? `batch ${b + 1}/${numBatches}` : '');
     }
+    loopMs += performance.now() - tb;
     const final = (x as Float32Array).slice();
     images.push(final);
     if (finalGrad && bl) {
@@ -161,7 +213,7 @@ runMain('sample', async () => {
     file: saveDir ? `sample_${String(k).padStart(5, '0')}.png` : undefined,
   }));
   const settings = {
-    classes: classSpec ?? null, scale, respacing: proc.timestepRespacing, steps: proc.numTimesteps, ddim: useDdim,
+    classes: classSpec ?? null, mode, scale, cfgScale, guidanceInterval, respacing: proc.timestepRespacing, steps: proc.numTimesteps, ddim: useDdim,
     eta: useDdim ? eta : null, unconditional, seed, batch, numSamples, unet: pack.unet.file, threads,
     rng: 'createGaussianRng(seed, batchIndex)',
   };
@@ -183,6 +235,8 @@ runMain('sample', async () => {
     msPerStep: totalMs / totalSteps,
     msUnetPerStep: unetTimer.ms / totalSteps,
     msClassifierPerStep: clsTimer.calls ? clsTimer.ms / totalSteps : 0,
+    /** Sampling time per image (the loops only): the equal-cost measure across guidance modes. */
+    msPerImage: loopMs / numSamples,
     totalMs,
     out: out ? resolve(out) : null,
     saveSamples: saveDir ? resolve(saveDir) : null,
