@@ -20,6 +20,7 @@ UNET_OUTPUTS = ["model_output"]
 CLASSIFIER_GRAD_INPUTS = ["x", "timesteps", "y"]
 CLASSIFIER_GRAD_OUTPUTS = ["grad", "logp", "logits"]
 IMAGENET_LABELS = list(range(1000))
+GUIDANCE_MODES = ("classifier", "cfg", "both")  # classifier-free ("cfg", "both") needs an unconditionalLabel
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 PathLike = Union[str, Path]
@@ -67,7 +68,10 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
                    unconditional_label: Optional[int], labels: Sequence[int], diffusion: DiffusionConfig,
                    classifier_scale: float, timestep_respacing: str, use_ddim: bool, unet: Dict,
                    unet_fp16: Optional[Dict] = None, classifier_grad: Optional[Dict] = None,
-                   source: str, license: str) -> Dict:
+                   source: str, license: str, guidance_mode: Optional[str] = None,
+                   cfg_scale: Optional[float] = None) -> Dict:
+    """The manifest dict (validated). guidance_mode / cfg_scale: optional recommended defaults (sampling.guidanceMode,
+    sampling.cfgScale); left out when None, and then readers default to classifier guidance."""
     m: Dict = {
         "schemaVersion": SCHEMA_VERSION,
         "name": name,
@@ -90,6 +94,10 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
         },
         "unet": unet,
     }
+    if guidance_mode is not None:
+        m["sampling"]["guidanceMode"] = str(guidance_mode)
+    if cfg_scale is not None:
+        m["sampling"]["cfgScale"] = float(cfg_scale)
     if unet_fp16 is not None:
         m["unetFp16"] = unet_fp16
     if classifier_grad is not None:
@@ -187,6 +195,15 @@ def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
     _need(isinstance(s.get("timestepRespacing"), str) and s["timestepRespacing"] != "", "sampling.timestepRespacing",
           "a non-empty string", s.get("timestepRespacing"))
     _need(isinstance(s.get("useDdim"), bool), "sampling.useDdim", "true or false", s.get("useDdim"))
+    if "guidanceMode" in s:
+        gm = s["guidanceMode"]
+        _need(gm in GUIDANCE_MODES, "sampling.guidanceMode", '"classifier", "cfg" or "both"', gm)
+        _need(gm == "classifier" or (m["classCond"] and ul is not None), "sampling.guidanceMode",
+              '"classifier" for a pack without unconditionalLabel', gm)
+    if "cfgScale" in s:
+        w = s["cfgScale"]
+        _need(isinstance(w, (int, float)) and not isinstance(w, bool) and w == w and abs(w) != float("inf"),
+              "sampling.cfgScale", "a finite number", w)
     pd = Path(pack_dir) if pack_dir is not None else None
     unet_in = unet_inputs(m["classCond"])
     _graph(m, "unet", unet_in, UNET_OUTPUTS, pd)
