@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Dict
 
 import torch
@@ -69,11 +70,34 @@ def parse_args(argv=None):
     p.add_argument("--sample-every-min", type=float, default=15.0)
     p.add_argument("--limit-per-class", type=int, default=None, help="use only this many images per class (tests)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init-from", type=Path, default=None, metavar="PACK",
+                   help="start a new run from a pack's fp32 weights (unet.onnx or classifier_grad.onnx); "
+                        "ignored when the run already has a checkpoint (that resumes instead)")
+    p.add_argument("--init-trunk-from", type=Path, default=None, metavar="PACK",
+                   help="classifier only: start its trunk (time embedding, encoder, middle block) from the "
+                        "pack's U-Net, whose encoder sees the same noisy x_t")
+    p.add_argument("--crop-pad", type=int, default=None,
+                   help="random crops: reflect-pad by this many pixels and crop back (default 4 classifier, 0 unet)")
+    p.add_argument("--anneal-lr", action="store_true",
+                   help="decay the learning rate linearly to 0 at --max-minutes (the paper's classifier recipe)")
+    p.add_argument("--eval-every-min", type=float, default=10.0,
+                   help="classifier: top-1 on val images noised to q(x_t|x_0) per t bucket, this often")
+    p.add_argument("--eval-limit", type=int, default=400, help="classifier: val images per t bucket in that check")
     args = p.parse_args(argv)
     if args.max_minutes is None and args.max_steps is None:
         p.error("give --max-minutes or --max-steps (a training budget)")
     if args.batch_size < 1:
         p.error("--batch-size must be >= 1")
+    if args.init_trunk_from is not None and args.model != "classifier":
+        p.error("--init-trunk-from is for --model classifier (it copies a U-Net's encoder into the classifier)")
+    if args.init_from is not None and args.init_trunk_from is not None:
+        p.error("give either --init-from or --init-trunk-from, not both")
+    if args.anneal_lr and args.max_minutes is None:
+        p.error("--anneal-lr needs --max-minutes (the point where the rate reaches 0)")
+    if args.crop_pad is None:
+        args.crop_pad = 4 if args.model == "classifier" else 0
+    if args.crop_pad < 0:
+        p.error("--crop-pad must be >= 0")
     return args
 
 
@@ -95,10 +119,24 @@ class Trainer:
             self.cfg = copy.deepcopy(preset["classifier"])
             self.cfg.out_channels = n_cls
             self.model = EncoderUNetModel(self.cfg)
+        resuming = os.path.exists(os.path.join(args.out, f"{self.kind}.pt"))
+        if resuming and (args.init_from or args.init_trunk_from):
+            print(f"note: {args.out} already has a {self.kind} checkpoint: resuming it, not initialising from a pack",
+                  file=sys.stderr)
+        elif args.init_from:
+            self._init_from_pack(args.init_from)
+        elif args.init_trunk_from:
+            self._init_trunk_from_pack(args.init_trunk_from)
         self.model.to(self.device)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.val = None
+        if self.kind == "classifier" and os.path.isdir(os.path.join(args.data, "val")):
+            self.val = load_image_folder(args.data, "val", preset["unet"].image_size, wnids=self.data.wnids,
+                                         limit_per_class=args.limit_per_class)
+        self.val_acc: Dict[str, float] | None = None
         lr = args.lr or (3e-4 if self.kind == "unet" else 6e-4)
         wd = args.weight_decay if args.weight_decay is not None else (0.0 if self.kind == "unet" else 0.05)
+        self.base_lr = lr
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=wd)
         self.diffusion = GaussianDiffusion.from_config(self.dcfg.noise_schedule, self.dcfg.diffusion_steps,
                                                        learn_sigma=self.dcfg.learn_sigma)
@@ -110,6 +148,47 @@ class Trainer:
         if os.path.exists(self.ckpt_path):
             self._resume()
 
+    def _pack_manifest(self, pack: Path) -> dict:
+        from .data import imagenet_index_of_wnids
+        from .manifest import read_manifest
+        m = read_manifest(pack)
+        labels = imagenet_index_of_wnids(self.data.wnids)
+        if m["labels"] != labels:
+            raise ValueError(f"{pack} was trained on ImageNet labels {m['labels']}, the data's classes are {labels}")
+        if m.get("imageSize") != self.cfg.image_size:
+            raise ValueError(f"{pack} is {m.get('imageSize')} px, this preset trains {self.cfg.image_size} px")
+        return m
+
+    def _init_from_pack(self, pack: Path):
+        from .export import export_classifier_grad, export_unet
+        from .onnx_weights import load_onnx_weights
+        m = self._pack_manifest(pack)
+        if self.kind == "unet":
+            if m.get("unconditionalLabel") != self.cfg.num_classes - 1:
+                raise ValueError(f"{pack} has no null label at {self.cfg.num_classes - 1}: cannot continue its U-Net")
+            load_onnx_weights(self.model, pack / m["unet"]["file"], export_unet)
+        else:
+            load_onnx_weights(self.model, pack / m["classifierGrad"]["file"], export_classifier_grad)
+        print(f"initialised the {self.kind} from {pack}", file=sys.stderr)
+
+    def _init_trunk_from_pack(self, pack: Path):
+        from .export import export_unet
+        from .onnx_weights import load_onnx_weights
+        m = self._pack_manifest(pack)
+        preset = TRAIN_PRESETS[self.args.preset]
+        ucfg = copy.deepcopy(preset["unet"])
+        ucfg.num_classes = len(self.data.wnids) + 1 if m.get("unconditionalLabel") is not None else len(self.data.wnids)
+        unet = load_onnx_weights(UNetModel(ucfg), pack / m["unet"]["file"], export_unet)
+        src = unet.state_dict()
+        own = self.model.state_dict()
+        shared = {k: v for k, v in src.items()
+                  if k.split(".")[0] in ("time_embed", "input_blocks", "middle_block") and k in own
+                  and own[k].shape == v.shape}
+        if not shared:
+            raise ValueError(f"no classifier weight matches {pack}'s U-Net encoder (different architecture)")
+        self.model.load_state_dict(shared, strict=False)
+        print(f"initialised {len(shared)} of {len(own)} classifier tensors from {pack}'s U-Net encoder", file=sys.stderr)
+
     def _resume(self):
         ck = torch.load(self.ckpt_path, map_location=self.device)
         if ck["wnids"] != self.data.wnids:
@@ -119,13 +198,15 @@ class Trainer:
         self.opt.load_state_dict(ck["opt"])
         self.step, self.seen, self.elapsed = ck["step"], ck["seen"], ck["elapsed"]
         self.gen.set_state(ck["rng"])
+        self.val_acc = ck.get("val_acc")
         print(f"resumed {self.kind} at step {self.step} ({self.elapsed / 60:.1f} min trained)", file=sys.stderr)
 
     def save(self):
         ck = dict(kind=self.kind, config=asdict(self.cfg), diffusion=asdict(self.dcfg), wnids=self.data.wnids,
                   model=self.model.state_dict(), ema=self.ema.state_dict(), opt=self.opt.state_dict(),
                   step=self.step, seen=self.seen, elapsed=self.elapsed, rng=self.gen.get_state(),
-                  train_args=vars(self.args))
+                  val_acc=self.val_acc, train_args={k: (str(v) if isinstance(v, Path) else v)
+                                                    for k, v in vars(self.args).items()})
         tmp = self.ckpt_path + ".tmp"
         torch.save(ck, tmp)
         os.replace(tmp, self.ckpt_path)
@@ -136,7 +217,10 @@ class Trainer:
     def train_step(self) -> Dict[str, float]:
         bs = self.args.batch_size
         idx = torch.randint(0, len(self.data.labels), (bs,), generator=self.gen)
-        x0 = self.data.batch(idx, flip=True, generator=self.gen).to(self.device)
+        x0 = self.data.batch(idx, flip=True, generator=self.gen)
+        if self.args.crop_pad:
+            x0 = random_crop(x0, self.args.crop_pad, self.gen)
+        x0 = x0.to(self.device)
         y = self.data.labels[idx].to(self.device)
         t = torch.randint(0, self.diffusion.num_timesteps, (bs,), generator=self.gen).to(self.device)
         with self._autocast():
@@ -154,6 +238,10 @@ class Trainer:
                 loss = F.cross_entropy(logits, y)
                 acc = (logits.argmax(-1) == y).float().mean().item()
                 stats = {"loss": loss.item(), "acc": acc}
+        if self.args.anneal_lr:
+            frac = min(1.0, self.elapsed / (self.args.max_minutes * 60))
+            for group in self.opt.param_groups:
+                group["lr"] = self.base_lr * (1 - frac)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -171,7 +259,7 @@ class Trainer:
         args = self.args
         budget_s = args.max_minutes * 60 if args.max_minutes is not None else math.inf
         bar = Progress(self.kind, total_s=budget_s, total_steps=args.max_steps)
-        last_ckpt = last_sample = time.time()
+        last_ckpt = last_sample = last_eval = time.time()
         running: Dict[str, float] = {}
         with open(self.log_path, "a") as log:
             while self.elapsed < budget_s and (args.max_steps is None or self.step < args.max_steps):
@@ -188,15 +276,34 @@ class Trainer:
                 if now - last_ckpt > args.ckpt_every_min * 60:
                     self.save()
                     last_ckpt = now
+                if self.val is not None and now - last_eval > args.eval_every_min * 60:
+                    self.evaluate(log)
+                    last_eval = time.time()
                 if self.kind == "unet" and now - last_sample > args.sample_every_min * 60:
                     self.sample_grid()
                     last_sample = time.time()
-        bar.close()
+            bar.close()
+            if self.val is not None:
+                self.evaluate(log)
         self.save()
         if self.kind == "unet":
             self.sample_grid()
-        print(json.dumps(dict(model=self.kind, step=self.step, seen=self.seen, minutes=round(self.elapsed / 60, 1),
-                              checkpoint=self.ckpt_path, **{k: round(v, 5) for k, v in running.items()})))
+        summary = dict(model=self.kind, step=self.step, seen=self.seen, minutes=round(self.elapsed / 60, 1),
+                       checkpoint=self.ckpt_path, **{k: round(v, 5) for k, v in running.items()})
+        if self.val_acc is not None:
+            summary["val_acc"] = {k: round(v, 4) for k, v in self.val_acc.items()}
+        print(json.dumps(summary))
+
+    def evaluate(self, log) -> Dict[str, float]:
+        """EMA classifier's top-1 on noised val images per t bucket; logged and kept in the checkpoint."""
+        from .classifier_eval import noisy_accuracy
+        self.val_acc = noisy_accuracy(self.ema, self.val, self.diffusion, limit=self.args.eval_limit,
+                                      autocast=self.args.bf16 and self.device.type == "cpu")
+        log.write(json.dumps(dict(step=self.step, seen=self.seen, elapsed=round(self.elapsed, 1),
+                                  val_acc={k: round(v, 4) for k, v in self.val_acc.items()})) + "\n")
+        log.flush()
+        print("\nval top-1 by t: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in self.val_acc.items()), file=sys.stderr)
+        return self.val_acc
 
     @torch.no_grad()
     def sample_grid(self, steps: str = "ddim25"):
@@ -215,6 +322,14 @@ class Trainer:
         path = os.path.join(self.args.out, "samples", f"unet_step{self.step:07d}.png")
         save_grid(x.cpu(), path, nrow=n_cls * 2)
         return path
+
+
+def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Reflect-pad by `pad` and crop each image back at a random offset (the classifier's random crops)."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    off = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
+    return torch.stack([padded[i, :, oy:oy + h, ox:ox + w] for i, (oy, ox) in enumerate(off.tolist())])
 
 
 def main(argv=None):
