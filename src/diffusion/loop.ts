@@ -85,6 +85,25 @@ export interface StepRecord {
   unetRows: number;
 }
 
+/** Where a step is, for error messages: "sampling step 3/25 (timestep 920)". */
+type StepAt = { done: number; numSteps: number; timestep: number };
+
+/**
+ * Refuses NaN and ±Infinity right where they appear (a too large scale, a broken model): without
+ * this they would be clipped or turned into black pixels and the run would "succeed".
+ */
+function checkFinite(a: Float32Array, what: string, at: StepAt, scales: () => string): void {
+  for (let k = 0; k < a.length; k++) {
+    if (a[k] - a[k] === 0) continue; // finite (NaN - NaN and Inf - Inf are NaN)
+    let bad = 0;
+    for (let j = k; j < a.length; j++) if (a[j] - a[j] !== 0) bad++;
+    throw new Error(
+      `sampling step ${at.done + 1}/${at.numSteps} (timestep ${at.timestep}): ${what} is not finite ` +
+        `(${bad} of ${a.length} values NaN or ±Infinity, the first ${a[k]} at index ${k}; ${scales()})`,
+    );
+  }
+}
+
 function checkLabels(labels: Int32Array | null | undefined, n: number, what: string): void {
   if (labels && labels.length !== n) throw new Error(`${what} has ${labels.length} entries for a batch of ${n}`);
 }
@@ -196,6 +215,9 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
       if (!combined || combined.length !== outSize) combined = new Float32Array(outSize);
       modelOutput = cfgCombineInto(raw, n, h * w, nullRow, appliedCfg, combined);
     }
+    const at: StepAt = { done, numSteps, timestep };
+    const scalesText = () => `classifier scale ${+requestedCls[0].toPrecision(6)}, classifier-free scale ${+requestedCfg[0].toPrecision(6)}`;
+    checkFinite(modelOutput, 'the U-Net output', at, scalesText);
     pMeanVarianceInto(p, modelOutput, x, i, shape, clip, mv);
 
     let logp: Float32Array | null = null;
@@ -210,6 +232,7 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
       // The gradient is taken at the step's input x_t, not at the mean (reference behaviour).
       const g = await opts.classifierGrad(x, timesteps, opts.classifierLabels, shape);
       if (g.grad.length !== size) throw new Error(`classifier gradient has ${g.grad.length} values, expected ${size}`);
+      checkFinite(g.grad, 'the classifier gradient', at, scalesText);
       logp = g.logp;
       if (appliedCls.every((v) => v === appliedCls[0])) {
         if (opts.useDdim) conditionScore(p, mv, x, i, g.grad, appliedCls[0]);
@@ -228,6 +251,8 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
     rng.fill(noise);
     if (opts.useDdim) ddimSampleInto(p, mv, x, i, noise, eta, next);
     else pSampleInto(mv, noise, i, next);
+    checkFinite(next, 'the new sample', at, () => `${scalesText()}: is the guidance scale too large?`);
+    checkFinite(mv.predXstart, 'the predicted x_0', at, scalesText);
     [x, next] = [next, x];
 
     yield {
