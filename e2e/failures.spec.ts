@@ -126,3 +126,14 @@ test('picking another pack mid-download does not wait for the old download', asy
     await page.unrouteAll({ behavior: 'ignoreErrors' });
   }
 });
+
+test('a manifest whose labels do not match the classifier is refused at load', async ({ page }) => {
+  await page.route('**/models/tiny16/manifest.json', async (route) => {
+    const m = JSON.parse((await originalBytes(route)).toString());
+    m.labels = [...m.labels, 999]; // one label more than the classifier has logits
+    m.unconditionalLabel = m.labels.length;
+    await route.fulfill({ json: m });
+  });
+  await page.goto(TINY);
+  await expect(page.getByRole('alert')).toContainText(/Could not load the model pack: classifier_grad\.onnx: the classifier has 10 classes but the manifest lists 11 labels/);
+});

@@ -196,6 +196,23 @@ export function canUseCfg(m: Pick<PackManifest, 'classCond' | 'unconditionalLabe
   return m.classCond && m.unconditionalLabel !== null;
 }
 
+/**
+ * The classifier's label space must be the manifest's: labels[i] names logit i. A graph whose
+ * "logits" output states K columns, K != labels.length, would give some classes an all-zero
+ * one-hot (guidance silently doing nothing) or ignore classes. Returns the problem, or null when
+ * the sizes agree or the graph leaves K symbolic. `outputs` is ONNX Runtime's outputMetadata.
+ */
+export function classifierLabelProblem(
+  outputs: readonly { name: string; isTensor: boolean; shape?: ReadonlyArray<number | string> }[],
+  m: Pick<PackManifest, 'labels'>,
+  file: string,
+): string | null {
+  const logits = outputs.find((o) => o.name === 'logits');
+  const k = logits?.isTensor && logits.shape?.length === 2 ? logits.shape[1] : undefined;
+  if (typeof k !== 'number' || k === m.labels.length) return null;
+  return `${file}: the classifier has ${k} classes but the manifest lists ${m.labels.length} labels (labels[i] must name classifier class i)`;
+}
+
 /** Model label of an ImageNet index, or -1 when the pack does not know that class. */
 export function labelOfImagenetIndex(m: PackManifest, imagenetIndex: number): number {
   return m.labels.indexOf(imagenetIndex);

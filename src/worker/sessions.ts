@@ -6,7 +6,7 @@ import ortWasmGlueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs?url'
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../diffusion/types';
 import type { Ep } from '../shared/protocol';
-import type { PackManifest } from '../shared/manifest';
+import { classifierLabelProblem, type PackManifest } from '../shared/manifest';
 import type { SerialQueue } from './serialQueue';
 
 /** ONNX I/O names fixed by docs/pack-format.md (parseManifest checks the manifest lists them). */
@@ -52,7 +52,10 @@ export async function createModelSessions(
   let grad: ort.InferenceSession | null = null;
   try {
     grad = gradFile ? await createSession(gradFile, ep) : null;
+    const problem = grad && gradFile ? classifierLabelProblem(grad.outputMetadata, manifest, gradFile.name) : null;
+    if (problem) throw new Error(problem);
   } catch (e) {
+    await grad?.release();
     await unet.release();
     throw e;
   }

@@ -1,6 +1,6 @@
 // The manifest validator's hardening rules (issue 13): file names, labels, respacing, bounds.
 import { describe, expect, it } from 'vitest';
-import { ManifestError, parseManifest } from '../../../src/shared/manifest';
+import { classifierLabelProblem, ManifestError, parseManifest } from '../../../src/shared/manifest';
 import { fakeManifest } from './fakes';
 
 type Json = Record<string, unknown>;
@@ -115,5 +115,24 @@ describe('parseManifest respacing and bounds', () => {
   it('refuses sizes that could never be allocated', () => {
     expect(refusal({ ...base(), imageSize: 1e6 })).toMatch(/manifest\.imageSize must be at most 1024/);
     expect(refusal(withSampling('ddim5', 1e9))).toMatch(/manifest\.diffusion\.diffusionSteps must be at most 10000/);
+  });
+});
+
+describe('classifierLabelProblem (the classifier graph against the manifest labels)', () => {
+  const meta = (k: number | string) => [
+    { name: 'grad', isTensor: true, shape: ['N', 3, 8, 8] },
+    { name: 'logp', isTensor: true, shape: ['N'] },
+    { name: 'logits', isTensor: true, shape: ['N', k] },
+  ];
+  const m = { labels: [0, 217, 482] };
+  it('accepts a matching or symbolic class count', () => {
+    expect(classifierLabelProblem(meta(3), m, 'c.onnx')).toBeNull();
+    expect(classifierLabelProblem(meta('K'), m, 'c.onnx')).toBeNull();
+    expect(classifierLabelProblem([{ name: 'logits', isTensor: false }], m, 'c.onnx')).toBeNull();
+  });
+  it.each([2, 10, 1000])('refuses a classifier with %i classes for 3 labels', (k) => {
+    expect(classifierLabelProblem(meta(k), m, 'c.onnx')).toBe(
+      `c.onnx: the classifier has ${k} classes but the manifest lists 3 labels (labels[i] must name classifier class i)`,
+    );
   });
 });
