@@ -1,13 +1,22 @@
 """The paper's fidelity/diversity trade-off on a pack, scored by an independent judge classifier.
 
     npm run eval -- --pack public/models/imagenette64 --data ../shared/data/imagenette-64 --scales 0,1,2,4,8
+    npm run eval -- --pack ... --data ... --modes classifier,cfg,both --scales 0,1,2,4 --cfg-scales 0,1,3,5
 
-For each mode and classifier scale, the Node sampler (tools/sample.ts, the browser's sampling loop on
+For each mode and scale, the Node sampler (tools/sample.ts, the browser's sampling loop on
 onnxruntime-node) draws --samples-per-class images for every class of the pack:
-  cond    the class-conditional U-Net gets the class, the classifier gradient steers on top;
-  uncond  the U-Net gets the pack's unconditionalLabel, only the classifier steers (the paper's
-          "unconditional model + classifier guidance").
-Every (mode, scale) uses the same seed, so the runs start from the same noise.
+  cond        the class-conditional U-Net gets the class, the classifier gradient steers on top
+              (one row per --scales value);
+  classifier  the same as cond, under the guidance-mode name (give one of the two);
+  uncond      the U-Net gets the pack's unconditionalLabel, only the classifier steers (the paper's
+              "unconditional model + classifier guidance");
+  cfg         classifier-free guidance (Ho & Salimans): the U-Net on the class and on the null label in
+              one batch of 2N, no classifier (one row per --cfg-scales value);
+  both        classifier-free and classifier guidance together (one row per non-zero pair of
+              --scales x --cfg-scales).
+Every row uses the same seed, so the runs start from the same noise. Each row records msPerImage, the
+sampler's time per image (CFG doubles the U-Net batch, classifier guidance adds the gradient graph):
+compare modes at equal cost with it.
 
 The judge (adm/judge.py: a small ResNet trained on clean train images only, never used for guidance)
 scores the samples: accuracy on the requested class (fidelity), mean judge log p of the requested
@@ -18,7 +27,7 @@ train images vs val, with as many images as one sample set (the floor at this sa
 with up to --ref-per-class per class.
 
 Writes to --out (atomically: a temp folder renamed at the end): eval.json, eval.png (the plot) and
-grids/<mode>_scale<S>.png (one row per class). JSON summary on stdout, progress on stderr.
+grids/<mode>_scale<S>.png, cfg_w<W>.png, both_scale<S>_w<W>.png (one row per class). JSON summary on stdout, progress on stderr.
 Bad input exits with status 2 before any sampling.
 """
 from __future__ import annotations
@@ -34,7 +43,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -48,12 +57,15 @@ from .frechet import frechet_distance_gaussians, gaussian_fit
 from .images import save_grid
 from .judge import DEFAULT_JUDGE_PATH, TrainSettings, judge_images, load_judge, run_training
 from .manifest import ManifestError, read_manifest
-from .plot import GREY, color, line_chart
+from .plot import GREY, color, line_chart, nice_ticks
 from .progress import Progress
 
 REPO = Path(__file__).resolve().parents[1]
-MODES = ("cond", "uncond")
-MODE_TITLES = {"cond": "conditional U-Net + classifier", "uncond": "unconditional U-Net + classifier"}
+MODES = ("cond", "uncond", "classifier", "cfg", "both")
+MODE_TITLES = {"cond": "conditional U-Net + classifier", "uncond": "unconditional U-Net + classifier",
+               "classifier": "classifier guidance", "cfg": "classifier-free guidance",
+               "both": "classifier + classifier-free"}
+CLASSIFIER_MODES = ("cond", "uncond", "classifier", "both")  # modes that call the classifier
 
 
 class EvalError(Exception):
@@ -93,24 +105,41 @@ def load_class_table(path: Path) -> Dict[int, Tuple[str, str]]:
     return table
 
 
-def parse_scales(text: str) -> List[float]:
+def parse_scales(text: str, flag: str = "--scales") -> List[float]:
     items = [s.strip() for s in text.split(",")]
     out = []
     for s in items:
         try:
             v = float(s)
         except ValueError:
-            raise EvalError(f"--scales must be a comma list of numbers, e.g. 0,1,2,4,8 (got {text!r})") from None
+            raise EvalError(f"{flag} must be a comma list of numbers, e.g. 0,1,2,4,8 (got {text!r})") from None
         if not math.isfinite(v) or v < 0:
-            raise EvalError(f"--scales: each scale must be a finite number >= 0 (got {s!r})")
+            raise EvalError(f"{flag}: each scale must be a finite number >= 0 (got {s!r})")
         out.append(v)
     if len(set(out)) != len(out):
-        raise EvalError(f"--scales lists a scale twice ({text!r})")
+        raise EvalError(f"{flag} lists a scale twice ({text!r})")
     return sorted(out)
 
 
 def _fmt_scale(s: float) -> str:
     return f"{s:g}"
+
+
+def row_tag(mode: str, scale: float, cfg_scale: float) -> str:
+    """File-name tag of a row: <mode>_scale<S> (classifier modes, as before), cfg_w<W>, both_scale<S>_w<W>."""
+    if mode == "cfg":
+        return f"cfg_w{_fmt_scale(cfg_scale)}"
+    if mode == "both":
+        return f"both_scale{_fmt_scale(scale)}_w{_fmt_scale(cfg_scale)}"
+    return f"{mode}_scale{_fmt_scale(scale)}"
+
+
+def row_label(mode: str, scale: float, cfg_scale: float) -> str:
+    if mode == "cfg":
+        return f"cfg w {_fmt_scale(cfg_scale)}"
+    if mode == "both":
+        return f"both s {_fmt_scale(scale)} w {_fmt_scale(cfg_scale)}"
+    return f"{mode} scale {_fmt_scale(scale)}"
 
 
 def respacing_steps(spec: str) -> int:
@@ -138,7 +167,10 @@ def parse_args(argv=None):
     p.add_argument("--pack", required=True, help="pack folder (manifest.json + ONNX files)")
     p.add_argument("--data", required=True, help="ImageFolder root with val/ (and train/) <wnid> folders")
     p.add_argument("--scales", default="0,1,2,4,8", help="classifier scales, comma list (default 0,1,2,4,8)")
-    p.add_argument("--modes", default=None, help="cond,uncond (default: both that the pack supports)")
+    p.add_argument("--cfg-scales", default="0,1,3,5",
+                   help="classifier-free scales w for --modes cfg and both, comma list (default 0,1,3,5)")
+    p.add_argument("--modes", default=None, help="comma list of cond, uncond, classifier, cfg, both "
+                   "(default: cond,uncond as far as the pack supports them)")
     p.add_argument("--unconditional", action="store_true", help="only the unconditional mode (= --modes uncond)")
     p.add_argument("--samples-per-class", type=int, default=10)
     p.add_argument("--respacing", default=None, help="timestep respacing (default: the pack's)")
@@ -177,6 +209,22 @@ class Plan:
     ddim: bool
     out: Path
     judge_path: Path
+    cfg_scales: List[float] = field(default_factory=list)
+    # (mode, classifier scale, cfg scale) per row, in order
+    runs: List[Tuple[str, float, float]] = field(default_factory=list)
+
+
+def run_list(modes: Sequence[str], scales: Sequence[float], cfg_scales: Sequence[float]) -> List[Tuple[str, float, float]]:
+    """The rows of an eval: classifier modes per scale, cfg per cfg scale, both per non-zero (scale, cfg scale)."""
+    runs: List[Tuple[str, float, float]] = []
+    for md in modes:
+        if md == "cfg":
+            runs += [(md, 0.0, w) for w in cfg_scales]
+        elif md == "both":
+            runs += [(md, s, w) for s in scales for w in cfg_scales if s != 0 and w != 0]
+        else:
+            runs += [(md, s, 0.0) for s in scales]
+    return runs
 
 
 def plan_eval(args) -> Plan:
@@ -189,8 +237,7 @@ def plan_eval(args) -> Plan:
     except ManifestError as e:
         raise EvalError(f"--pack {pack_dir}: {e}") from None
     scales = parse_scales(args.scales)
-    if any(s != 0 for s in scales) and "classifierGrad" not in m:
-        raise EvalError(f"pack {m['name']} has no classifier gradient graph: it cannot be guided (use --scales 0)")
+    cfg_scales = parse_scales(args.cfg_scales, "--cfg-scales")
     can_uncond = (not m["classCond"]) or m.get("unconditionalLabel") is not None
     if args.unconditional and args.modes:
         raise EvalError("give --unconditional or --modes, not both")
@@ -200,13 +247,25 @@ def plan_eval(args) -> Plan:
         modes = [s.strip() for s in args.modes.split(",") if s.strip()]
         bad = [s for s in modes if s not in MODES]
         if bad or not modes or len(set(modes)) != len(modes):
-            raise EvalError(f"--modes must be a comma list of cond, uncond (got {args.modes!r})")
+            raise EvalError(f"--modes must be a comma list of {', '.join(MODES)} (got {args.modes!r})")
+        if "cond" in modes and "classifier" in modes:
+            raise EvalError("--modes: cond and classifier are the same runs; give one of them")
     else:
         modes = [md for md in MODES if (md == "cond" and m["classCond"]) or (md == "uncond" and can_uncond)]
     if "cond" in modes and not m["classCond"]:
         raise EvalError(f"pack {m['name']} is not class-conditional: only --modes uncond applies")
     if "uncond" in modes and not can_uncond:
         raise EvalError(f"pack {m['name']} has no unconditionalLabel: its U-Net cannot sample unconditionally")
+    if "classifier" in modes and not m["classCond"]:
+        raise EvalError(f"pack {m['name']} is not class-conditional: use --modes uncond for classifier guidance")
+    if any(md in ("cfg", "both") for md in modes) and not (m["classCond"] and m.get("unconditionalLabel") is not None):
+        raise EvalError(f"pack {m['name']} has no unconditionalLabel: it cannot use classifier-free guidance "
+                        "(--modes cfg, both)")
+    if any(md in CLASSIFIER_MODES for md in modes) and any(s != 0 for s in scales) and "classifierGrad" not in m:
+        raise EvalError(f"pack {m['name']} has no classifier gradient graph: it cannot be guided (use --scales 0)")
+    runs = run_list(modes, scales, cfg_scales)
+    if "both" in modes and not any(r[0] == "both" for r in runs):
+        raise EvalError("--modes both needs a non-zero value in --scales and in --cfg-scales")
     respacing = args.respacing or m["sampling"]["timestepRespacing"]
     steps = respacing_steps(respacing)
     ddim = m["sampling"]["useDdim"] if args.ddim is None else args.ddim
@@ -237,7 +296,7 @@ def plan_eval(args) -> Plan:
     if blocking_file(out) is not None:
         raise EvalError(f"--out {out} cannot be created: {blocking_file(out)} is a file, not a folder")
     judge_path = Path(args.judge) if args.judge else REPO / DEFAULT_JUDGE_PATH
-    return Plan(pack_dir, m, classes, tsv, scales, modes, respacing, steps, ddim, out, judge_path)
+    return Plan(pack_dir, m, classes, tsv, scales, modes, respacing, steps, ddim, out, judge_path, cfg_scales, runs)
 
 
 # ---------------------------------------------------------------------------------------------- sampling
@@ -249,18 +308,27 @@ def tsx_command() -> List[str]:
     return [str(tsx), str(REPO / "tools" / "sample.ts")]
 
 
+def sampler_guidance_args(mode: str, scale: float, cfg_scale: float) -> List[str]:
+    """The sampler's guidance flags for one row (the mode always explicit: a pack may recommend another)."""
+    if mode == "cfg":
+        return ["--mode", "cfg", "--cfg-scale", repr(float(cfg_scale))]
+    if mode == "both":
+        return ["--mode", "both", "--scale", repr(float(scale)), "--cfg-scale", repr(float(cfg_scale))]
+    args = ["--mode", "classifier", "--scale", repr(float(scale))]
+    return args + (["--unconditional"] if mode == "uncond" else [])
+
+
 def run_sampler(plan: Plan, mode: str, scale: float, per_class: int, seed: int, batch: int, threads: int,
-                save_dir: Path, on_progress) -> Dict:
+                save_dir: Path, on_progress, cfg_scale: float = 0.0) -> Dict:
     """One sampler run (all classes, per_class each); returns its JSON summary. on_progress(done, total) gets
     the sampler's step counter."""
     n = per_class * len(plan.classes)
     cmd = tsx_command() + [
         "--pack", str(plan.pack_dir), "--class", ",".join(str(c.imagenet) for c in plan.classes),
-        "--scale", repr(float(scale)), "--respacing", plan.respacing, "--ddim" if plan.ddim else "--no-ddim",
+        *sampler_guidance_args(mode, scale, cfg_scale), "--respacing", plan.respacing,
+        "--ddim" if plan.ddim else "--no-ddim",
         "--seed", str(seed), "--batch", str(min(batch, n)), "--num-samples", str(n),
         "--save-samples", str(save_dir), "--threads", str(threads)]
-    if mode == "uncond":
-        cmd.append("--unconditional")
     save_dir.parent.mkdir(parents=True, exist_ok=True)
     stdout_path = save_dir.parent / f"{save_dir.name}.stdout.json"
     tail: deque = deque(maxlen=30)
@@ -380,29 +448,29 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path) -> Dict:
         reference[key] = dict(images=len(tr.labels), perClass=per, fd=_round(fd),
                               **{k: _round(v) for k, v in score(tr_logits, tr_target).items()})
 
-    # samples: one sampler run per (mode, scale)
-    runs = [(md, s) for md in plan.modes for s in plan.scales]
+    # samples: one sampler run per row (mode, classifier scale, cfg scale)
+    runs = plan.runs or run_list(plan.modes, plan.scales, plan.cfg_scales)
     per_run = math.ceil(n_set / min(args.batch, n_set)) * plan.steps
     bar = Progress("eval", total_steps=len(runs) * per_run)
     t_sampling = time.time()
     results = []
     (tmp / "grids").mkdir(parents=True, exist_ok=True)
-    for r, (mode, scale) in enumerate(runs):
-        tag = f"{mode}_scale{_fmt_scale(scale)}"
+    for r, (mode, scale, cfg_scale) in enumerate(runs):
+        tag = row_tag(mode, scale, cfg_scale)
         save_dir = tmp / "samples" / tag
         t0 = time.time()
-        bar.name = f"eval {mode} scale {_fmt_scale(scale)} ({r + 1}/{len(runs)})"
+        bar.name = f"eval {row_label(mode, scale, cfg_scale)} ({r + 1}/{len(runs)})"
 
         def progress(done, total, r=r):
             frac = done / max(1, total)
             bar.update(int((r + frac) * per_run), time.time() - t_sampling, int((r + frac) * n_set), {})
 
         summary = run_sampler(plan, mode, scale, args.samples_per_class, args.seed, args.batch, args.threads,
-                              save_dir, progress)
+                              save_dir, progress, cfg_scale=cfg_scale)
         x, recs = load_samples(save_dir)
         target = torch.tensor([judge_index[plan.classes[s["label"]].wnid] for s in recs])
         logits, feats = judge_images(judge, x)
-        row = dict(mode=mode, scale=scale, numSamples=len(recs))
+        row = dict(mode=mode, scale=scale, cfgScale=cfg_scale, numSamples=len(recs))
         row.update({k: _round(v) for k, v in score(logits, target).items()})
         row["fd"] = _round(frechet_distance_gaussians(*gaussian_fit(feats.numpy()), mu_val, cov_val)) \
             if len(recs) > 1 else None
@@ -414,16 +482,18 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path) -> Dict:
         order = [i for c in plan.classes for i in [j for j, s in enumerate(recs) if s["label"] == c.label][:cols]]
         grid = Path("grids") / f"{tag}.png"
         save_grid(x[order].float() / 127.5 - 1.0, str(tmp / grid), nrow=cols)
-        row.update(grid=str(grid), msPerStep=_round(summary.get("msPerStep"), 2), seconds=round(time.time() - t0, 1))
+        row.update(grid=str(grid), msPerStep=_round(summary.get("msPerStep"), 2),
+                   msPerImage=_round(summary.get("msPerImage"), 2), seconds=round(time.time() - t0, 1))
         if args.keep_samples:
             row["samples"] = str(Path("samples") / tag)
         else:
             shutil.rmtree(save_dir)
         results.append(row)
         bar.close()  # ends the redrawn line on a terminal before the result line
-        print(f"eval: {mode:6s} scale {_fmt_scale(scale):>4s}: judge acc {100 * row['judgeAccuracy']:5.1f}%  "
+        print(f"eval: {row_label(mode, scale, cfg_scale):22s}: judge acc {100 * row['judgeAccuracy']:5.1f}%  "
               f"judge log p {row['judgeLogp']:7.3f}  FD {row['fd'] if row['fd'] is not None else float('nan'):8.2f}  "
               f"classifier log p {row['classifierLogp'] if row['classifierLogp'] is not None else float('nan'):7.3f}  "
+              f"{row['msPerImage'] if row['msPerImage'] is not None else float('nan'):8.1f} ms/image  "
               f"({row['seconds']}s)", file=sys.stderr)
     if not args.keep_samples and (tmp / "samples").exists():
         shutil.rmtree(tmp / "samples")
@@ -435,7 +505,7 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path) -> Dict:
         judge=dict(path=str(plan.judge_path.resolve()), imageSize=size, featureDim=judge.cfg.feature_dim,
                    params=sum(p.numel() for p in judge.parameters()), classes=len(judge_wnids),
                    trainedValAccuracy=judge_info.get("val_accuracy"), resized=size != m["imageSize"]),
-        settings=dict(scales=plan.scales, modes=plan.modes, samplesPerClass=args.samples_per_class,
+        settings=dict(scales=plan.scales, cfgScales=plan.cfg_scales, modes=plan.modes, samplesPerClass=args.samples_per_class,
                       respacing=plan.respacing, steps=plan.steps, ddim=plan.ddim, seed=args.seed, batch=args.batch,
                       threads=args.threads, unconditionalLabel=m.get("unconditionalLabel")),
         reference=reference, results=results, plot="eval.png",
@@ -463,37 +533,52 @@ def _native_size(data: Path) -> int:
 
 # ---------------------------------------------------------------------------------------------- plot
 
+def _curves(report: Dict) -> List[Tuple[str, List[Dict], str]]:
+    """(name, rows, x key) per plotted curve: one per mode against its scale (cfg: against w), and for "both"
+    one per cfg scale w against the classifier scale s."""
+    curves = []
+    for mode in report["settings"]["modes"]:
+        rs = [r for r in report["results"] if r["mode"] == mode]
+        if mode == "both":
+            for w in sorted({r.get("cfgScale", 0.0) for r in rs}):
+                curves.append((f"{MODE_TITLES[mode]}, w={_fmt_scale(w)}", [r for r in rs if r.get("cfgScale") == w], "scale"))
+        else:
+            curves.append((MODE_TITLES[mode], rs, "cfgScale" if mode == "cfg" else "scale"))
+    return curves
+
+
 def plot_report(report: Dict, path: str) -> str:
-    scales = report["settings"]["scales"]
+    curves = _curves(report)
+    has_cfg = any(md in ("cfg", "both") for md in report["settings"]["modes"])
+    values = set(report["settings"]["scales"]) if any(md != "cfg" for md in report["settings"]["modes"]) else set()
+    values |= {r.get(key, 0.0) for _, rs, key in curves for r in rs}
+    scales = sorted(values)
     pos = {s: i for i, s in enumerate(scales)}
     xticks = [(i, _fmt_scale(s)) for i, s in enumerate(scales)]
+    xlabel = "guidance scale: classifier s, CFG w (categorical)" if has_cfg else "classifier scale (categorical)"
     ref = report["reference"]
-    rows = report["results"]
 
     def series(key, mult=1.0, suffix=""):
-        out = []
-        for i, mode in enumerate(report["settings"]["modes"]):
-            rs = [r for r in rows if r["mode"] == mode]
-            out.append(dict(name=MODE_TITLES[mode] + suffix, x=[pos[r["scale"]] for r in rs],
-                            y=[None if r[key] is None else r[key] * mult for r in rs], color=color(i)))
-        return out
+        return [dict(name=name + suffix, x=[pos[r.get(xkey, 0.0)] for r in rs],
+                     y=[None if r[key] is None else r[key] * mult for r in rs], color=color(i))
+                for i, (name, rs, xkey) in enumerate(curves)]
 
     n = report["settings"]["samplesPerClass"]
     k = len(report["classes"])
     panels = [
-        dict(title="Fidelity: judge accuracy on the requested class", xlabel="classifier scale (categorical)",
+        dict(title="Fidelity: judge accuracy on the requested class", xlabel=xlabel,
              ylabel="judge accuracy (%)", xticks=xticks, series=series("judgeAccuracy", 100.0), ymin=0.0,
              hlines=[dict(name=f"real val images ({100 * ref['val']['judgeAccuracy']:.1f}%)",
                           y=100 * ref["val"]["judgeAccuracy"], color=GREY),
                      dict(name=f"chance ({100 * ref['chance']:.0f}%)", y=100 * ref["chance"], color=(170, 170, 170))],
              ),
-        dict(title="Judge-feature Fréchet distance to val (lower = better)", xlabel="classifier scale (categorical)",
+        dict(title="Judge-feature Fréchet distance to val (lower = better)", xlabel=xlabel,
              ylabel="Fréchet distance", xticks=xticks, series=series("fd"), ymin=0.0,
              hlines=[dict(name=f"real train, {n}/class (floor at this N)", y=ref["trainSameSize"]["fd"], color=GREY),
                      dict(name=f"real train, {ref['trainLarge']['perClass']}/class", y=ref["trainLarge"]["fd"],
                           color=(170, 170, 170))],
              ),
-        dict(title="Mean log p(requested class | sample)", xlabel="classifier scale (categorical)", ylabel="log p",
+        dict(title="Mean log p(requested class | sample)", xlabel=xlabel, ylabel="log p",
              xticks=xticks, series=series("judgeLogp", suffix=": judge") + [
                  dict(s, name=s["name"].replace(": judge", ": guidance classifier"), color=color(i + 2))
                  for i, s in enumerate(series("classifierLogp", suffix=": judge"))],
@@ -501,6 +586,22 @@ def plot_report(report: Dict, path: str) -> str:
              ),
     ]
     title = f"Classifier guidance on pack {report['pack']}: fidelity vs diversity"
+    if has_cfg:
+        # The modes side by side: FD against accuracy, each point one scale, with the sampling cost per image.
+        trade = []
+        for i, (name, rs, xkey) in enumerate(curves):
+            pts = sorted((r for r in rs if r["judgeAccuracy"] is not None), key=lambda r: r.get(xkey, 0.0))
+            timed = [r for r in rs if r.get("msPerImage") is not None]
+            ms = [r["msPerImage"] for r in timed if r.get(xkey, 0.0) != 0] or [r["msPerImage"] for r in timed]
+            cost = f", {sum(ms) / len(ms):.0f} ms/image guided" if ms else ""
+            trade.append(dict(name=name + cost, x=[100 * r["judgeAccuracy"] for r in pts], y=[r["fd"] for r in pts],
+                              color=color(i)))
+        acc = [v for s in trade for v in s["x"]] or [0.0, 100.0]
+        panels.append(dict(title="Trade-off: Fréchet distance vs judge accuracy", xlabel="judge accuracy (%)",
+                           ylabel="Fréchet distance", xticks=[(t, f"{t:g}") for t in nice_ticks(min(acc), max(acc))],
+                           series=trade, ymin=0.0,
+                           hlines=[dict(name="real train (floor at this N)", y=ref["trainSameSize"]["fd"], color=GREY)]))
+        title = f"Classifier and classifier-free guidance on pack {report['pack']}: fidelity vs diversity"
     sub = (f"{n} samples/class x {k} classes per point, {report['settings']['respacing']} "
            f"{'DDIM' if report['settings']['ddim'] else 'DDPM'}, seed {report['settings']['seed']}; judge: "
            f"ResNet {report['judge']['params'] / 1e6:.2f}M params, {report['judge']['imageSize']}px, "

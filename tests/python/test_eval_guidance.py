@@ -1,0 +1,79 @@
+"""adm.eval rows per guidance mode: classifier, classifier-free (cfg) and both, with ms per image beside each row."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from test_eval import CLI_PACK, TINY16, _assert_png, _eval_args, _run, tiny_setup  # noqa: F401 (fixture)
+
+from adm.eval import EvalError, row_tag, run_list, sampler_guidance_args
+
+
+def test_eval_tiny16_guidance_modes(tiny_setup, tmp_path, capsys, need_ort):  # noqa: F811
+    data, judge = tiny_setup
+    out = tmp_path / "eval"
+    rc, stdout, stderr = _run(_eval_args(TINY16, data, judge, out, extra=["--modes", "classifier,cfg,both",
+                                                                         "--cfg-scales", "0,3", "--batch", "10"]),
+                              capsys)
+    assert rc == 0, stderr
+    report = json.loads((out / "eval.json").read_text())
+    assert report["settings"]["modes"] == ["classifier", "cfg", "both"] and report["settings"]["cfgScales"] == [0.0, 3.0]
+    rows = report["results"]
+    assert [(r["mode"], r["scale"], r["cfgScale"]) for r in rows] == [
+        ("classifier", 0.0, 0.0), ("classifier", 2.0, 0.0), ("cfg", 0.0, 0.0), ("cfg", 0.0, 3.0), ("both", 2.0, 3.0)]
+    for r in rows:
+        assert r["numSamples"] == 10 and 0.0 <= r["judgeAccuracy"] <= 1.0
+        assert r["fd"] is not None and np.isfinite(r["fd"])
+        assert r["msPerImage"] is not None and r["msPerImage"] > 0
+        _assert_png(out / r["grid"], (16, 16 * 10))
+    assert sorted(p.name for p in (out / "grids").iterdir()) == [
+        "both_scale2_w3.png", "cfg_w0.png", "cfg_w3.png", "classifier_scale0.png", "classifier_scale2.png"]
+    # Scale 0 is the same unguided sampler run whatever the mode is called.
+    by = {(r["mode"], r["scale"], r["cfgScale"]): r for r in rows}
+    assert by[("cfg", 0.0, 0.0)]["fd"] == by[("classifier", 0.0, 0.0)]["fd"]
+    assert by[("cfg", 0.0, 3.0)]["fd"] != by[("cfg", 0.0, 0.0)]["fd"]
+    assert "ms/image" in stderr
+    _assert_png(out / "eval.png", (4 * 500, 400))  # a fourth panel: FD vs accuracy, cost per image in the legend
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert [r["cfgScale"] for r in summary["results"]] == [0.0, 0.0, 0.0, 3.0, 3.0]
+
+
+def test_eval_guidance_bad_input(tiny_setup, tmp_path, capsys, need_ort):  # noqa: F811
+    data, judge = tiny_setup
+    no_null = tmp_path / "no-null"
+    shutil.copytree(CLI_PACK, no_null)
+    m = json.loads((no_null / "manifest.json").read_text())
+    m["unconditionalLabel"] = None
+    (no_null / "manifest.json").write_text(json.dumps(m))
+    out = tmp_path / "out"
+    cases = {
+        "cond and classifier": (TINY16, ["--modes", "cond,classifier"], "the same runs"),
+        "cfg scales not numbers": (TINY16, ["--modes", "cfg", "--cfg-scales", "1,x"], "--cfg-scales must be a comma list"),
+        "negative cfg scale": (TINY16, ["--modes", "cfg", "--cfg-scales", "-1"], "--cfg-scales: each scale"),
+        "both without a non-zero pair": (TINY16, ["--modes", "both", "--cfg-scales", "0"], "needs a non-zero value"),
+        "unknown mode": (TINY16, ["--modes", "cfg,sideways"], "cond, uncond, classifier, cfg, both"),
+        "no null label": (no_null, ["--modes", "cfg"], "cannot use classifier-free guidance"),
+    }
+    for name, (pack, extra, message) in cases.items():
+        rc, stdout, stderr = _run(_eval_args(pack, data, judge, out) + extra, capsys)
+        assert rc == 2, f"{name}: rc {rc}\n{stderr}"
+        assert message in stderr, f"{name}: {stderr}"
+        assert stdout == "" and not out.exists()
+
+
+def test_rows_and_sampler_flags():
+    assert run_list(["cond", "cfg", "both"], [0.0, 2.0], [0.0, 1.0, 3.0]) == [
+        ("cond", 0.0, 0.0), ("cond", 2.0, 0.0), ("cfg", 0.0, 0.0), ("cfg", 0.0, 1.0), ("cfg", 0.0, 3.0),
+        ("both", 2.0, 1.0), ("both", 2.0, 3.0)]
+    assert sampler_guidance_args("uncond", 2.0, 0.0) == ["--mode", "classifier", "--scale", "2.0", "--unconditional"]
+    assert sampler_guidance_args("cfg", 0.0, 3.0) == ["--mode", "cfg", "--cfg-scale", "3.0"]
+    assert sampler_guidance_args("both", 1.5, 3.0) == ["--mode", "both", "--scale", "1.5", "--cfg-scale", "3.0"]
+    assert row_tag("cond", 2.0, 0.0) == "cond_scale2" and row_tag("cfg", 0.0, 1.5) == "cfg_w1.5"
+    assert issubclass(EvalError, Exception)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
