@@ -35,7 +35,8 @@ from .checkpoint_io import load_checkpoint as read_checkpoint_file
 from .cli_safety import blocking_file, sigterm_as_exit
 from .config import ModelPreset
 from .flags import FlagError, ModelFlags, parse_classifier_flags, parse_model_flags
-from .manifest import IMAGENET_LABELS, build_manifest, graph_entry, safe_name, sha256_file, unet_inputs, write_manifest
+from .manifest import (IMAGENET_LABELS, build_manifest, graph_entry, respacing_step_count, safe_name, sha256_file,
+                       unet_inputs, write_manifest)
 from .presets import CONVERT_PRESETS, OFFICIAL_STEMS, PRESETS, build_model, get_preset, official_checkpoint_config
 
 EXIT_BAD_INPUT = 2
@@ -357,6 +358,10 @@ def convert(args: argparse.Namespace) -> Path:
         use_ddim = True
     if not math.isfinite(float(scale)):
         raise ConvertError(f"classifier scale must be finite, got {scale}.")
+    try:
+        respacing_step_count(mf.diffusion.diffusion_steps, str(respacing))
+    except ValueError as e:
+        raise ConvertError(f"timestep respacing {str(respacing)!r} is not usable: {e}.") from None
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))

@@ -23,7 +23,7 @@ from .cli_safety import blocking_file, sigterm_as_exit
 from .config import ClassifierConfig, DiffusionConfig, UNetConfig
 from .data import imagenet_index_of_wnids
 from .export import CLASSIFIER_GRAD_IO, export_classifier_grad, export_unet
-from .manifest import build_manifest, graph_entry, unet_inputs, write_manifest
+from .manifest import build_manifest, graph_entry, respacing_step_count, unet_inputs, write_manifest
 from .unet import EncoderUNetModel, UNetModel
 
 LICENSE = ("Weights trained by this project on Imagenette (a subset of ImageNet). ImageNet's terms allow "
@@ -87,6 +87,7 @@ def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool
     if uck["wnids"] != cck["wnids"]:
         raise ValueError("the U-Net and the classifier were trained on different classes")
     labels = imagenet_index_of_wnids(uck["wnids"])
+    respacing_step_count(int(uck["diffusion"]["diffusion_steps"]), respacing)  # ValueError before any export
     _check_out(out)
     if out.exists() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} exists and is not empty (use --force to replace it)")

@@ -21,7 +21,18 @@ CLASSIFIER_GRAD_INPUTS = ["x", "timesteps", "y"]
 CLASSIFIER_GRAD_OUTPUTS = ["grad", "logp", "logits"]
 IMAGENET_LABELS = list(range(1000))
 GUIDANCE_MODES = ("classifier", "cfg", "both")  # classifier-free ("cfg", "both") needs an unconditionalLabel
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Pack names and pack file names: PACK_FILE_NAME in src/shared/manifest.ts. Always used with fullmatch (a "$" would let
+# a trailing newline through).
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# MANIFEST_LIMITS in src/shared/manifest.ts
+IMAGENET_CLASSES = 1000
+MAX_IMAGE_SIZE = 1024
+MAX_DIFFUSION_STEPS = 10000
+MAX_FILE_NAME_LENGTH = 200
+# What JavaScript's String.prototype.trim removes (Python's str.strip differs: it keeps U+FEFF, drops U+001C..U+001F).
+_JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+             "\u2028\u2029\u202f\u205f\u3000\ufeff")
+_COUNT_RE = re.compile(r"[0-9]+")
 
 PathLike = Union[str, Path]
 
@@ -56,6 +67,53 @@ def graph_entry(path: PathLike, dtype: str, inputs: Sequence[str], outputs: Sequ
 
 def unet_inputs(class_cond: bool) -> List[str]:
     return ["x", "timesteps", "y"] if class_cond else ["x", "timesteps"]
+
+
+def plain_file_name(name) -> bool:
+    """A name the app will fetch from inside the pack folder: letters, digits, . _ - only, not starting with . _ or -,
+    no "..", at most 200 characters (so no path, scheme, query, fragment, %-escape or control character)."""
+    return (isinstance(name, str) and _NAME_RE.fullmatch(name) is not None and ".." not in name
+            and len(name) <= MAX_FILE_NAME_LENGTH)
+
+
+def _respacing_count(text: str, what: str, spec: str) -> int:
+    t = text.strip(_JS_SPACE)
+    if not _COUNT_RE.fullmatch(t):
+        raise ValueError(f'bad timestep respacing "{spec}": {what} "{text}" is not a non-negative integer')
+    return int(t)
+
+
+def respacing_step_count(diffusion_steps: int, respacing: str) -> int:
+    """How many sampling steps `respacing` ("", "250", "10,15,20", "ddimN") keeps out of `diffusion_steps`; ValueError
+    when it is malformed or keeps none. Same rules as spaceTimesteps in src/diffusion/respace.ts."""
+    T = diffusion_steps
+    spec = respacing.strip(_JS_SPACE)
+    if spec == "":
+        return T
+    if spec.startswith("ddim"):
+        n = _respacing_count(spec[4:], "step count", spec)
+        if n < 1:
+            raise ValueError(f'bad timestep respacing "{spec}": it asks for 0 sampling steps (need at least 1)')
+        if n > T:
+            raise ValueError(f'bad timestep respacing "{spec}": no integer stride gives exactly {n} steps out of {T} '
+                             "(more steps than the process has)")
+        for stride in range(1, T):
+            k = -(-T // stride)  # the number of steps range(0, T, stride) keeps
+            if k == n:
+                return n
+            if k < n:
+                break
+        raise ValueError(f'bad timestep respacing "{spec}": no integer stride gives exactly {n} steps out of {T}')
+    counts = [_respacing_count(c, "section count", spec) for c in spec.split(",")]
+    size_per, extra = divmod(T, len(counts))
+    for i, count in enumerate(counts):
+        size = size_per + (1 if i < extra else 0)
+        if count < 1:
+            raise ValueError(f'bad timestep respacing "{spec}": section {i} asks for {count} steps (need at least 1)')
+        if count > size:
+            raise ValueError(f'bad timestep respacing "{spec}": section {i} has only {size} of the {T} steps and '
+                             f"cannot keep {count}")
+    return sum(counts)
 
 
 def safe_name(text: str) -> str:
@@ -127,9 +185,17 @@ def read_manifest(pack_dir: PathLike, check_files: bool = True) -> Dict:
 
 # --- validation (same rules as src/shared/manifest.ts, plus file checks) ------------------------------------
 
+def _show(value) -> str:
+    try:
+        text = json.dumps(value, default=repr)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def _need(ok: bool, path: str, what: str, value) -> None:
     if not ok:
-        raise ManifestError(f"manifest.{path} must be {what} (got {json.dumps(value)})")
+        raise ManifestError(f"manifest.{path} must be {what} (got {_show(value)})")
 
 
 def _is_int(v) -> bool:
@@ -142,7 +208,7 @@ def _graph(m: Dict, key: str, required_in: Sequence[str], required_out: Sequence
     _need(isinstance(g, dict), key, "an object", g)
     f = g.get("file")
     _need(isinstance(f, str) and f != "", f"{key}.file", "a non-empty string", f)
-    _need("/" not in f and "\\" not in f and not f.startswith("."), f"{key}.file", "a plain file name inside the pack", f)
+    _need(plain_file_name(f), f"{key}.file", 'a plain file name inside the pack (letters, digits, . _ -; no "..")', f)
     _need(g.get("dtype") in ("float32", "float16"), f"{key}.dtype", '"float32" or "float16"', g.get("dtype"))
     sha = g.get("sha256")
     _need(isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha) is not None, f"{key}.sha256",
@@ -170,21 +236,31 @@ def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
     _need(m.get("schemaVersion") == SCHEMA_VERSION, "schemaVersion", str(SCHEMA_VERSION), m.get("schemaVersion"))
     for key in ("name", "title", "source", "license"):
         _need(isinstance(m.get(key), str) and m[key] != "", key, "a non-empty string", m.get(key))
-    _need(_NAME_RE.match(m["name"]) is not None, "name", "folder-safe (letters, digits, . _ -)", m["name"])
+    _need(_NAME_RE.fullmatch(m["name"]) is not None, "name", "folder-safe (letters, digits, . _ -)", m["name"])
     _need(_is_int(m.get("imageSize")) and m["imageSize"] > 0, "imageSize", "a positive integer", m.get("imageSize"))
+    _need(m["imageSize"] <= MAX_IMAGE_SIZE, "imageSize", f"at most {MAX_IMAGE_SIZE}", m["imageSize"])
     for key in ("learnSigma", "classCond"):
         _need(isinstance(m.get(key), bool), key, "true or false", m.get(key))
     labels = m.get("labels")
-    _need(isinstance(labels, list) and len(labels) > 0 and all(_is_int(v) and 0 <= v < 1000 for v in labels),
-          "labels", "a non-empty list of ImageNet indices 0..999", labels)
+    K = IMAGENET_CLASSES
+    _need(isinstance(labels, list) and 0 < len(labels) <= K, "labels",
+          f"a non-empty list of at most {K} ImageNet indices", labels)
+    for i, v in enumerate(labels):
+        _need(_is_int(v) and 0 <= v < K, f"labels[{i}]", f"an ImageNet index 0..{K - 1}", v)
+    _need(len(set(labels)) == len(labels), "labels", "unique (each ImageNet class at most once)", labels)
+    # unconditionalLabel is a model label (the U-Net's "no class" y): outside the class labels 0..len(labels)-1 and
+    # inside a label space of at most 1000 classes + 1.
     ul = m.get("unconditionalLabel", "missing")
-    _need(ul is None or (_is_int(ul) and ul >= 0), "unconditionalLabel", "null or a non-negative integer", ul)
+    _need(ul is None or (_is_int(ul) and len(labels) <= ul <= K), "unconditionalLabel",
+          f"null or a label from {len(labels)} to {K} (outside the class labels 0..{len(labels) - 1})", ul)
     d = m.get("diffusion")
     _need(isinstance(d, dict), "diffusion", "an object", d)
     _need(d.get("noiseSchedule") in ("linear", "cosine"), "diffusion.noiseSchedule", '"linear" or "cosine"',
           d.get("noiseSchedule"))
     _need(_is_int(d.get("diffusionSteps")) and d["diffusionSteps"] > 0, "diffusion.diffusionSteps",
           "a positive integer", d.get("diffusionSteps"))
+    _need(d["diffusionSteps"] <= MAX_DIFFUSION_STEPS, "diffusion.diffusionSteps", f"at most {MAX_DIFFUSION_STEPS}",
+          d["diffusionSteps"])
     for key in ("predictXstart", "rescaleTimesteps"):
         _need(isinstance(d.get(key), bool), f"diffusion.{key}", "true or false", d.get(key))
     s = m.get("sampling")
@@ -194,6 +270,10 @@ def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
           "sampling.classifierScale", "a finite number", cs)
     _need(isinstance(s.get("timestepRespacing"), str) and s["timestepRespacing"] != "", "sampling.timestepRespacing",
           "a non-empty string", s.get("timestepRespacing"))
+    try:
+        respacing_step_count(d["diffusionSteps"], s["timestepRespacing"])
+    except ValueError as e:
+        raise ManifestError(f"manifest.sampling.timestepRespacing: {e}") from None
     _need(isinstance(s.get("useDdim"), bool), "sampling.useDdim", "true or false", s.get("useDdim"))
     if "guidanceMode" in s:
         gm = s["guidanceMode"]
@@ -211,6 +291,3 @@ def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
         _graph(m, "unetFp16", unet_in, UNET_OUTPUTS, pd)
     if "classifierGrad" in m:
         _graph(m, "classifierGrad", CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, pd)
-    # consistency beyond the TS checks
-    if m["classCond"] and ul is not None:
-        _need(ul >= len(labels), "unconditionalLabel", f"a label outside 0..{len(labels) - 1} (the class labels)", ul)

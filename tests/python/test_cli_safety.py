@@ -131,3 +131,14 @@ def test_make_pack_out_below_a_file(tmp_path, tmp_path_factory, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "somefile.txt"]
     with pytest.raises(FileExistsError, match="is a file, not a folder"):
         make_tiny_pack.make_pack(tmp_path / "somefile.txt" / "tiny")
+
+
+@pytest.mark.parametrize("respacing", ["ddim0", "0", "10,0", "ddim2000"])
+def test_convert_refuses_unusable_respacing_before_export(ckpts, tmp_path, capsys, respacing):
+    out = tmp_path / "pack"
+    code = convert.main(["--unet", str(ckpts / "unet.pt"), "--unet-flags", UNET_FLAGS, "--out", str(out),
+                         "--respacing", respacing, "--no-verify", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith(f"convert: error: timestep respacing '{respacing}' is not usable") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
