@@ -13,18 +13,19 @@
 // writes a PNG grid and/or one PNG per sample, and prints a JSON summary on stdout (progress on
 // stderr). Batch b draws its noise from createGaussianRng(seed, b), so a batch is reproducible alone.
 // Every input is checked before any work starts; outputs are written only at the very end.
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import {
   createGaussianRng, createProcessForPack, gridRgba, sampleLoop, toRgba, type Shape4,
 } from '../src/diffusion';
 import {
-  GUIDANCE_MODES, canUseCfg, labelOfImagenetIndex, modeUses, type GuidanceMode, type PackManifest,
+  GUIDANCE_MODES, canUseCfg, classifierLabelProblem, labelOfImagenetIndex, modeUses, type GuidanceMode, type PackManifest,
 } from '../src/shared/manifest';
-import { DEFAULTS } from '../src/shared/protocol';
-import { CliError, asUserError, finiteNumber, integer, parseFlags, runMain, str } from './lib/cli';
+import { DEFAULTS, LIMITS } from '../src/shared/protocol';
+import { CliError, asUserError, finiteNumber, integer, numberInLimits, parseFlags, runMain, str } from './lib/cli';
 import { openSession, ortClassifierGrad, ortDenoiser, type RunTimer } from './lib/ort';
 import { loadPack } from './lib/pack';
+import { SAMPLE_LIMITS, checkOutDir, checkOutFile, checkSampleMemory } from './lib/preflight';
 import { encodePng, writeFileAtomic } from './lib/png';
 import { Progress } from './lib/progress';
 
@@ -73,10 +74,6 @@ function parseInterval(raw: string): [number, number] {
   return [lo, hi];
 }
 
-function checkWritableDir(path: string, what: string): void {
-  if (!existsSync(path) || !statSync(path).isDirectory()) throw new CliError(`${what}: folder ${path} does not exist`);
-}
-
 runMain('sample', async () => {
   const flags = parseFlags(process.argv.slice(2), FLAGS);
   if (flags.help) {
@@ -89,32 +86,34 @@ runMain('sample', async () => {
   const out = str(flags, 'out');
   const saveDir = str(flags, 'save-samples');
   if (!out && !saveDir) throw new CliError('nothing to write: give --out FILE.png and/or --save-samples DIR');
+  // Outputs are written only at the end: make sure now that they can be (a probe file is written
+  // and removed), not after all the sampling.
   if (out !== undefined) {
     if (!out.toLowerCase().endsWith('.png')) throw new CliError(`--out must name a .png file (got "${out}")`);
-    checkWritableDir(dirname(resolve(out)), '--out');
+    checkOutFile(out);
   }
-  if (saveDir !== undefined && existsSync(saveDir) && !statSync(saveDir).isDirectory()) {
-    throw new CliError(`--save-samples: ${saveDir} exists and is not a folder`);
-  }
+  if (saveDir !== undefined) checkOutDir(saveDir);
   const seed = integer(str(flags, 'seed') ?? '0', 'seed', 0);
-  const batch = integer(str(flags, 'batch') ?? '4', 'batch', 1);
-  const numSamples = integer(str(flags, 'num-samples') ?? String(batch), 'num-samples', 1);
+  const batch = integer(str(flags, 'batch') ?? '4', 'batch', 1, SAMPLE_LIMITS.maxBatch);
+  const numSamples = integer(str(flags, 'num-samples') ?? String(batch), 'num-samples', 1, SAMPLE_LIMITS.maxNumSamples);
   const threads = integer(str(flags, 'threads') ?? '2', 'threads', 1);
   const eta = finiteNumber(str(flags, 'eta') ?? '0', 'eta');
   if (eta < 0) throw new CliError(`--eta must be >= 0 (got ${eta})`);
   const scaleArg = str(flags, 'scale');
-  const scaleGiven = scaleArg !== undefined ? finiteNumber(scaleArg, 'scale') : undefined;
+  // The app's limits (a negative or huge scale only makes noise or NaN).
+  const scaleGiven = scaleArg !== undefined ? numberInLimits(scaleArg, 'scale', LIMITS.classifierScale) : undefined;
   const modeArg = str(flags, 'mode');
   if (modeArg !== undefined && !GUIDANCE_MODES.includes(modeArg as GuidanceMode)) {
     throw new CliError(`--mode must be one of ${GUIDANCE_MODES.join(', ')} (got "${modeArg}")`);
   }
   const cfgArg = str(flags, 'cfg-scale');
-  const cfgGiven = cfgArg !== undefined ? finiteNumber(cfgArg, 'cfg-scale') : undefined;
+  const cfgGiven = cfgArg !== undefined ? numberInLimits(cfgArg, 'cfg-scale', LIMITS.cfgScale) : undefined;
   const intervalArg = str(flags, 'guidance-interval');
   const guidanceInterval = intervalArg !== undefined ? parseInterval(intervalArg) : null;
 
   const pack = await loadPack(packDir, { fp16: Boolean(flags.fp16) });
   const m = pack.manifest;
+  checkSampleMemory(batch, numSamples, m.imageSize);
   const hasClassifier = pack.classifierGradPath !== null;
   const mode: GuidanceMode = (modeArg as GuidanceMode | undefined)
     ?? (cfgGiven !== undefined ? (scaleGiven !== undefined ? 'both' : 'cfg')
@@ -134,8 +133,10 @@ runMain('sample', async () => {
   if (scaleGiven !== undefined && scaleGiven !== 0 && !hasClassifier) {
     throw new CliError(`pack ${m.name} has no classifier gradient graph, so it cannot be guided (use --scale 0)`);
   }
-  const scale = uses.classifier ? (scaleGiven ?? (hasClassifier ? m.sampling.classifierScale : 0)) : 0;
-  const cfgScale = uses.cfg ? (cfgGiven ?? m.sampling.cfgScale ?? DEFAULTS.cfgScale) : 0;
+  // A pack's recommended scales are clamped into the app's limits, as the UI does (packDefaults.ts).
+  const clamp = (v: number, r: { min: number; max: number }) => Math.min(r.max, Math.max(r.min, v));
+  const scale = uses.classifier ? (scaleGiven ?? (hasClassifier ? clamp(m.sampling.classifierScale, LIMITS.classifierScale) : 0)) : 0;
+  const cfgScale = uses.cfg ? (cfgGiven ?? clamp(m.sampling.cfgScale ?? DEFAULTS.cfgScale, LIMITS.cfgScale)) : 0;
   const respacing = str(flags, 'respacing') ?? m.sampling.timestepRespacing;
   const useDdim = flags.ddim ? true : flags['no-ddim'] ? false : m.sampling.useDdim;
   const proc = asUserError(() => createProcessForPack(m, respacing));
@@ -153,6 +154,8 @@ runMain('sample', async () => {
   const size = m.imageSize;
   const unetSession = await openSession(pack.unetPath, threads);
   const clsSession = pack.classifierGradPath ? await openSession(pack.classifierGradPath, threads) : null;
+  const labelProblem = clsSession && m.classifierGrad ? classifierLabelProblem(clsSession.outputMetadata, m, m.classifierGrad.file) : null;
+  if (labelProblem) throw new CliError(`invalid pack ${packDir}: ${labelProblem}`);
   const unetTimer: RunTimer = { ms: 0, calls: 0 };
   const clsTimer: RunTimer = { ms: 0, calls: 0 };
   const denoise = ortDenoiser(unetSession, m.learnSigma ? 6 : 3, unetTimer);

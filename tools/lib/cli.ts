@@ -48,11 +48,20 @@ export function finiteNumber(v: string, name: string): number {
   return n;
 }
 
-/** An integer >= min written in plain decimal digits. */
-export function integer(v: string, name: string, min: number): number {
+/** An integer >= min (and <= max when given) written in plain decimal digits. */
+export function integer(v: string, name: string, min: number, max?: number): number {
   const t = v.trim();
   const n = /^-?\d+$/.test(t) ? Number(t) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw new CliError(`--${name} must be an integer >= ${min} (got "${v}")`);
+  if (!Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) {
+    throw new CliError(`--${name} must be an integer >= ${min}${max !== undefined ? ` and <= ${max}` : ''} (got "${v}")`);
+  }
+  return n;
+}
+
+/** A number within the app's limits (src/shared/protocol.ts LIMITS), the rule the UI applies too. */
+export function numberInLimits(v: string, name: string, r: { readonly min: number; readonly max: number }): number {
+  const n = finiteNumber(v, name);
+  if (n < r.min || n > r.max) throw new CliError(`--${name} must be a number from ${r.min} to ${r.max}, as in the app (got "${v}")`);
   return n;
 }
 
