@@ -71,7 +71,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m adm.make_tiny_pack", description=__doc__.split("\n")[0])
     p.add_argument("--out", default="public/models/tiny16", help="pack folder (replaced)")
     args = p.parse_args(argv)
-    out = make_pack(Path(args.out))
+    try:
+        out = make_pack(Path(args.out))
+    except FileExistsError as e:  # --out below a regular file
+        print(f"make_tiny_pack: error: {e}", file=sys.stderr)
+        return 2
     total = sum(f.stat().st_size for f in out.iterdir())
     print(f"wrote {out} ({total / 1024:.0f} KiB): " + ", ".join(sorted(f.name for f in out.iterdir())), file=sys.stderr)
     return 0
