@@ -35,7 +35,8 @@ SHA = "0123456789abcdef" * 4
 LABELS = [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]
 JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029" \
            "\u202f\u205f\u3000\ufeff"
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=300, deadline=None, database=None,  # no .hypothesis/ folder in the checkout
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 def _graph(file, inputs, outputs, dtype="float32"):
