@@ -1,5 +1,6 @@
 // Frames bypass React: the worker client publishes here, the canvas subscribes and paints.
 // Keeps only the newest frame (latest wins); nothing accumulates.
+import type { GenerateParams } from '../shared/protocol';
 
 export interface Frame {
   runId: number;
@@ -7,6 +8,8 @@ export interface Frame {
   width: number;
   height: number;
   rgba: Uint8ClampedArray<ArrayBuffer>;
+  /** The params of the run that painted this frame (Save PNG names the file after them). */
+  params?: GenerateParams;
 }
 
 export type FrameListener = (frame: Frame) => void;

@@ -1,9 +1,9 @@
 // The sample canvas. Frames come from the frame bus, not React state: each frame is painted in
 // the next animation frame, newest wins. Upscaled with nearest neighbour (CSS pixelated).
 import { useEffect, useRef, useState } from 'react';
-import { shortName } from '../data/classes';
 import { frameBus, type Frame } from '../frames';
-import { appStore, useApp } from '../store/store';
+import { pngFileName } from '../pngName';
+import { useApp } from '../store/store';
 
 function paint(canvas: HTMLCanvasElement, frame: Frame): void {
   if (canvas.width !== frame.width || canvas.height !== frame.height) {
@@ -17,9 +17,9 @@ function paint(canvas: HTMLCanvasElement, frame: Frame): void {
 }
 
 function savePng(canvas: HTMLCanvasElement): void {
-  const { imagenetClass, seed, classifierScale, steps, sampler, guidanceMode, cfgScale } = appStore.getState().params;
-  const guidance = guidanceMode === 'classifier' ? `s${classifierScale}` : guidanceMode === 'cfg' ? `w${cfgScale}` : `s${classifierScale}-w${cfgScale}`;
-  const name = `${shortName(imagenetClass).replace(/\W+/g, '_')}-${guidance}-${sampler}${steps}-seed${seed}.png`;
+  // Named after the run that painted the frame on the canvas, not after the controls.
+  const params = frameBus.latest()?.params;
+  const name = params ? pngFileName(params) : 'sample.png';
   canvas.toBlob((blob) => {
     if (!blob) return;
     const a = document.createElement('a');

@@ -1,5 +1,6 @@
 // The current run: metadata only (frames go straight to the canvas, never through React state).
 import type { StateCreator } from 'zustand';
+import type { GenerateParams } from '../../shared/protocol';
 import type { AppState } from './store';
 
 export type RunState = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
@@ -17,7 +18,14 @@ export interface RunSlice {
   appliedCfgScale: number | null;
   runMs: number | null;
   runError: string | null;
-  runRequested: (runId: number, numSteps: number) => void;
+  /**
+   * What the run `runId` was asked for, with the scales it was changed to while running: what its
+   * frames show (the controls may have moved on since). null before the first run.
+   */
+  runParams: GenerateParams | null;
+  runRequested: (runId: number, numSteps: number, params?: GenerateParams) => void;
+  /** A live change sent to the running run (the guidance scales). */
+  runParamsChanged: (patch: Partial<GenerateParams>) => void;
   runStarted: (numSteps: number) => void;
   stepFinished: (step: number, numSteps: number, logp: number | null, appliedScale: number, appliedCfgScale?: number) => void;
   runDone: (ms: number) => void;
@@ -35,8 +43,13 @@ export const createRunSlice: StateCreator<AppState, [], [], RunSlice> = (set) =>
   appliedCfgScale: null,
   runMs: null,
   runError: null,
-  runRequested: (runId, numSteps) =>
-    set({ runId, runState: 'running', step: 0, numSteps, logp: [], appliedScale: null, appliedCfgScale: null, runMs: null, runError: null }),
+  runParams: null,
+  runRequested: (runId, numSteps, params) =>
+    set({
+      runId, runState: 'running', step: 0, numSteps, logp: [], appliedScale: null, appliedCfgScale: null, runMs: null, runError: null,
+      runParams: params ?? null,
+    }),
+  runParamsChanged: (patch) => set((s) => (s.runParams ? { runParams: { ...s.runParams, ...patch } } : {})),
   runStarted: (numSteps) => set({ numSteps }),
   stepFinished: (step, numSteps, logp, appliedScale, appliedCfgScale = 0) =>
     set((s) => {

@@ -76,7 +76,7 @@ export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: 
       const runId = ++ids;
       const { packId: _p, ep: _e, ...params } = s.params;
       const request: GenerateParams = params;
-      s.runRequested(runId, request.steps);
+      s.runRequested(runId, request.steps, request);
       send({ kind: 'generate', runId, params: request });
     },
     stop() {
@@ -88,9 +88,11 @@ export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: 
         if (s.runState !== 'running' || !worker) return;
         if (s.params.classifierScale !== prev.params.classifierScale) {
           worker.postMessage({ kind: 'setScale', runId: s.runId, classifierScale: s.params.classifierScale });
+          s.runParamsChanged({ classifierScale: s.params.classifierScale });
         }
         if (s.params.cfgScale !== prev.params.cfgScale) {
           worker.postMessage({ kind: 'setScale', runId: s.runId, cfgScale: s.params.cfgScale });
+          s.runParamsChanged({ cfgScale: s.params.cfgScale });
         }
         if (s.params.previewOf !== prev.params.previewOf) {
           worker.postMessage({ kind: 'setPreview', runId: s.runId, previewOf: s.params.previewOf });

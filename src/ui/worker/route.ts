@@ -28,7 +28,10 @@ export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker)
     case 'frame':
       if (msg.runId !== s.runId || s.runState !== 'running') return 'none';
       s.stepFinished(msg.step, msg.numSteps, msg.logp, msg.classifierScale, msg.cfgScale);
-      frames.publish({ runId: msg.runId, step: msg.step, width: msg.width, height: msg.height, rgba: new Uint8ClampedArray(msg.rgba) });
+      frames.publish({
+        runId: msg.runId, step: msg.step, width: msg.width, height: msg.height, rgba: new Uint8ClampedArray(msg.rgba),
+        params: s.runParams ?? undefined,
+      });
       return 'none';
     case 'done':
       if (msg.runId === s.runId) s.runDone(msg.ms);
