@@ -82,8 +82,14 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A bad value as shown in a message: JSON, cut short (a hostile manifest may hold megabytes). */
+function shown(v: unknown): string {
+  const text = v === undefined ? 'nothing' : JSON.stringify(v);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
 function need<T>(ok: boolean, path: string, what: string, v: unknown): T {
-  if (!ok) throw new ManifestError(`manifest.${path} must be ${what} (got ${JSON.stringify(v)})`);
+  if (!ok) throw new ManifestError(`manifest.${path} must be ${what} (got ${shown(v)})`);
   return v as T;
 }
 
@@ -154,7 +160,8 @@ export function parseManifest(json: unknown): PackManifest {
   try {
     spaceTimesteps(diffusionSteps, timestepRespacing);
   } catch (e) {
-    throw new ManifestError(`manifest.sampling.timestepRespacing: ${e instanceof Error ? e.message : String(e)}`);
+    const why = e instanceof Error ? e.message : String(e);
+    throw new ManifestError(`manifest.sampling.timestepRespacing: ${why.length > 200 ? `${why.slice(0, 200)}…` : why}`);
   }
   const manifest: PackManifest = {
     schemaVersion: 1,

@@ -14,7 +14,8 @@ type Field = { [K in keyof Params]: { key: K; name: string; parse: (raw: string)
 
 const ok = <T,>(value: T): Parsed<T> => ({ ok: true, value });
 const bad = <T,>(why: string): Parsed<T> => ({ ok: false, why });
-const num = (raw: string) => (/^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN);
+// Plain decimals, and the exponent form String() gives tiny or huge numbers (so toSearch round-trips).
+const num = (raw: string) => (/^-?\d+(\.\d+)?(e[-+]?\d+)?$/i.test(raw.trim()) ? Number(raw) : NaN);
 
 function inRange(r: { min: number; max: number }, integer: boolean) {
   return (raw: string): Parsed<number> => {
@@ -70,7 +71,8 @@ export function parseUrlParams(search: string): UrlParse {
     if (raw === null) continue;
     const r = f.parse(raw);
     if (r.ok) Object.assign(values, { [f.key]: r.value });
-    else errors.push(`URL parameter ${f.name}=${raw} ${r.why}; using the default instead.`);
+    // The raw value is echoed cut short: a crafted link cannot fill the page with its own text.
+    else errors.push(`URL parameter ${f.name}=${raw.length > 40 ? `${raw.slice(0, 40)}…` : raw} ${r.why}; using the default instead.`);
   }
   return { values, errors };
 }
