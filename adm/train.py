@@ -15,7 +15,9 @@ import copy
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
+from .checkpoint_io import load_checkpoint
 from .config import ClassifierConfig, DiffusionConfig, UNetConfig
 from .data import load_image_folder
 from .diffusion import GaussianDiffusion
@@ -141,6 +144,7 @@ class Trainer:
         self.diffusion = GaussianDiffusion.from_config(self.dcfg.noise_schedule, self.dcfg.diffusion_steps,
                                                        learn_sigma=self.dcfg.learn_sigma)
         self.step, self.seen, self.elapsed = 0, 0, 0.0
+        self.stop_requested = False  # set by SIGTERM/SIGINT: finish the step, save, exit
         self.gen = torch.Generator().manual_seed(args.seed)
         os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
         self.ckpt_path = os.path.join(args.out, f"{self.kind}.pt")
@@ -190,7 +194,7 @@ class Trainer:
         print(f"initialised {len(shared)} of {len(own)} classifier tensors from {pack}'s U-Net encoder", file=sys.stderr)
 
     def _resume(self):
-        ck = torch.load(self.ckpt_path, map_location=self.device)
+        ck = load_checkpoint(self.ckpt_path)  # plain tensors and containers only: a checkpoint runs no code
         if ck["wnids"] != self.data.wnids:
             raise SystemExit(f"error: {self.ckpt_path} was trained on classes {ck['wnids']}, the data has {self.data.wnids}")
         self.model.load_state_dict(ck["model"])
@@ -208,8 +212,13 @@ class Trainer:
                   val_acc=self.val_acc, train_args={k: (str(v) if isinstance(v, Path) else v)
                                                     for k, v in vars(self.args).items()})
         tmp = self.ckpt_path + ".tmp"
-        torch.save(ck, tmp)
-        os.replace(tmp, self.ckpt_path)
+        try:
+            torch.save(ck, tmp)
+            os.replace(tmp, self.ckpt_path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16)
@@ -262,7 +271,8 @@ class Trainer:
         last_ckpt = last_sample = last_eval = time.time()
         running: Dict[str, float] = {}
         with open(self.log_path, "a") as log:
-            while self.elapsed < budget_s and (args.max_steps is None or self.step < args.max_steps):
+            while (self.elapsed < budget_s and (args.max_steps is None or self.step < args.max_steps)
+                   and not self.stop_requested):
                 t0 = time.time()
                 stats = self.train_step()
                 self.elapsed += time.time() - t0
@@ -283,10 +293,13 @@ class Trainer:
                     self.sample_grid()
                     last_sample = time.time()
             bar.close()
-            if self.val is not None:
+            if self.stop_requested:
+                print(f"stopped by a signal at step {self.step}: checkpoint saved, the same command resumes",
+                      file=sys.stderr)
+            elif self.val is not None:
                 self.evaluate(log)
         self.save()
-        if self.kind == "unet":
+        if self.kind == "unet" and not self.stop_requested:
             self.sample_grid()
         summary = dict(model=self.kind, step=self.step, seen=self.seen, minutes=round(self.elapsed / 60, 1),
                        checkpoint=self.ckpt_path, **{k: round(v, 5) for k, v in running.items()})
@@ -332,11 +345,26 @@ def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.
     return torch.stack([padded[i, :, oy:oy + h, ox:ox + w] for i, (oy, ox) in enumerate(off.tolist())])
 
 
+def _stop_on_signals(trainer: "Trainer") -> None:
+    """SIGTERM / Ctrl-C end the current step cleanly and save (a session can stop at any moment).
+    A second Ctrl-C interrupts at once, as usual."""
+    def request(signum, frame):
+        if trainer.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, request)
+        signal.signal(signal.SIGINT, request)
+
+
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        Trainer(args).run()
+        trainer = Trainer(args)
+        _stop_on_signals(trainer)
+        trainer.run()
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

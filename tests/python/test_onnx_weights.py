@@ -145,3 +145,33 @@ def test_noisy_accuracy_separates_easy_classes(tmp_path):
     assert acc["0-99"] == 1.0
     assert acc["600-999"] < 0.9
     assert "| t 0-99 |" in format_table([("mean level", acc)])
+
+
+def test_sigterm_saves_and_resumes(pack, tmp_path):
+    """A stopped session loses nothing: SIGTERM ends the step, saves, and the same command resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    data, _, _ = pack
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    cmd = [sys.executable, "-m", "adm.train", *_args(data, tmp_path, "classifier")]
+    cmd[cmd.index("--max-steps") + 1] = "100000"
+    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "classifier.log.jsonl"
+    deadline = time.time() + 120
+    while not log.exists() or not log.read_text().strip():  # a few steps are done once the log has a line
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "checkpoint saved" in err
+    step = json.loads(out.strip().splitlines()[-1])["step"]
+    assert step > 0 and not (tmp_path / "classifier.pt.tmp").exists()
+    from adm.checkpoint_io import load_checkpoint
+    assert load_checkpoint(tmp_path / "classifier.pt")["step"] == step
