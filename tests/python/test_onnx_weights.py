@@ -12,7 +12,6 @@ from adm.classifier_eval import T_BUCKETS, format_table, noisy_accuracy
 from adm.data import load_image_folder
 from adm.diffusion import GaussianDiffusion
 from adm.export import export_classifier_grad, export_unet
-from adm.manifest import read_manifest
 from adm.onnx_weights import OnnxWeightsError, onnx_state_dict
 from adm.train import TRAIN_PRESETS
 from adm.unet import EncoderUNetModel, UNetModel
