@@ -18,3 +18,5 @@ export type { SampleOptions, StepRecord } from './loop';
 export { sampleLoop, sampleToEnd } from './loop';
 export type { GuidanceScale, GuidanceScales, GuidanceInterval } from './cfg';
 export { cfgCombine, cfgCombineInto, scalesPerSample, inGuidanceInterval, checkGuidanceInterval } from './cfg';
+export { guidanceHeatInto, sampleL2Norm } from './instruments';
+export { meanPairwiseRms, meanPairwiseL2, softmaxRows } from './diversity';

@@ -6,6 +6,10 @@
 // eta = 0 where it is multiplied by 0 — the reference draws it too, and keeping the draw keeps the
 // stream aligned whatever the settings.
 //
+// With `rngPerSample` each sample draws its x_T and step noise from its own stream instead, plane by
+// plane in the same order, so sample s of a batch equals a batch-1 run with rngPerSample[s] (a sweep
+// whose cells share a seed sees the same noise in every cell, under DDPM too).
+//
 // Guidance per step: classifier guidance (scale s, the classifier's gradient at x_t) and classifier-free
 // guidance (scale w, the U-Net once on N + M rows: see cfg.ts), both optional, both per sample, both
 // only inside the guidance interval. A batch of K sweep cells can so carry K different (s, w) pairs.
@@ -51,6 +55,18 @@ export interface SampleOptions {
   /** Clip predicted x_0 to [-1, 1] (default true, as in all the reference's scripts). */
   clipDenoised?: boolean;
   rng: GaussianRng;
+  /**
+   * One stream per sample (length N): sample s draws its x_T and its step noise from
+   * rngPerSample[s]; `rng` is then not used. Omitted: one stream for the whole batch (`rng`).
+   */
+  rngPerSample?: readonly GaussianRng[];
+  /**
+   * Where the classifier gradient is taken for the ancestral (DDPM) step: 'x' (default) at the step's
+   * input x_t with t, as the reference does; 'mean' at the unguided mean μ of p(x_{t-1} | x_t) with the
+   * next step's timestep (openai/guided-diffusion issue #51, "a slight bug"). DDIM always takes the
+   * score at x_t (paper Alg. 2), so this option does not change a DDIM step.
+   */
+  gradientAt?: 'x' | 'mean';
   /** Checked before every step; true ends the loop without running that step. */
   shouldStop?: () => boolean;
   /** Optional x_T to start from instead of drawing it (the rng then only supplies step noise). */
@@ -83,6 +99,13 @@ export interface StepRecord {
   cfgScales: Float32Array;
   /** Rows of this step's U-Net batch: N, plus one null-label row per sample guided classifier-free. */
   unetRows: number;
+  /**
+   * The unscaled classifier gradient ∇ log p(y | ·) of this step ([N, 3, H, W], where `gradientAt`
+   * says), or null when the classifier was not called. Owned by the gradient function: read it now.
+   */
+  grad: Float32Array | null;
+  /** Σ, the model variance of this step's p(x_{t-1} | x_t) ([N, 3, H, W]). Owned by the loop: read it now. */
+  variance: Float32Array;
 }
 
 /** Where a step is, for error messages: "sampling step 3/25 (timestep 920)". */
@@ -142,21 +165,35 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
   if (!Number.isFinite(eta) || eta < 0) throw new Error(`eta must be a non-negative number (got ${eta})`);
   const clip = opts.clipDenoised ?? true;
   const size = n * c * h * w;
+  const perSample = opts.rngPerSample;
+  if (perSample && perSample.length !== n) throw new Error(`rngPerSample has ${perSample.length} streams for a batch of ${n}`);
+  const gradAtMean = (opts.gradientAt ?? 'x') === 'mean' && !opts.useDdim;
+  if (opts.gradientAt !== undefined && opts.gradientAt !== 'x' && opts.gradientAt !== 'mean') {
+    throw new Error(`gradientAt must be 'x' or 'mean' (got ${String(opts.gradientAt)})`);
+  }
 
+  const plane = c * h * w;
+  // Per-sample streams fill their own slices: views made once, so nothing is allocated per step.
+  const fillNoise = (dst: Float32Array, slices: Float32Array[]): void => {
+    if (!perSample) rng.fill(dst);
+    else for (let s = 0; s < n; s++) perSample[s].fill(slices[s]);
+  };
+  const slicesOf = (a: Float32Array) => Array.from({ length: perSample ? n : 0 }, (_, s) => a.subarray(s * plane, (s + 1) * plane));
   let x = new Float32Array(size);
   if (opts.xT) {
     if (opts.xT.length !== size) throw new Error(`xT has ${opts.xT.length} values, shape needs ${size}`);
     x.set(opts.xT);
   } else {
-    rng.fill(x);
+    fillNoise(x, slicesOf(x));
   }
   // Two image buffers swapped every step, plus the step scratch: nothing is allocated per step.
   let next = new Float32Array(size);
   const noise = new Float32Array(size);
+  const noiseSlices = slicesOf(noise);
   const mv = allocMeanVariance(size);
   const timesteps = new Float32Array(n);
+  const gradTimesteps = new Float32Array(n);
   const numSteps = p.numTimesteps;
-  const plane = c * h * w;
   const views = Array.from({ length: n }, (_, s) => sampleView(mv, s * plane, (s + 1) * plane));
   const requestedCls = new Float32Array(n);
   const requestedCfg = new Float32Array(n);
@@ -228,12 +265,21 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
         if (requestedCls[s] !== 0) anyCls = true;
       }
     }
+    let grad: Float32Array | null = null;
     if (anyCls && opts.classifierGrad && opts.classifierLabels) {
-      // The gradient is taken at the step's input x_t, not at the mean (reference behaviour).
-      const g = await opts.classifierGrad(x, timesteps, opts.classifierLabels, shape);
+      // Reference: the gradient at the step's input x_t. Issue #51: at the mean μ, which estimates
+      // x_{t-1}, so with the next step's timestep (0 after the last one).
+      let gx = x;
+      let gt = timesteps;
+      if (gradAtMean) {
+        gx = mv.mean;
+        gt = gradTimesteps.fill(i > 0 ? p.timestepMap[i - 1] : 0);
+      }
+      const g = await opts.classifierGrad(gx, gt, opts.classifierLabels, shape);
       if (g.grad.length !== size) throw new Error(`classifier gradient has ${g.grad.length} values, expected ${size}`);
       checkFinite(g.grad, 'the classifier gradient', at, scalesText);
       logp = g.logp;
+      grad = g.grad;
       if (appliedCls.every((v) => v === appliedCls[0])) {
         if (opts.useDdim) conditionScore(p, mv, x, i, g.grad, appliedCls[0]);
         else conditionMean(mv, g.grad, appliedCls[0]);
@@ -248,7 +294,7 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
       }
     }
 
-    rng.fill(noise);
+    fillNoise(noise, noiseSlices);
     if (opts.useDdim) ddimSampleInto(p, mv, x, i, noise, eta, next);
     else pSampleInto(mv, noise, i, next);
     checkFinite(next, 'the new sample', at, () => `${scalesText()}: is the guidance scale too large?`);
@@ -258,6 +304,7 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
     yield {
       step: done, numSteps, index: i, timestep, x, predXstart: mv.predXstart, logp,
       classifierScale: appliedCls[0], cfgScale: appliedCfg[0], classifierScales: appliedCls, cfgScales: appliedCfg, unetRows: rows,
+      grad, variance: mv.variance,
     };
   }
 }
