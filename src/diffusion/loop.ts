@@ -269,7 +269,7 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
     if (anyCls && opts.classifierGrad && opts.classifierLabels) {
       // Reference: the gradient at the step's input x_t. Issue #51: at the mean μ, which estimates
       // x_{t-1}, so with the next step's timestep (0 after the last one).
-      let gx = x;
+      let gx: Float32Array = x;
       let gt = timesteps;
       if (gradAtMean) {
         gx = mv.mean;
