@@ -16,6 +16,35 @@ export type Ep = 'webgpu' | 'wasm';
 export type PreviewOf = 'x' | 'predX0';
 export type Sampler = 'ddpm' | 'ddim';
 
+/** The app's views: one image, a sweep of guidance scales, or grids of seeds at two scales. */
+export type View = 'single' | 'sweep' | 'diversity';
+
+/**
+ * Where the classifier gradient is taken in an ancestral (DDPM) step: at x_t (the reference) or at
+ * the unguided mean μ (openai/guided-diffusion issue #51). DDIM always takes it at x_t.
+ */
+export type GradientAt = 'x' | 'mean';
+
+/** One cell of a grid run: its own noise stream and its own guidance. */
+export interface GridCell {
+  /** Seed of the cell's stream (x_T and step noise); cells with one seed start from the same noise. */
+  seed: number;
+  guidanceMode: GuidanceMode;
+  classifierScale: number;
+  cfgScale: number;
+}
+
+/**
+ * K cells sampled together as ONE batch: one U-Net call (K rows plus a null-label row per cell with a
+ * non-zero CFG scale) and at most one classifier-gradient call (K rows) per step.
+ */
+export interface GridRequest {
+  view: Exclude<View, 'single'>;
+  cells: GridCell[];
+  /** Sets of cells (indices) whose diversity is read out, e.g. the two grids of the diversity view. */
+  groups: number[][];
+}
+
 /** Everything that fixes one sample. Same params + same pack + same seed = same image. */
 export interface GenerateParams {
   /** ImageNet-1k index (0..999); the worker maps it to the pack's label space. */
@@ -37,6 +66,13 @@ export interface GenerateParams {
   cfgScale?: number;
   /** Guide only for original timesteps lo <= t <= hi (absent or null: every step). */
   guidanceInterval?: GuidanceInterval | null;
+  /** Absent: 'x' (the reference). */
+  gradientAt?: GradientAt;
+  /**
+   * A grid run: the cells override seed, guidance mode and scales; class, steps, sampler, conditioning,
+   * preview, interval and gradientAt above apply to every cell. Absent or null: one image.
+   */
+  grid?: GridRequest | null;
 }
 
 export type ToWorker =
@@ -80,6 +116,43 @@ export type FromWorker =
       classifierScale: number;
       /** Classifier-free scale applied at this step (0: none). */
       cfgScale: number;
+      /** ‖∇ₓ log p(y | ·)‖₂ of this step's (unscaled) gradient; null when the classifier was not called. */
+      gradNorm?: number | null;
+      /**
+       * Float32 [H, W], transferred: Σ_c |s·Σ·∇ₓ log p| per pixel, the guidance term of this step
+       * (channel-summed magnitude); null when the classifier was not called.
+       */
+      heat?: ArrayBuffer | null;
+      /** Largest value of `heat` (0 when null). */
+      heatMax?: number;
+    }
+  | {
+      kind: 'gridFrame';
+      runId: number;
+      /** 1-based count of finished steps. */
+      step: number;
+      numSteps: number;
+      timestep: number;
+      width: number;
+      height: number;
+      cells: number;
+      /** The cells' RGBA images back to back (cell k from byte k·width·height·4), transferred. */
+      rgba: ArrayBuffer;
+      /** log p(y | x_t) per cell; null when the classifier was not called at this step. */
+      logp: number[] | null;
+      /** Per group: mean pairwise pixel L2 (RMS over the values of x₀ in [-1, 1]) of this step's predicted x₀. */
+      pixelDiversity: number[];
+    }
+  | {
+      kind: 'gridReadout';
+      runId: number;
+      /** Per group: mean pairwise pixel L2 (RMS over the values in [-1, 1]) of the final samples. */
+      pixelL2: number[];
+      /**
+       * Per group: mean pairwise L2 distance of the guidance classifier's softmax vectors of the final
+       * samples (at t = 0); null when the pack has no classifier.
+       */
+      classifierL2: number[] | null;
     }
   | { kind: 'done'; runId: number; ms: number }
   | { kind: 'cancelled'; runId: number; step: number }
@@ -104,6 +177,12 @@ export const LIMITS = {
   steps: { min: 1, max: 1000 },
   seed: { min: 0, max: 0xffffffff },
   imagenetClass: { min: 0, max: 999 },
+  /** Cells of one grid run (the batch is up to twice that with classifier-free rows). */
+  gridCells: { min: 1, max: 32 },
+  /** Scales per sweep row. */
+  sweepScales: { min: 1, max: 8 },
+  /** Seeds per diversity grid. */
+  diversitySeeds: { min: 2, max: 12 },
 } as const;
 
 /** One place for the app's fallback defaults (a pack's manifest may recommend others). */
@@ -116,4 +195,13 @@ export const DEFAULTS = {
   seed: 0,
   conditionUnet: true,
   previewOf: 'predX0',
+  gradientAt: 'x',
 } as const satisfies Partial<GenerateParams>;
+
+/** Default grids of the sweep and diversity views. */
+export const GRID_DEFAULTS = {
+  sweepScales: [0, 1, 2, 4, 8, 16],
+  sweepCfgScales: [0, 1, 2, 3, 5, 8],
+  diversityScales: [0, 8],
+  diversitySeeds: 8,
+} as const;

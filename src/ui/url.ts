@@ -1,7 +1,8 @@
 // URL <-> params, so a link reproduces an image. Parsing is strict: an out-of-range or
 // malformed value is dropped with a sentence saying so, and the default stays in force.
 import { GUIDANCE_MODES } from '../shared/manifest';
-import { LIMITS, type GuidanceInterval } from '../shared/protocol';
+import { GRID_DEFAULTS, LIMITS, type GuidanceInterval } from '../shared/protocol';
+import { formatScaleList, parseScaleList } from './scaleList';
 import type { Params } from './store/paramsSlice';
 
 export interface UrlParse {
@@ -60,7 +61,25 @@ const FIELDS: Field[] = [
   { key: 'guidanceMode', name: 'mode', parse: oneOf(GUIDANCE_MODES) },
   { key: 'cfgScale', name: 'cfg', parse: inRange(LIMITS.cfgScale, false) },
   { key: 'guidanceInterval', name: 'gi', parse: interval },
+  // Views: `view` (single, sweep, diversity), the sweep rows `scales` and `cfgs`, the diversity
+  // view's two scales `dscales` and seeds per grid `n`; `grad=mean` takes the gradient at the mean.
+  { key: 'view', name: 'view', parse: oneOf(['single', 'sweep', 'diversity'] as const) },
+  { key: 'sweepScales', name: 'scales', parse: scaleList(LIMITS.classifierScale, LIMITS.sweepScales) },
+  { key: 'sweepCfgScales', name: 'cfgs', parse: scaleList(LIMITS.cfgScale, LIMITS.sweepScales) },
+  // Classifier or CFG scales, whichever the guidance mode picks: both kinds share the range 0..20.
+  { key: 'diversityScales', name: 'dscales', parse: scaleList(LIMITS.classifierScale, { min: 2, max: 2 }) },
+  { key: 'diversitySeeds', name: 'n', parse: inRange(LIMITS.diversitySeeds, true) },
+  { key: 'gradientAt', name: 'grad', parse: oneOf(['x', 'mean'] as const) },
 ];
+
+function scaleList(range: { min: number; max: number }, count: { min: number; max: number }) {
+  return (raw: string): Parsed<number[]> => {
+    const r = parseScaleList(raw, range, count);
+    return r.ok ? ok(r.value) : bad(r.why);
+  };
+}
+
+const sameList = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, k) => v === b[k]);
 
 export function parseUrlParams(search: string): UrlParse {
   const q = new URLSearchParams(search);
@@ -93,6 +112,15 @@ export function toSearch(p: Params): string {
     q.set('cfg', String(p.cfgScale));
   }
   if (p.guidanceInterval) q.set('gi', p.guidanceInterval.join(','));
+  if (p.gradientAt !== 'x') q.set('grad', p.gradientAt);
+  // A view's grid is always in its link; another view's only when it differs from the defaults.
+  if (p.view !== 'single') q.set('view', p.view);
+  const sweep = p.view === 'sweep';
+  const diversity = p.view === 'diversity';
+  if (sweep || !sameList(p.sweepScales, GRID_DEFAULTS.sweepScales)) q.set('scales', formatScaleList(p.sweepScales, ','));
+  if (sweep || !sameList(p.sweepCfgScales, GRID_DEFAULTS.sweepCfgScales)) q.set('cfgs', formatScaleList(p.sweepCfgScales, ','));
+  if (diversity || !sameList(p.diversityScales, GRID_DEFAULTS.diversityScales)) q.set('dscales', formatScaleList(p.diversityScales, ','));
+  if (diversity || p.diversitySeeds !== GRID_DEFAULTS.diversitySeeds) q.set('n', String(p.diversitySeeds));
   if (p.ep !== 'auto') q.set('ep', p.ep);
   return `?${q.toString()}`;
 }

@@ -90,6 +90,7 @@ function handle(msg: ToWorker): void {
         manifest: pack.manifest,
         denoise: pack.sessions.denoise,
         classifierGrad: pack.sessions.classifierGrad,
+        classifierLogits: pack.sessions.classifierLogits,
       });
       return;
     case 'setScale':

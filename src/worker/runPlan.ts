@@ -2,7 +2,8 @@
 // every way a request can be wrong for this pack is rejected here with a sentence for the page.
 import { createProcessForPack, spaceTimesteps, type DiffusionProcess, type Shape4 } from '../diffusion';
 import { GUIDANCE_MODES, canUseCfg, labelOfImagenetIndex, modeUses, type GuidanceMode, type PackManifest } from '../shared/manifest';
-import { LIMITS, type GenerateParams, type GuidanceInterval } from '../shared/protocol';
+import { LIMITS, type GenerateParams, type GradientAt, type GridRequest, type GuidanceInterval } from '../shared/protocol';
+import { planGrid } from './gridPlan';
 
 export interface RunPlan {
   process: DiffusionProcess;
@@ -17,6 +18,23 @@ export interface RunPlan {
   guidanceInterval: GuidanceInterval | null;
   useDdim: boolean;
   seed: number;
+  /** One noise stream per cell (K = shape[0] seeds); a single run has [seed]. */
+  seeds: number[];
+  /** Fixed per-cell scales of a grid run; null for a single run (its scales may change mid-run). */
+  cellScales: { classifier: Float32Array; cfg: Float32Array } | null;
+  gradientAt: GradientAt;
+  /** The grid request, validated; null for a single image. */
+  grid: GridRequest | null;
+}
+
+/** What a grid plan shares with the single one: the validated, pack-wide part of the request. */
+export interface BasePlan {
+  /** The class in the pack's label space. */
+  label: number;
+  process: DiffusionProcess;
+  guidanceInterval: GuidanceInterval | null;
+  useDdim: boolean;
+  gradientAt: GradientAt;
 }
 
 /** "ddimN" (the reference's DDIM spacing) when an integer stride gives N steps, else N even sections. */
@@ -32,7 +50,7 @@ export function respacingFor(steps: number, useDdim: boolean, diffusionSteps: nu
   return String(steps);
 }
 
-function inRange(v: number, r: { min: number; max: number }, integer: boolean): boolean {
+export function inRange(v: number, r: { min: number; max: number }, integer: boolean): boolean {
   return Number.isFinite(v) && v >= r.min && v <= r.max && (!integer || Number.isInteger(v));
 }
 
@@ -62,8 +80,16 @@ export function planRun(m: PackManifest, p: GenerateParams): RunPlan {
   const T = m.diffusion.diffusionSteps;
   if (!inRange(p.steps, { min: 1, max: T }, true)) throw new Error(`steps must be a whole number from 1 to ${T} (got ${p.steps})`);
 
+  const gradientAt = p.gradientAt ?? 'x';
+  if (gradientAt !== 'x' && gradientAt !== 'mean') throw new Error(`gradientAt "${String(gradientAt)}" is not one of x, mean`);
+
   const label = labelOfImagenetIndex(m, p.imagenetClass);
   if (label < 0) throw new Error(`pack "${m.name}" does not know ImageNet class ${p.imagenetClass}`);
+  const useDdim = p.sampler === 'ddim';
+  if (p.grid) {
+    const process = createProcessForPack(m, respacingFor(p.steps, useDdim, T));
+    return planGrid(m, p, p.grid, { label, process, guidanceInterval: gi === null ? null : [gi[0], gi[1]], useDdim, gradientAt });
+  }
   let unetLabels: Int32Array | null = null;
   if (m.classCond) {
     // Classifier-free guidance always conditions its first branch on the class.
@@ -71,7 +97,6 @@ export function planRun(m: PackManifest, p: GenerateParams): RunPlan {
     else if (m.unconditionalLabel !== null) unetLabels = Int32Array.of(m.unconditionalLabel);
     else throw new Error(`pack "${m.name}" cannot sample unconditionally (it has no unconditional label)`);
   }
-  const useDdim = p.sampler === 'ddim';
   return {
     process: createProcessForPack(m, respacingFor(p.steps, useDdim, T)),
     shape: [1, 3, m.imageSize, m.imageSize],
@@ -82,5 +107,9 @@ export function planRun(m: PackManifest, p: GenerateParams): RunPlan {
     guidanceInterval: gi === null ? null : [gi[0], gi[1]],
     useDdim,
     seed: p.seed,
+    seeds: [p.seed],
+    cellScales: null,
+    gradientAt,
+    grid: null,
   };
 }

@@ -1,17 +1,21 @@
-// Runs one sample at a time with injected model functions (ORT in the worker, fakes in tests).
+// Runs one sample, or one grid of cells as a single batch, at a time with injected model functions
+// (ORT in the worker, fakes in tests).
 // Latest wins: a new generate cancels the active run between steps and waits for it to end.
 // Guidance scales (classifier and classifier-free) and the preview choice are read every step, so
 // changes apply without a restart. The guidance mode is fixed for a run.
-import { createGaussianRng, sampleLoop, toRgba, type ClassifierGradFn, type DenoiseFn } from '../diffusion';
+import { createGaussianRng, sampleLoop, type ClassifierGradFn, type DenoiseFn, type Shape4 } from '../diffusion';
 import type { PackManifest } from '../shared/manifest';
 import { modeUses } from '../shared/manifest';
 import { LIMITS, type FromWorker, type GenerateParams, type PreviewOf } from '../shared/protocol';
+import { gridFrame, gridReadout, singleFrame } from './frameMessages';
 import { planRun } from './runPlan';
 
 export interface RunModel {
   manifest: PackManifest;
   denoise: DenoiseFn;
   classifierGrad: ClassifierGradFn | null;
+  /** The gradient graph's logits [N, classes] (the diversity read-out); absent: no classifier features. */
+  classifierLogits?: ((x: Float32Array, timesteps: Float32Array, y: Int32Array, shape: Shape4) => Promise<Float32Array>) | null;
 }
 
 export interface RunnerDeps {
@@ -66,29 +70,39 @@ export function createRunner(deps: RunnerDeps): Runner {
         classifierGrad: guided ? (model.classifierGrad ?? undefined) : undefined,
         classifierLabels: guided ? (plan.classifierLabels ?? undefined) : undefined,
         nullLabels: plan.nullLabels ?? undefined,
-        getScales: () => ({ classifier: uses.classifier ? run.scale : 0, cfg: uses.cfg ? run.cfgScale : 0 }),
+        // A grid's scales are fixed per cell; a single run reads the live ones.
+        getScales: () => plan.cellScales ?? { classifier: uses.classifier ? run.scale : 0, cfg: uses.cfg ? run.cfgScale : 0 },
         guidanceInterval: plan.guidanceInterval ?? undefined,
         useDdim: plan.useDdim,
         rng: createGaussianRng(plan.seed),
+        // Grid cells: one stream per cell, so cells with one seed share their noise (DDPM too).
+        rngPerSample: plan.grid ? plan.seeds.map((s) => createGaussianRng(s)) : undefined,
+        gradientAt: plan.gradientAt,
         shouldStop: () => run.cancelled,
       });
+      let finalX: Float32Array | null = null;
       for await (const rec of loop) {
         stepsDone = rec.step + 1;
-        const rgba = toRgba(run.previewOf === 'x' ? rec.x : rec.predXstart, plan.shape, 0);
-        const buffer = rgba.buffer;
-        if (!(buffer instanceof ArrayBuffer)) throw new Error('frame buffer is not transferable');
-        const [, , height, width] = plan.shape;
-        deps.post(
-          {
-            kind: 'frame', runId, step: stepsDone, numSteps, timestep: rec.timestep, width, height, rgba: buffer,
-            logp: rec.logp ? rec.logp[0] : null, classifierScale: rec.classifierScale, cfgScale: rec.cfgScale,
-          },
-          [buffer],
-        );
+        const out = plan.grid ? gridFrame(runId, rec, plan, run.previewOf) : singleFrame(runId, rec, plan, run.previewOf);
+        if (plan.grid && stepsDone === numSteps) finalX = rec.x.slice();
+        deps.post(out.msg, out.transfer);
         await deps.yieldToEvents();
       }
-      if (run.cancelled && stepsDone < numSteps) deps.post({ kind: 'cancelled', runId, step: stepsDone });
-      else deps.post({ kind: 'done', runId, ms: deps.now() - t0 });
+      if (run.cancelled && stepsDone < numSteps) {
+        deps.post({ kind: 'cancelled', runId, step: stepsDone });
+        return;
+      }
+      if (finalX) {
+        // The classifier's view of the final samples (t = 0), one extra call: a diversity read-out.
+        // Logits do not depend on y (the graph needs one all the same).
+        const k = plan.shape[0];
+        const logits = model.classifierLogits
+          ? await model.classifierLogits(finalX, new Float32Array(k), plan.classifierLabels ?? new Int32Array(k), plan.shape)
+          : null;
+        const out = gridReadout(runId, finalX, plan, logits);
+        deps.post(out.msg, out.transfer);
+      }
+      deps.post({ kind: 'done', runId, ms: deps.now() - t0 });
     } catch (e) {
       deps.post({ kind: 'error', runId, message: e instanceof Error ? e.message : String(e) });
     }

@@ -10,11 +10,13 @@ import { classifierLabelProblem, type PackManifest } from '../shared/manifest';
 import type { SerialQueue } from './serialQueue';
 
 /** ONNX I/O names fixed by docs/pack-format.md (parseManifest checks the manifest lists them). */
-const IO = { x: 'x', timesteps: 'timesteps', y: 'y', modelOutput: 'model_output', grad: 'grad', logp: 'logp' } as const;
+const IO = { x: 'x', timesteps: 'timesteps', y: 'y', modelOutput: 'model_output', grad: 'grad', logp: 'logp', logits: 'logits' } as const;
 
 export interface ModelSessions {
   denoise: DenoiseFn;
   classifierGrad: ClassifierGradFn | null;
+  /** The gradient graph's logits [N, classes] (grid diversity read-out); null without a classifier. */
+  classifierLogits: ((x: Float32Array, timesteps: Float32Array, y: Int32Array, shape: Shape4) => Promise<Float32Array>) | null;
   release(): Promise<void>;
 }
 
@@ -81,9 +83,18 @@ export async function createModelSessions(
           }));
         })
     : null;
+  const classifierLogits: ModelSessions['classifierLogits'] = grad
+    ? (x, timesteps, y, shape) =>
+        queue.run(async () => {
+          const feeds = baseFeeds(x, timesteps, shape);
+          feeds[IO.y] = int64Tensor(y);
+          return withOutputs(await grad.run(feeds, [IO.logits]), feeds, (out) => floatData(out, IO.logits));
+        })
+    : null;
   return {
     denoise,
     classifierGrad,
+    classifierLogits,
     release: () => queue.run(async () => {
       await unet.release();
       await grad?.release();

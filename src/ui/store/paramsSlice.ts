@@ -1,14 +1,25 @@
 // What the user asked for: the inputs of the next run (mirrored in the URL).
 import type { StateCreator } from 'zustand';
-import { DEFAULTS, type EpChoice, type GenerateParams, type GuidanceInterval, type GuidanceMode } from '../../shared/protocol';
+import {
+  DEFAULTS, GRID_DEFAULTS, type EpChoice, type GenerateParams, type GradientAt, type GuidanceInterval, type GuidanceMode, type View,
+} from '../../shared/protocol';
 import type { AppState } from './store';
 
 /** The next run's inputs (GenerateParams, the guidance fields required) plus where and how it runs. */
-export interface Params extends Omit<GenerateParams, 'guidanceMode' | 'cfgScale' | 'guidanceInterval'> {
+export interface Params extends Omit<GenerateParams, 'guidanceMode' | 'cfgScale' | 'guidanceInterval' | 'gradientAt' | 'grid'> {
   guidanceMode: GuidanceMode;
   cfgScale: number;
   /** null: guide at every step. */
   guidanceInterval: GuidanceInterval | null;
+  gradientAt: GradientAt;
+  /** Which view Generate fills (the grids are built from the fields below, see gridLayout). */
+  view: View;
+  /** Sweep: the classifier scales of the first row and the CFG scales of the second, one seed. */
+  sweepScales: number[];
+  sweepCfgScales: number[];
+  /** Diversity: the two scales (one grid each) and the number of seeds per grid (seed, seed+1, ...). */
+  diversityScales: number[];
+  diversitySeeds: number;
   /** Pack id from models/index.json; '' until the index is read. */
   packId: string;
   ep: EpChoice;
@@ -38,6 +49,12 @@ export const INITIAL_PARAMS: Params = {
   guidanceMode: DEFAULTS.guidanceMode,
   cfgScale: DEFAULTS.cfgScale,
   guidanceInterval: null,
+  gradientAt: DEFAULTS.gradientAt,
+  view: 'single',
+  sweepScales: [...GRID_DEFAULTS.sweepScales],
+  sweepCfgScales: [...GRID_DEFAULTS.sweepCfgScales],
+  diversityScales: [...GRID_DEFAULTS.diversityScales],
+  diversitySeeds: GRID_DEFAULTS.diversitySeeds,
   packId: '',
   ep: 'auto',
 };

@@ -13,6 +13,8 @@ export interface RunSlice {
   numSteps: number;
   /** log p(y | x_t) per finished step (null where the classifier was not called). */
   logp: (number | null)[];
+  /** ‖∇ₓ log p(y | ·)‖₂ per finished step (null where the classifier was not called). */
+  gradNorm: (number | null)[];
   appliedScale: number | null;
   /** Classifier-free scale applied at the latest step (null before the first frame). */
   appliedCfgScale: number | null;
@@ -27,7 +29,9 @@ export interface RunSlice {
   /** A live change sent to the running run (the guidance scales). */
   runParamsChanged: (patch: Partial<GenerateParams>) => void;
   runStarted: (numSteps: number) => void;
-  stepFinished: (step: number, numSteps: number, logp: number | null, appliedScale: number, appliedCfgScale?: number) => void;
+  stepFinished: (
+    step: number, numSteps: number, logp: number | null, appliedScale: number, appliedCfgScale?: number, gradNorm?: number | null,
+  ) => void;
   runDone: (ms: number) => void;
   runCancelled: (step: number) => void;
   runFailed: (message: string) => void;
@@ -39,6 +43,7 @@ export const createRunSlice: StateCreator<AppState, [], [], RunSlice> = (set) =>
   step: 0,
   numSteps: 0,
   logp: [],
+  gradNorm: [],
   appliedScale: null,
   appliedCfgScale: null,
   runMs: null,
@@ -46,16 +51,18 @@ export const createRunSlice: StateCreator<AppState, [], [], RunSlice> = (set) =>
   runParams: null,
   runRequested: (runId, numSteps, params) =>
     set({
-      runId, runState: 'running', step: 0, numSteps, logp: [], appliedScale: null, appliedCfgScale: null, runMs: null, runError: null,
+      runId, runState: 'running', step: 0, numSteps, logp: [], gradNorm: [], appliedScale: null, appliedCfgScale: null, runMs: null, runError: null,
       runParams: params ?? null,
     }),
   runParamsChanged: (patch) => set((s) => (s.runParams ? { runParams: { ...s.runParams, ...patch } } : {})),
   runStarted: (numSteps) => set({ numSteps }),
-  stepFinished: (step, numSteps, logp, appliedScale, appliedCfgScale = 0) =>
+  stepFinished: (step, numSteps, logp, appliedScale, appliedCfgScale = 0, gradNorm = null) =>
     set((s) => {
       const next = s.logp.slice(0, step - 1);
       next[step - 1] = logp;
-      return { step, numSteps, logp: next, appliedScale, appliedCfgScale };
+      const norms = s.gradNorm.slice(0, step - 1);
+      norms[step - 1] = gradNorm;
+      return { step, numSteps, logp: next, gradNorm: norms, appliedScale, appliedCfgScale };
     }),
   runDone: (runMs) => set({ runState: 'done', runMs }),
   runCancelled: (step) => set({ runState: 'cancelled', step }),

@@ -2,12 +2,13 @@
 // React components read it through useApp with single-field selectors.
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { useStore } from 'zustand';
+import { createGridSlice, type GridSlice } from './gridSlice';
 import { createModelSlice, type ModelSlice } from './modelSlice';
 import { createNoticeSlice, type NoticeSlice } from './noticeSlice';
 import { createParamsSlice, type ParamsSlice } from './paramsSlice';
 import { createRunSlice, type RunSlice } from './runSlice';
 
-export type AppState = ParamsSlice & ModelSlice & RunSlice & NoticeSlice;
+export type AppState = ParamsSlice & ModelSlice & RunSlice & NoticeSlice & GridSlice;
 export type AppStore = StoreApi<AppState>;
 
 export function createAppStore(): AppStore {
@@ -16,6 +17,7 @@ export function createAppStore(): AppStore {
     ...createModelSlice(...a),
     ...createRunSlice(...a),
     ...createNoticeSlice(...a),
+    ...createGridSlice(...a),
   }));
 }
 

@@ -3,6 +3,8 @@
 // after a crash or GPU device loss.
 import type { FromWorker, GenerateParams, ToWorker } from '../../shared/protocol';
 import type { FrameBus } from '../frames';
+import { liveBuses, type LiveBuses } from '../liveFrames';
+import { buildRequest } from '../gridRequest';
 import type { AppStore } from '../store/store';
 import type { PackEntry } from '../store/modelSlice';
 import { routeMessage } from './route';
@@ -23,7 +25,7 @@ export interface DiffusionClient {
   attach(): () => void;
 }
 
-export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: () => WorkerLike): DiffusionClient {
+export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: () => WorkerLike, live: LiveBuses = liveBuses): DiffusionClient {
   let worker: WorkerLike | null = null;
   let ids = 0; // shared counter: run and load ids never repeat within a page
   let lastPack: PackEntry | null = null;
@@ -32,7 +34,7 @@ export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: 
     if (worker) return worker;
     const w = spawn();
     w.onmessage = (e) => {
-      if (routeMessage(store, frames, e.data) === 'restartWorker') restartOnWasm();
+      if (routeMessage(store, frames, e.data, live) === 'restartWorker') restartOnWasm();
     };
     w.onerror = (e) => {
       e.preventDefault?.();
@@ -74,8 +76,8 @@ export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: 
       const s = store.getState();
       if (s.packStatus !== 'ready') return;
       const runId = ++ids;
-      const { packId: _p, ep: _e, ...params } = s.params;
-      const request: GenerateParams = params;
+      // The current view decides: one image, or a grid of cells sampled as one batch.
+      const request: GenerateParams = buildRequest(s.params, s.manifest);
       s.runRequested(runId, request.steps, request);
       send({ kind: 'generate', runId, params: request });
     },
@@ -86,11 +88,12 @@ export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: 
     attach() {
       const unsubscribe = store.subscribe((s, prev) => {
         if (s.runState !== 'running' || !worker) return;
-        if (s.params.classifierScale !== prev.params.classifierScale) {
+        const grid = s.runParams?.grid; // a grid's scales are fixed per cell: the sliders steer a single image
+        if (!grid && s.params.classifierScale !== prev.params.classifierScale) {
           worker.postMessage({ kind: 'setScale', runId: s.runId, classifierScale: s.params.classifierScale });
           s.runParamsChanged({ classifierScale: s.params.classifierScale });
         }
-        if (s.params.cfgScale !== prev.params.cfgScale) {
+        if (!grid && s.params.cfgScale !== prev.params.cfgScale) {
           worker.postMessage({ kind: 'setScale', runId: s.runId, cfgScale: s.params.cfgScale });
           s.runParamsChanged({ cfgScale: s.params.cfgScale });
         }

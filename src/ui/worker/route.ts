@@ -2,13 +2,14 @@
 // not the newest one are dropped here, so a stale run can never paint or change the status.
 import { assertNever, type FromWorker } from '../../shared/protocol';
 import type { FrameBus } from '../frames';
+import { liveBuses, type LiveBuses } from '../liveFrames';
 import { adoptPack } from '../packDefaults';
 import type { AppStore } from '../store/store';
 
 /** What the client must do beyond updating state. */
 export type RouteEffect = 'none' | 'restartWorker';
 
-export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker): RouteEffect {
+export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker, live: LiveBuses = liveBuses): RouteEffect {
   const s = store.getState();
   switch (msg.kind) {
     case 'progress':
@@ -27,12 +28,32 @@ export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker)
       return 'none';
     case 'frame':
       if (msg.runId !== s.runId || s.runState !== 'running') return 'none';
-      s.stepFinished(msg.step, msg.numSteps, msg.logp, msg.classifierScale, msg.cfgScale);
+      s.stepFinished(msg.step, msg.numSteps, msg.logp, msg.classifierScale, msg.cfgScale, msg.gradNorm ?? null);
       frames.publish({
         runId: msg.runId, step: msg.step, width: msg.width, height: msg.height, rgba: new Uint8ClampedArray(msg.rgba),
         params: s.runParams ?? undefined,
       });
+      if (msg.heat) {
+        live.heat.publish({ runId: msg.runId, step: msg.step, width: msg.width, height: msg.height, heat: new Float32Array(msg.heat), max: msg.heatMax ?? 0 });
+      }
       return 'none';
+    case 'gridFrame': {
+      const view = s.runParams?.grid?.view;
+      if (msg.runId !== s.runId || s.runState !== 'running' || !view) return 'none';
+      // The status line ("step k / N") is shared by every view; log p per step is the single view's chart.
+      s.stepFinished(msg.step, msg.numSteps, null, 0, 0);
+      s.gridStepFinished(view, msg.runId, msg.step, msg.logp, msg.pixelDiversity);
+      live.grid[view].publish({
+        runId: msg.runId, step: msg.step, width: msg.width, height: msg.height, cells: msg.cells,
+        rgba: new Uint8ClampedArray(msg.rgba), params: s.runParams ?? undefined,
+      });
+      return 'none';
+    }
+    case 'gridReadout': {
+      const view = s.runParams?.grid?.view;
+      if (msg.runId === s.runId && view) s.gridReadout(view, msg.runId, msg.pixelL2, msg.classifierL2);
+      return 'none';
+    }
     case 'done':
       if (msg.runId === s.runId) s.runDone(msg.ms);
       return 'none';

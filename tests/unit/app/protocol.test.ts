@@ -5,11 +5,13 @@ import { assertNever, DEFAULTS, LIMITS, type FromWorker, type FromWorkerKind, ty
 // exhaustive switch (worker/main.ts, ui/worker/route.ts) until it is handled.
 expectTypeOf<ToWorkerKind>().toEqualTypeOf<'load' | 'generate' | 'setScale' | 'setPreview' | 'cancel'>();
 expectTypeOf<FromWorkerKind>().toEqualTypeOf<
-  'progress' | 'ready' | 'loadError' | 'started' | 'frame' | 'done' | 'cancelled' | 'error' | 'deviceLost'
+  'progress' | 'ready' | 'loadError' | 'started' | 'frame' | 'gridFrame' | 'gridReadout' | 'done' | 'cancelled' | 'error' | 'deviceLost'
 >();
 
 // Every run-scoped message carries a runId.
-type RunScoped<M> = M extends { kind: 'generate' | 'setScale' | 'setPreview' | 'cancel' | 'started' | 'frame' | 'done' | 'cancelled' | 'error' } ? M : never;
+type RunScoped<M> = M extends {
+  kind: 'generate' | 'setScale' | 'setPreview' | 'cancel' | 'started' | 'frame' | 'gridFrame' | 'gridReadout' | 'done' | 'cancelled' | 'error';
+} ? M : never;
 expectTypeOf<RunScoped<ToWorker | FromWorker>>().toMatchTypeOf<{ runId: number }>();
 
 function describeMsg(m: FromWorker): string {
@@ -20,6 +22,8 @@ function describeMsg(m: FromWorker): string {
       return `load ${m.loadId}`;
     case 'started':
     case 'frame':
+    case 'gridFrame':
+    case 'gridReadout':
     case 'done':
     case 'cancelled':
     case 'error':

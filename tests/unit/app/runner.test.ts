@@ -30,7 +30,7 @@ describe('runner', () => {
     for (const p of rec.posted.filter((q) => q.msg.kind === 'frame')) {
       const f = p.msg as Extract<FromWorker, { kind: 'frame' }>;
       expect(f.rgba.byteLength).toBe(8 * 8 * 4);
-      expect(p.transfer).toEqual([f.rgba]);
+      expect(p.transfer).toEqual([f.rgba, f.heat]); // the guidance heat map travels the same way
       expect(f.logp).toBeTypeOf('number');
       expect(f.runId).toBe(1);
     }

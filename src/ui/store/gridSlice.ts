@@ -1,0 +1,45 @@
+// Grid runs (sweep, diversity): small per-step metadata only, the newest run per view. The cell
+// images go through liveFrames, never through React state.
+import type { StateCreator } from 'zustand';
+import type { AppState } from './store';
+
+export type GridViewName = 'sweep' | 'diversity';
+
+export interface GridRunInfo {
+  runId: number;
+  /** Finished steps of this grid run (the status line says the same for the current run). */
+  step: number;
+  /** log p(y | x_t) per cell at the latest step that called the classifier. */
+  logp: (number | null)[] | null;
+  /** Per group, live: mean pairwise pixel L2 (RMS) of the predicted x₀. */
+  pixelDiversity: number[];
+  /** Per group, of the final samples: pixel L2 (RMS) and the classifier's softmax L2 (null: no classifier). */
+  readout: { pixelL2: number[]; classifierL2: number[] | null } | null;
+}
+
+export interface GridSlice {
+  gridRuns: Partial<Record<GridViewName, GridRunInfo>>;
+  gridStepFinished: (view: GridViewName, runId: number, step: number, logp: number[] | null, pixelDiversity: number[]) => void;
+  gridReadout: (view: GridViewName, runId: number, pixelL2: number[], classifierL2: number[] | null) => void;
+}
+
+export const createGridSlice: StateCreator<AppState, [], [], GridSlice> = (set) => ({
+  gridRuns: {},
+  gridStepFinished: (view, runId, step, logp, pixelDiversity) =>
+    set((s) => {
+      const prev = s.gridRuns[view];
+      const same = prev?.runId === runId;
+      return {
+        gridRuns: {
+          ...s.gridRuns,
+          [view]: { runId, step, logp: logp ?? (same ? prev.logp : null), pixelDiversity, readout: same ? prev.readout : null },
+        },
+      };
+    }),
+  gridReadout: (view, runId, pixelL2, classifierL2) =>
+    set((s) => {
+      const prev = s.gridRuns[view];
+      if (prev?.runId !== runId) return {};
+      return { gridRuns: { ...s.gridRuns, [view]: { ...prev, readout: { pixelL2, classifierL2 } } } };
+    }),
+});
