@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -32,11 +30,11 @@ import torch
 
 from .checkpoint_io import CheckpointError, UnsafeCheckpointError
 from .checkpoint_io import load_checkpoint as read_checkpoint_file
-from .cli_safety import blocking_file, sigterm_as_exit
+from .cli_safety import OutputFolderError, check_output_folder, sigterm_as_exit
 from .config import ModelPreset
 from .flags import FlagError, ModelFlags, parse_classifier_flags, parse_model_flags
-from .manifest import (IMAGENET_LABELS, build_manifest, graph_entry, respacing_step_count, safe_name, sha256_file,
-                       unet_inputs, write_manifest)
+from .manifest import IMAGENET_LABELS, respacing_step_count, safe_name, sha256_file
+from .pack import OnnxRunError, VerificationError, ort_available, write_pack
 from .presets import CONVERT_PRESETS, OFFICIAL_STEMS, PRESETS, build_model, get_preset, official_checkpoint_config
 
 EXIT_BAD_INPUT = 2
@@ -176,7 +174,7 @@ def load_model(kind: str, cfg, sd: Dict[str, torch.Tensor], what: str, path: Pat
     return model.float().eval()
 
 
-# --- the pack ----------------------------------------------------------------------------------------------
+# --- the conversion ----------------------------------------------------------------------------------------
 
 def _find_preset(mf: ModelFlags) -> Optional[Tuple[str, ModelPreset]]:
     for name in CONVERT_PRESETS:
@@ -189,103 +187,18 @@ def _find_preset(mf: ModelFlags) -> Optional[Tuple[str, ModelPreset]]:
     return None
 
 
-def _prepare_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConvertError(f"--out {out} exists and is not a folder.")
-    blocker = blocking_file(out)
-    if blocker is not None:
-        raise ConvertError(f"--out {out} cannot be created: {blocker} is a file, not a folder.")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ConvertError(f"--out {out} already exists and is not empty; choose another folder or pass --force "
-                           "to replace it.")
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.rmdir(old)
-        os.rename(out, old)
-    os.rename(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _log(quiet: bool, msg: str) -> None:
     if not quiet:
         print(msg, file=sys.stderr, flush=True)
 
 
-def _ort_ready() -> bool:
-    root = Path(__file__).resolve().parents[1]
-    return shutil.which("node") is not None and (root / "node_modules" / "onnxruntime-node").is_dir()
-
-
-def verify_pack(pack: Path, unet, classifier, class_cond: bool, manifest: Dict, work: Path) -> List[str]:
-    """Run each graph once under onnxruntime-node and compare with PyTorch; returns report lines."""
-    import json
-    import subprocess
-
-    import numpy as np
-
-    root = Path(__file__).resolve().parents[1]
-    size = manifest["imageSize"]
-    g = torch.Generator().manual_seed(1234)
-    x = torch.randn(1, 3, size, size, generator=g)
-    t = torch.tensor([500.0])
-    k = classifier.cfg.out_channels if classifier is not None else 1000
-    y = torch.tensor([int(torch.randint(0, min(k, len(manifest["labels"])), (1,), generator=g))])
-    work.mkdir(parents=True, exist_ok=True)
-    np.save(work / "x.npy", x.numpy())
-    np.save(work / "t.npy", t.numpy())
-    np.save(work / "y.npy", y.numpy())
-    lines = []
-
-    def run(entry_key: str, outputs: List[str]):
-        e = manifest[entry_key]
-        ins = {"x": str(work / "x.npy"), "timesteps": str(work / "t.npy")}
-        if "y" in e["inputs"]:
-            ins["y"] = str(work / "y.npy")
-        outs = {o: str(work / f"{entry_key}_{o}.npy") for o in outputs}
-        job = work / f"{entry_key}.json"
-        job.write_text(json.dumps({"model": str(pack / e["file"]), "runs": [{"inputs": ins, "outputs": outs}]}))
-        p = subprocess.run(["node", str(root / "tools" / "ort_run.mjs"), str(job)], capture_output=True, text=True)
-        if p.returncode != 0:
-            raise RuntimeError(f"onnxruntime-node could not run {e['file']}: {p.stderr.strip()}")
-        return {o: np.load(f) for o, f in outs.items()}
-
-    with torch.no_grad():
-        ref = unet(x, t, y if class_cond else None).numpy()
-    scale = max(float(np.abs(ref).max()), 1e-6)
-    for key, tol in (("unet", 1e-4 if manifest["unet"]["dtype"] == "float32" else 2e-2), ("unetFp16", 2e-2)):
-        if key not in manifest:
-            continue
-        got = run(key, ["model_output"])["model_output"]
-        err = float(np.abs(got - ref).max()) / scale
-        lines.append(f"{manifest[key]['file']}: max |ONNX - torch| / max |torch| = {err:.2e} (limit {tol:g})")
-        if not np.isfinite(got).all() or err > tol:
-            raise RuntimeError(f"verification failed for {manifest[key]['file']}: relative error {err:.3e} > {tol:g}")
-    if classifier is not None:
-        xg = x.clone().requires_grad_(True)
-        logits = classifier(xg, t)
-        logp = torch.log_softmax(logits, dim=-1)[0, y[0]]
-        (grad,) = torch.autograd.grad(logp, xg)
-        got = run("classifierGrad", ["grad", "logp", "logits"])
-        gerr = float(np.abs(got["grad"] - grad.numpy()).max()) / max(float(grad.abs().max()), 1e-12)
-        lerr = float(abs(got["logp"][0] - float(logp)))
-        lines.append(f"{manifest['classifierGrad']['file']}: grad rel. error {gerr:.2e} (limit 1e-3), "
-                     f"logp abs. error {lerr:.2e} (limit 1e-4)")
-        if gerr > 1e-3 or lerr > 1e-4:
-            raise RuntimeError(f"verification failed for the classifier gradient: grad {gerr:.3e}, logp {lerr:.3e}")
-    return lines
-
-
 def convert(args: argparse.Namespace) -> Path:
-    from .export import CLASSIFIER_GRAD_IO, PROTOBUF_LIMIT, export_classifier_grad, export_unet
-
     quiet = args.quiet
     out = Path(args.out).resolve()
-    _prepare_out(out, args.force)
+    try:
+        check_output_folder(out, replace=args.force)
+    except OutputFolderError as e:
+        raise ConvertError(f"--out {e}.") from None
 
     # flags
     preset_name = None
@@ -363,69 +276,22 @@ def convert(args: argparse.Namespace) -> Path:
     except ValueError as e:
         raise ConvertError(f"timestep respacing {str(respacing)!r} is not usable: {e}.") from None
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a pack folder is an ordinary folder
-    try:
-        t0 = time.time()
-        n_params = sum(p.numel() for p in unet.parameters())
-        fp32_fits = n_params * 4 < PROTOBUF_LIMIT - (64 << 20)
-        class_cond = mf.class_cond
-        io_in = unet_inputs(class_cond)
-        entries = {}
-        eb = 1 if n_params > 50_000_000 else 2  # tracing-input batch (the graphs' batch axis is dynamic)
-        if fp32_fits:
-            export_unet(unet, tmp / "unet.onnx", example_batch=eb)
-            entries["unet"] = graph_entry(tmp / "unet.onnx", "float32", io_in, ["model_output"])
-            if args.fp16:
-                export_unet(unet, tmp / "unet.fp16.onnx", fp16=True, example_batch=eb)
-                entries["unetFp16"] = graph_entry(tmp / "unet.fp16.onnx", "float16", io_in, ["model_output"])
-        else:
-            _log(quiet, f"convert: the fp32 U-Net ({n_params * 4 / 2**30:.2f} GiB) exceeds the 2 GiB single-file ONNX "
-                        "limit; the pack's U-Net is written in fp16.")
-            export_unet(unet, tmp / "unet.fp16.onnx", fp16=True, example_batch=eb)
-            entries["unet"] = graph_entry(tmp / "unet.fp16.onnx", "float16", io_in, ["model_output"])
-        if classifier is not None:
-            export_classifier_grad(classifier, tmp / "classifier_grad.onnx",
-                                   example_batch=1 if sum(p.numel() for p in classifier.parameters()) > 50_000_000 else 2)
-            entries["classifierGrad"] = graph_entry(tmp / "classifier_grad.onnx", "float32", *CLASSIFIER_GRAD_IO)
-        _log(quiet, f"convert: exported ONNX graphs in {time.time() - t0:.1f}s")
-
-        name = safe_name(args.name or preset_name or unet_path.stem)
-        title = args.title or (preset.extra.get("title") if preset else None) or f"{unet_path.name} (converted)"
-        source = (f"guided-diffusion checkpoint {unet_path.name} (sha256 {sha256_file(unet_path)}) with flags: "
-                  f"{mf.flag_string()}")
-        if classifier is not None:
-            source += (f"; classifier {cls_path.name} (sha256 {sha256_file(cls_path)}) with flags: "
-                       f"{cf.flag_string()}")
-        if entries["unet"]["dtype"] == "float16":
-            source += "; U-Net stored in fp16 (the fp32 graph exceeds 2 GiB)"
-        manifest = build_manifest(
-            name=name, title=title, image_size=mf.unet.image_size, learn_sigma=mf.diffusion.learn_sigma,
-            class_cond=class_cond, unconditional_label=None, labels=IMAGENET_LABELS, diffusion=mf.diffusion,
-            classifier_scale=float(scale), timestep_respacing=str(respacing), use_ddim=use_ddim,
-            unet=entries["unet"], unet_fp16=entries.get("unetFp16"), classifier_grad=entries.get("classifierGrad"),
-            source=source, license=args.license or DEFAULT_LICENSE)
-        write_manifest(tmp, manifest)
-
-        if not args.no_verify:
-            if _ort_ready():
-                work = Path(tempfile.mkdtemp(prefix="adm-verify-"))
-                try:
-                    for line in verify_pack(tmp, unet, classifier, class_cond, manifest, work):
-                        _log(quiet, f"convert: verified {line}")
-                finally:
-                    shutil.rmtree(work, ignore_errors=True)
-            else:
-                _log(quiet, "convert: node/onnxruntime-node not found: skipping the ONNX Runtime check (--no-verify "
-                            "silences this)")
-        _publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _log(quiet, f"convert: wrote {out} ({', '.join(e['file'] for e in entries.values())}, manifest.json)")
+    name = safe_name(args.name or preset_name or unet_path.stem)
+    title = args.title or (preset.extra.get("title") if preset else None) or f"{unet_path.name} (converted)"
+    source = (f"guided-diffusion checkpoint {unet_path.name} (sha256 {sha256_file(unet_path)}) with flags: "
+              f"{mf.flag_string()}")
+    if classifier is not None:
+        source += (f"; classifier {cls_path.name} (sha256 {sha256_file(cls_path)}) with flags: "
+                   f"{cf.flag_string()}")
+    verify = not args.no_verify and ort_available()
+    if not args.no_verify and not verify:
+        _log(quiet, "convert: node/onnxruntime-node not found: skipping the ONNX Runtime check (--no-verify "
+                    "silences this)")
+    write_pack(out, unet, classifier, fp16=args.fp16, verify=verify, log=lambda line: _log(quiet, f"convert: {line}"),
+               name=name, title=title, unconditional_label=None, labels=IMAGENET_LABELS, diffusion=mf.diffusion,
+               classifier_scale=float(scale), timestep_respacing=str(respacing), use_ddim=use_ddim, source=source,
+               license=args.license or DEFAULT_LICENSE)
+    _log(quiet, f"convert: wrote {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")
     return out
 
 
@@ -475,11 +341,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConvertError as e:
         print(f"convert: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except RuntimeError as e:
-        if "verification failed" in str(e) or "onnxruntime-node could not run" in str(e):
-            print(f"convert: error: {e}", file=sys.stderr)
-            return EXIT_INTERNAL
-        raise
+    except (VerificationError, OnnxRunError) as e:
+        print(f"convert: error: {e}", file=sys.stderr)
+        return EXIT_INTERNAL
     return 0
 
 

@@ -24,6 +24,7 @@ import torch.nn as nn
 
 from .grad_graph import ClassifierGrad
 from .graph_passes import cleanup, convert_to_fp16
+from .pack import CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs
 from .static_unet import StaticUNet
 
 OPSET = 17
@@ -112,19 +113,11 @@ class ClassifierGradGraph(nn.Module):
         return self.net(x, timesteps.to(torch.float32), y)
 
 
-def unet_io(model: nn.Module) -> Tuple[List[str], List[str]]:
-    cond = getattr(model, "num_classes", None) is not None
-    return (["x", "timesteps", "y"] if cond else ["x", "timesteps"]), ["model_output"]
-
-
-CLASSIFIER_GRAD_IO = (["x", "timesteps", "y"], ["grad", "logp", "logits"])
-
-
 def export_unet(model: nn.Module, path: Optional[PathLike], fp16: bool = False,
                 example_batch: int = 2) -> onnx.ModelProto:
     """Export the U-Net graph; `example_batch` only sizes the tracing input (the graph's batch is dynamic)."""
     cfg = model.cfg
-    inputs, outputs = unet_io(model)
+    inputs, outputs = unet_inputs(model.num_classes is not None), UNET_OUTPUTS
     x, t, y = _example_inputs(cfg.image_size, 3, batch=example_batch, num_classes=cfg.num_classes)
     if cfg.in_channels != 3:
         raise NotImplementedError("export of super-resolution models (6 input channels) is not supported")
@@ -140,8 +133,7 @@ def export_unet(model: nn.Module, path: Optional[PathLike], fp16: bool = False,
 def export_classifier_grad(model: nn.Module, path: Optional[PathLike], example_batch: int = 2) -> onnx.ModelProto:
     cfg = model.cfg
     x, t, y = _example_inputs(cfg.image_size, cfg.in_channels, batch=example_batch, num_classes=cfg.out_channels)
-    inputs, outputs = CLASSIFIER_GRAD_IO
-    return onnx_export(ClassifierGradGraph(model), (x, t, y), path, inputs, outputs)
+    return onnx_export(ClassifierGradGraph(model), (x, t, y), path, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS)
 
 
 # --- graph inspection --------------------------------------------------------------------------------

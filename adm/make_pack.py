@@ -2,28 +2,26 @@
 
     npm run make-pack -- --run runs/imagenette64 --out public/models/imagenette64 --scale 4 --respacing ddim25
 
-Uses the EMA weights of `<run>/unet.pt` and `<run>/classifier.pt`, exports the fp32 and fp16 U-Net
-and the classifier-gradient graph, and writes the manifest (ImageNet index of every label, the null
-label for unconditional sampling, recommended scale and respacing, licence note). The pack is built
-in a temp folder beside --out and renamed at the end, so a failure leaves nothing half-written.
+Uses the EMA weights of `<run>/unet.pt` and `<run>/classifier.pt`; adm.pack.write_pack exports the fp32
+and fp16 U-Net and the classifier-gradient graph and writes the manifest (ImageNet index of every label,
+the null label for unconditional sampling, recommended scale and respacing, licence note). The pack is
+built in a temp folder beside --out and renamed at the end, so a failure leaves nothing half-written.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .checkpoint_io import load_checkpoint
-from .cli_safety import blocking_file, sigterm_as_exit
+from .cli_safety import check_output_folder, sigterm_as_exit
 from .config import ClassifierConfig, DiffusionConfig, UNetConfig
 from .data import imagenet_index_of_wnids
-from .export import CLASSIFIER_GRAD_IO, export_classifier_grad, export_unet
-from .manifest import build_manifest, graph_entry, respacing_step_count, unet_inputs, write_manifest
+from .manifest import respacing_step_count
+from .pack import write_pack
 from .unet import EncoderUNetModel, UNetModel
 
 LICENSE = ("Weights trained by this project on Imagenette (a subset of ImageNet). ImageNet's terms allow "
@@ -45,42 +43,6 @@ def _load(path: Path, kind: str):
     return model.eval(), ck
 
 
-def _check_out(out: Path) -> None:
-    blocker = blocking_file(out)
-    if blocker is not None:
-        raise FileExistsError(f"{out} cannot be created: {blocker} is a file, not a folder")
-
-
-def write_pack(out: Path, unet, classifier, **fields) -> Path:
-    """Export the fp32 and fp16 U-Net and the gradient graph with a manifest into `out`, atomically:
-    built in a temp folder beside it and renamed at the end (an existing `out` is replaced).
-    `fields` are build_manifest's arguments other than the graph entries and the U-Net facts."""
-    out = out.resolve()
-    _check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a pack is served by a web server
-    try:
-        export_unet(unet, tmp / "unet.onnx")
-        export_unet(unet, tmp / "unet.fp16.onnx", fp16=True)
-        export_classifier_grad(classifier, tmp / "classifier_grad.onnx")
-        ins = unet_inputs(True)
-        manifest = build_manifest(
-            image_size=unet.cfg.image_size, learn_sigma=unet.cfg.learn_sigma, class_cond=True,
-            unet=graph_entry(tmp / "unet.onnx", "float32", ins, ["model_output"]),
-            unet_fp16=graph_entry(tmp / "unet.fp16.onnx", "float16", ins, ["model_output"]),
-            classifier_grad=graph_entry(tmp / "classifier_grad.onnx", "float32", *CLASSIFIER_GRAD_IO),
-            **fields)
-        write_manifest(tmp, manifest)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
-
-
 def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool, force: bool) -> Path:
     unet, uck = _load(run / "unet.pt", "unet")
     classifier, cck = _load(run / "classifier.pt", "classifier")
@@ -88,9 +50,7 @@ def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool
         raise ValueError("the U-Net and the classifier were trained on different classes")
     labels = imagenet_index_of_wnids(uck["wnids"])
     respacing_step_count(int(uck["diffusion"]["diffusion_steps"]), respacing)  # ValueError before any export
-    _check_out(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise FileExistsError(f"{out} exists and is not empty (use --force to replace it)")
+    check_output_folder(out, replace=force)  # OutputFolderError (a FileExistsError) before any export
     size = unet.cfg.image_size
     return write_pack(
         out, unet, classifier, name=out.resolve().name, title=f"Imagenette {size}x{size} (trained here)",

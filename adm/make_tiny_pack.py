@@ -51,7 +51,7 @@ def build_models():
 
 
 def make_pack(out: Path) -> Path:
-    from .make_pack import write_pack
+    from .pack import write_pack
 
     unet, classifier = build_models()
     return write_pack(
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         out = make_pack(Path(args.out))
-    except FileExistsError as e:  # --out below a regular file
+    except FileExistsError as e:  # --out below a regular file (adm.cli_safety.OutputFolderError)
         print(f"make_tiny_pack: error: {e}", file=sys.stderr)
         return 2
     total = sum(f.stat().st_size for f in out.iterdir())

@@ -1,8 +1,8 @@
-"""Write and check pack manifests (docs/pack-format.md, schema version 1).
+"""Write and check pack manifests (docs/pack-format.md, schema version 1); packs as a whole are adm.pack's.
 
 The browser validates manifests with src/shared/manifest.ts; `validate_manifest` here applies the same
 rules (plus, given the pack folder, that every named file exists with the recorded size and sha256),
-so a pack the Python toolkit writes is one the app accepts.
+so a pack the Python toolkit writes is one the app accepts. The graphs' I/O names it checks are adm.pack's.
 """
 from __future__ import annotations
 
@@ -10,15 +10,12 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 from .config import DiffusionConfig
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-UNET_OUTPUTS = ["model_output"]
-CLASSIFIER_GRAD_INPUTS = ["x", "timesteps", "y"]
-CLASSIFIER_GRAD_OUTPUTS = ["grad", "logp", "logits"]
 IMAGENET_LABELS = list(range(1000))
 GUIDANCE_MODES = ("classifier", "cfg", "both")  # classifier-free ("cfg", "both") needs an unconditionalLabel
 # Pack names and pack file names: PACK_FILE_NAME in src/shared/manifest.ts. Always used with fullmatch (a "$" would let
@@ -63,10 +60,6 @@ def graph_entry(path: PathLike, dtype: str, inputs: Sequence[str], outputs: Sequ
         "inputs": list(inputs),
         "outputs": list(outputs),
     }
-
-
-def unet_inputs(class_cond: bool) -> List[str]:
-    return ["x", "timesteps", "y"] if class_cond else ["x", "timesteps"]
 
 
 def plain_file_name(name) -> bool:
@@ -232,6 +225,9 @@ def _graph(m: Dict, key: str, required_in: Sequence[str], required_out: Sequence
 
 def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
     """Raise ManifestError naming the first bad field; with `pack_dir`, also check the files."""
+    # imported here: adm.pack builds on this module
+    from .pack import CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs
+
     _need(isinstance(m, dict), "", "a JSON object", m)
     _need(m.get("schemaVersion") == SCHEMA_VERSION, "schemaVersion", str(SCHEMA_VERSION), m.get("schemaVersion"))
     for key in ("name", "title", "source", "license"):

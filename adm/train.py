@@ -154,8 +154,8 @@ class Trainer:
 
     def _pack_manifest(self, pack: Path) -> dict:
         from .data import imagenet_index_of_wnids
-        from .manifest import read_manifest
-        m = read_manifest(pack)
+        from .pack import read_pack
+        m = read_pack(pack)
         labels = imagenet_index_of_wnids(self.data.wnids)
         if m["labels"] != labels:
             raise ValueError(f"{pack} was trained on ImageNet labels {m['labels']}, the data's classes are {labels}")

@@ -1,5 +1,5 @@
 """SIGTERM during a pack export removes the partial folder (like Ctrl-C); --out below a regular file is a clear
-error (exit 2, nothing written). adm/cli_safety.py and its use in convert, make-pack and make_tiny_pack."""
+error (exit 2, nothing written). adm/cli_safety.py and its use by adm/pack.py in convert, make-pack and make_tiny_pack."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,7 @@ import torch
 
 from conftest import REPO
 
-from adm import convert, make_pack, make_tiny_pack, train
+from adm import convert, export, make_pack, make_tiny_pack, train
 from adm.cli_safety import SIGTERM_EXIT, blocking_file, sigterm_as_exit
 from adm.flags import parse_classifier_flags, parse_model_flags
 from adm.unet import EncoderUNetModel, UNetModel
@@ -62,7 +62,7 @@ def test_convert_sigterm_removes_partial_pack(ckpts, tmp_path):
 
 def test_write_pack_sigterm_in_process(tmp_path, monkeypatch):
     """The same path without a subprocess: a real SIGTERM arrives between two graph exports of write_pack."""
-    real_export = make_pack.export_unet
+    real_export = export.export_unet
     calls = []
 
     def export_then_signal(*a, **k):
@@ -71,7 +71,7 @@ def test_write_pack_sigterm_in_process(tmp_path, monkeypatch):
         if len(calls) == 1:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(make_pack, "export_unet", export_then_signal)
+    monkeypatch.setattr(export, "export_unet", export_then_signal)  # what adm.pack.write_pack calls
     previous = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as info:
         with sigterm_as_exit("make-pack"):

@@ -222,3 +222,19 @@ def test_cli_exit_code(tmp_path):
     assert p.returncode == 2, p.stderr
     assert "not a complete PyTorch checkpoint" in p.stderr
     assert not out.exists()
+
+
+def test_verification_failure_exit_1(ckpts, tmp_path, capsys, monkeypatch):
+    """A graph that ONNX Runtime computes differently (adm.pack.VerificationError) ends convert with exit 1 and
+    leaves no pack; the error is told apart by its class, not its message."""
+    from adm import convert, pack
+
+    def disagree(*args, **kwargs):
+        raise pack.VerificationError("the graphs disagree")
+
+    monkeypatch.setattr(convert, "ort_available", lambda: True)
+    monkeypatch.setattr(pack, "verify_pack", disagree)
+    out = tmp_path / "p"
+    code, err = _run(["--unet", ckpts["unet_pt"], "--unet-flags", UNET_FLAGS, "--out", out], capsys)
+    assert code == 1 and err == "convert: error: the graphs disagree\n", err
+    assert not out.exists() and not list(tmp_path.glob(".p.*"))
