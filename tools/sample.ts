@@ -1,7 +1,7 @@
 // npm run --silent sample -- --pack DIR --class IMAGENET_INDEX [--scale S] [--respacing 250|ddim25|...]
 //   [--ddim|--no-ddim] [--eta E] [--unconditional] [--seed N] [--batch B] [--num-samples M]
 //   [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]
-//   [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI]
+//   [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI] [--progress-json]
 //
 // Guidance: --scale is the classifier scale s, --cfg-scale the classifier-free scale w (the U-Net on the
 // class and on the pack's unconditionalLabel in one batch). --mode defaults to: cfg when only
@@ -12,6 +12,8 @@
 // Runs a pack with onnxruntime-node through the same sampling loop as the browser (src/diffusion),
 // writes a PNG grid and/or one PNG per sample, and prints a JSON summary on stdout (progress on
 // stderr). Batch b draws its noise from createGaussianRng(seed, b), so a batch is reproducible alone.
+// --progress-json also prints {"progress":{"step":N,"total":T}} on stdout after every step, before the summary
+// (for programs such as adm/eval.py that follow the run).
 // Every input is checked before any work starts; outputs are written only at the very end.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -33,13 +35,13 @@ const FLAGS = {
   pack: 'string', class: 'string', scale: 'string', respacing: 'string', ddim: 'boolean', 'no-ddim': 'boolean',
   eta: 'string', unconditional: 'boolean', seed: 'string', batch: 'string', 'num-samples': 'string', out: 'string',
   'save-samples': 'string', fp16: 'boolean', threads: 'string', help: 'boolean',
-  mode: 'string', 'cfg-scale': 'string', 'guidance-interval': 'string',
+  mode: 'string', 'cfg-scale': 'string', 'guidance-interval': 'string', 'progress-json': 'boolean',
 } as const;
 
 const USAGE = `usage: sample --pack DIR --class IMAGENET_INDEX[,INDEX...|random] [--scale S] [--respacing 250|ddim25|...]
   [--ddim|--no-ddim] [--eta E] [--unconditional] [--seed N] [--batch B] [--num-samples M]
   [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]
-  [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI]`;
+  [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI] [--progress-json]`;
 
 /** ImageNet classes requested: one index, a comma list (cycled over samples) or "random" (seeded). */
 function resolveClasses(spec: string, m: PackManifest, count: number, seed: number): number[] {
@@ -190,6 +192,9 @@ runMain('sample', async () => {
     })) {
       x = rec.x;
       progress.update(++stepsDone, numBatches > 1 ? `batch ${b + 1}/${numBatches}` : '');
+      if (flags['progress-json']) {
+        process.stdout.write(`${JSON.stringify({ progress: { step: stepsDone, total: numBatches * proc.numTimesteps } })}\n`);
+      }
     }
     loopMs += performance.now() - tb;
     const final = (x as Float32Array).slice();
