@@ -42,7 +42,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -51,12 +50,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .cli_safety import blocking_file, sigterm_as_exit
+from .cli_safety import OutputFolderError, check_output_folder, output_folder, sigterm_as_exit
 from .data import IMAGENET_WNIDS_PATH, list_classes, load_image_folder
 from .frechet import frechet_distance_gaussians, gaussian_fit
 from .images import save_grid
 from .judge import DEFAULT_JUDGE_PATH, TrainSettings, judge_images, load_judge, run_training
-from .manifest import ManifestError, read_manifest
+from .manifest import ManifestError, respacing_step_count
+from .pack import read_pack
 from .plot import GREY, color, line_chart, nice_ticks
 from .progress import Progress
 
@@ -75,19 +75,25 @@ class EvalError(Exception):
 # ---------------------------------------------------------------------------------------------- inputs
 
 def default_classes_tsv() -> Path:
-    """The ImageNet class list: the repo copy if there is one, else the shared data's copy, else the repo's
-    wnid list (same order, no names)."""
-    for p in (REPO / "adm" / "imagenet_classes.tsv", REPO.parent / "shared" / "data" / "imagenet-classes.tsv"):
-        if p.is_file():
-            return p
-    return Path(IMAGENET_WNIDS_PATH)
+    """The default class list (--classes-tsv): the app's ImageNet class names (src/ui/data/imagenet-classes.json, in
+    label order), whose wnids are the repo's adm/imagenet_wnids.txt."""
+    return REPO / "src" / "ui" / "data" / "imagenet-classes.json"
 
 
 def load_class_table(path: Path) -> Dict[int, Tuple[str, str]]:
-    """ImageNet index -> (wnid, names) from `index<TAB>wnid<TAB>names` (header row allowed) or a plain wnid list
-    (one per line, index = line number)."""
+    """ImageNet index -> (wnid, names) from `index<TAB>wnid<TAB>names` (header row allowed), a plain wnid list
+    (one per line, index = line number) or a JSON list of names in label order (wnids from the repo's list)."""
     if not path.is_file():
         raise EvalError(f"--classes-tsv {path} does not exist")
+    if path.suffix == ".json":
+        wnids = load_class_table(Path(IMAGENET_WNIDS_PATH))
+        try:
+            names = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise EvalError(f"{path}: {e}") from None
+        if not (isinstance(names, list) and len(names) == len(wnids) and all(isinstance(n, str) for n in names)):
+            raise EvalError(f"{path}: expected a JSON list of {len(wnids)} class names in label order")
+        return {i: (wnids[i][0], name) for i, name in enumerate(names)}
     table: Dict[int, Tuple[str, str]] = {}
     with open(path, encoding="utf-8") as f:
         lines = [ln.rstrip("\n") for ln in f if ln.strip()]
@@ -142,15 +148,12 @@ def row_label(mode: str, scale: float, cfg_scale: float) -> str:
     return f"{mode} scale {_fmt_scale(scale)}"
 
 
-def respacing_steps(spec: str) -> int:
-    """Number of sampling steps of a respacing string ("250", "ddim25", "10,10,10")."""
-    s = spec.strip()
+def respacing_steps(spec: str, diffusion_steps: int = 1000) -> int:
+    """Number of sampling steps of a respacing string ("250", "ddim25", "10,10,10"), as the sampler counts them."""
     try:
-        if s.startswith("ddim"):
-            return int(s[4:])
-        return sum(int(v) for v in s.split(","))
-    except ValueError:
-        raise EvalError(f"--respacing {spec!r} is not a respacing like 250, ddim25 or 10,10,10") from None
+        return respacing_step_count(diffusion_steps, spec)
+    except ValueError as e:
+        raise EvalError(f"--respacing {spec!r} is not a respacing like 250, ddim25 or 10,10,10: {e}") from None
 
 
 @dataclass
@@ -230,12 +233,10 @@ def run_list(modes: Sequence[str], scales: Sequence[float], cfg_scales: Sequence
 def plan_eval(args) -> Plan:
     """Checks every input that can be checked without the judge; raises EvalError."""
     pack_dir = Path(args.pack)
-    if not pack_dir.is_dir():
-        raise EvalError(f"--pack {pack_dir} is not a folder")
     try:
-        m = read_manifest(pack_dir)
+        m = read_pack(pack_dir)
     except ManifestError as e:
-        raise EvalError(f"--pack {pack_dir}: {e}") from None
+        raise EvalError(f"--pack: {e}") from None
     scales = parse_scales(args.scales)
     cfg_scales = parse_scales(args.cfg_scales, "--cfg-scales")
     can_uncond = (not m["classCond"]) or m.get("unconditionalLabel") is not None
@@ -267,7 +268,7 @@ def plan_eval(args) -> Plan:
     if "both" in modes and not any(r[0] == "both" for r in runs):
         raise EvalError("--modes both needs a non-zero value in --scales and in --cfg-scales")
     respacing = args.respacing or m["sampling"]["timestepRespacing"]
-    steps = respacing_steps(respacing)
+    steps = respacing_steps(respacing, m["diffusion"]["diffusionSteps"])
     ddim = m["sampling"]["useDdim"] if args.ddim is None else args.ddim
 
     tsv = Path(args.classes_tsv) if args.classes_tsv else default_classes_tsv()
@@ -291,10 +292,10 @@ def plan_eval(args) -> Plan:
                             f"{' ...' if len(missing) > 6 else ''}")
 
     out = Path(args.out) if args.out else REPO / "runs" / "eval" / m["name"]
-    if out.exists() and not out.is_dir():
-        raise EvalError(f"--out {out} exists and is not a folder")
-    if blocking_file(out) is not None:
-        raise EvalError(f"--out {out} cannot be created: {blocking_file(out)} is a file, not a folder")
+    try:
+        check_output_folder(out)
+    except OutputFolderError as e:
+        raise EvalError(f"--out {e}") from None
     judge_path = Path(args.judge) if args.judge else REPO / DEFAULT_JUDGE_PATH
     return Plan(pack_dir, m, classes, tsv, scales, modes, respacing, steps, ddim, out, judge_path, cfg_scales, runs)
 
@@ -318,44 +319,48 @@ def sampler_guidance_args(mode: str, scale: float, cfg_scale: float) -> List[str
     return args + (["--unconditional"] if mode == "uncond" else [])
 
 
+def _json_or_none(line: str):
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
 def run_sampler(plan: Plan, mode: str, scale: float, per_class: int, seed: int, batch: int, threads: int,
                 save_dir: Path, on_progress, cfg_scale: float = 0.0) -> Dict:
     """One sampler run (all classes, per_class each); returns its JSON summary. on_progress(done, total) gets
-    the sampler's step counter."""
+    the sampler's step counter, read from its --progress-json lines on stdout."""
     n = per_class * len(plan.classes)
     cmd = tsx_command() + [
         "--pack", str(plan.pack_dir), "--class", ",".join(str(c.imagenet) for c in plan.classes),
         *sampler_guidance_args(mode, scale, cfg_scale), "--respacing", plan.respacing,
         "--ddim" if plan.ddim else "--no-ddim",
         "--seed", str(seed), "--batch", str(min(batch, n)), "--num-samples", str(n),
-        "--save-samples", str(save_dir), "--threads", str(threads)]
+        "--save-samples", str(save_dir), "--threads", str(threads), "--progress-json"]
     save_dir.parent.mkdir(parents=True, exist_ok=True)
-    stdout_path = save_dir.parent / f"{save_dir.name}.stdout.json"
-    tail: deque = deque(maxlen=30)
-    step_re = re.compile(r"step (\d+)/(\d+)")
-    with open(stdout_path, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=str(REPO), stdout=out, stderr=subprocess.PIPE, text=True,
+    summary = None
+    with open(save_dir.parent / f"{save_dir.name}.stderr.txt", "w+") as err:
+        proc = subprocess.Popen(cmd, cwd=str(REPO), stdout=subprocess.PIPE, stderr=err, text=True,
                                 env=dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE")))
         try:
-            for line in proc.stderr:  # type: ignore[union-attr]
-                for part in line.replace("\r", "\n").split("\n"):
-                    if part.strip():
-                        tail.append(part.rstrip())
-                        mt = step_re.search(part)
-                        if mt:
-                            on_progress(int(mt.group(1)), int(mt.group(2)))
+            for line in proc.stdout:  # type: ignore[union-attr]
+                record = _json_or_none(line)
+                if isinstance(record, dict) and isinstance(record.get("progress"), dict):
+                    on_progress(int(record["progress"]["step"]), int(record["progress"]["total"]))
+                elif record is not None:
+                    summary = record  # the last line: the run's summary
             rc = proc.wait()
         except BaseException:
             proc.kill()
             proc.wait()
             raise
-    if rc != 0:
+        err.seek(0)
+        tail = [ln.rstrip() for ln in err.read().replace("\r", "\n").splitlines() if ln.strip()][-30:]
+    os.remove(err.name)
+    if rc != 0 or summary is None:
         raise RuntimeError(f"sampler failed (exit {rc}) for {mode} scale {_fmt_scale(scale)}:\n  "
                            + "\n  ".join(tail) + f"\n  command: {' '.join(cmd)}")
-    with open(stdout_path) as f:
-        text = f.read().strip().splitlines()
-    os.remove(stdout_path)
-    return json.loads(text[-1])
+    return summary
 
 
 def load_samples(save_dir: Path) -> Tuple[torch.Tensor, List[Dict]]:
@@ -611,16 +616,6 @@ def plot_report(report: Dict, path: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- main
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -631,21 +626,15 @@ def main(argv=None) -> int:
     except EvalError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    plan.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = plan.out.with_name(f".{plan.out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     try:
-        report = evaluate(args, plan, judge_bundle, tmp)
-        _replace_dir(tmp, plan.out)
-    except EvalError as e:
+        with output_folder(plan.out) as tmp:
+            report = evaluate(args, plan, judge_bundle, tmp)
+    except (EvalError, OutputFolderError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     summary = dict(out=str(plan.out), json=str(plan.out / "eval.json"), plot=str(plan.out / "eval.png"),
                    reference={k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items()
                                                                         if kk != "perClassAccuracy"})

@@ -17,8 +17,9 @@ from conftest import REPO
 from test_judge import IMAGENETTE_WNIDS, make_image_folder, train_tiny_judge
 
 from adm.data import IMAGENET_WNIDS_PATH
-from adm.eval import (EvalError, default_classes_tsv, load_class_table, main, parse_scales, respacing_steps,
-                      tsx_command)
+from adm.eval import (EvalError, PackClass, Plan, default_classes_tsv, load_class_table, main, parse_scales,
+                      respacing_steps, run_sampler, tsx_command)
+from adm.pack import read_pack
 from adm.plot import nice_ticks
 
 TINY16 = REPO / "public" / "models" / "tiny16"
@@ -220,6 +221,20 @@ def test_helpers():
         respacing_steps("ddimx")
 
 
+def test_sampler_progress_is_read_from_its_json_lines(tmp_path, need_ort):
+    """run_sampler follows the sampler through its --progress-json lines on stdout (not its stderr text) and returns
+    the summary line that ends them."""
+    m = read_pack(CLI_PACK)
+    classes = [PackClass(label, idx, wnid, wnid) for label, (idx, wnid) in enumerate(zip(m["labels"], CLI_PACK_WNIDS))]
+    plan = Plan(CLI_PACK, m, classes, default_classes_tsv(), [1.0], ["cond"], "ddim4", 4, True, tmp_path / "out",
+                tmp_path / "judge.pt")
+    seen = []
+    summary = run_sampler(plan, "cond", 1.0, 2, 0, 3, 1, tmp_path / "samples", lambda done, total: seen.append((done, total)))
+    assert seen == [(k, 8) for k in range(1, 9)]  # 6 samples in batches of 3: 2 x 4 steps
+    assert summary["settings"]["numSamples"] == 6 and len(summary["samples"]) == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples"]  # no stderr file left beside the samples
+
+
 def test_class_tables_agree(tmp_path):
     """The TSV (index, wnid, names) and the repo's wnid list give the same ImageNet index -> wnid map."""
     wl = load_class_table(Path(IMAGENET_WNIDS_PATH))
@@ -233,6 +248,17 @@ def test_class_tables_agree(tmp_path):
     mini = tmp_path / "mini.tsv"
     mini.write_text("index\twnid\tnames\n0\tn01440764\ttench, Tinca tinca\n")
     assert load_class_table(mini) == {0: ("n01440764", "tench, Tinca tinca")}
+
+
+
+def test_default_class_list_is_the_apps(tmp_path):
+    """Without --classes-tsv the class names are the app's (src/ui/data/imagenet-classes.json), in the repo."""
+    assert default_classes_tsv().is_file() and default_classes_tsv().is_relative_to(REPO)
+    table = load_class_table(default_classes_tsv())
+    assert table[217] == ("n02102040", "English springer, English springer spaniel")
+    (tmp_path / "short.json").write_text('["tench"]')
+    with pytest.raises(EvalError, match="1000 class names"):
+        load_class_table(tmp_path / "short.json")
 
 
 if __name__ == "__main__":
