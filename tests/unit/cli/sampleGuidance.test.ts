@@ -49,7 +49,7 @@ describe('tools/sample.ts with classifier-free guidance', () => {
     });
   });
 
-  it('chooses the mode from the flags given and reports the scales', () => {
+  it('chooses the mode from the flags given and reports the scales', { timeout: 120_000 }, () => {
     const modeOf = (args: string[]) => {
       const r = runTool('sample', ['--pack', PACK, '--class', '1', '--batch', '1', '--respacing', 'ddim2', '--out', join(tmp, 'm.png'), ...args]);
       expect(r.code, r.stderr).toBe(0);
