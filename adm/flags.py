@@ -29,9 +29,12 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from .config import (
     ClassifierConfig,
+    ConfigError,
     DiffusionConfig,
     UNetConfig,
     attention_ds,
+    check_classifier_config,
+    check_unet_config,
 )
 
 NUM_CLASSES = 1000
@@ -110,14 +113,14 @@ TRAINING_FLAGS = (
 
 NOISE_SCHEDULES = ("linear", "cosine")
 CLASSIFIER_POOLS = ("attention",)  # what adm.unet.EncoderUNetModel implements
-SR_CHANNEL_MULT = {512: (1, 1, 2, 2, 4, 4), 256: (1, 1, 2, 2, 4, 4), 64: (1, 2, 3, 4)}
-CLASSIFIER_CHANNEL_MULT = {
+# channel_mult for an empty --channel_mult, by image size (create_model and create_classifier share the table)
+CHANNEL_MULT = {
     512: (0.5, 1, 1, 2, 2, 4, 4),
     256: (1, 1, 2, 2, 4, 4),
     128: (1, 1, 2, 3, 4),
     64: (1, 2, 3, 4),
 }
-MODEL_CHANNEL_MULT = CLASSIFIER_CHANNEL_MULT
+SR_CHANNEL_MULT = {512: (1, 1, 2, 2, 4, 4), 256: (1, 1, 2, 2, 4, 4), 64: (1, 2, 3, 4)}
 
 _TRUE = ("yes", "true", "t", "y", "1")
 _FALSE = ("no", "false", "f", "n", "0")
@@ -404,7 +407,7 @@ def parse_model_flags(text: FlagInput) -> ModelFlags:
         if small <= 0 or small > size:
             raise FlagError(f"--small_size must be in 1..large_size ({size}), got {small}")
     else:
-        channel_mult = _channel_mult(str(values["channel_mult"]), size, MODEL_CHANNEL_MULT, "model")
+        channel_mult = _channel_mult(str(values["channel_mult"]), size, CHANNEL_MULT, "model")
         small = None
     res = _int_list("attention_resolutions", str(values["attention_resolutions"]))
     ds = attention_ds(size, res)
@@ -443,7 +446,7 @@ def parse_model_flags(text: FlagInput) -> ModelFlags:
         resblock_updown=bool(values["resblock_updown"]),
         use_new_attention_order=bool(values.get("use_new_attention_order", False)),
     )
-    check_unet_config(unet)
+    _checked(check_unet_config, unet)
     diffusion = DiffusionConfig(
         noise_schedule=schedule,
         diffusion_steps=steps,
@@ -471,7 +474,7 @@ def parse_classifier_flags(text: FlagInput, image_size: Optional[int] = None) ->
     model_only = tuple(k for k in MODEL_DEFAULTS if k not in defaults) + ("large_size", "small_size")
     values, extra, ignored = _resolve(given, defaults, model_only, "classifier")
     size = int(values["image_size"])  # type: ignore[arg-type]
-    channel_mult = _channel_mult("", size, CLASSIFIER_CHANNEL_MULT, "classifier")
+    channel_mult = _channel_mult("", size, CHANNEL_MULT, "classifier")
     res = _int_list("classifier_attention_resolutions", str(values["classifier_attention_resolutions"]))
     pool = str(values["classifier_pool"])
     if pool not in ("attention", "adaptive", "spatial", "spatial_v2"):
@@ -497,52 +500,14 @@ def parse_classifier_flags(text: FlagInput, image_size: Optional[int] = None) ->
         pool=pool,
         dropout=0.0,
     )
-    check_classifier_config(cfg)
+    _checked(check_classifier_config, cfg)
     return ClassifierFlags(classifier=cfg, use_fp16=bool(values["classifier_use_fp16"]), values=values,
                            given=given, extra=extra, ignored=ignored)
 
 
-# --- architecture sanity checks (clear messages instead of deep constructor errors) -----------------
-
-def _level_widths(mc: int, channel_mult: Tuple[float, ...]) -> List[int]:
-    return [int(m * mc) for m in channel_mult]
-
-
-def _check_common(what: str, image_size: int, mc: int, channel_mult, num_heads: int, num_head_channels: int,
-                  attn_ds, attention_in_middle: bool = True) -> None:
-    widths = _level_widths(mc, tuple(channel_mult))
-    for w in sorted(set(widths)):
-        if w <= 0 or w % 32:
-            raise FlagError(f"{what}: level width {w} (= channel_mult x {mc}) must be a positive multiple of 32 "
-                            "(GroupNorm with 32 groups)")
-    factor = 2 ** (len(channel_mult) - 1)
-    if image_size % factor:
-        raise FlagError(f"{what}: image size {image_size} is not divisible by {factor} "
-                        f"({len(channel_mult)} levels)")
-    attn_widths = [w for lvl, w in enumerate(widths) if 2 ** lvl in set(attn_ds)]
-    if attention_in_middle:
-        attn_widths.append(widths[-1])
-    for w in attn_widths:
-        if num_head_channels != -1:
-            if num_head_channels <= 0 or w % num_head_channels:
-                raise FlagError(f"{what}: attention width {w} is not divisible by num_head_channels "
-                                f"{num_head_channels}")
-        else:
-            if num_heads <= 0 or w % num_heads:
-                raise FlagError(f"{what}: attention width {w} is not divisible by num_heads {num_heads}")
-
-
-def check_unet_config(cfg: UNetConfig) -> None:
-    _check_common("model", cfg.image_size, cfg.model_channels, cfg.channel_mult, cfg.num_heads,
-                  cfg.num_head_channels, cfg.attention_resolutions)
-    if cfg.num_heads_upsample not in (-1,) and cfg.num_head_channels == -1:
-        _check_common("model (upsampling path)", cfg.image_size, cfg.model_channels, cfg.channel_mult,
-                      cfg.num_heads_upsample, -1, cfg.attention_resolutions, attention_in_middle=False)
-
-
-def check_classifier_config(cfg: ClassifierConfig) -> None:
-    _check_common("classifier", cfg.image_size, cfg.model_channels, cfg.channel_mult, cfg.num_heads,
-                  cfg.num_head_channels, cfg.attention_resolutions)
-    final = _level_widths(cfg.model_channels, tuple(cfg.channel_mult))[-1]
-    if cfg.pool == "attention" and final % cfg.num_head_channels:
-        raise FlagError(f"classifier: final width {final} not divisible by 64 (attention pool heads)")
+def _checked(check, cfg) -> None:
+    """An impossible architecture is a bad flag string."""
+    try:
+        check(cfg)
+    except ConfigError as e:
+        raise FlagError(str(e)) from None

@@ -2,12 +2,10 @@
 
 Every preset is built by parsing the README's flag strings with `adm.flags`, so the flag parser and
 the table cannot drift apart. Recommended sampling settings are the README's (250 respaced steps,
-ancestral sampling, the README's classifier scale); the paper's DDIM-25 scales (Table 14) are kept in
-`extra["ddim25_classifier_scale"]` where the paper gives one.
+ancestral sampling, the README's classifier scale).
 
-`ModelPreset.extra` keys used here (ModelPreset itself is unchanged):
-  title, model_flags, classifier_flags, checkpoint, classifier_checkpoint, use_fp16,
-  classifier_use_fp16, superres, small_size, ddim25_classifier_scale.
+`ModelPreset.extra` keys: title (the pack title convert writes), model_flags and classifier_flags (the flag
+strings convert parses for `--preset`), use_fp16 (the README's --use_fp16 for the model).
 """
 from __future__ import annotations
 
@@ -17,10 +15,8 @@ from typing import Dict, Iterator, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from .config import ClassifierConfig, DiffusionConfig, ModelPreset, UNetConfig
+from .config import ModelPreset
 from .flags import parse_classifier_flags, parse_model_flags
-
-_COMMON = "--diffusion_steps 1000 --learn_sigma True --resblock_updown True --use_scale_shift_norm True"
 
 # README MODEL_FLAGS, verbatim apart from order-independent whitespace.
 MODEL_FLAGS: Dict[str, str] = {
@@ -68,54 +64,38 @@ CLASSIFIER_FLAGS: Dict[str, str] = {
     for s in (64, 128, 256, 512)
 }
 
-# name -> (title, model checkpoint, classifier checkpoint or None, README scale, DDIM-25 scale or None)
+# name -> (title, model flags (README stem), classifier flags or None, README classifier scale)
 _IMAGENET = {
-    "imagenet64": ("ImageNet 64x64 (guided-diffusion)", "64x64_diffusion", "64x64_classifier", 1.0, None),
-    "imagenet128": ("ImageNet 128x128 (guided-diffusion)", "128x128_diffusion", "128x128_classifier", 0.5, 1.25),
-    "imagenet256": ("ImageNet 256x256 (guided-diffusion)", "256x256_diffusion", "256x256_classifier", 1.0, 2.5),
+    "imagenet64": ("ImageNet 64x64 (guided-diffusion)", "64x64_diffusion", "64x64_classifier", 1.0),
+    "imagenet128": ("ImageNet 128x128 (guided-diffusion)", "128x128_diffusion", "128x128_classifier", 0.5),
+    "imagenet256": ("ImageNet 256x256 (guided-diffusion)", "256x256_diffusion", "256x256_classifier", 1.0),
     "imagenet256-uncond": ("ImageNet 256x256 unconditional (guided-diffusion)", "256x256_diffusion_uncond",
-                           "256x256_classifier", 10.0, None),
-    "imagenet512": ("ImageNet 512x512 (guided-diffusion)", "512x512_diffusion", "512x512_classifier", 4.0, 9.0),
+                           "256x256_classifier", 10.0),
+    "imagenet512": ("ImageNet 512x512 (guided-diffusion)", "512x512_diffusion", "512x512_classifier", 4.0),
 }
 
 
-def _make_preset(title: str, model_ckpt: str, flags_key: str, classifier_ckpt: Optional[str],
-                 scale: float, ddim_scale: Optional[float], respacing: str = "250") -> ModelPreset:
+def _make_preset(title: str, flags_key: str, classifier_key: Optional[str], scale: float,
+                 respacing: str = "250") -> ModelPreset:
     mf = parse_model_flags(MODEL_FLAGS[flags_key])
-    cf = parse_classifier_flags(CLASSIFIER_FLAGS[classifier_ckpt]) if classifier_ckpt else None
+    cf = parse_classifier_flags(CLASSIFIER_FLAGS[classifier_key]) if classifier_key else None
     if cf is not None:
         assert cf.classifier.image_size == mf.unet.image_size
-    extra = dict(
-        title=title,
-        model_flags=MODEL_FLAGS[flags_key],
-        classifier_flags=CLASSIFIER_FLAGS[classifier_ckpt] if classifier_ckpt else None,
-        checkpoint=f"{model_ckpt}.pt",
-        classifier_checkpoint=f"{classifier_ckpt}.pt" if classifier_ckpt else None,
-        use_fp16=mf.use_fp16,
-        classifier_use_fp16=cf.use_fp16 if cf else None,
-        superres=mf.superres,
-        small_size=mf.small_size,
-        ddim25_classifier_scale=ddim_scale,
-    )
-    diffusion = DiffusionConfig(**{**mf.diffusion.__dict__, "timestep_respacing": respacing})
-    return ModelPreset(unet=mf.unet, diffusion=diffusion, classifier=cf.classifier if cf else None,
-                       classifier_scale=scale, timestep_respacing=respacing, use_ddim=False,
-                       notes=f"README flags for {model_ckpt}.pt", extra=extra)
+    extra = dict(title=title, model_flags=MODEL_FLAGS[flags_key],
+                 classifier_flags=CLASSIFIER_FLAGS[classifier_key] if classifier_key else None, use_fp16=mf.use_fp16)
+    return ModelPreset(unet=mf.unet, diffusion=mf.diffusion, classifier=cf.classifier if cf else None,
+                       classifier_scale=scale, timestep_respacing=respacing, use_ddim=False, extra=extra)
 
 
 def _build_presets() -> Dict[str, ModelPreset]:
     presets: Dict[str, ModelPreset] = {}
-    for name, (title, ckpt, cls, scale, ddim) in _IMAGENET.items():
-        presets[name] = _make_preset(title, ckpt, ckpt, cls, scale, ddim)
-    presets["upsampler64-256"] = _make_preset("ImageNet 64->256 upsampler", "64_256_upsampler",
-                                              "64_256_upsampler", None, 0.0, None)
-    presets["upsampler128-512"] = _make_preset("ImageNet 128->512 upsampler", "128_512_upsampler",
-                                               "128_512_upsampler", None, 0.0, None)
+    for name, (title, flags_key, cls, scale) in _IMAGENET.items():
+        presets[name] = _make_preset(title, flags_key, cls, scale)
+    presets["upsampler64-256"] = _make_preset("ImageNet 64->256 upsampler", "64_256_upsampler", None, 0.0)
+    presets["upsampler128-512"] = _make_preset("ImageNet 128->512 upsampler", "128_512_upsampler", None, 0.0)
     for animal in ("bedroom", "cat", "horse"):
-        presets[f"lsun-{animal}"] = _make_preset(f"LSUN {animal} 256x256", f"lsun_{animal}", "lsun_256",
-                                                 None, 0.0, None, respacing="1000")
-    nodrop = _make_preset("LSUN horse 256x256 (no dropout)", "lsun_horse_nodropout", "lsun_256", None, 0.0, None,
-                          respacing="1000")
+        presets[f"lsun-{animal}"] = _make_preset(f"LSUN {animal} 256x256", "lsun_256", None, 0.0, respacing="1000")
+    nodrop = _make_preset("LSUN horse 256x256 (no dropout)", "lsun_256", None, 0.0, respacing="1000")
     nodrop.unet.dropout = 0.0
     nodrop.extra["model_flags"] = MODEL_FLAGS["lsun_256"].replace("--dropout 0.1", "--dropout 0.0")
     presets["lsun-horse-nodropout"] = nodrop
