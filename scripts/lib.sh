@@ -17,6 +17,7 @@ ensure_system_packages() {
   /usr/bin/python3 -c "import numpy" 2>/dev/null || need+=(python3-numpy)
   /usr/bin/python3 -c "import PIL" 2>/dev/null || need+=(python3-pil)
   /usr/bin/python3 -c "import pytest" 2>/dev/null || need+=(python3-pytest)
+  /usr/bin/python3 -c "import pyflakes" 2>/dev/null || need+=(python3-pyflakes)
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ ${#need[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ]; then

@@ -34,3 +34,15 @@ def need_ort():
 def run_ort(model_path, feeds_list, workdir, threads: int = 2):
     """adm.pack.run_onnx with a time limit: every output of the graph for each feeds dict, on one session."""
     return run_onnx(model_path, feeds_list, workdir, threads, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    """(data, judge) for evaluating the tiny16 pack: a synthetic 16 px ImageFolder of its 10 classes and a tiny
+    judge trained on it (tests/python/test_eval*.py)."""
+    from test_judge import IMAGENETTE_WNIDS, make_image_folder, train_tiny_judge
+
+    root = tmp_path_factory.mktemp("tiny")
+    data = make_image_folder(root / "data", IMAGENETTE_WNIDS, 16, n_train=3, n_val=3)
+    judge = train_tiny_judge(data, root / "judge.pt", 16, steps=3)
+    return data, judge

@@ -4,9 +4,7 @@ Error paths must exit with code 2, print one paragraph naming the problem, and l
 """
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np

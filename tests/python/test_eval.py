@@ -27,14 +27,6 @@ CLI_PACK = REPO / "tests" / "fixtures" / "cli-pack"
 CLI_PACK_WNIDS = ["n01443537", "n02099601", "n02444819"]  # ImageNet 1, 207, 360: the cli-pack's labels
 
 
-@pytest.fixture(scope="module")
-def tiny_setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    data = make_image_folder(root / "data", IMAGENETTE_WNIDS, 16, n_train=3, n_val=3)
-    judge = train_tiny_judge(data, root / "judge.pt", 16, steps=3)
-    return data, judge
-
-
 def _run(argv, capsys):
     rc = main(argv)
     cap = capsys.readouterr()

@@ -7,12 +7,12 @@ import shutil
 import numpy as np
 import pytest
 
-from test_eval import CLI_PACK, TINY16, _assert_png, _eval_args, _run, tiny_setup  # noqa: F401 (fixture)
+from test_eval import CLI_PACK, TINY16, _assert_png, _eval_args, _run
 
 from adm.eval import EvalError, row_tag, run_list, sampler_guidance_args
 
 
-def test_eval_tiny16_guidance_modes(tiny_setup, tmp_path, capsys, need_ort):  # noqa: F811
+def test_eval_tiny16_guidance_modes(tiny_setup, tmp_path, capsys, need_ort):
     data, judge = tiny_setup
     out = tmp_path / "eval"
     rc, stdout, stderr = _run(_eval_args(TINY16, data, judge, out, extra=["--modes", "classifier,cfg,both",
@@ -41,7 +41,7 @@ def test_eval_tiny16_guidance_modes(tiny_setup, tmp_path, capsys, need_ort):  # 
     assert [r["cfgScale"] for r in summary["results"]] == [0.0, 0.0, 0.0, 3.0, 3.0]
 
 
-def test_eval_guidance_bad_input(tiny_setup, tmp_path, capsys, need_ort):  # noqa: F811
+def test_eval_guidance_bad_input(tiny_setup, tmp_path, capsys, need_ort):
     data, judge = tiny_setup
     no_null = tmp_path / "no-null"
     shutil.copytree(CLI_PACK, no_null)
