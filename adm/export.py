@@ -8,7 +8,9 @@
 All graphs: opset 17, float32 at the edges, dynamic batch axis "N" on every input and output, no
 Shape/int64 arithmetic, no GroupNormalization (GroupNorm is Reshape -> InstanceNormalization ->
 Reshape -> Mul -> Add in the U-Net, explicit reductions in the gradient graph), and only the ops
-in WEBGPU_OPS (kernels that onnxruntime-web's WebGPU and wasm EPs both have).
+in WEBGPU_OPS (kernels that onnxruntime-web's WebGPU and wasm EPs both have). The I/O names are
+adm.pack's; the networks are traced through adm.static_unet / adm.grad_graph and the result goes
+through adm.graph_passes.
 """
 from __future__ import annotations
 
