@@ -4,7 +4,9 @@
 ensure_node_modules() {
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "installing npm packages (npm ci)..." >&2
-    npm ci --no-audit --no-fund --loglevel=error
+    # onnxruntime-node's install script would fetch GPU builds from outside the registry; its CPU
+    # binary ships inside the package. An environment variable, not .npmrc: npm warns on unknown keys.
+    ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
   fi
 }
 
