@@ -343,7 +343,6 @@ class ModelFlags:
     superres: bool = False
     small_size: Optional[int] = None  # super-resolution models: the low-resolution input size
     values: Dict[str, object] = field(default_factory=dict)  # every model flag after defaults
-    given: Dict[str, str] = field(default_factory=dict)  # the flags as written
     extra: Dict[str, object] = field(default_factory=dict)  # sampling/training flags (not architecture)
     ignored: List[str] = field(default_factory=list)
 
@@ -363,7 +362,6 @@ class ClassifierFlags:
     classifier: ClassifierConfig
     use_fp16: bool
     values: Dict[str, object] = field(default_factory=dict)
-    given: Dict[str, str] = field(default_factory=dict)
     extra: Dict[str, object] = field(default_factory=dict)
     ignored: List[str] = field(default_factory=list)
 
@@ -456,7 +454,7 @@ def parse_model_flags(text: FlagInput) -> ModelFlags:
         timestep_respacing=str(values["timestep_respacing"]),
     )
     return ModelFlags(unet=unet, diffusion=diffusion, use_fp16=bool(values["use_fp16"]), superres=superres,
-                      small_size=small, values=values, given=given, extra=extra, ignored=ignored)
+                      small_size=small, values=values, extra=extra, ignored=ignored)
 
 
 # --- classifier flags ------------------------------------------------------------------------------
@@ -502,7 +500,7 @@ def parse_classifier_flags(text: FlagInput, image_size: Optional[int] = None) ->
     )
     _checked(check_classifier_config, cfg)
     return ClassifierFlags(classifier=cfg, use_fp16=bool(values["classifier_use_fp16"]), values=values,
-                           given=given, extra=extra, ignored=ignored)
+                           extra=extra, ignored=ignored)
 
 
 def _checked(check, cfg) -> None:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from adm.convert import main as convert_main  # noqa: E402
+from adm.pack import read_pack  # noqa: E402
 from adm.presets import CONVERT_PRESETS, build_model, get_preset, randomize_zero_init  # noqa: E402
 
 
@@ -65,7 +66,7 @@ def check(name: str, work: Path, with_classifier: bool, fp16: bool, keep: Path |
     result = {"preset": name, "exit_code": code, "unet_params": n_unet, "classifier_params": n_cls,
               "build_and_save_s": round(t_build, 1), "convert_s": round(t_convert, 1)}
     if code == 0:
-        m = json.loads((out / "manifest.json").read_text())
+        m = read_pack(out)
         result["files"] = {k: {"file": m[k]["file"], "dtype": m[k]["dtype"], "MiB": round(m[k]["bytes"] / 2**20, 1)}
                            for k in ("unet", "unetFp16", "classifierGrad") if k in m}
     for p in work.glob(f"{name}_*.pt"):
