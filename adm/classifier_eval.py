@@ -60,3 +60,68 @@ def format_table(rows: List[Tuple[str, Dict[str, float]]]) -> str:
     for label, acc in rows:
         lines.append(f"| {label} | " + " | ".join(f"{100 * acc[k]:.1f}%" for k in keys) + " |")
     return "\n".join(lines)
+
+
+def classifier_from_pack(pack) -> Tuple[torch.nn.Module, dict]:
+    """The pack's noise-aware classifier as a PyTorch module (weights read back from its gradient graph).
+    The architecture is the training preset whose image size matches the pack."""
+    import copy
+    from pathlib import Path
+
+    from .export import export_classifier_grad
+    from .manifest import read_manifest
+    from .onnx_weights import load_onnx_weights
+    from .train import TRAIN_PRESETS
+    from .unet import EncoderUNetModel
+
+    pack = Path(pack)
+    m = read_manifest(pack)
+    if "classifierGrad" not in m:
+        raise ValueError(f"{pack} has no classifier")
+    presets = [p for p in TRAIN_PRESETS.values() if p["classifier"].image_size == m["imageSize"]]
+    if not presets:
+        raise ValueError(f"{pack} is {m['imageSize']} px: no training preset of that size to rebuild its classifier")
+    cfg = copy.deepcopy(presets[0]["classifier"])
+    cfg.out_channels = len(m["labels"])
+    model = load_onnx_weights(EncoderUNetModel(cfg), pack / m["classifierGrad"]["file"], export_classifier_grad)
+    return model.eval(), m
+
+
+def main(argv=None) -> int:
+    """npm run classifier-eval -- --pack public/models/imagenette64 --data ../shared/data/imagenette-64"""
+    import argparse
+    import json
+    import os
+    import sys
+
+    from .data import imagenet_index_of_wnids, list_classes, load_image_folder
+
+    p = argparse.ArgumentParser(prog="npm run classifier-eval --",
+                                description="Top-1 of a pack's noise-aware classifier on val images noised to "
+                                            "q(x_t|x_0), per t bucket (the paper's way of judging its classifiers).")
+    p.add_argument("--pack", required=True, help="pack folder trained by this toolkit (manifest.json + ONNX files)")
+    p.add_argument("--data", required=True, help="ImageFolder root with val/<wnid> folders of the pack's classes")
+    p.add_argument("--limit", type=int, default=None, help="val images per bucket (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get("ADM_TORCH_THREADS", "2")))
+    try:
+        model, m = classifier_from_pack(a.pack)
+        wnids = list_classes(os.path.join(a.data, "val"))
+        if imagenet_index_of_wnids(wnids) != m["labels"]:
+            raise ValueError(f"{a.data}/val has classes {wnids}; the pack's labels are ImageNet {m['labels']}")
+        val = load_image_folder(a.data, "val", m["imageSize"], wnids=wnids)
+        diffusion = GaussianDiffusion.from_config(m["diffusion"]["noiseSchedule"], m["diffusion"]["diffusionSteps"],
+                                                  learn_sigma=m["learnSigma"])
+        acc = noisy_accuracy(model, val, diffusion, limit=a.limit, seed=a.seed)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"classifier-eval: error: {e}", file=sys.stderr)
+        return 2
+    print(format_table([(m["name"], acc)]), file=sys.stderr)
+    print(json.dumps({"pack": m["name"], "images": a.limit or len(val.labels), "top1": acc}))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

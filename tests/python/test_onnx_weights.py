@@ -174,3 +174,17 @@ def test_sigterm_saves_and_resumes(pack, tmp_path):
     assert step > 0 and not (tmp_path / "classifier.pt.tmp").exists()
     from adm.checkpoint_io import load_checkpoint
     assert load_checkpoint(tmp_path / "classifier.pt")["step"] == step
+
+
+def test_classifier_eval_cli_on_a_pack(pack, capsys):
+    from adm import classifier_eval
+    data, _, out = pack
+    assert classifier_eval.main(["--pack", str(out), "--data", str(data)]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(res["top1"]) == {f"{lo}-{hi}" for lo, hi in T_BUCKETS} | {"all"}
+    assert all(0.0 <= v <= 1.0 for v in res["top1"].values())
+    # the wrong data is refused before any work
+    other = out.parent / "otherdata"
+    make_image_folder(other, WNIDS[:2], size=16, n_train=1, n_val=1)
+    assert classifier_eval.main(["--pack", str(out), "--data", str(other)]) == 2
+    assert "labels" in capsys.readouterr().err
