@@ -1,10 +1,9 @@
 // Layout only: wiring lives in hooks, each panel in its own component.
-import { CanvasView } from './components/CanvasView';
 import { ControlsPanel } from './components/ControlsPanel';
-import { LogpChart } from './components/LogpChart';
 import { Notices } from './components/Notices';
 import { PackPicker } from './components/PackPicker';
 import { StatusBar } from './components/StatusBar';
+import { ViewTabs } from './components/ViewTabs';
 import { useDiffusionWorker } from './hooks/useDiffusionWorker';
 import { usePackIndex, usePackLoader } from './hooks/usePacks';
 import { useUrlMirror } from './hooks/useUrlMirror';
@@ -28,9 +27,8 @@ export function App() {
       <main>
         <ControlsPanel onGenerate={client.generate} onStop={client.stop} />
         <section className="output" aria-label="Output">
-          <CanvasView />
           <StatusBar />
-          <LogpChart />
+          <ViewTabs />
         </section>
       </main>
     </div>

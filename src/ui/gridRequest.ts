@@ -93,6 +93,11 @@ export function gridLayout(p: Params, caps: PackCaps): GridLayout | null {
 
 /** The request Generate sends: the shared fields, plus the grid of the current view. */
 export function buildRequest(p: Params, m: PackManifest | null): GenerateParams {
+  return planView(p, m).request;
+}
+
+/** The request and, for a grid view, the layout it samples. */
+export function planView(p: Params, m: PackManifest | null): { request: GenerateParams; layout: GridLayout | null } {
   const request: GenerateParams = {
     imagenetClass: p.imagenetClass, classifierScale: p.classifierScale, steps: p.steps, sampler: p.sampler, seed: p.seed,
     conditionUnet: p.conditionUnet, previewOf: p.previewOf, guidanceMode: p.guidanceMode, cfgScale: p.cfgScale,
@@ -100,5 +105,5 @@ export function buildRequest(p: Params, m: PackManifest | null): GenerateParams 
   };
   const layout = gridLayout(p, packCaps(m));
   if (layout) request.grid = { view: layout.view, cells: layout.cells, groups: layout.groups };
-  return request;
+  return { request, layout };
 }

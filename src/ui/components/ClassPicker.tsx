@@ -1,16 +1,19 @@
 // Searchable ImageNet class picker (ARIA combobox + listbox). Classes the loaded pack does not
-// know stay visible but are marked and cannot be chosen.
+// know stay visible but are marked and cannot be chosen. While a pack loads nothing is known yet:
+// every class can be chosen, and the choice is checked when the pack is ready (adoptPack).
 import { useId, useMemo, useState, type KeyboardEvent } from 'react';
-import { searchClasses, shortName, type ClassMatch } from '../data/classes';
+import { IMAGENET_CLASSES, searchClasses, shortName, type ClassMatch } from '../data/classes';
 import { useApp } from '../store/store';
 
 const label = (index: number) => `${shortName(index)} (${index})`;
+const EVERY_CLASS: ReadonlySet<number> = new Set(IMAGENET_CLASSES.map((_, i) => i));
 
 export function ClassPicker() {
   const value = useApp((s) => s.params.imagenetClass);
   const setParam = useApp((s) => s.setParam);
   const labels = useApp((s) => s.manifest?.labels);
-  const known = useMemo(() => new Set(labels ?? []), [labels]);
+  // No pack yet: do not disable every option, keep the choice and let the pack validate it.
+  const known = useMemo(() => (labels ? new Set(labels) : EVERY_CLASS), [labels]);
   const [query, setQuery] = useState<string | null>(null); // null: not editing, show the choice
   const [active, setActive] = useState(0);
   const listId = useId();
@@ -97,7 +100,7 @@ export function ClassPicker() {
         </ul>
       )}
       <p className="hint">
-        {labels ? `${labels.length} of 1000 classes are in this pack.` : 'Load a pack to see which classes it knows.'}
+        {labels ? `${labels.length} of 1000 classes are in this pack.` : 'The pack is loading: any class can be picked, and it is checked once the pack is ready.'}
       </p>
     </div>
   );

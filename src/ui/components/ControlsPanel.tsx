@@ -5,6 +5,7 @@ import { LIMITS, type PreviewOf, type Sampler } from '../../shared/protocol';
 import { useApp } from '../store/store';
 import { CfgSlider } from './CfgSlider';
 import { ClassPicker } from './ClassPicker';
+import { GradientAtPicker } from './GradientAtPicker';
 import { GuidanceModePicker } from './GuidanceModePicker';
 import { GuidanceSlider } from './GuidanceSlider';
 import { NumberField } from './NumberField';
@@ -27,6 +28,9 @@ export function ControlsPanel({ onGenerate, onStop }: Props) {
   const previewOf = useApp((s) => s.params.previewOf);
   const mode = useApp((s) => s.params.guidanceMode);
   const uses = modeUses(mode);
+  // The sweep brings its own rows of scales and the diversity view its two scales (the CFG slider
+  // stays for "both", where w is shared by both grids).
+  const view = useApp((s) => s.params.view);
   const setParam = useApp((s) => s.setParam);
   const ready = useApp((s) => s.packStatus === 'ready');
   const running = useApp((s) => s.runState === 'running');
@@ -44,9 +48,10 @@ export function ControlsPanel({ onGenerate, onStop }: Props) {
       }}
     >
       <ClassPicker />
-      <GuidanceModePicker />
-      {uses.classifier && <GuidanceSlider />}
-      {uses.cfg && <CfgSlider />}
+      {view !== 'sweep' && <GuidanceModePicker />}
+      {view === 'single' && uses.classifier && <GuidanceSlider />}
+      {(view === 'single' ? uses.cfg : view === 'diversity' && mode === 'both') && <CfgSlider />}
+      {(view === 'sweep' || uses.classifier) && <GradientAtPicker />}
       <NumberField label="Steps" value={steps} min={1} max={maxSteps} onCommit={(v) => setParam('steps', v)} />
       <div className="field">
         <label htmlFor={ids.sampler}>Sampler</label>

@@ -1,12 +1,15 @@
 // Grid runs (sweep, diversity): small per-step metadata only, the newest run per view. The cell
 // images go through liveFrames, never through React state.
 import type { StateCreator } from 'zustand';
+import type { GridLayout } from '../gridRequest';
 import type { AppState } from './store';
 
 export type GridViewName = 'sweep' | 'diversity';
 
 export interface GridRunInfo {
   runId: number;
+  /** What the run samples: the grid shows this layout (not the edited fields) until the next run. */
+  layout: GridLayout;
   /** Finished steps of this grid run (the status line says the same for the current run). */
   step: number;
   /** log p(y | x_t) per cell at the latest step that called the classifier. */
@@ -19,22 +22,20 @@ export interface GridRunInfo {
 
 export interface GridSlice {
   gridRuns: Partial<Record<GridViewName, GridRunInfo>>;
+  gridRunStarted: (runId: number, layout: GridLayout) => void;
   gridStepFinished: (view: GridViewName, runId: number, step: number, logp: number[] | null, pixelDiversity: number[]) => void;
   gridReadout: (view: GridViewName, runId: number, pixelL2: number[], classifierL2: number[] | null) => void;
 }
 
 export const createGridSlice: StateCreator<AppState, [], [], GridSlice> = (set) => ({
   gridRuns: {},
+  gridRunStarted: (runId, layout) =>
+    set((s) => ({ gridRuns: { ...s.gridRuns, [layout.view]: { runId, layout, step: 0, logp: null, pixelDiversity: [], readout: null } } })),
   gridStepFinished: (view, runId, step, logp, pixelDiversity) =>
     set((s) => {
       const prev = s.gridRuns[view];
-      const same = prev?.runId === runId;
-      return {
-        gridRuns: {
-          ...s.gridRuns,
-          [view]: { runId, step, logp: logp ?? (same ? prev.logp : null), pixelDiversity, readout: same ? prev.readout : null },
-        },
-      };
+      if (prev?.runId !== runId) return {};
+      return { gridRuns: { ...s.gridRuns, [view]: { ...prev, step, logp: logp ?? prev.logp, pixelDiversity } } };
     }),
   gridReadout: (view, runId, pixelL2, classifierL2) =>
     set((s) => {

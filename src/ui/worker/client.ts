@@ -1,10 +1,10 @@
 // The UI's only way to the worker: typed requests out, routed messages in. Owns the run and load
 // ids, forwards live changes (guidance scales, preview) of a running run, and respawns the worker
 // after a crash or GPU device loss.
-import type { FromWorker, GenerateParams, ToWorker } from '../../shared/protocol';
+import type { FromWorker, ToWorker } from '../../shared/protocol';
 import type { FrameBus } from '../frames';
 import { liveBuses, type LiveBuses } from '../liveFrames';
-import { buildRequest } from '../gridRequest';
+import { planView } from '../gridRequest';
 import type { AppStore } from '../store/store';
 import type { PackEntry } from '../store/modelSlice';
 import { routeMessage } from './route';
@@ -77,8 +77,9 @@ export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: 
       if (s.packStatus !== 'ready') return;
       const runId = ++ids;
       // The current view decides: one image, or a grid of cells sampled as one batch.
-      const request: GenerateParams = buildRequest(s.params, s.manifest);
+      const { request, layout } = planView(s.params, s.manifest);
       s.runRequested(runId, request.steps, request);
+      if (layout) s.gridRunStarted(runId, layout);
       send({ kind: 'generate', runId, params: request });
     },
     stop() {

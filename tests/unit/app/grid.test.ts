@@ -138,9 +138,8 @@ function rowGrad(calls: number[]): ClassifierGradFn {
 }
 
 function gridRun(grid: NonNullable<GenerateParams['grid']>, over: Partial<GenerateParams> = {}, onPost?: (m: FromWorker, r: ReturnType<typeof createRunner>) => void) {
-  let runner!: ReturnType<typeof createRunner>;
   const rec = recorder((m) => onPost?.(m, runner));
-  runner = createRunner({ post: rec.post, yieldToEvents: macrotask, now: () => 0 });
+  const runner = createRunner({ post: rec.post, yieldToEvents: macrotask, now: () => 0 });
   const unet: { y: number[] | null; t: number }[] = [];
   const grads: number[] = [];
   const logitCalls: number[] = [];
@@ -256,6 +255,7 @@ describe('routing grid messages', () => {
     const { store, live, seen, send } = setup();
     const grid = { view: 'sweep' as const, cells: [], groups: [] };
     store.getState().runRequested(4, 3, gen({ grid }));
+    store.getState().gridRunStarted(4, sweepLayout(params(), both));
     send(gf(3, 1));
     expect(seen).toHaveLength(0);
     send(gf(4, 1));
