@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm test: installs what it needs (Debian packages as root, npm packages), then runs every suite:
-# type check, Vitest (sampling math, CLIs, app logic), pytest (ADM toolkit, ONNX parity, converter,
+# type check, linters (ESLint, pyflakes), Vitest (sampling math, CLIs, app logic), pytest (ADM toolkit, ONNX parity, converter,
 # training, eval) and Playwright (the app in headless Chromium on WebGPU and wasm).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,7 @@ suite() {
   else failed=$((failed + 1)); failures+=("$name"); echo "=== $name FAILED ($((SECONDS - t0)) s)"; fi
 }
 suite typecheck npx tsc -b
+suite lint npm run --silent lint
 suite vitest npx vitest run
 suite pytest /usr/bin/python3 -m pytest -q tests/python
 suite e2e npx playwright test

@@ -54,10 +54,9 @@ export function createRunner(deps: RunnerDeps): Runner {
   async function execute(run: ActiveRun, params: GenerateParams, model: RunModel): Promise<void> {
     const { runId } = run;
     let stepsDone = 0;
-    let numSteps = 0;
     try {
       const plan = planRun(model.manifest, params);
-      numSteps = plan.process.numTimesteps;
+      const numSteps = plan.process.numTimesteps;
       const t0 = deps.now();
       deps.post({ kind: 'started', runId, numSteps });
       const guided = plan.classifierLabels !== null && model.classifierGrad !== null;

@@ -39,7 +39,7 @@ async function createSession(file: { name: string; bytes: Uint8Array }, ep: Ep):
   try {
     return await ort.InferenceSession.create(file.bytes, sessionOptions(ep));
   } catch (e) {
-    throw new Error(`${file.name}: ONNX Runtime (${ep}) could not load it: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`${file.name}: ONNX Runtime (${ep}) could not load it: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
 }
 

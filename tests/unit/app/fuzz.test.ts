@@ -51,7 +51,7 @@ type Mutation = { path: (string | number)[]; value?: Json; remove: boolean };
 const mutation: fc.Arbitrary<Mutation> = fc.record({ path: fc.constantFrom(...PATHS), value, remove: fc.boolean() });
 
 function apply(base: Record<string, Json>, ms: Mutation[]): Json {
-  let root: Json = clone(base);
+  const root: Json = clone(base);
   for (const m of ms) {
     if (m.path.length === 0) continue;
     let o = root as Record<string | number, Json>;
@@ -109,7 +109,7 @@ function parseOrRefuse(json: Json): PackManifest | null {
   try {
     return parseManifest(json);
   } catch (e) {
-    if (!(e instanceof ManifestError)) throw new Error(`not a ManifestError: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    if (!(e instanceof ManifestError)) throw new Error(`not a ManifestError: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, { cause: e });
     expect(e.message).toMatch(/^manifest\.[\w.[\]]* ?(must be|: )/);
     expect(e.message.length).toBeLessThan(400);
     return null;

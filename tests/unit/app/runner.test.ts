@@ -8,9 +8,8 @@ const params = (over: Partial<GenerateParams> = {}): GenerateParams => ({
 });
 
 function setup(onPost?: (msg: FromWorker, runner: ReturnType<typeof createRunner>) => void) {
-  let runner!: ReturnType<typeof createRunner>;
   const rec = recorder((m) => onPost?.(m, runner));
-  runner = createRunner({ post: rec.post, yieldToEvents: macrotask, now: () => 0 });
+  const runner = createRunner({ post: rec.post, yieldToEvents: macrotask, now: () => 0 });
   const unetCalls: { y: number[] | null; t: number }[] = [];
   const gradCalls: number[][] = [];
   const model: RunModel = { manifest: fakeManifest(), denoise: toyDenoise(unetCalls), classifierGrad: toyGrad(gradCalls) };
