@@ -69,13 +69,13 @@ def classifier_from_pack(pack) -> Tuple[torch.nn.Module, dict]:
     from pathlib import Path
 
     from .export import export_classifier_grad
-    from .manifest import read_manifest
     from .onnx_weights import load_onnx_weights
+    from .pack import read_pack
     from .train import TRAIN_PRESETS
     from .unet import EncoderUNetModel
 
     pack = Path(pack)
-    m = read_manifest(pack)
+    m = read_pack(pack)
     if "classifierGrad" not in m:
         raise ValueError(f"{pack} has no classifier")
     presets = [p for p in TRAIN_PRESETS.values() if p["classifier"].image_size == m["imageSize"]]
