@@ -289,3 +289,30 @@ test('while a pack loads, a typed class can be picked and is checked when the pa
   await expect(cls).toHaveValue('golf ball (574)');
   await expect(page.getByRole('listbox', { name: 'Classes' })).toHaveCount(0);
 });
+
+test('sweep on the tiny pack on WebGPU: every cell paints real, different pixels', async ({ page }) => {
+  await page.goto('./?pack=tiny16&ep=webgpu&steps=3&sampler=ddim&seed=4&view=sweep&scales=0,8&cfgs=0,4');
+  await waitReady(page);
+  await expect(page.getByText(/· WebGPU/)).toBeVisible();
+  await generateGrid(page, /Done .*step 3 \/ 3/);
+  const cells = await gridCells(page);
+  expect(cells.map((c) => c.name)).toEqual(['scale 0', 'scale 8', 'CFG scale 0', 'CFG scale 4']);
+  expect(cells.every((c) => c.width === 16 && c.distinct > 16)).toBe(true);
+  expect(cells[1].hash).not.toBe(cells[0].hash);
+  expect(cells[3].hash).not.toBe(cells[2].hash);
+  await expect(page.getByRole('alert')).toHaveCount(0);
+});
+
+test('sweep on the default pack (wasm, 5 steps): twelve 64x64 cells, scale changes the picture', async ({ page }) => {
+  await page.goto('./?ep=wasm&steps=5&seed=1&class=217&view=sweep');
+  await waitReady(page);
+  await generateGrid(page, /Done .*step 5 \/ 5/, 600_000);
+  const cells = await gridCells(page);
+  expect(cells).toHaveLength(12);
+  expect(cells.every((c) => c.width === 64 && c.distinct > 200)).toBe(true);
+  const h = byName(cells);
+  expect(h['Classifier guidance/scale 16']).not.toBe(h['Classifier guidance/scale 0']);
+  expect(h['Classifier-free guidance/CFG scale 8']).not.toBe(h['Classifier-free guidance/CFG scale 0']);
+  expect(new Set(cells.map((c) => c.hash)).size).toBeGreaterThanOrEqual(10);
+  await expect(page.getByRole('alert')).toHaveCount(0);
+});

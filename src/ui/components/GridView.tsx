@@ -100,27 +100,26 @@ export function GridView({ view, exportNotes, Note }: Props) {
       {layout.rows.map((row, r) => (
         <section key={r} role="group" aria-label={row.title} className="grid-row">
           <h3>{row.title}</h3>
-          <div className="cells" style={row.columns ? { gridTemplateColumns: `repeat(${row.columns}, auto)` } : undefined}>
-            {row.cells.map((c) => {
-              return (
-                <figure key={c.index} aria-label={c.name} className="cell">
-                  <canvas
-                    ref={(el) => {
-                      canvases.current[c.index] = el;
-                    }}
-                    width={size}
-                    height={size}
-                    role="img"
-                    aria-label={`${c.name} image`}
-                    className={running ? 'running' : undefined}
-                  />
-                  <figcaption>
-                    {c.name}
-                    <CellLogp view={view} index={c.index} />
-                  </figcaption>
-                </figure>
-              );
-            })}
+          {/* Columns come from the stylesheet (diversity grids are 4 wide, as in row.columns): no inline style under the CSP. */}
+          <div className="cells">
+            {row.cells.map((c) => (
+              <figure key={c.index} aria-label={c.name} className="cell">
+                <canvas
+                  ref={(el) => {
+                    canvases.current[c.index] = el;
+                  }}
+                  width={size}
+                  height={size}
+                  role="img"
+                  aria-label={`${c.name} image`}
+                  className={running ? 'running' : undefined}
+                />
+                <figcaption>
+                  {c.name}
+                  <CellLogp view={view} index={c.index} />
+                </figcaption>
+              </figure>
+            ))}
           </div>
           {Note && <Note row={r} />}
         </section>

@@ -281,3 +281,30 @@ describe('routing grid messages', () => {
     expect(Array.from(live.heat.latest()!.heat)).toEqual([1, 3]);
   });
 });
+
+describe('client: grid requests', () => {
+  it('Generate in the sweep view sends the grid, records its layout, and does not forward the sliders', async () => {
+    const { createDiffusionClient } = await import('../../../src/ui/worker/client');
+    const store = createAppStore();
+    const sent: import('../../../src/shared/protocol').ToWorker[] = [];
+    let onmessage: ((e: MessageEvent<FromWorker>) => void) | null = null;
+    const client = createDiffusionClient(store, createFrameBus(), () => ({
+      postMessage: (m) => sent.push(m), terminate() {},
+      get onmessage() { return onmessage; }, set onmessage(f) { onmessage = f; }, onerror: null,
+    }), createLiveBuses());
+    client.attach();
+    client.loadPack({ id: 'p', title: 'P', url: 'https://x.test/models/p/' });
+    const load = sent[0] as Extract<typeof sent[number], { kind: 'load' }>;
+    onmessage!({ data: { kind: 'ready', loadId: load.loadId, manifest: fakeManifest(), warmupMs: 1, epInfo: { ep: 'wasm', reason: 'r', adapter: null, fp16: false, wasmThreads: 1 } } } as MessageEvent<FromWorker>);
+    store.getState().setParam('view', 'sweep');
+    store.getState().setParam('sweepScales', [0, 2]);
+    client.generate();
+    const g = sent.at(-1) as Extract<typeof sent[number], { kind: 'generate' }>;
+    expect(g.params.grid?.cells.map((c) => c.classifierScale)).toEqual([0, 2, 0, 0, 0, 0, 0, 0]);
+    expect(store.getState().gridRuns.sweep?.layout.rows[0].cells.map((c) => c.name)).toEqual(['scale 0', 'scale 2']);
+    store.getState().setParam('classifierScale', 7);
+    store.getState().setParam('previewOf', 'x');
+    expect(sent.at(-1)).toEqual({ kind: 'setPreview', runId: g.runId, previewOf: 'x' });
+    expect(sent.some((m) => m.kind === 'setScale')).toBe(false);
+  });
+});
