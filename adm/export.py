@@ -26,7 +26,7 @@ import torch.nn as nn
 
 from .grad_graph import ClassifierGrad
 from .graph_passes import cleanup, convert_to_fp16
-from .pack import CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs
+from .pack import CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs, upsampler_inputs
 from .static_unet import StaticUNet
 
 OPSET = 17
@@ -74,14 +74,30 @@ def onnx_export(module: nn.Module, args: Tuple, path: Optional[PathLike], input_
     return model
 
 
-def save(model: onnx.ModelProto, path: PathLike) -> None:
-    """Save as one self-contained file (what packs need); fails clearly past protobuf's 2 GB."""
+def external_data_file(path: PathLike) -> Path:
+    """Where save(..., external_data=True) puts the weights: `<graph file>.data` beside the graph."""
+    return Path(str(path) + ".data")
+
+
+def save(model: onnx.ModelProto, path: PathLike, external_data: bool = False) -> List[Path]:
+    """Save as one self-contained file, or with `external_data` as the graph plus ONE weights file
+    (external_data_file(path); the graph names it by its plain file name, so a runtime finds it beside the graph).
+    Returns the files written. A self-contained file fails clearly past protobuf's 2 GB. After an external-data
+    save, `model`'s large tensors point at the data file (their bytes are no longer in the proto)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if external_data:
+        data = external_data_file(path)
+        if data.exists():
+            data.unlink()  # onnx appends to an existing data file
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=data.name, size_threshold=1024, convert_attribute=False)
+        return [Path(path), data] if data.exists() else [Path(path)]
     size = model.ByteSize()
     if size >= PROTOBUF_LIMIT:
         raise ValueError(f"ONNX graph is {size / 2**30:.2f} GiB: over protobuf's 2 GiB single-file limit "
-                         "(export it as fp16 instead)")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                         "(save it with external data, or export it as fp16)")
     Path(path).write_bytes(model.SerializeToString())
+    return [Path(path)]
 
 
 def _example_inputs(image_size: int, in_channels: int, batch: int = 2, num_classes: Optional[int] = None):
@@ -104,6 +120,41 @@ class UNetGraph(nn.Module):
         return self.net(x, timesteps.to(torch.float32), y)
 
 
+def bilinear_matrix(out_size: int, in_size: int) -> torch.Tensor:
+    """[out_size, in_size]: 1-D bilinear resampling with align_corners=False (PyTorch's F.interpolate, edges
+    clamped), so that A @ v resamples v; two of them resample an image as A_h @ img @ A_w^T."""
+    a = torch.zeros(out_size, in_size, dtype=torch.float64)
+    ratio = in_size / out_size
+    for i in range(out_size):
+        src = max((i + 0.5) * ratio - 0.5, 0.0)
+        i0 = min(int(src), in_size - 1)
+        i1 = min(i0 + 1, in_size - 1)
+        frac = src - i0
+        a[i, i0] += 1.0 - frac
+        a[i, i1] += frac
+    return a.to(torch.float32)
+
+
+class SuperResGraph(nn.Module):
+    """x [N,3,H,W], timesteps, low_res [N,3,h,w], y (class-conditional only) -> model_output [N,C,H,W].
+
+    guided-diffusion's SuperResModel: low_res is resized bilinearly (align_corners=False) to H x W and
+    concatenated after x. The resize is two constant MatMuls (no Resize op, no Shape op, exact for any
+    ratio); the rest is the static U-Net with its 6-channel first conv."""
+
+    def __init__(self, model: nn.Module, low_res_size: int):
+        super().__init__()
+        self.net = StaticUNet(model)
+        self.class_cond = self.net.class_cond
+        size = model.cfg.image_size
+        self.register_buffer("rows", bilinear_matrix(size, low_res_size), persistent=False)
+        self.register_buffer("cols_t", bilinear_matrix(size, low_res_size).t().contiguous(), persistent=False)
+
+    def forward(self, x, timesteps, low_res, y=None):
+        up = torch.matmul(self.rows, torch.matmul(low_res, self.cols_t))
+        return self.net(torch.cat([x, up], dim=1), timesteps.to(torch.float32), y)
+
+
 class ClassifierGradGraph(nn.Module):
     """x, timesteps, y -> grad, logp, logits."""
 
@@ -116,19 +167,40 @@ class ClassifierGradGraph(nn.Module):
 
 
 def export_unet(model: nn.Module, path: Optional[PathLike], fp16: bool = False,
-                example_batch: int = 2) -> onnx.ModelProto:
-    """Export the U-Net graph; `example_batch` only sizes the tracing input (the graph's batch is dynamic)."""
+                example_batch: int = 2, external_data: bool = False) -> onnx.ModelProto:
+    """Export the U-Net graph; `example_batch` only sizes the tracing input (the graph's batch is dynamic);
+    `external_data`: weights in external_data_file(path) (see save)."""
     cfg = model.cfg
     inputs, outputs = unet_inputs(model.num_classes is not None), UNET_OUTPUTS
     x, t, y = _example_inputs(cfg.image_size, 3, batch=example_batch, num_classes=cfg.num_classes)
     if cfg.in_channels != 3:
-        raise NotImplementedError("export of super-resolution models (6 input channels) is not supported")
+        raise ValueError("a super-resolution model (6 input channels) is exported with export_upsampler")
     args = (x, t, y) if "y" in inputs else (x, t)
     proto = onnx_export(UNetGraph(model), args, None, inputs, outputs)
     if fp16:
         proto = convert_to_fp16(proto)
     if path is not None:
-        save(proto, path)
+        save(proto, path, external_data)
+    return proto
+
+
+def export_upsampler(model: nn.Module, path: Optional[PathLike], low_res_size: int, fp16: bool = False,
+                     example_batch: int = 2, external_data: bool = False) -> onnx.ModelProto:
+    """Export a SuperResModel (adm.superres): inputs x, timesteps, low_res[, y] -> model_output."""
+    cfg = model.cfg
+    if cfg.in_channels != 6:
+        raise ValueError(f"export_upsampler needs a super-resolution model (6 input channels), got {cfg.in_channels}")
+    if not 0 < low_res_size <= cfg.image_size:
+        raise ValueError(f"low-resolution size {low_res_size} must be in 1..{cfg.image_size}")
+    inputs = upsampler_inputs(model.num_classes is not None)
+    x, t, y = _example_inputs(cfg.image_size, 3, batch=example_batch, num_classes=cfg.num_classes)
+    low = torch.randn(example_batch, 3, low_res_size, low_res_size, generator=torch.Generator().manual_seed(1))
+    args = (x, t, low, y) if "y" in inputs else (x, t, low)
+    proto = onnx_export(SuperResGraph(model, low_res_size), args, None, inputs, UNET_OUTPUTS)
+    if fp16:
+        proto = convert_to_fp16(proto)
+    if path is not None:
+        save(proto, path, external_data)
     return proto
 
 

@@ -26,6 +26,7 @@ IMAGENET_CLASSES = 1000
 MAX_IMAGE_SIZE = 1024
 MAX_DIFFUSION_STEPS = 10000
 MAX_FILE_NAME_LENGTH = 200
+MAX_EXTERNAL_DATA_FILES = 16
 # What JavaScript's String.prototype.trim removes (Python's str.strip differs: it keeps U+FEFF, drops U+001C..U+001F).
 _JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
              "\u2028\u2029\u202f\u205f\u3000\ufeff")
@@ -119,6 +120,7 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
                    unconditional_label: Optional[int], labels: Sequence[int], diffusion: DiffusionConfig,
                    classifier_scale: float, timestep_respacing: str, use_ddim: bool, unet: Dict,
                    unet_fp16: Optional[Dict] = None, classifier_grad: Optional[Dict] = None,
+                   upsampler: Optional[Dict] = None,
                    source: str, license: str, guidance_mode: Optional[str] = None,
                    cfg_scale: Optional[float] = None) -> Dict:
     """The manifest dict (validated). guidance_mode / cfg_scale: optional recommended defaults (sampling.guidanceMode,
@@ -153,6 +155,8 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
         m["unetFp16"] = unet_fp16
     if classifier_grad is not None:
         m["classifierGrad"] = classifier_grad
+    if upsampler is not None:
+        m["upsampler"] = upsampler
     m["source"] = source
     m["license"] = license
     validate_manifest(m)
@@ -214,13 +218,78 @@ def _graph(m: Dict, key: str, required_in: Sequence[str], required_out: Sequence
     for name in required_out:
         _need(name in g["outputs"], f"{key}.outputs", f'a list containing "{name}"', g["outputs"])
     _need(_is_int(g.get("bytes")) and g["bytes"] > 0, f"{key}.bytes", "a positive integer", g.get("bytes"))
+    _check_file(pack_dir, key, f, g["bytes"], sha)
+    if "externalData" in g:
+        _external_data(g["externalData"], key, f, pack_dir)
+
+
+def _check_file(pack_dir: Optional[Path], key: str, f: str, size_wanted: int, sha: str) -> None:
     if pack_dir is not None:
         p = Path(pack_dir) / f
         _need(p.is_file(), f"{key}.file", f"an existing file in {pack_dir}", f)
         size = p.stat().st_size
-        _need(size == g["bytes"], f"{key}.bytes", f"the file size ({size})", g["bytes"])
+        _need(size == size_wanted, f"{key}.bytes", f"the file size ({size})", size_wanted)
         digest = sha256_file(p)
         _need(digest == sha, f"{key}.sha256", f"the file's sha256 ({digest})", sha)
+
+
+def _external_data(ext, key: str, graph_file: str, pack_dir: Optional[Path]) -> None:
+    """A graph's ONNX external-data files: [{file, bytes, sha256}], 1..MAX_EXTERNAL_DATA_FILES plain names beside
+    the graph, distinct from each other and from the graph file (src/shared/manifest.ts: externalData)."""
+    _need(isinstance(ext, list) and 0 < len(ext) <= MAX_EXTERNAL_DATA_FILES, f"{key}.externalData",
+          f"a list of 1 to {MAX_EXTERNAL_DATA_FILES} files", ext)
+    seen = {graph_file}
+    for i, e in enumerate(ext):
+        at = f"{key}.externalData[{i}]"
+        _need(isinstance(e, dict), at, "an object", e)
+        f = e.get("file")
+        _need(plain_file_name(f), f"{at}.file", 'a plain file name inside the pack (letters, digits, . _ -; no "..")', f)
+        _need(f not in seen, f"{at}.file", "a file named once in this graph entry", f)
+        seen.add(f)
+        _need(_is_int(e.get("bytes")) and e["bytes"] > 0, f"{at}.bytes", "a positive integer", e.get("bytes"))
+        sha = e.get("sha256")
+        _need(isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha) is not None, f"{at}.sha256",
+              "64 lowercase hex digits", sha)
+        _check_file(pack_dir, at, f, e["bytes"], sha)
+
+
+def _diffusion_block(d, at: str) -> None:
+    _need(isinstance(d, dict), at, "an object", d)
+    _need(d.get("noiseSchedule") in ("linear", "cosine"), f"{at}.noiseSchedule", '"linear" or "cosine"',
+          d.get("noiseSchedule"))
+    _need(_is_int(d.get("diffusionSteps")) and d["diffusionSteps"] > 0, f"{at}.diffusionSteps",
+          "a positive integer", d.get("diffusionSteps"))
+    _need(d["diffusionSteps"] <= MAX_DIFFUSION_STEPS, f"{at}.diffusionSteps", f"at most {MAX_DIFFUSION_STEPS}",
+          d["diffusionSteps"])
+    for key in ("predictXstart", "rescaleTimesteps"):
+        _need(isinstance(d.get(key), bool), f"{at}.{key}", "true or false", d.get(key))
+
+
+def _upsampler(m: Dict, pack_dir: Optional[Path]) -> None:
+    """The optional second stage (docs/pack-format.md, "Upsampler cascade"): a super-resolution U-Net that takes the
+    base model's imageSize samples as low_res and has its own diffusion process and sampling defaults."""
+    from .pack import UNET_OUTPUTS, upsampler_inputs
+
+    u = m.get("upsampler")
+    _need(isinstance(u, dict), "upsampler", "an object", u)
+    for key in ("learnSigma", "classCond"):
+        _need(isinstance(u.get(key), bool), f"upsampler.{key}", "true or false", u.get(key))
+    _need(_is_int(u.get("lowResSize")) and u["lowResSize"] == m["imageSize"], "upsampler.lowResSize",
+          f"the base model's imageSize ({m['imageSize']})", u.get("lowResSize"))
+    size = u.get("imageSize")
+    _need(_is_int(size) and m["imageSize"] < size <= MAX_IMAGE_SIZE, "upsampler.imageSize",
+          f"an integer from {m['imageSize'] + 1} to {MAX_IMAGE_SIZE}", size)
+    _diffusion_block(u.get("diffusion"), "upsampler.diffusion")
+    s = u.get("sampling")
+    _need(isinstance(s, dict), "upsampler.sampling", "an object", s)
+    _need(isinstance(s.get("timestepRespacing"), str) and s["timestepRespacing"] != "",
+          "upsampler.sampling.timestepRespacing", "a non-empty string", s.get("timestepRespacing"))
+    try:
+        respacing_step_count(u["diffusion"]["diffusionSteps"], s["timestepRespacing"])
+    except ValueError as e:
+        raise ManifestError(f"manifest.upsampler.sampling.timestepRespacing: {e}") from None
+    _need(isinstance(s.get("useDdim"), bool), "upsampler.sampling.useDdim", "true or false", s.get("useDdim"))
+    _graph(m, "upsampler", upsampler_inputs(u["classCond"]), UNET_OUTPUTS, pack_dir)
 
 
 def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
@@ -287,3 +356,5 @@ def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
         _graph(m, "unetFp16", unet_in, UNET_OUTPUTS, pd)
     if "classifierGrad" in m:
         _graph(m, "classifierGrad", CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, pd)
+    if "upsampler" in m:
+        _upsampler(m, pd)

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -25,7 +26,8 @@ import torch
 import torch.nn as nn
 
 from .cli_safety import output_folder
-from .manifest import ManifestError, build_manifest, graph_entry, read_manifest, write_manifest
+from .config import DiffusionConfig
+from .manifest import ManifestError, build_manifest, graph_entry, read_manifest, sha256_file, write_manifest
 
 PathLike = Union[str, Path]
 REPO = Path(__file__).resolve().parents[1]
@@ -42,12 +44,22 @@ def unet_inputs(class_cond: bool) -> Tuple[str, ...]:
     return ("x", "timesteps", "y") if class_cond else ("x", "timesteps")
 
 
+def upsampler_inputs(class_cond: bool) -> Tuple[str, ...]:
+    """x [N,3,H,W] (noisy high-resolution image), timesteps [N], low_res [N,3,h,w] (the base model's sample, in
+    [-1, 1]) float32, and y [N] int64 only for a class-conditional upsampler."""
+    return ("x", "timesteps", "low_res", "y") if class_cond else ("x", "timesteps", "low_res")
+
+
 # --- the files --------------------------------------------------------------------------------------------
 
 UNET_FILE = "unet.onnx"
 UNET_FP16_FILE = "unet.fp16.onnx"
 CLASSIFIER_GRAD_FILE = "classifier_grad.onnx"
-FP16_ONLY_NOTE = "; U-Net stored in fp16 (the fp32 graph exceeds 2 GiB)"
+UPSAMPLER_FILE = "upsampler.onnx"
+UPSAMPLER_FP16_FILE = "upsampler.fp16.onnx"
+# A graph whose fp32 weights reach this many bytes is written with its weights in one external-data file
+# (`<graph>.data`): a single .onnx file cannot pass protobuf's 2 GiB.
+EXTERNAL_DATA_BYTES = 2**31 - 2**20 - (64 << 20)
 BIG_MODEL_PARAMS = 50_000_000  # above this, graphs are traced at batch 1 (the exported batch axis is dynamic)
 
 
@@ -73,28 +85,67 @@ def _tracing_batch(model: nn.Module) -> int:
 
 # --- writing ----------------------------------------------------------------------------------------------
 
+@dataclass
+class Upsampler:
+    """The pack's optional second stage: a SuperResModel (adm.superres) with its own diffusion process and sampling
+    defaults; `fp16` stores it as fp16 (float32 at the edges) instead of fp32."""
+
+    model: nn.Module
+    low_res_size: int
+    diffusion: DiffusionConfig
+    timestep_respacing: str = "250"
+    use_ddim: bool = False
+    fp16: bool = False
+
+
+def _entry(files: Sequence[Path], dtype: str, inputs: Sequence[str], outputs: Sequence[str]) -> Dict:
+    """The manifest record of a graph file and, when export.save wrote one, its external-data file."""
+    e = graph_entry(files[0], dtype, inputs, outputs)
+    if len(files) > 1:
+        e["externalData"] = [{"file": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files[1:]]
+    return e
+
+
 def _export_graphs(folder: Path, unet: nn.Module, classifier: Optional[nn.Module], fp16: bool,
-                   log: Callable[[str], None]) -> Dict[str, Dict]:
-    """Export the graphs into `folder`; returns their manifest entries by manifest key."""
+                   log: Callable[[str], None], upsampler: Optional[Upsampler] = None,
+                   external_data_bytes: int = EXTERNAL_DATA_BYTES) -> Dict[str, Dict]:
+    """Export the graphs into `folder`; returns their manifest entries by manifest key. A graph whose fp32 weights
+    reach `external_data_bytes` keeps them in an external-data file beside it."""
     # imported here: the exporter pulls in torch.onnx, and it takes the I/O names from this module
-    from .export import PROTOBUF_LIMIT, export_classifier_grad, export_unet
+    from .export import export_classifier_grad, export_unet, export_upsampler, save
 
     t0 = time.time()
     ins = unet_inputs(unet.num_classes is not None)
     batch = _tracing_batch(unet)
     entries: Dict[str, Dict] = {}
     fp32_bytes = _params(unet) * 4
-    if fp32_bytes < PROTOBUF_LIMIT - (64 << 20):
-        export_unet(unet, folder / UNET_FILE, example_batch=batch)
-        entries["unet"] = graph_entry(folder / UNET_FILE, "float32", ins, UNET_OUTPUTS)
-        if fp16:
-            export_unet(unet, folder / UNET_FP16_FILE, fp16=True, example_batch=batch)
-            entries["unetFp16"] = graph_entry(folder / UNET_FP16_FILE, "float16", ins, UNET_OUTPUTS)
-    else:
-        log(f"the fp32 U-Net ({fp32_bytes / 2**30:.2f} GiB) exceeds the 2 GiB single-file ONNX limit; the pack's "
-            "U-Net is written in fp16.")
-        export_unet(unet, folder / UNET_FP16_FILE, fp16=True, example_batch=batch)
-        entries["unet"] = graph_entry(folder / UNET_FP16_FILE, "float16", ins, UNET_OUTPUTS)
+    external = fp32_bytes >= external_data_bytes
+    if external:
+        log(f"the fp32 U-Net ({fp32_bytes / 2**30:.2f} GiB) is written with its weights in an external-data file "
+            f"({UNET_FILE}.data)")
+    files = save(export_unet(unet, None, example_batch=batch), folder / UNET_FILE, external)
+    entries["unet"] = _entry(files, "float32", ins, UNET_OUTPUTS)
+    if fp16:
+        files = save(export_unet(unet, None, fp16=True, example_batch=batch), folder / UNET_FP16_FILE,
+                     fp32_bytes // 2 >= external_data_bytes)
+        entries["unetFp16"] = _entry(files, "float16", ins, UNET_OUTPUTS)
+    if upsampler is not None:
+        up = upsampler.model
+        up_bytes = _params(up) * (2 if upsampler.fp16 else 4)
+        name = UPSAMPLER_FP16_FILE if upsampler.fp16 else UPSAMPLER_FILE
+        proto = export_upsampler(up, None, upsampler.low_res_size, fp16=upsampler.fp16, example_batch=_tracing_batch(up))
+        files = save(proto, folder / name, up_bytes >= external_data_bytes)
+        e = _entry(files, "float16" if upsampler.fp16 else "float32", upsampler_inputs(up.num_classes is not None),
+                   UNET_OUTPUTS)
+        d = upsampler.diffusion
+        e.update({
+            "imageSize": int(up.cfg.image_size), "lowResSize": int(upsampler.low_res_size),
+            "learnSigma": bool(up.cfg.learn_sigma), "classCond": up.num_classes is not None,
+            "diffusion": {"noiseSchedule": d.noise_schedule, "diffusionSteps": int(d.diffusion_steps),
+                          "predictXstart": bool(d.predict_xstart), "rescaleTimesteps": bool(d.rescale_timesteps)},
+            "sampling": {"timestepRespacing": str(upsampler.timestep_respacing), "useDdim": bool(upsampler.use_ddim)},
+        })
+        entries["upsampler"] = e
     if classifier is not None:
         export_classifier_grad(classifier, folder / CLASSIFIER_GRAD_FILE, example_batch=_tracing_batch(classifier))
         entries["classifierGrad"] = graph_entry(folder / CLASSIFIER_GRAD_FILE, "float32", CLASSIFIER_GRAD_INPUTS,
@@ -104,24 +155,26 @@ def _export_graphs(folder: Path, unet: nn.Module, classifier: Optional[nn.Module
 
 
 def write_pack(out: PathLike, unet: nn.Module, classifier: Optional[nn.Module] = None, *, fp16: bool = True,
-               verify: bool = False, log: Callable[[str], None] = _silent, **fields) -> Path:
-    """Export the U-Net (fp32, and fp16 too with `fp16`; fp16 alone when the fp32 graph would pass 2 GiB) and, given
-    a classifier, its gradient graph, write the manifest, optionally `verify` every graph under ONNX Runtime, and
+               verify: bool = False, log: Callable[[str], None] = _silent, upsampler: Optional[Upsampler] = None,
+               external_data_bytes: int = EXTERNAL_DATA_BYTES, **fields) -> Path:
+    """Export the U-Net (fp32, and fp16 too with `fp16`; a graph whose fp32 weights reach `external_data_bytes`, by
+    default the ones that would pass 2 GiB, keeps them in an external-data file beside it), given a classifier its
+    gradient graph and given an `upsampler` the cascade's second stage, write the manifest, optionally `verify` every
+    graph under ONNX Runtime, and
     publish the folder as `out` (an existing `out` is replaced; adm.cli_safety.OutputFolderError when `out` cannot
     be a folder). `fields` are build_manifest's arguments other than the graph entries and the U-Net's own facts
     (image size, learned sigma, class-conditional). Returns the pack folder."""
     out = Path(out).resolve()
     with output_folder(out) as tmp:
-        entries = _export_graphs(tmp, unet, classifier, fp16, log)
-        if entries["unet"]["dtype"] == "float16":
-            fields["source"] = fields["source"] + FP16_ONLY_NOTE
+        entries = _export_graphs(tmp, unet, classifier, fp16, log, upsampler, external_data_bytes)
         manifest = build_manifest(
             image_size=unet.cfg.image_size, learn_sigma=unet.cfg.learn_sigma, class_cond=unet.num_classes is not None,
             unet=entries["unet"], unet_fp16=entries.get("unetFp16"), classifier_grad=entries.get("classifierGrad"),
+            upsampler=entries.get("upsampler"),
             **fields)
         write_manifest(tmp, manifest)
         if verify:
-            for line in verify_pack(tmp, unet, classifier, manifest):
+            for line in verify_pack(tmp, unet, classifier, manifest, upsampler.model if upsampler else None):
                 log(f"verified {line}")
     return out
 
@@ -177,7 +230,8 @@ def run_onnx(model_path: PathLike, feeds_list: Sequence[Mapping[str, np.ndarray]
     return [{name: np.load(path) for name, path in run["outputs"].items()} for run in runs]
 
 
-def verify_pack(pack_dir: PathLike, unet: nn.Module, classifier: Optional[nn.Module], manifest: Dict) -> List[str]:
+def verify_pack(pack_dir: PathLike, unet: nn.Module, classifier: Optional[nn.Module], manifest: Dict,
+                upsampler: Optional[nn.Module] = None) -> List[str]:
     """Run each graph of the pack once under onnxruntime-node and compare with the PyTorch modules it came from;
     returns one report line per graph. VerificationError past the tolerance, OnnxRunError if a graph does not run."""
     pack_dir = Path(pack_dir)
@@ -220,4 +274,18 @@ def verify_pack(pack_dir: PathLike, unet: nn.Module, classifier: Optional[nn.Mod
             if gerr > 1e-3 or lerr > 1e-4:
                 raise VerificationError(f"verification failed for the classifier gradient: grad {gerr:.3e}, "
                                         f"logp {lerr:.3e}")
+        if upsampler is not None and "upsampler" in manifest:
+            e = manifest["upsampler"]
+            xu = torch.randn(1, 3, e["imageSize"], e["imageSize"], generator=g)
+            low = torch.rand(1, 3, e["lowResSize"], e["lowResSize"], generator=g) * 2 - 1
+            with torch.no_grad():
+                ref = upsampler(xu, t, low, y if e["classCond"] else None).numpy()
+            feeds = {"x": xu.numpy(), "timesteps": t.numpy(), "low_res": low.numpy(), "y": y.numpy()}
+            got = run_onnx(pack_dir / e["file"], [{k: feeds[k] for k in e["inputs"]}], work,
+                           outputs=e["outputs"])[0]["model_output"]
+            tol = 1e-4 if e["dtype"] == "float32" else 2e-2
+            err = float(np.abs(got - ref).max()) / max(float(np.abs(ref).max()), 1e-6)
+            lines.append(f"{e['file']}: max |ONNX - torch| / max |torch| = {err:.2e} (limit {tol:g})")
+            if not np.isfinite(got).all() or err > tol:
+                raise VerificationError(f"verification failed for {e['file']}: relative error {err:.3e} > {tol:g}")
     return lines

@@ -13,6 +13,8 @@ export const MANIFEST_LIMITS = {
   maxImageSize: 1024,
   maxDiffusionSteps: 10000,
   maxFileNameLength: 200,
+  /** External-data files of one graph entry. */
+  maxExternalDataFiles: 16,
 } as const;
 
 export type NoiseSchedule = 'linear' | 'cosine';
@@ -29,6 +31,13 @@ export function modeUses(mode: GuidanceMode): { classifier: boolean; cfg: boolea
   return { classifier: mode !== 'cfg', cfg: mode !== 'classifier' };
 }
 
+/** A file that holds (part of) a graph's weights (ONNX external data), beside the graph in the pack. */
+export interface ExternalDataFile {
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
 export interface GraphFile {
   file: string;
   dtype: 'float32' | 'float16';
@@ -36,6 +45,29 @@ export interface GraphFile {
   sha256: string;
   inputs: string[];
   outputs: string[];
+  /** The graph's external-data files (absent: the .onnx file is self-contained). */
+  externalData?: ExternalDataFile[];
+}
+
+export interface DiffusionSpec {
+  noiseSchedule: NoiseSchedule;
+  diffusionSteps: number;
+  predictXstart: boolean;
+  rescaleTimesteps: boolean;
+}
+
+/**
+ * The cascade's second stage: a super-resolution U-Net (guided-diffusion's SuperResModel) that takes the
+ * base model's imageSize samples as `low_res` and runs its own diffusion process, unguided.
+ */
+export interface UpsamplerGraph extends GraphFile {
+  imageSize: number;
+  /** = the base model's imageSize. */
+  lowResSize: number;
+  learnSigma: boolean;
+  classCond: boolean;
+  diffusion: DiffusionSpec;
+  sampling: { timestepRespacing: string; useDdim: boolean };
 }
 
 export interface PackManifest {
@@ -65,6 +97,7 @@ export interface PackManifest {
   unet: GraphFile;
   unetFp16?: GraphFile;
   classifierGrad?: GraphFile;
+  upsampler?: UpsamplerGraph;
   source: string;
   license: string;
 }
@@ -120,7 +153,76 @@ function graph(o: Obj, k: string, required: string[], outputs: string[]): GraphF
   const outs = strList(G, 'outputs', `${k}.`);
   for (const name of required) need(inputs.includes(name), `${k}.inputs`, `a list containing "${name}"`, inputs);
   for (const name of outputs) need(outs.includes(name), `${k}.outputs`, `a list containing "${name}"`, outs);
-  return { file, dtype, bytes: posInt(G, 'bytes', `${k}.`), sha256, inputs, outputs: outs };
+  const g2: GraphFile = { file, dtype, bytes: posInt(G, 'bytes', `${k}.`), sha256, inputs, outputs: outs };
+  if (G.externalData !== undefined) g2.externalData = externalData(G.externalData, `${k}.externalData`, file);
+  return g2;
+}
+
+function plainFile(o: Obj, p: string): string {
+  const file = str(o, 'file', p);
+  return need<string>(
+    PACK_FILE_NAME.test(file) && !file.includes('..') && file.length <= MANIFEST_LIMITS.maxFileNameLength,
+    `${p}file`, 'a plain file name inside the pack (letters, digits, . _ -; no "..")', file,
+  );
+}
+
+function externalData(v: unknown, p: string, graphFile: string): ExternalDataFile[] {
+  const max = MANIFEST_LIMITS.maxExternalDataFiles;
+  need(Array.isArray(v) && v.length > 0 && v.length <= max, p, `a list of 1 to ${max} files`, v);
+  const seen = new Set([graphFile]);
+  return (v as unknown[]).map((e, i) => {
+    need(isObj(e), `${p}[${i}]`, 'an object', e);
+    const E = e as Obj;
+    const file = plainFile(E, `${p}[${i}].`);
+    need(!seen.has(file), `${p}[${i}].file`, 'a file named once in this graph entry', file);
+    seen.add(file);
+    const bytes = posInt(E, 'bytes', `${p}[${i}].`);
+    const sha256 = need<string>(typeof E.sha256 === 'string' && /^[0-9a-f]{64}$/.test(E.sha256), `${p}[${i}].sha256`, '64 lowercase hex digits', E.sha256);
+    return { file, bytes, sha256 };
+  });
+}
+
+function diffusionSpec(d: unknown, p: string): DiffusionSpec {
+  need(isObj(d), p, 'an object', d);
+  const D = d as Obj;
+  const noiseSchedule = need<NoiseSchedule>(D.noiseSchedule === 'linear' || D.noiseSchedule === 'cosine', `${p}.noiseSchedule`, '"linear" or "cosine"', D.noiseSchedule);
+  const diffusionSteps = posInt(D, 'diffusionSteps', `${p}.`);
+  need(diffusionSteps <= MANIFEST_LIMITS.maxDiffusionSteps, `${p}.diffusionSteps`, `at most ${MANIFEST_LIMITS.maxDiffusionSteps}`, diffusionSteps);
+  return {
+    noiseSchedule, diffusionSteps, predictXstart: bool(D, 'predictXstart', `${p}.`), rescaleTimesteps: bool(D, 'rescaleTimesteps', `${p}.`),
+  };
+}
+
+function respacingOk(steps: number, respacing: string, p: string): void {
+  try {
+    spaceTimesteps(steps, respacing);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new ManifestError(`manifest.${p}: ${why.length > 200 ? `${why.slice(0, 200)}…` : why}`);
+  }
+}
+
+/** Same rules as adm/manifest.py `_upsampler` (docs/pack-format.md, "Upsampler cascade"). */
+function upsampler(m: Obj, baseSize: number): UpsamplerGraph {
+  const u = m.upsampler;
+  need(isObj(u), 'upsampler', 'an object', u);
+  const U = u as Obj;
+  const learnSigma = bool(U, 'learnSigma', 'upsampler.');
+  const classCond = bool(U, 'classCond', 'upsampler.');
+  const lowResSize = need<number>(Number.isInteger(U.lowResSize) && U.lowResSize === baseSize, 'upsampler.lowResSize', `the base model's imageSize (${baseSize})`, U.lowResSize);
+  const imageSize = need<number>(
+    Number.isInteger(U.imageSize) && (U.imageSize as number) > baseSize && (U.imageSize as number) <= MANIFEST_LIMITS.maxImageSize,
+    'upsampler.imageSize', `an integer from ${baseSize + 1} to ${MANIFEST_LIMITS.maxImageSize}`, U.imageSize,
+  );
+  const diffusion = diffusionSpec(U.diffusion, 'upsampler.diffusion');
+  need(isObj(U.sampling), 'upsampler.sampling', 'an object', U.sampling);
+  const S = U.sampling as Obj;
+  const timestepRespacing = str(S, 'timestepRespacing', 'upsampler.sampling.');
+  respacingOk(diffusion.diffusionSteps, timestepRespacing, 'upsampler.sampling.timestepRespacing');
+  const useDdim = bool(S, 'useDdim', 'upsampler.sampling.');
+  const inputs = classCond ? ['x', 'timesteps', 'low_res', 'y'] : ['x', 'timesteps', 'low_res'];
+  const g = graph(m, 'upsampler', inputs, ['model_output']);
+  return { ...g, imageSize, lowResSize, learnSigma, classCond, diffusion, sampling: { timestepRespacing, useDdim } };
 }
 
 /** Validates parsed JSON as a PackManifest; throws ManifestError naming the first bad field. */
@@ -195,6 +297,7 @@ export function parseManifest(json: unknown): PackManifest {
   if (S.cfgScale !== undefined) manifest.sampling.cfgScale = finite(S, 'cfgScale', 'sampling.');
   if (m.unetFp16 !== undefined) manifest.unetFp16 = graph(m, 'unetFp16', unetInputs, ['model_output']);
   if (m.classifierGrad !== undefined) manifest.classifierGrad = graph(m, 'classifierGrad', ['x', 'timesteps', 'y'], ['grad', 'logp', 'logits']);
+  if (m.upsampler !== undefined) manifest.upsampler = upsampler(m, imageSize);
   return manifest;
 }
 
