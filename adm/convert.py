@@ -2,6 +2,7 @@
 
     npm run convert -- --unet 64x64_diffusion.pt --unet-flags "<MODEL_FLAGS>" \\
         [--classifier 64x64_classifier.pt --classifier-flags "<classifier flags>"] --out DIR [--fp16]
+        [--upsampler 64_256_upsampler.pt --upsampler-flags "<the upsampler's MODEL_FLAGS>"]
     npm run convert -- --preset imagenet64 --unet 64x64_diffusion.pt --classifier 64x64_classifier.pt --out DIR
 
 (`npm run convert` runs `/usr/bin/python3 -m adm.convert` through scripts/py.sh.)
@@ -34,7 +35,7 @@ from .cli_safety import OutputFolderError, check_output_folder, sigterm_as_exit
 from .config import ModelPreset
 from .flags import FlagError, ModelFlags, parse_classifier_flags, parse_model_flags
 from .manifest import IMAGENET_LABELS, respacing_step_count, safe_name, sha256_file
-from .pack import OnnxRunError, VerificationError, ort_available, write_pack
+from .pack import OnnxRunError, Upsampler, VerificationError, ort_available, write_pack
 from .presets import CONVERT_PRESETS, OFFICIAL_STEMS, PRESETS, build_model, get_preset, official_checkpoint_config
 
 EXIT_BAD_INPUT = 2
@@ -220,7 +221,7 @@ def convert(args: argparse.Namespace) -> Path:
         raise ConvertError(f"{unet_flags_name}: {e}") from None
     if mf.superres:
         raise ConvertError(f"{unet_flags_name} describes a super-resolution model (--large_size/--small_size); "
-                           "packs hold base diffusion models only.")
+                           "give the base model as --unet and this one as --upsampler with --upsampler-flags.")
     if preset is None:
         found = _find_preset(mf)
         if found:
@@ -244,6 +245,32 @@ def convert(args: argparse.Namespace) -> Path:
     elif args.classifier_flags is not None:
         raise ConvertError("--classifier-flags given without --classifier.")
 
+    umf = None
+    if args.upsampler:
+        if not args.upsampler_flags:
+            raise ConvertError("--upsampler needs --upsampler-flags (the release's upsampler MODEL_FLAGS, with "
+                               "--large_size and --small_size).")
+        try:
+            umf = parse_model_flags(args.upsampler_flags)
+        except FlagError as e:
+            raise ConvertError(f"--upsampler-flags: {e}") from None
+        if not umf.superres:
+            raise ConvertError("--upsampler-flags describe a base diffusion model: an upsampler's flags give "
+                               "--large_size and --small_size.")
+        if umf.small_size != mf.unet.image_size:
+            raise ConvertError(f"the upsampler takes {umf.small_size}x{umf.small_size} images (--small_size) but the "
+                               f"base model makes {mf.unet.image_size}x{mf.unet.image_size} ones.")
+        if umf.unet.num_classes is not None and not mf.unet.num_classes:
+            _log(quiet, "convert: the upsampler is class-conditional and the base model is not: sampling the "
+                        "cascade needs a class")
+        up_respacing = args.upsampler_respacing or umf.diffusion.timestep_respacing or "250"
+        try:
+            respacing_step_count(umf.diffusion.diffusion_steps, str(up_respacing))
+        except ValueError as e:
+            raise ConvertError(f"upsampler timestep respacing {str(up_respacing)!r} is not usable: {e}.") from None
+    elif args.upsampler_flags is not None:
+        raise ConvertError("--upsampler-flags given without --upsampler.")
+
     # checkpoints
     unet_path = Path(args.unet)
     t0 = time.time()
@@ -257,6 +284,17 @@ def convert(args: argparse.Namespace) -> Path:
         csd = load_checkpoint(cls_path, "classifier")
         classifier = load_model("classifier", cf.classifier, csd, "classifier", cls_path, cflags_name)
         del csd
+    upsampler = None
+    up_path = None
+    if umf is not None:
+        up_path = Path(args.upsampler)
+        usd = load_checkpoint(up_path, "upsampler")
+        up_model = load_model("superres", umf.unet, usd, "upsampler", up_path, "--upsampler-flags")
+        del usd
+        # guided-diffusion's super_res_sample.py always runs p_sample_loop (its use_ddim flag is ignored)
+        up_ddim = bool(args.upsampler_ddim) or str(up_respacing).startswith("ddim")
+        upsampler = Upsampler(up_model, int(umf.small_size), umf.diffusion, str(up_respacing), up_ddim,
+                              fp16=bool(args.upsampler_fp16))
     _log(quiet, f"convert: loaded checkpoints in {time.time() - t0:.1f}s")
 
     # sampling defaults: CLI > values in the pasted flags > preset table > 1.0 / "250" / ancestral
@@ -283,12 +321,15 @@ def convert(args: argparse.Namespace) -> Path:
     if classifier is not None:
         source += (f"; classifier {cls_path.name} (sha256 {sha256_file(cls_path)}) with flags: "
                    f"{cf.flag_string()}")
+    if upsampler is not None:
+        source += (f"; upsampler {up_path.name} (sha256 {sha256_file(up_path)}) with flags: "
+                   f"{umf.flag_string()}")
     verify = not args.no_verify and ort_available()
     if not args.no_verify and not verify:
         _log(quiet, "convert: node/onnxruntime-node not found: skipping the ONNX Runtime check (--no-verify "
                     "silences this)")
     write_pack(out, unet, classifier, fp16=args.fp16, verify=verify, log=lambda line: _log(quiet, f"convert: {line}"),
-               name=name, title=title, unconditional_label=None, labels=IMAGENET_LABELS, diffusion=mf.diffusion,
+               upsampler=upsampler, name=name, title=title, unconditional_label=None, labels=IMAGENET_LABELS, diffusion=mf.diffusion,
                classifier_scale=float(scale), timestep_respacing=str(respacing), use_ddim=use_ddim, source=source,
                license=args.license or DEFAULT_LICENSE)
     _log(quiet, f"convert: wrote {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")
@@ -307,6 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier", help="noisy-classifier checkpoint (.pt); adds the guidance gradient graph")
     p.add_argument("--classifier-flags", help='classifier flags, e.g. "--classifier_depth 4" (defaults: '
                                               'classifier_defaults, image size from the U-Net flags)')
+    p.add_argument("--upsampler", help="super-resolution checkpoint (.pt, e.g. 64_256_upsampler.pt): the cascade's "
+                                       "second stage, taking the base model's samples as low_res")
+    p.add_argument("--upsampler-flags", help='the upsampler\'s MODEL_FLAGS as released, e.g. "--attention_resolutions '
+                                             '32,16,8 --class_cond True ... --large_size 256 --small_size 64 ..."')
+    p.add_argument("--upsampler-respacing", help='the upsampler\'s recommended respacing (default: its flags\' '
+                                                 'timestep_respacing, else "250")')
+    p.add_argument("--upsampler-ddim", action="store_true", help="recommend DDIM for the upsampler (default: "
+                                                                 "ancestral, as super_res_sample.py)")
+    p.add_argument("--upsampler-fp16", action="store_true", help="store the upsampler in fp16 instead of fp32")
     p.add_argument("--out", required=True, help="pack folder to create")
     p.add_argument("--fp16", action="store_true", help="also write an fp16 U-Net (unet.fp16.onnx)")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
@@ -329,7 +379,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # a flag-string value such as "--image_size=64" (no space) would look like an option to argparse
     argv, i = [], 0
     while i < len(raw):
-        if raw[i] in ("--unet-flags", "--classifier-flags") and i + 1 < len(raw):
+        if raw[i] in ("--unet-flags", "--classifier-flags", "--upsampler-flags") and i + 1 < len(raw):
             argv.append(f"{raw[i]}={raw[i + 1]}")
             i += 2
         else:

@@ -236,3 +236,39 @@ def test_verification_failure_exit_1(ckpts, tmp_path, capsys, monkeypatch):
     code, err = _run(["--unet", ckpts["unet_pt"], "--unet-flags", UNET_FLAGS, "--out", out], capsys)
     assert code == 1 and err == "convert: error: the graphs disagree\n", err
     assert not out.exists() and not list(tmp_path.glob(".p.*"))
+
+
+UPSAMPLER_FLAGS = ("--attention_resolutions 32 --class_cond True --diffusion_steps 1000 --large_size 256 "
+                   "--small_size 64 --learn_sigma True --noise_schedule linear --num_channels 32 --num_head_channels 32 "
+                   "--num_res_blocks 1 --resblock_updown True --use_fp16 True --use_scale_shift_norm True")
+
+
+def test_cascade_round_trip(ckpts, tmp_path, capsys):
+    """--upsampler: the SuperResModel lands in the same pack, verified under ONNX Runtime, with its own schedule."""
+    from adm.superres import SuperResModel
+
+    torch.manual_seed(3)
+    up = randomize_zero_init(SuperResModel(parse_model_flags(UPSAMPLER_FLAGS).unet), seed=4).eval()
+    torch.save(up.state_dict(), tmp_path / "up.pt")
+    out = tmp_path / "pack"
+    code, err = _run(["--unet", ckpts["unet_pt"], "--unet-flags", UNET_FLAGS, "--upsampler", tmp_path / "up.pt",
+                      "--upsampler-flags", UPSAMPLER_FLAGS, "--upsampler-respacing", "ddim25", "--out", out], capsys)
+    assert code == 0, err
+    m = read_manifest(out)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "unet.onnx", "upsampler.onnx"]
+    u = m["upsampler"]
+    assert (u["imageSize"], u["lowResSize"], u["classCond"], u["dtype"]) == (256, 64, True, "float32")
+    assert u["diffusion"]["noiseSchedule"] == "linear" and m["diffusion"]["noiseSchedule"] == "cosine"
+    assert u["sampling"] == {"timestepRespacing": "ddim25", "useDdim": True}
+    assert sha256_file(tmp_path / "up.pt") in m["source"] and "--large_size 256" in m["source"]
+    # errors: flags of a base model, sizes that do not chain, flags without a checkpoint
+    bad = tmp_path / "bad"
+    _assert_fails(["--unet", ckpts["unet_pt"], "--unet-flags", UNET_FLAGS, "--upsampler", tmp_path / "up.pt",
+                   "--upsampler-flags", UNET_FLAGS, "--out", bad], capsys, bad, "--large_size and --small_size")
+    _assert_fails(["--unet", ckpts["unet_pt"], "--unet-flags", UNET_FLAGS, "--upsampler", tmp_path / "up.pt",
+                   "--upsampler-flags", UPSAMPLER_FLAGS.replace("--small_size 64", "--small_size 128"), "--out", bad],
+                  capsys, bad, "takes 128x128 images")
+    _assert_fails(["--unet", ckpts["unet_pt"], "--unet-flags", UNET_FLAGS, "--upsampler-flags", UPSAMPLER_FLAGS,
+                   "--out", bad], capsys, bad, "--upsampler-flags given without --upsampler")
+    _assert_fails(["--unet", tmp_path / "up.pt", "--unet-flags", UPSAMPLER_FLAGS, "--out", bad], capsys, bad,
+                  "super-resolution model", "--upsampler")
