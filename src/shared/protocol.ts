@@ -75,8 +75,61 @@ export interface GenerateParams {
   grid?: GridRequest | null;
 }
 
+/** A pack kept in this browser's storage (the Origin Private File System), as listed in the UI. */
+export interface StoredPackInfo {
+  /** Opaque id of the stored pack, for `deleteStored`. */
+  key: string;
+  packUrl: string;
+  name: string;
+  title: string;
+  /** Bytes on disk: its complete files plus the parts of interrupted downloads. */
+  bytes: number;
+  /** Bytes once every file it holds is complete. */
+  totalBytes: number;
+  complete: boolean;
+}
+
+/** What the page measured with StorageManager (estimate() and persist()); null where unknown. */
+export interface StorageEstimateInfo {
+  usage: number | null;
+  quota: number | null;
+  /** persist() granted: the browser will not evict stored packs under storage pressure. */
+  persisted: boolean | null;
+}
+
+/** Where the time of one pack load went, in ms (the worker also logs it to the console). */
+export interface LoadTimings {
+  manifestMs: number;
+  /** Waiting for the network: requests and body reads. */
+  fetchMs: number;
+  /** SHA-256 of downloaded bytes (incremental, while they stream in). */
+  hashMs: number;
+  /** Writing downloaded bytes to storage (and the resume checkpoints). */
+  storeMs: number;
+  /** Reading stored files into memory. */
+  readMs: number;
+  /** ONNX Runtime session creation, all graphs. */
+  sessionMs: number;
+  warmupMs: number;
+  totalMs: number;
+  fetchedBytes: number;
+  readBytes: number;
+  manifestFrom: 'network' | 'storage';
+  /** Where model files are kept: OPFS, the Cache API (no OPFS), or nowhere. */
+  storage: 'opfs' | 'cache' | 'none';
+}
+
+/** What a load is doing once the files are in memory (the status line says it). */
+export type LoadStage = 'sessions' | 'warmup';
+
 export type ToWorker =
   | { kind: 'load'; loadId: number; packUrl: string; ep: EpChoice }
+  /** The answer to `needStorageEstimate` (null: the page could not measure). */
+  | { kind: 'storageEstimate'; loadId: number; estimate: StorageEstimateInfo | null }
+  /** Asks for a `storedPacks` message. */
+  | { kind: 'listStored' }
+  /** Deletes a stored pack's files (those no other stored pack uses), then answers `storedPacks`. */
+  | { kind: 'deleteStored'; key: string }
   | { kind: 'generate'; runId: number; params: GenerateParams }
   /** Takes effect from the next step of that run; the run is not restarted. Either scale, or both. */
   | { kind: 'setScale'; runId: number; classifierScale?: number; cfgScale?: number }
@@ -93,11 +146,35 @@ export interface EpInfo {
   /** The U-Net in use is the fp16 variant (needs WebGPU + shader-f16 + a unetFp16 graph). */
   fp16: boolean;
   wasmThreads: number;
+  /** Why a graph other than the preferred one is used (e.g. the fp16 file is over a limit); absent: none. */
+  fileNote?: string | null;
 }
 
 export type FromWorker =
-  | { kind: 'progress'; loadId: number; file: string; loaded: number; total: number; fromCache: boolean }
-  | { kind: 'ready'; loadId: number; manifest: PackManifest; epInfo: EpInfo; warmupMs: number }
+  | {
+      kind: 'progress';
+      loadId: number;
+      file: string;
+      loaded: number;
+      total: number;
+      /** The bytes come from storage (or the first `resumedAt` bytes did: a resumed download). */
+      fromCache: boolean;
+      /** Network speed over the last seconds; absent or null while unknown (or nothing is downloaded). */
+      bytesPerSec?: number | null;
+      /** Seconds left for the pack's remaining downloads at that speed. */
+      etaSec?: number | null;
+      /** This file's download continues from this byte (an earlier, interrupted download). */
+      resumedAt?: number;
+    }
+  | { kind: 'ready'; loadId: number; manifest: PackManifest; epInfo: EpInfo; warmupMs: number; timings?: LoadTimings }
+  | { kind: 'loadStage'; loadId: number; stage: LoadStage }
+  /**
+   * The worker is about to store downloads and asks the page for StorageManager.estimate() (and to
+   * call persist(), which exists only on the page): the page answers with `storageEstimate`.
+   */
+  | { kind: 'needStorageEstimate'; loadId: number }
+  /** The stored packs (after `listStored`, `deleteStored` and every load); `available` false: no OPFS. */
+  | { kind: 'storedPacks'; packs: StoredPackInfo[]; available: boolean; error: string | null }
   | { kind: 'loadError'; loadId: number; message: string }
   | { kind: 'started'; runId: number; numSteps: number }
   | {

@@ -3,6 +3,7 @@ import { ControlsPanel } from './components/ControlsPanel';
 import { Notices } from './components/Notices';
 import { PackPicker } from './components/PackPicker';
 import { StatusBar } from './components/StatusBar';
+import { StoragePanel } from './components/StoragePanel';
 import { ViewTabs } from './components/ViewTabs';
 import { useDiffusionWorker } from './hooks/useDiffusionWorker';
 import { usePackIndex, usePackLoader } from './hooks/usePacks';
@@ -22,6 +23,7 @@ export function App() {
           each step toward the class.
         </p>
         <PackPicker />
+        <StoragePanel onRefresh={client.refreshStored} onDelete={client.deleteStored} />
       </header>
       <Notices />
       <main>

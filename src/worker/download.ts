@@ -4,6 +4,8 @@
 export type ProgressFn = (loaded: number, total: number) => void;
 
 export class DownloadError extends Error {
+  /** For a stored download: the bytes stored so far are still a valid prefix (resume from them). */
+  keepPartial = true;
   constructor(message: string) {
     super(message);
     this.name = 'DownloadError';
@@ -81,11 +83,147 @@ export async function downloadBytes(
   return out;
 }
 
-function sizeError(fileName: string, got: number, expected: number, atLeast = false): DownloadError {
-  return new DownloadError(
+/** Where a resumable download writes: bytes [0, offset) are already there. */
+export interface RangeSink {
+  readonly offset: number;
+  /** Drop everything stored: the download starts again from byte 0. */
+  reset(): Promise<void> | void;
+  /** Append `chunk` at `offset` (and advance it). */
+  append(chunk: Uint8Array): Promise<void> | void;
+}
+
+export interface RangeResult {
+  /** The byte the response started at (0 when the server sent the whole file). */
+  startedAt: number;
+  /** True when bytes were kept but the server ignored the range (answered 200): they were dropped. */
+  restarted: boolean;
+  fetchedBytes: number;
+}
+
+/** `Content-Range: bytes START-END/TOTAL` (TOTAL may be `*`); null when absent or malformed. */
+export function parseContentRange(h: string | null): { start: number; end: number; total: number | null } | null {
+  const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(h ?? '');
+  if (!m) return null;
+  const [start, end] = [Number(m[1]), Number(m[2])];
+  const total = m[3] === '*' ? null : Number(m[3]);
+  if (end < start || (total !== null && end >= total)) return null;
+  return { start, end, total };
+}
+
+/**
+ * Downloads the rest of `url` into `sink`, which already holds its first `sink.offset` bytes:
+ * asks for `Range: bytes=OFFSET-` and continues on 206. A server that ignores the range (200) or
+ * answers another range makes it start again from byte 0; 416 (the stored part is not a prefix of
+ * this file) too. `onWait` receives the ms spent waiting for the network. Errors are
+ * DownloadErrors; `keepPartial` on them says whether what was stored is still a valid prefix.
+ */
+export async function downloadInto(
+  fetchFn: typeof fetch,
+  url: string,
+  fileName: string,
+  expectedBytes: number,
+  sink: RangeSink,
+  onProgress: ProgressFn,
+  signal?: AbortSignal,
+  onWait: (ms: number) => void = () => {},
+): Promise<RangeResult> {
+  signal?.throwIfAborted();
+  if (sink.offset > expectedBytes) await sink.reset();
+  if (sink.offset === expectedBytes) {
+    onProgress(expectedBytes, expectedBytes);
+    return { startedAt: expectedBytes, restarted: false, fetchedBytes: 0 };
+  }
+  const wait = async <T>(p: Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await abortable(p, signal);
+    } finally {
+      onWait(performance.now() - t0);
+    }
+  };
+  const request = async (from: number): Promise<Response> => {
+    try {
+      // no-store: the file is kept in OPFS; a second copy in the HTTP cache would only cost disk.
+      return await wait(fetchFn(url, { signal, cache: 'no-store', headers: from > 0 ? { Range: `bytes=${from}-` } : {} }));
+    } catch (e) {
+      signal?.throwIfAborted();
+      throw new DownloadError(`${fileName}: download failed (${errorText(e)})`);
+    }
+  };
+
+  const from = sink.offset;
+  let res = await request(from);
+  let restarted = false;
+  let startedAt = from;
+  if (from > 0) {
+    const range = res.status === 206 ? parseContentRange(res.headers.get('Content-Range')) : null;
+    if (range && range.total !== null && range.total !== expectedBytes) {
+      void res.body?.cancel().catch(() => {});
+      const e = new DownloadError(`${fileName}: the server says the file has ${range.total} bytes but the manifest says ${expectedBytes} (the file does not belong to this manifest)`);
+      e.keepPartial = false;
+      throw e;
+    }
+    if (res.status === 200 || (res.status === 206 && range?.start !== from) || res.status === 416) {
+      // Range ignored (200): the body is the whole file. Another range, or none satisfiable: ask again for all of it.
+      restarted = true;
+      startedAt = 0;
+      await sink.reset();
+      if (res.status !== 200) {
+        void res.body?.cancel().catch(() => {});
+        res = await request(0);
+      }
+    }
+  }
+  if (!res.ok) throw new DownloadError(`${fileName}: HTTP ${res.status} ${res.statusText}`.trim());
+
+  let loaded = sink.offset;
+  let fetchedBytes = 0;
+  onProgress(loaded, expectedBytes);
+  if (!res.body) {
+    const all = new Uint8Array(await wait(res.arrayBuffer()));
+    if (loaded + all.length !== expectedBytes) throw sizeError(fileName, loaded + all.length, expectedBytes, false, false);
+    await sink.append(all);
+    onProgress(expectedBytes, expectedBytes);
+    return { startedAt, restarted, fetchedBytes: all.length };
+  }
+  const reader = res.body.getReader();
+  const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await wait(reader.read());
+      } catch (e) {
+        signal?.throwIfAborted();
+        throw new DownloadError(
+          `${fileName}: download interrupted after ${loaded} of ${expectedBytes} bytes (${errorText(e)}); the next load continues from there`,
+        );
+      }
+      signal?.throwIfAborted();
+      if (chunk.done) break;
+      if (loaded + chunk.value.length > expectedBytes) throw sizeError(fileName, loaded + chunk.value.length, expectedBytes, true, false);
+      await sink.append(chunk.value);
+      loaded += chunk.value.length;
+      fetchedBytes += chunk.value.length;
+      onProgress(loaded, expectedBytes);
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    reader.releaseLock();
+  }
+  if (loaded !== expectedBytes) throw sizeError(fileName, loaded, expectedBytes, false, true);
+  return { startedAt, restarted, fetchedBytes };
+}
+
+function sizeError(fileName: string, got: number, expected: number, atLeast = false, resumable = false): DownloadError {
+  const e = new DownloadError(
     `${fileName}: got ${atLeast ? 'at least ' : ''}${got} bytes but the manifest says ${expected}` +
-      ' (the download was cut short or the file does not belong to this manifest)',
+      ' (the download was cut short or the file does not belong to this manifest)' +
+      (resumable ? `; the next load continues from byte ${got}` : ''),
   );
+  e.keepPartial = resumable;
+  return e;
 }
 
 export function errorText(e: unknown): string {

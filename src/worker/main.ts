@@ -1,8 +1,12 @@
 // Worker entry: routes protocol messages to the pack loader and the runner. The only
 // onnxruntime-web importer chain is main.ts -> packLoad.ts -> sessions.ts.
-import { assertNever, type FromWorker, type ToWorker } from '../shared/protocol';
+import { assertNever, type FromWorker, type StorageEstimateInfo, type ToWorker } from '../shared/protocol';
+import { errorText } from './download';
 import type { GpuDeviceLike } from './gpu';
-import { loadPack, type LoadedPack, type LoadRequest } from './packLoad';
+import { openOpfsRoot } from './opfs';
+import { CACHE_NAME, openPackCache } from './packFiles';
+import { loadPack, type LoadedPack, type LoadRequest, type LoadStorage } from './packLoad';
+import { PackStore } from './packStore';
 import { createRunner } from './runner';
 import { createSerialQueue } from './serialQueue';
 import { configureOrt, ortGpuDevice } from './sessions';
@@ -33,6 +37,61 @@ const runner = createRunner({
   yieldToEvents,
   now: () => performance.now(),
 });
+// Model files go to the Origin Private File System when there is one (with synchronous access
+// handles), else to the Cache API as before. With OPFS, the old Cache API copies only take space.
+const storeReady: Promise<PackStore | null> = openOpfsRoot()
+  .then((root) => (root ? PackStore.open(root) : null))
+  .catch(() => null);
+void storeReady.then((store) => (store && typeof caches !== 'undefined' ? caches.delete(CACHE_NAME) : false)).catch(() => {});
+
+// The page measures storage (StorageManager.estimate(), and persist(), which only the page has):
+// asked right before a download is stored, answered with `storageEstimate`.
+const ESTIMATE_WAIT_MS = 5000;
+const estimateWaiters = new Map<number, (e: StorageEstimateInfo | null) => void>();
+function askEstimate(loadId: number): Promise<StorageEstimateInfo | null> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      // No answer (an older page?): measure here, without persist().
+      estimateWaiters.delete(loadId);
+      navigator.storage.estimate().then(
+        (e) => resolve({ usage: e.usage ?? null, quota: e.quota ?? null, persisted: null }),
+        () => resolve(null),
+      );
+    }, ESTIMATE_WAIT_MS);
+    estimateWaiters.set(loadId, (e) => {
+      clearTimeout(timer);
+      estimateWaiters.delete(loadId);
+      resolve(e);
+    });
+    post({ kind: 'needStorageEstimate', loadId });
+  });
+}
+
+async function postStored(error: string | null = null): Promise<void> {
+  const store = await storeReady;
+  if (!store) {
+    post({ kind: 'storedPacks', packs: [], available: false, error });
+    return;
+  }
+  try {
+    post({ kind: 'storedPacks', packs: await store.list(), available: true, error });
+  } catch (e) {
+    post({ kind: 'storedPacks', packs: [], available: true, error: error ?? `could not list the stored packs (${errorText(e)})` });
+  }
+}
+
+async function deleteStored(key: string): Promise<void> {
+  const store = await storeReady;
+  let error: string | null = null;
+  try {
+    if (!store) throw new Error('this browser has no pack storage (OPFS)');
+    await store.deletePack(key);
+  } catch (e) {
+    error = `Could not delete the stored pack: ${errorText(e)}`;
+  }
+  await postStored(error);
+}
+
 let pack: LoadedPack | null = null;
 let latestLoad = -1;
 let loads: Promise<void> = Promise.resolve();
@@ -46,15 +105,19 @@ async function load(req: LoadRequest, signal: AbortSignal): Promise<void> {
   const old = pack;
   pack = null;
   await old?.sessions.release();
+  const store = await storeReady;
+  const storage: LoadStorage = { store, cache: store ? null : await openPackCache(), estimate: () => askEstimate(req.loadId) };
   try {
-    const loaded = await loadPack(req, wasmThreads, queue, post, () => req.loadId === latestLoad, signal);
+    const loaded = await loadPack(req, wasmThreads, queue, post, () => req.loadId === latestLoad, signal, storage);
     if (!loaded) return;
     pack = loaded;
-    post({ kind: 'ready', loadId: req.loadId, manifest: loaded.manifest, epInfo: loaded.epInfo, warmupMs: loaded.warmupMs });
+    post({ kind: 'ready', loadId: req.loadId, manifest: loaded.manifest, epInfo: loaded.epInfo, warmupMs: loaded.warmupMs, timings: loaded.timings });
     if (loaded.epInfo.ep === 'webgpu') void watchDevice();
   } catch (e) {
     if (signal.aborted) return; // superseded: the newer load reports instead
     post({ kind: 'loadError', loadId: req.loadId, message: e instanceof Error ? e.message : String(e) });
+  } finally {
+    if (!signal.aborted) void postStored(); // the Cached packs list follows every load
   }
 }
 
@@ -81,6 +144,15 @@ function handle(msg: ToWorker): void {
       loads = loads.then(() => load(msg, controller.signal));
       return;
     }
+    case 'storageEstimate':
+      estimateWaiters.get(msg.loadId)?.(msg.estimate);
+      return;
+    case 'listStored':
+      void postStored();
+      return;
+    case 'deleteStored':
+      void deleteStored(msg.key);
+      return;
     case 'generate':
       if (!pack) {
         post({ kind: 'error', runId: msg.runId, message: 'no model pack is loaded' });

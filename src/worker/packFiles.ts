@@ -1,7 +1,10 @@
-// Model files of a pack: Cache API first (a second visit downloads nothing), network otherwise,
-// and a sha256 check either way so a corrupt cache entry or a wrong file never reaches ORT.
+// Model files of a pack. With OPFS (loadGraphFromStore): stored copy first, else a download that
+// streams into storage while it is hashed, resuming an interrupted one with a Range request.
+// Without OPFS (loadGraphBytes): Cache API first, network otherwise, and a sha256 check either way.
+// Either way a wrong file never reaches ORT.
 import type { GraphFile } from '../shared/manifest';
-import { downloadBytes, DownloadError, errorText } from './download';
+import { downloadBytes, downloadInto, DownloadError, errorText, type RangeSink } from './download';
+import type { PackStore, PhaseClock } from './packStore';
 import { packFileUrl } from './packUrl';
 import { sha256Hex } from './sha256';
 
@@ -94,5 +97,76 @@ async function writeCache(cache: CacheLike | null, url: string, key: string, byt
     await cache.put(key, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } }));
   } catch (e) {
     console.warn(`could not cache ${url}: ${errorText(e)}`); // quota: the app still works
+  }
+}
+
+/** Progress of one file from the store: `fromStore` while stored bytes are read. */
+export type StoreProgressFn = (loaded: number, total: number, fromStore: boolean, resumedAt: number) => void;
+
+/** The load profile's clock: storage phases plus time waiting for the network. */
+export type LoadClock = (phase: 'fetch' | 'hash' | 'store' | 'read', ms: number) => void;
+
+export interface StoredGraph {
+  bytes: Uint8Array<ArrayBuffer>;
+  /** The bytes come from an earlier visit (none downloaded now). */
+  fromStore: boolean;
+  fetchedBytes: number;
+  readBytes: number;
+}
+
+/**
+ * One graph via the pack store: a complete stored copy is read into one buffer (no other copy);
+ * otherwise the stored part (if any) is read and the rest downloaded with `Range`, each chunk
+ * written to storage, hashed and copied into the same buffer. The file is marked complete only
+ * when the digest matches the manifest. An interrupted download is checkpointed (kept for the
+ * next load); a wrong one is deleted.
+ */
+export async function loadGraphFromStore(
+  store: PackStore,
+  fetchFn: typeof fetch,
+  packUrl: string,
+  g: GraphFile,
+  onProgress: StoreProgressFn,
+  clock: LoadClock,
+  signal?: AbortSignal,
+): Promise<StoredGraph> {
+  const url = packFileUrl(packUrl, g.file);
+  signal?.throwIfAborted();
+  const file = await store.openFile(g, clock as PhaseClock);
+  try {
+    const bytes = new Uint8Array(g.bytes);
+    const readBytes = file.offset;
+    if (file.offset > 0) file.readInto(bytes, (n) => onProgress(n, g.bytes, true, 0));
+    if (file.complete) return { bytes, fromStore: true, fetchedBytes: 0, readBytes };
+    const resumedAt = file.offset;
+    const sink: RangeSink = {
+      get offset() {
+        return file.offset;
+      },
+      reset: () => file.reset(),
+      append: async (chunk) => {
+        bytes.set(chunk, file.offset);
+        await file.append(chunk);
+      },
+    };
+    let fetchedBytes: number;
+    try {
+      const r = await downloadInto(fetchFn, url, g.file, g.bytes, sink, (loaded, total) => onProgress(loaded, total, false, resumedAt), signal, (ms) => clock('fetch', ms));
+      fetchedBytes = r.fetchedBytes;
+    } catch (e) {
+      if (e instanceof DownloadError && !e.keepPartial) await file.discard();
+      else await file.checkpoint().catch(() => {}); // what arrived stays: the next load resumes from it
+      throw e;
+    }
+    const { ok, sha256 } = await file.finish();
+    signal?.throwIfAborted();
+    if (!ok) {
+      throw new DownloadError(
+        `${g.file}: sha256 mismatch (manifest ${g.sha256.slice(0, 12)}…, file ${sha256.slice(0, 12)}…): the file is corrupt or from another export`,
+      );
+    }
+    return { bytes, fromStore: false, fetchedBytes, readBytes };
+  } finally {
+    file.close();
   }
 }

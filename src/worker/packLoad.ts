@@ -1,11 +1,18 @@
-// Loads one pack end to end: EP choice, manifest, model bytes (cached, checked), sessions, warm-up.
-import type { GraphFile, PackManifest } from '../shared/manifest';
-import type { EpChoice, EpInfo, FromWorker } from '../shared/protocol';
+// Loads one pack end to end: EP choice, manifest (network, or the stored copy offline), graph
+// choice, model bytes (stored in OPFS and checked, resumable), sessions, warm-up; and the time
+// each phase took.
+import type { PackManifest } from '../shared/manifest';
+import type { EpChoice, EpInfo, FromWorker, LoadTimings, StorageEstimateInfo } from '../shared/protocol';
+import { formatBytes } from '../shared/bytes';
 import { decideEp, probeAdapter } from './capabilities';
 import { gpuOf } from './gpu';
-import { loadManifest } from './manifestLoader';
-import { loadGraphBytes, openPackCache } from './packFiles';
+import { chooseGraphs } from './graphChoice';
+import { loadManifestOrStored } from './manifestLoader';
+import { loadGraphBytes, loadGraphFromStore, type CacheLike } from './packFiles';
+import type { PackStore } from './packStore';
 import { checkPackUrl } from './packUrl';
+import { checkRoom } from './quota';
+import { RateMeter } from './rate';
 import { createModelSessions, type ModelSessions } from './sessions';
 import type { SerialQueue } from './serialQueue';
 
@@ -14,12 +21,21 @@ export interface LoadedPack {
   sessions: ModelSessions;
   epInfo: EpInfo;
   warmupMs: number;
+  timings: LoadTimings;
 }
 
 export interface LoadRequest {
   loadId: number;
   packUrl: string;
   ep: EpChoice;
+}
+
+/** Where model files are kept: the OPFS pack store, else the Cache API, else nowhere. */
+export interface LoadStorage {
+  store: PackStore | null;
+  cache: CacheLike | null;
+  /** The page's StorageManager.estimate() (asked only when something is about to be stored). */
+  estimate: () => Promise<StorageEstimateInfo | null>;
 }
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -34,44 +50,119 @@ export async function loadPack(
   queue: SerialQueue,
   post: (msg: FromWorker) => void,
   isCurrent: () => boolean,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  storage: LoadStorage,
 ): Promise<LoadedPack | null> {
+  const t0 = performance.now();
+  const { store, cache } = storage;
+  const timings: LoadTimings = {
+    manifestMs: 0, fetchMs: 0, hashMs: 0, storeMs: 0, readMs: 0, sessionMs: 0, warmupMs: 0, totalMs: 0,
+    fetchedBytes: 0, readBytes: 0, manifestFrom: 'network', storage: store ? 'opfs' : cache ? 'cache' : 'none',
+  };
   // Packs come from this app's own origin only (every file URL is checked again in packFileUrl).
   checkPackUrl(req.packUrl, self.location.href);
   const decision = decideEp(req.ep, await probeAdapter(gpuOf(navigator)));
-  const manifest = await loadManifest(fetch, req.packUrl, signal);
+  let t = performance.now();
+  const { manifest, from } = await loadManifestOrStored(
+    fetch,
+    req.packUrl,
+    async () => (store ? ((await store.getRecord(req.packUrl))?.manifest ?? null) : null),
+    signal,
+  );
+  timings.manifestMs = performance.now() - t;
+  timings.manifestFrom = from;
   if (!isCurrent()) return null;
-  const fp16 = decision.ep === 'webgpu' && decision.shaderF16 && manifest.unetFp16 !== undefined;
-  const unetGraph = fp16 && manifest.unetFp16 ? manifest.unetFp16 : manifest.unet;
-  const graphs: GraphFile[] = manifest.classifierGrad ? [unetGraph, manifest.classifierGrad] : [unetGraph];
-
+  // Refused here, before any download, when the EP can run none of the files.
+  const choice = chooseGraphs(manifest, decision.ep, decision.shaderF16);
+  const graphs = choice.classifierGrad ? [choice.unet, choice.classifierGrad] : [choice.unet];
   const total = graphs.reduce((s, g) => s + g.bytes, 0);
+
+  let toFetch = total;
+  if (store) {
+    // Before any byte of a model file is fetched: refuse what would not fit.
+    toFetch = await checkRoom(store, graphs, storage.estimate);
+    if (!isCurrent()) return null;
+    await store.putRecord(req.packUrl, manifest, graphs);
+  }
+
+  // Progress: throttled, with the network speed and the time left for what remains to download.
+  const meter = new RateMeter();
+  let netBytes = 0;
   let before = 0;
   let lastPost = -Infinity;
-  const source = { fetchFn: fetch, cache: await openPackCache() };
-  const bytes: Uint8Array[] = [];
+  let lastLoaded = 0;
+  const progress = (file: string, fileBytes: number, loaded: number, fromCache: boolean, resumedAt: number) => {
+    const now = performance.now();
+    if (!fromCache) {
+      netBytes += Math.max(0, loaded - lastLoaded);
+      meter.add(now, netBytes);
+    }
+    lastLoaded = loaded;
+    if (now - lastPost < PROGRESS_INTERVAL_MS && loaded < fileBytes) return; // throttle, keep the last
+    lastPost = now;
+    const bytesPerSec = fromCache ? null : meter.bytesPerSec();
+    const etaSec = fromCache ? null : meter.etaSec(toFetch - netBytes);
+    post({ kind: 'progress', loadId: req.loadId, file, loaded: before + loaded, total, fromCache, bytesPerSec, etaSec, ...(resumedAt > 0 ? { resumedAt } : {}) });
+  };
+  const clock = (phase: 'fetch' | 'hash' | 'store' | 'read', ms: number) => void (timings[`${phase}Ms`] += ms);
+
+  const files: { name: string; bytes: Uint8Array; fromStore: boolean }[] = [];
   for (const g of graphs) {
-    bytes.push(
-      await loadGraphBytes(source, req.packUrl, g, (loaded, _fileTotal, fromCache) => {
-        const now = performance.now();
-        if (now - lastPost < PROGRESS_INTERVAL_MS && loaded < g.bytes) return; // throttle, keep the last
-        lastPost = now;
-        post({ kind: 'progress', loadId: req.loadId, file: g.file, loaded: before + loaded, total, fromCache });
-      }, signal),
-    );
+    lastLoaded = 0;
+    if (store) {
+      const r = await loadGraphFromStore(store, fetch, req.packUrl, g, (loaded, _total, fromStore, resumedAt) => progress(g.file, g.bytes, loaded, fromStore, resumedAt), clock, signal);
+      files.push({ name: g.file, bytes: r.bytes, fromStore: r.fromStore });
+      timings.fetchedBytes += r.fetchedBytes;
+      timings.readBytes += r.readBytes;
+    } else {
+      t = performance.now();
+      const bytes = await loadGraphBytes({ fetchFn: fetch, cache }, req.packUrl, g, (loaded, _fileTotal, fromCache) => progress(g.file, g.bytes, loaded, fromCache, 0), signal);
+      timings.fetchMs += performance.now() - t; // download + hash (one-shot WebCrypto) + Cache API
+      files.push({ name: g.file, bytes, fromStore: false });
+    }
     before += g.bytes;
     if (!isCurrent()) return null;
   }
 
-  const files = graphs.map((g, i) => ({ name: g.file, bytes: bytes[i] }));
-  const sessions = await createModelSessions(manifest, files[0], files[1] ?? null, decision.ep, queue);
+  post({ kind: 'loadStage', loadId: req.loadId, stage: 'sessions' });
+  t = performance.now();
+  let sessions: ModelSessions;
+  try {
+    // ORT copies each buffer into its WebAssembly heap and frees that copy once the session exists.
+    sessions = await createModelSessions(manifest, files[0], files[1] ?? null, decision.ep, queue);
+  } catch (e) {
+    // A stored copy ORT cannot read (damaged on disk?) must not fail every later visit too.
+    const stale = files.filter((f) => f.fromStore);
+    if (store && stale.length > 0) {
+      for (const f of stale) await store.removeFile(graphs.find((g) => g.file === f.name)!.sha256).catch(() => {});
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new Error(`${msg} (the stored copy was deleted: loading the pack again downloads it anew)`, { cause: e });
+    }
+    throw e;
+  }
+  timings.sessionMs = performance.now() - t;
+  files.length = 0; // the model bytes are in ORT now: let the buffers go before the warm-up
   if (!isCurrent()) {
     await sessions.release();
     return null;
   }
+  post({ kind: 'loadStage', loadId: req.loadId, stage: 'warmup' });
   const warmupMs = await warmUp(manifest, sessions);
-  const epInfo: EpInfo = { ep: decision.ep, reason: decision.reason, adapter: decision.adapter, fp16, wasmThreads };
-  return { manifest, sessions, epInfo, warmupMs };
+  timings.warmupMs = warmupMs;
+  timings.totalMs = performance.now() - t0;
+  console.info(`[pack] ${manifest.name} ready on ${decision.ep}: ${describeTimings(timings)}`);
+  const epInfo: EpInfo = { ep: decision.ep, reason: decision.reason, adapter: decision.adapter, fp16: choice.fp16, wasmThreads, fileNote: choice.note };
+  return { manifest, sessions, epInfo, warmupMs, timings };
+}
+
+/** One line for the console: every phase in ms and what was read or fetched. */
+export function describeTimings(x: LoadTimings): string {
+  const ms = (v: number) => `${Math.round(v)} ms`;
+  return (
+    `total ${ms(x.totalMs)} = manifest ${ms(x.manifestMs)} (${x.manifestFrom}), fetch ${ms(x.fetchMs)} (${formatBytes(x.fetchedBytes)}), ` +
+    `hash ${ms(x.hashMs)}, store ${ms(x.storeMs)}, read ${ms(x.readMs)} (${formatBytes(x.readBytes)}), ` +
+    `sessions ${ms(x.sessionMs)}, warm-up ${ms(x.warmupMs)} [storage: ${x.storage}]`
+  );
 }
 
 /** One call of each graph, so shader compilation and kernel set-up are not charged to the first step. */

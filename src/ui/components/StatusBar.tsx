@@ -1,15 +1,33 @@
 // One live line: what the app is doing and "step k / N". Screen readers hear it (role=status).
+import { formatBytes } from '../../shared/bytes';
 import type { AppState } from '../store/store';
 import { useApp } from '../store/store';
 
 const mb = (b: number) => (b / 1e6).toFixed(b < 1e7 ? 2 : 1);
 
+/** "12 s", "3 min 5 s", "1 h 2 min". */
+export function formatDuration(sec: number): string {
+  const s = Math.max(0, Math.round(sec));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
 function describe(s: AppState): string {
   if (s.packStatus === 'loading') {
+    if (s.loadStage === 'sessions') return 'Loading pack: creating the ONNX Runtime sessions…';
+    if (s.loadStage === 'warmup') return 'Loading pack: preparing the models (warm-up run)…';
     const p = s.progress;
     if (!p || p.loaded >= p.total) return 'Loading pack: preparing the models (warm-up run)…';
     const pct = Math.floor((100 * p.loaded) / p.total);
-    return `Loading pack: ${pct}% (${p.file}, ${mb(p.loaded)} of ${mb(p.total)} MB${p.fromCache ? ', from cache' : ''})`;
+    const extra: string[] = [];
+    if (p.fromCache) extra.push('from storage');
+    else {
+      if (p.resumedAt) extra.push(`resumed at ${mb(p.resumedAt)} MB`);
+      if (p.bytesPerSec) extra.push(`${formatBytes(p.bytesPerSec)}/s`);
+      if (p.etaSec !== null && p.etaSec !== undefined) extra.push(`${formatDuration(p.etaSec)} left`);
+    }
+    return `Loading pack: ${pct}% (${[p.file, `${mb(p.loaded)} of ${mb(p.total)} MB`, ...extra].join(', ')})`;
   }
   if (s.packStatus === 'error') return 'The pack could not be loaded.';
   if (s.packStatus === 'none') return 'Waiting for a model pack…';

@@ -1,5 +1,6 @@
 // Reads models/index.json once, settles which pack to use, and (re)loads it when that changes.
 import { useEffect } from 'react';
+import { browserIndexSource, fetchIndexJson } from '../indexCopy';
 import { parsePackIndex } from '../packIndex';
 import { appStore, useApp } from '../store/store';
 import type { DiffusionClient } from '../worker/client';
@@ -8,14 +9,12 @@ export function usePackIndex(): void {
   useEffect(() => {
     let live = true;
     const url = new URL('models/index.json', document.baseURI).href;
-    fetch(url, { cache: 'no-cache' })
-      .then((r) => {
-        if (!r.ok) throw new Error(`HTTP ${r.status}`);
-        return r.json();
-      })
-      .then((json: unknown) => {
+    // Offline, the copy kept from the last visit lists the packs (their files are stored by the worker).
+    fetchIndexJson(url, browserIndexSource())
+      .then(({ json, remember }) => {
         if (!live) return;
         const index = parsePackIndex(json, document.baseURI);
+        void remember();
         const s = appStore.getState();
         s.setPacks(index.packs, index.defaultPackId);
         const wanted = s.params.packId;

@@ -1,7 +1,7 @@
 // The model side: which packs exist, the one being loaded or in use, and how it runs.
 import type { StateCreator } from 'zustand';
 import type { PackManifest } from '../../shared/manifest';
-import type { EpInfo } from '../../shared/protocol';
+import type { EpInfo, LoadStage, LoadTimings, StorageEstimateInfo, StoredPackInfo } from '../../shared/protocol';
 import type { AppState } from './store';
 
 export interface PackEntry {
@@ -16,6 +16,17 @@ export interface LoadProgress {
   loaded: number;
   total: number;
   fromCache: boolean;
+  bytesPerSec?: number | null;
+  etaSec?: number | null;
+  resumedAt?: number;
+}
+
+/** The "Cached packs" panel: what the worker has stored, and what the page measured. */
+export interface StoredState {
+  packs: StoredPackInfo[];
+  /** False: no OPFS here (packs are not stored, or only in the Cache API). */
+  available: boolean;
+  error: string | null;
 }
 
 export type PackStatus = 'none' | 'loading' | 'ready' | 'error';
@@ -30,12 +41,23 @@ export interface ModelSlice {
   manifest: PackManifest | null;
   epInfo: EpInfo | null;
   warmupMs: number | null;
+  /** Where the newest ready load's time went. */
+  loadTimings: LoadTimings | null;
+  /** What a load does after its downloads (sessions, warm-up); null before. */
+  loadStage: LoadStage | null;
   loadError: string | null;
+  /** Null until the worker first reports. */
+  stored: StoredState | null;
+  /** The page's StorageManager numbers (persisted: the answer to persist()/persisted()). */
+  storageEstimate: StorageEstimateInfo | null;
   setPacks: (packs: PackEntry[], defaultPackId: string) => void;
   loadStarted: (loadId: number) => void;
   loadProgress: (p: LoadProgress) => void;
-  loadReady: (manifest: PackManifest, epInfo: EpInfo, warmupMs: number) => void;
+  loadReady: (manifest: PackManifest, epInfo: EpInfo, warmupMs: number, timings?: LoadTimings | null) => void;
   loadFailed: (message: string) => void;
+  loadStageChanged: (stage: LoadStage) => void;
+  setStored: (stored: StoredState) => void;
+  setStorageEstimate: (estimate: StorageEstimateInfo | null) => void;
 }
 
 export const createModelSlice: StateCreator<AppState, [], [], ModelSlice> = (set) => ({
@@ -47,11 +69,19 @@ export const createModelSlice: StateCreator<AppState, [], [], ModelSlice> = (set
   manifest: null,
   epInfo: null,
   warmupMs: null,
+  loadTimings: null,
+  loadStage: null,
   loadError: null,
+  stored: null,
+  storageEstimate: null,
   setPacks: (packs, defaultPackId) => set({ packs, defaultPackId }),
   loadStarted: (loadId) =>
-    set({ loadId, packStatus: 'loading', progress: null, manifest: null, epInfo: null, warmupMs: null, loadError: null }),
+    set({ loadId, packStatus: 'loading', progress: null, manifest: null, epInfo: null, warmupMs: null, loadTimings: null, loadStage: null, loadError: null }),
   loadProgress: (progress) => set({ progress }),
-  loadReady: (manifest, epInfo, warmupMs) => set({ packStatus: 'ready', manifest, epInfo, warmupMs, progress: null }),
-  loadFailed: (loadError) => set({ packStatus: 'error', loadError, progress: null }),
+  loadReady: (manifest, epInfo, warmupMs, timings = null) =>
+    set({ packStatus: 'ready', manifest, epInfo, warmupMs, loadTimings: timings, loadStage: null, progress: null }),
+  loadFailed: (loadError) => set({ packStatus: 'error', loadError, progress: null, loadStage: null }),
+  loadStageChanged: (loadStage) => set({ loadStage }),
+  setStored: (stored) => set({ stored }),
+  setStorageEstimate: (storageEstimate) => set({ storageEstimate }),
 });

@@ -5,6 +5,7 @@ import type { FromWorker, ToWorker } from '../../shared/protocol';
 import type { FrameBus } from '../frames';
 import { liveBuses, type LiveBuses } from '../liveFrames';
 import { planView } from '../gridRequest';
+import { browserStorage, type PageStorage } from '../pageStorage';
 import type { AppStore } from '../store/store';
 import type { PackEntry } from '../store/modelSlice';
 import { routeMessage } from './route';
@@ -21,11 +22,20 @@ export interface DiffusionClient {
   loadPack(pack: PackEntry): void;
   generate(): void;
   stop(): void;
+  /** Asks the worker for the stored packs (the answer also measures storage again). */
+  refreshStored(): void;
+  deleteStored(key: string): void;
   /** Subscribes to the store; returns the cleanup that also terminates the worker. */
   attach(): () => void;
 }
 
-export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: () => WorkerLike, live: LiveBuses = liveBuses): DiffusionClient {
+export function createDiffusionClient(
+  store: AppStore,
+  frames: FrameBus,
+  spawn: () => WorkerLike,
+  live: LiveBuses = liveBuses,
+  storage: PageStorage = browserStorage(),
+): DiffusionClient {
   let worker: WorkerLike | null = null;
   let ids = 0; // shared counter: run and load ids never repeat within a page
   let lastPack: PackEntry | null = null;
@@ -34,7 +44,11 @@ export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: 
     if (worker) return worker;
     const w = spawn();
     w.onmessage = (e) => {
-      if (routeMessage(store, frames, e.data, live) === 'restartWorker') restartOnWasm();
+      const effect = routeMessage(store, frames, e.data, live);
+      if (effect === 'restartWorker') restartOnWasm();
+      if (effect === 'estimateStorage' && e.data.kind === 'needStorageEstimate') answerEstimate(w, e.data.loadId);
+      // The stored packs changed (a load or a delete): the page's usage numbers did too.
+      if (e.data.kind === 'storedPacks') void storage.measure(false).then((estimate) => store.getState().setStorageEstimate(estimate));
     };
     w.onerror = (e) => {
       e.preventDefault?.();
@@ -46,6 +60,14 @@ export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: 
     };
     worker = w;
     return w;
+  }
+
+  /** The worker is about to store a download: persist() and estimate() happen here, on the page. */
+  function answerEstimate(w: WorkerLike, loadId: number): void {
+    void storage.measure(true).then((estimate) => {
+      store.getState().setStorageEstimate(estimate);
+      if (worker === w) w.postMessage({ kind: 'storageEstimate', loadId, estimate });
+    });
   }
 
   function kill(): void {
@@ -81,6 +103,12 @@ export function createDiffusionClient(store: AppStore, frames: FrameBus, spawn: 
       s.runRequested(runId, request.steps, request);
       if (layout) s.gridRunStarted(runId, layout);
       send({ kind: 'generate', runId, params: request });
+    },
+    refreshStored() {
+      send({ kind: 'listStored' });
+    },
+    deleteStored(key) {
+      send({ kind: 'deleteStored', key });
     },
     stop() {
       const s = store.getState();

@@ -7,17 +7,31 @@ import { adoptPack } from '../packDefaults';
 import type { AppStore } from '../store/store';
 
 /** What the client must do beyond updating state. */
-export type RouteEffect = 'none' | 'restartWorker';
+export type RouteEffect = 'none' | 'restartWorker' | 'estimateStorage';
 
 export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker, live: LiveBuses = liveBuses): RouteEffect {
   const s = store.getState();
   switch (msg.kind) {
     case 'progress':
-      if (msg.loadId === s.loadId) s.loadProgress({ file: msg.file, loaded: msg.loaded, total: msg.total, fromCache: msg.fromCache });
+      if (msg.loadId === s.loadId) {
+        s.loadProgress({
+          file: msg.file, loaded: msg.loaded, total: msg.total, fromCache: msg.fromCache,
+          bytesPerSec: msg.bytesPerSec, etaSec: msg.etaSec, resumedAt: msg.resumedAt,
+        });
+      }
+      return 'none';
+    case 'loadStage':
+      if (msg.loadId === s.loadId) s.loadStageChanged(msg.stage);
+      return 'none';
+    case 'needStorageEstimate':
+      // Answered by the client even for an older load: the worker is waiting on it either way.
+      return 'estimateStorage';
+    case 'storedPacks':
+      s.setStored({ packs: msg.packs, available: msg.available, error: msg.error });
       return 'none';
     case 'ready':
       if (msg.loadId !== s.loadId) return 'none';
-      s.loadReady(msg.manifest, msg.epInfo, msg.warmupMs);
+      s.loadReady(msg.manifest, msg.epInfo, msg.warmupMs, msg.timings ?? null);
       adoptPack(store, msg.manifest);
       return 'none';
     case 'loadError':

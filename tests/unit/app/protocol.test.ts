@@ -3,9 +3,11 @@ import { assertNever, DEFAULTS, LIMITS, type FromWorker, type FromWorkerKind, ty
 
 // Compile-time: both unions are exactly these variants. Adding one fails here and in every
 // exhaustive switch (worker/main.ts, ui/worker/route.ts) until it is handled.
-expectTypeOf<ToWorkerKind>().toEqualTypeOf<'load' | 'generate' | 'setScale' | 'setPreview' | 'cancel'>();
+expectTypeOf<ToWorkerKind>().toEqualTypeOf<
+  'load' | 'storageEstimate' | 'listStored' | 'deleteStored' | 'generate' | 'setScale' | 'setPreview' | 'cancel'
+>();
 expectTypeOf<FromWorkerKind>().toEqualTypeOf<
-  'progress' | 'ready' | 'loadError' | 'started' | 'frame' | 'gridFrame' | 'gridReadout' | 'done' | 'cancelled' | 'error' | 'deviceLost'
+  | 'progress' | 'ready' | 'loadError' | 'loadStage' | 'needStorageEstimate' | 'storedPacks' | 'started' | 'frame' | 'gridFrame' | 'gridReadout' | 'done' | 'cancelled' | 'error' | 'deviceLost'
 >();
 
 // Every run-scoped message carries a runId.
@@ -19,7 +21,11 @@ function describeMsg(m: FromWorker): string {
     case 'progress':
     case 'ready':
     case 'loadError':
+    case 'loadStage':
+    case 'needStorageEstimate':
       return `load ${m.loadId}`;
+    case 'storedPacks':
+      return 'storage';
     case 'started':
     case 'frame':
     case 'gridFrame':

@@ -1,0 +1,87 @@
+// Which graph files a load uses on the chosen execution provider, decided from the manifest alone
+// (before anything is downloaded): the preferred file where the EP can run it, the other one when
+// it cannot (with the reason), or a refusal that says why no file can run.
+import { formatBytes } from '../shared/bytes';
+import type { GraphFile, PackManifest } from '../shared/manifest';
+import type { Ep } from '../shared/protocol';
+
+export const EP_LIMITS = {
+  /**
+   * ONNX Runtime parses a graph file as one protobuf message, at most 2 GiB; larger models need
+   * ONNX external data, which packs do not use.
+   */
+  protobufBytes: 2 ** 31 - 1,
+  /** wasm32: the WebAssembly heap of ONNX Runtime's CPU backend cannot grow past 4 GiB. */
+  wasmHeapBytes: 4 * 2 ** 30,
+} as const;
+
+export interface GraphChoice {
+  unet: GraphFile;
+  classifierGrad: GraphFile | null;
+  /** The U-Net in use is a float16 graph. */
+  fp16: boolean;
+  /** Why the preferred U-Net file is not used; null when it is. */
+  note: string | null;
+}
+
+export class GraphChoiceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GraphChoiceError';
+  }
+}
+
+const EP_NAME: Record<Ep, string> = { webgpu: 'WebGPU', wasm: 'WebAssembly (CPU)' };
+
+/** Why `ep` cannot run `g`, or null. */
+export function cannotRun(g: GraphFile, ep: Ep, shaderF16: boolean): string | null {
+  if (g.bytes > EP_LIMITS.protobufBytes) {
+    return `${g.file} is ${formatBytes(g.bytes)}, over the 2 GiB ONNX Runtime reads from one graph file (packs do not use ONNX external data)`;
+  }
+  if (g.dtype === 'float16' && ep === 'wasm') return `${g.file} is a float16 graph, which ONNX Runtime's WebAssembly backend does not run`;
+  if (g.dtype === 'float16' && !shaderF16) return `${g.file} is a float16 graph and this WebGPU adapter lacks the shader-f16 feature`;
+  return null;
+}
+
+/**
+ * On WebGPU with shader-f16 the fp16 U-Net (`unetFp16`, or a float16 `unet`) is preferred, else
+ * the float32 one; the other is taken when the preferred one cannot run. On wasm the weights of
+ * every graph stay in the WebAssembly heap, plus the serialized copy of the graph whose session is
+ * being created: more than 4 GiB is refused up front.
+ */
+export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean): GraphChoice {
+  const unets = [m.unet, m.unetFp16].filter((g): g is GraphFile => g !== undefined);
+  const preferHalf = ep === 'webgpu' && shaderF16;
+  unets.sort((a, b) => rank(a, preferHalf) - rank(b, preferHalf));
+  const reasons: string[] = [];
+  let unet: GraphFile | null = null;
+  for (const g of unets) {
+    const why = cannotRun(g, ep, shaderF16);
+    if (!why) {
+      unet = g;
+      break;
+    }
+    reasons.push(why);
+  }
+  if (!unet) throw new GraphChoiceError(`This pack cannot run on ${EP_NAME[ep]}: ${reasons.join('; ')}`);
+  const grad = m.classifierGrad ?? null;
+  const gradWhy = grad ? cannotRun(grad, ep, shaderF16) : null;
+  if (gradWhy) throw new GraphChoiceError(`This pack cannot run on ${EP_NAME[ep]}: ${gradWhy}`);
+  if (ep === 'wasm') {
+    const sizes = [unet.bytes, grad?.bytes ?? 0];
+    const need = sizes[0] + sizes[1] + Math.max(...sizes);
+    if (need > EP_LIMITS.wasmHeapBytes) {
+      throw new GraphChoiceError(
+        `This pack cannot run on ${EP_NAME.wasm}: its graphs need about ${formatBytes(need)} of WebAssembly memory ` +
+          `(the weights of every graph plus a serialized copy while a session is created), more than the 4 GiB a wasm32 heap holds` +
+          (unets.some((g) => g.dtype === 'float16') ? '; a WebGPU adapter with shader-f16 could run its float16 U-Net' : ''),
+      );
+    }
+  }
+  const note = reasons.length > 0 ? `using ${unet.file}: ${reasons.join('; ')}` : null;
+  return { unet, classifierGrad: grad, fp16: unet.dtype === 'float16', note };
+}
+
+function rank(g: GraphFile, preferHalf: boolean): number {
+  return (g.dtype === 'float16') === preferHalf ? 0 : 1;
+}

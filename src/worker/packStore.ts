@@ -1,0 +1,407 @@
+// Packs kept in the Origin Private File System (OPFS), which holds files far larger than the Cache
+// API accepts (Chromium refused a 1.1 GB Cache.put):
+//
+//   guided-diffusion-packs-v1/files/<sha256>.bin   a model file, written while it downloads
+//   guided-diffusion-packs-v1/files/<sha256>.json  how far it got: {offset, SHA-256 state} at the
+//                                                  last checkpoint, or complete: true
+//   guided-diffusion-packs-v1/records/<key>.json   one per pack folder: its manifest (for offline
+//                                                  visits) and the files it uses (Cached packs list)
+//
+// Files are named by the manifest's sha256, so a re-exported pack never reuses stale bytes. A file
+// is marked complete only after the digest of everything written matched; a later visit trusts
+// that mark (and checks the size) instead of hashing 1 GB again. A checkpoint flushes the data
+// first, then saves the hash state, so the bytes up to a checkpoint are always on disk: a resumed
+// download truncates whatever came after it and continues hashing from the saved state.
+import type { GraphFile, PackManifest } from '../shared/manifest';
+import type { StoredPackInfo } from '../shared/protocol';
+import { formatBytes } from '../shared/bytes';
+import { isLocked, isNotFound, isQuotaExceeded, type DirHandleLike, type FileHandleLike, type SyncHandleLike } from './opfs';
+import { Sha256, type Sha256State } from './sha256';
+
+export const STORE_DIR = 'guided-diffusion-packs-v1';
+/** A resume checkpoint (data flushed, hash state saved) after at least this many new bytes. */
+export const CHECKPOINT_BYTES = 8 << 20;
+/** Stored files are read in pieces of this size (progress, and no huge single read call). */
+const READ_CHUNK = 16 << 20;
+/** Opening a file another tab (or the previous page's worker, on reload) still holds: retry this long. */
+const LOCK_WAIT_MS = 3000;
+
+/** Time accounting of the load profile. */
+export type StorePhase = 'hash' | 'store' | 'read';
+export type PhaseClock = (phase: StorePhase, ms: number) => void;
+
+export class StoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+interface FileMeta {
+  v: 1;
+  sha256: string;
+  bytes: number;
+  /** Bytes on disk that the hash state covers (all of them once complete). */
+  offset: number;
+  complete: boolean;
+  hash: Sha256State | null;
+}
+
+interface RecordFile {
+  file: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface PackRecord {
+  v: 1;
+  packUrl: string;
+  /** The validated manifest as JSON (validated again when it is used). */
+  manifest: unknown;
+  name: string;
+  title: string;
+  files: RecordFile[];
+  savedAt: number;
+}
+
+const dataName = (sha: string) => `${sha}.bin`;
+const metaName = (sha: string) => `${sha}.json`;
+const now = () => performance.now();
+const SHA_RE = /^[0-9a-f]{64}$/;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function openSync(fh: FileHandleLike, what: string): Promise<SyncHandleLike> {
+  const deadline = now() + LOCK_WAIT_MS;
+  for (let wait = 25; ; wait = Math.min(400, wait * 2)) {
+    try {
+      return await fh.createSyncAccessHandle();
+    } catch (e) {
+      if (!isLocked(e)) throw e;
+      if (now() > deadline) {
+        throw new StoreError(`${what} is open in another tab of this app (the browser lets one tab write it at a time); close that tab or wait for its download, then load the pack again`);
+      }
+      await sleep(wait);
+    }
+  }
+}
+
+async function readJson(dir: DirHandleLike, name: string): Promise<unknown> {
+  let h: SyncHandleLike;
+  try {
+    h = await openSync(await dir.getFileHandle(name), name);
+  } catch (e) {
+    if (isNotFound(e)) return null;
+    throw e;
+  }
+  try {
+    const buf = new Uint8Array(h.getSize());
+    h.read(buf, { at: 0 });
+    return JSON.parse(new TextDecoder().decode(buf));
+  } catch {
+    return null; // torn or foreign content: as if absent
+  } finally {
+    h.close();
+  }
+}
+
+async function writeJson(dir: DirHandleLike, name: string, value: unknown): Promise<void> {
+  const h = await openSync(await dir.getFileHandle(name, { create: true }), name);
+  try {
+    const b = new TextEncoder().encode(JSON.stringify(value));
+    h.write(b, { at: 0 });
+    h.truncate(b.length);
+    h.flush();
+  } finally {
+    h.close();
+  }
+}
+
+async function removeIfThere(dir: DirHandleLike, name: string): Promise<void> {
+  try {
+    await dir.removeEntry(name);
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+}
+
+function quotaError(file: string, at: number): StoreError {
+  return new StoreError(`${file}: the browser refused to store more of it after ${formatBytes(at)} (storage quota exceeded); delete cached packs or free disk space, then load the pack again`);
+}
+
+/** One model file in the store, open for this load (an exclusive access handle). */
+export class StoredFile {
+  private sinceCheckpoint = 0;
+  private closed = false;
+  private hasher: Sha256 | null;
+  offset: number;
+  complete: boolean;
+  private readonly store: PackStore;
+  readonly graph: GraphFile;
+  private readonly data: SyncHandleLike;
+  private readonly clock: PhaseClock;
+
+  constructor(store: PackStore, graph: GraphFile, data: SyncHandleLike, offset: number, complete: boolean, hasher: Sha256 | null, clock: PhaseClock) {
+    this.store = store;
+    this.graph = graph;
+    this.data = data;
+    this.offset = offset;
+    this.complete = complete;
+    this.hasher = hasher;
+    this.clock = clock;
+  }
+
+  /** Reads the stored bytes [0, offset) into `into` (one buffer: no intermediate copies). */
+  readInto(into: Uint8Array, onProgress?: (loaded: number) => void): void {
+    const t0 = now();
+    let at = 0;
+    while (at < this.offset) {
+      const n = this.data.read(into.subarray(at, Math.min(this.offset, at + READ_CHUNK)), { at });
+      if (n <= 0) throw new StoreError(`${this.graph.file}: the stored copy ends at ${at} of ${this.offset} bytes`);
+      at += n;
+      onProgress?.(at);
+    }
+    this.clock('read', now() - t0);
+  }
+
+  /** Writes `chunk` at the end, hashes it, and checkpoints every CHECKPOINT_BYTES. */
+  async append(chunk: Uint8Array): Promise<void> {
+    if (!this.hasher || this.complete) throw new StoreError(`${this.graph.file}: the stored copy is complete`);
+    let t = now();
+    let written: number;
+    try {
+      written = this.data.write(chunk, { at: this.offset });
+    } catch (e) {
+      if (isQuotaExceeded(e)) throw quotaError(this.graph.file, this.offset);
+      throw e;
+    }
+    if (written !== chunk.length) throw quotaError(this.graph.file, this.offset + written);
+    this.clock('store', now() - t);
+    t = now();
+    this.hasher.update(chunk);
+    this.clock('hash', now() - t);
+    this.offset += chunk.length;
+    this.sinceCheckpoint += chunk.length;
+    if (this.sinceCheckpoint >= this.store.checkpointBytes) await this.checkpoint();
+  }
+
+  /** Drops what is stored (the server sent the whole file instead of the rest). */
+  async reset(): Promise<void> {
+    this.data.truncate(0);
+    this.offset = 0;
+    this.hasher = new Sha256();
+    await this.checkpoint();
+  }
+
+  /** Flushes the data, then saves offset + hash state: a later load resumes from here. */
+  async checkpoint(): Promise<void> {
+    if (this.complete || this.closed || !this.hasher) return;
+    const t = now();
+    this.data.flush();
+    await this.store.writeMeta({ v: 1, sha256: this.graph.sha256, bytes: this.graph.bytes, offset: this.offset, complete: false, hash: this.hasher.save() });
+    this.sinceCheckpoint = 0;
+    this.clock('store', now() - t);
+  }
+
+  /**
+   * The digest of the whole file: when it matches the manifest the file is marked complete,
+   * otherwise it is deleted (the next load downloads it from the start).
+   */
+  async finish(): Promise<{ ok: boolean; sha256: string }> {
+    if (!this.hasher || this.offset !== this.graph.bytes) throw new StoreError(`${this.graph.file}: finish() before the whole file is stored`);
+    let t = now();
+    const sha256 = this.hasher.digestHex();
+    this.hasher = null;
+    this.clock('hash', now() - t);
+    if (sha256 !== this.graph.sha256) {
+      await this.discard();
+      return { ok: false, sha256 };
+    }
+    t = now();
+    this.data.flush();
+    await this.store.writeMeta({ v: 1, sha256, bytes: this.graph.bytes, offset: this.graph.bytes, complete: true, hash: null });
+    this.complete = true;
+    this.clock('store', now() - t);
+    return { ok: true, sha256 };
+  }
+
+  /** Closes and deletes the file (data and sidecar). */
+  async discard(): Promise<void> {
+    this.close();
+    await this.store.removeFile(this.graph.sha256);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.data.close();
+    } finally {
+      this.store.released(this.graph.sha256);
+    }
+  }
+}
+
+export class PackStore {
+  /** sha256 of the files this worker has open (never garbage-collected, never deleted). */
+  private readonly open = new Set<string>();
+  private readonly files: DirHandleLike;
+  private readonly records: DirHandleLike;
+  readonly checkpointBytes: number;
+
+  private constructor(files: DirHandleLike, records: DirHandleLike, checkpointBytes: number) {
+    this.files = files;
+    this.records = records;
+    this.checkpointBytes = checkpointBytes;
+  }
+
+  static async open(root: DirHandleLike, checkpointBytes = CHECKPOINT_BYTES): Promise<PackStore> {
+    const dir = await root.getDirectoryHandle(STORE_DIR, { create: true });
+    const files = await dir.getDirectoryHandle('files', { create: true });
+    return new PackStore(files, await dir.getDirectoryHandle('records', { create: true }), checkpointBytes);
+  }
+
+  /** The record key of a pack folder URL. */
+  static key(packUrl: string): string {
+    return new Sha256().update(new TextEncoder().encode(packUrl)).digestHex().slice(0, 32);
+  }
+
+  /** Bytes of `g` already stored (all of it, the resumable part, or 0); reads the sidecar only. */
+  async storedBytes(g: Pick<GraphFile, 'sha256' | 'bytes'>): Promise<number> {
+    const m = await this.readMeta(g);
+    return m ? m.offset : 0;
+  }
+
+  /** Opens `g` for reading or resuming; the caller must close() it. */
+  async openFile(g: GraphFile, clock: PhaseClock): Promise<StoredFile> {
+    if (this.open.has(g.sha256)) throw new StoreError(`${g.file} is already open in this tab`);
+    const data = await openSync(await this.files.getFileHandle(dataName(g.sha256), { create: true }), g.file);
+    this.open.add(g.sha256);
+    try {
+      const meta = await this.readMeta(g);
+      const size = data.getSize();
+      if (meta?.complete && size === g.bytes) return new StoredFile(this, g, data, g.bytes, true, null, clock);
+      if (meta && !meta.complete && meta.hash && size >= meta.offset) {
+        if (size > meta.offset) data.truncate(meta.offset); // written after the last checkpoint: not hashed
+        return new StoredFile(this, g, data, meta.offset, false, Sha256.restore(meta.hash), clock);
+      }
+      if (size > 0) data.truncate(0);
+      if (meta) await removeIfThere(this.files, metaName(g.sha256)); // e.g. marked complete, but the data is gone
+      return new StoredFile(this, g, data, 0, false, new Sha256(), clock);
+    } catch (e) {
+      data.close();
+      this.open.delete(g.sha256);
+      throw e;
+    }
+  }
+
+  /** Called by StoredFile.close(). */
+  released(sha256: string): void {
+    this.open.delete(sha256);
+  }
+
+  async writeMeta(m: FileMeta): Promise<void> {
+    await writeJson(this.files, metaName(m.sha256), m);
+  }
+
+  async removeFile(sha256: string): Promise<void> {
+    await removeIfThere(this.files, dataName(sha256));
+    await removeIfThere(this.files, metaName(sha256));
+  }
+
+  /** The sidecar of `g`, when it is well-formed and belongs to exactly this file. */
+  private async readMeta(g: Pick<GraphFile, 'sha256' | 'bytes'>): Promise<FileMeta | null> {
+    const m = (await readJson(this.files, metaName(g.sha256))) as Partial<FileMeta> | null;
+    if (!m || typeof m !== 'object' || m.v !== 1 || m.sha256 !== g.sha256 || m.bytes !== g.bytes) return null;
+    if (!Number.isSafeInteger(m.offset) || m.offset! < 0 || m.offset! > g.bytes || typeof m.complete !== 'boolean') return null;
+    if (m.complete) return m.offset === g.bytes ? (m as FileMeta) : null;
+    try {
+      if (!m.hash || Sha256.restore(m.hash).length !== m.offset) return null;
+    } catch {
+      return null;
+    }
+    return m as FileMeta;
+  }
+
+  async getRecord(packUrl: string): Promise<PackRecord | null> {
+    return this.readRecord(`${PackStore.key(packUrl)}.json`, packUrl);
+  }
+
+  private async readRecord(name: string, packUrl?: string): Promise<PackRecord | null> {
+    const r = (await readJson(this.records, name)) as Partial<PackRecord> | null;
+    if (!r || typeof r !== 'object' || r.v !== 1 || typeof r.packUrl !== 'string' || !Array.isArray(r.files)) return null;
+    if (packUrl !== undefined && r.packUrl !== packUrl) return null;
+    const files = r.files.filter((f): f is RecordFile =>
+      !!f && typeof f.file === 'string' && typeof f.sha256 === 'string' && SHA_RE.test(f.sha256) && Number.isSafeInteger(f.bytes) && f.bytes > 0,
+    );
+    return { v: 1, packUrl: r.packUrl, manifest: r.manifest ?? null, name: String(r.name ?? ''), title: String(r.title ?? ''), files, savedAt: Number(r.savedAt) || 0 };
+  }
+
+  /**
+   * Records that the pack at `packUrl` has `manifest` and keeps `files` (plus the files it kept
+   * before that this manifest still names), then deletes files no record uses any more (older
+   * exports of the pack).
+   */
+  async putRecord(packUrl: string, manifest: PackManifest, files: GraphFile[]): Promise<void> {
+    const named = new Set([manifest.unet, manifest.unetFp16, manifest.classifierGrad].filter((g) => g).map((g) => g!.sha256));
+    const before = (await this.getRecord(packUrl))?.files.filter((f) => named.has(f.sha256)) ?? [];
+    const keep = new Map<string, RecordFile>();
+    for (const f of [...before, ...files.map((g) => ({ file: g.file, sha256: g.sha256, bytes: g.bytes }))]) keep.set(f.sha256, f);
+    const record: PackRecord = { v: 1, packUrl, manifest, name: manifest.name, title: manifest.title, files: [...keep.values()], savedAt: Date.now() };
+    await writeJson(this.records, `${PackStore.key(packUrl)}.json`, record);
+    await this.collectGarbage();
+  }
+
+  private async recordNames(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const name of this.records.keys()) if (name.endsWith('.json')) names.push(name);
+    return names;
+  }
+
+  async list(): Promise<StoredPackInfo[]> {
+    const out: StoredPackInfo[] = [];
+    for (const name of await this.recordNames()) {
+      const r = await this.readRecord(name);
+      if (!r) continue;
+      let bytes = 0;
+      let totalBytes = 0;
+      let complete = r.files.length > 0;
+      for (const f of r.files) {
+        const m = await this.readMeta(f);
+        bytes += m?.offset ?? 0;
+        totalBytes += f.bytes;
+        complete &&= m?.complete === true;
+      }
+      out.push({ key: name.slice(0, -'.json'.length), packUrl: r.packUrl, name: r.name, title: r.title || r.name, bytes, totalBytes, complete });
+    }
+    return out.sort((a, b) => a.title.localeCompare(b.title) || a.packUrl.localeCompare(b.packUrl));
+  }
+
+  /** Deletes a stored pack: its record, and its files that no other stored pack uses. */
+  async deletePack(key: string): Promise<void> {
+    if (!/^[0-9a-f]{32}$/.test(key)) throw new StoreError('no such stored pack');
+    const r = await this.readRecord(`${key}.json`);
+    if (!r) throw new StoreError('no such stored pack (already deleted?)');
+    const busy = r.files.find((f) => this.open.has(f.sha256));
+    if (busy) throw new StoreError(`${r.title || r.name} is being loaded right now (${busy.file}); delete it once the load has finished`);
+    await removeIfThere(this.records, `${key}.json`);
+    await this.collectGarbage();
+  }
+
+  /** Removes files that no record names (skipping open ones and ones another tab holds). */
+  async collectGarbage(): Promise<void> {
+    const used = new Set<string>(this.open);
+    for (const name of await this.recordNames()) for (const f of (await this.readRecord(name))?.files ?? []) used.add(f.sha256);
+    const names: string[] = [];
+    for await (const name of this.files.keys()) names.push(name);
+    for (const name of names) {
+      const sha = name.replace(/\.(bin|json)$/, '');
+      if (used.has(sha)) continue;
+      try {
+        await removeIfThere(this.files, name);
+      } catch (e) {
+        if (!isLocked(e)) throw e; // in use by another tab: collected on a later visit
+      }
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// Which graph files a load uses per execution provider, or why none can run: decided from the
+// manifest before any download.
+import { describe, expect, it } from 'vitest';
+import type { GraphFile } from '../../../src/shared/manifest';
+import { chooseGraphs, EP_LIMITS, GraphChoiceError } from '../../../src/worker/graphChoice';
+import { fakeManifest } from './fakes';
+
+const GB = 1e9;
+const g = (file: string, dtype: GraphFile['dtype'], bytes = 1000): GraphFile => ({ file, dtype, bytes, sha256: 'a'.repeat(64), inputs: [], outputs: [] });
+const fp32 = g('unet.onnx', 'float32');
+const fp16 = g('unet.fp16.onnx', 'float16');
+
+describe('chooseGraphs', () => {
+  it('prefers the fp16 U-Net on WebGPU with shader-f16, the float32 one elsewhere', () => {
+    const m = fakeManifest({ unet: fp32, unetFp16: fp16 });
+    expect(chooseGraphs(m, 'webgpu', true)).toMatchObject({ unet: fp16, fp16: true, note: null });
+    expect(chooseGraphs(m, 'webgpu', false)).toMatchObject({ unet: fp32, fp16: false, note: null });
+    expect(chooseGraphs(m, 'wasm', false)).toMatchObject({ unet: fp32, fp16: false, note: null });
+  });
+
+  it('takes the other file when the preferred one is over the 2 GiB protobuf limit, and says why', () => {
+    const big16 = g('unet.fp16.onnx', 'float16', EP_LIMITS.protobufBytes + 1);
+    const c = chooseGraphs(fakeManifest({ unet: fp32, unetFp16: big16 }), 'webgpu', true);
+    expect(c).toMatchObject({ unet: fp32, fp16: false });
+    expect(c.note).toMatch(/^using unet\.onnx: unet\.fp16\.onnx is 2\.15 GB, over the 2 GiB ONNX Runtime reads from one graph file/);
+  });
+
+  it('refuses a float16-only U-Net on wasm, and on WebGPU without shader-f16, saying why', () => {
+    const m = fakeManifest({ unet: g('unet.onnx', 'float16'), unetFp16: undefined });
+    expect(() => chooseGraphs(m, 'wasm', false)).toThrow(
+      new GraphChoiceError("This pack cannot run on WebAssembly (CPU): unet.onnx is a float16 graph, which ONNX Runtime's WebAssembly backend does not run"),
+    );
+    expect(() => chooseGraphs(m, 'webgpu', false)).toThrow(/cannot run on WebGPU: unet\.onnx is a float16 graph and this WebGPU adapter lacks the shader-f16 feature/);
+    expect(chooseGraphs(m, 'webgpu', true)).toMatchObject({ fp16: true });
+  });
+
+  it('refuses a classifier graph the EP cannot run (there is no other file for it)', () => {
+    const m = fakeManifest({ unet: fp32, classifierGrad: g('classifier_grad.onnx', 'float16') });
+    expect(() => chooseGraphs(m, 'wasm', false)).toThrow(/classifier_grad\.onnx is a float16 graph/);
+  });
+
+  it('refuses on wasm what would not fit the 4 GiB heap, and mentions WebGPU when an fp16 U-Net exists', () => {
+    const m = fakeManifest({ unet: g('unet.onnx', 'float32', 1.9 * GB), unetFp16: fp16, classifierGrad: g('classifier_grad.onnx', 'float32', 0.6 * GB) });
+    expect(() => chooseGraphs(m, 'wasm', false)).toThrow(
+      /cannot run on WebAssembly \(CPU\): its graphs need about 4\.40 GB of WebAssembly memory .* more than the 4 GiB a wasm32 heap holds; a WebGPU adapter with shader-f16 could run its float16 U-Net/,
+    );
+    expect(chooseGraphs(m, 'webgpu', true).unet).toBe(fp16);
+    // the 1.4 GB pack of issue 10 (1.1 GB U-Net + 0.3 GB classifier) fits
+    expect(() => chooseGraphs(fakeManifest({ unet: g('unet.onnx', 'float32', 1.1 * GB), classifierGrad: g('c.onnx', 'float32', 0.3 * GB) }), 'wasm', false)).not.toThrow();
+  });
+});
