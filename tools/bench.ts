@@ -1,5 +1,5 @@
 // npm run --silent bench -- [--pack imagenette64] [--steps 10] [--webgpu-pack tiny16] [--webgpu-steps N]
-//   [--skip node,wasm,webgpu,bare] [--no-build] [--out-dir DIR] [--scale S]
+//   [--skip node,wasm,webgpu,bare,batch] [--no-build] [--out-dir DIR] [--scale S] [--batches 1,4,6,8]
 //
 // Milliseconds per guided DDIM step (U-Net + classifier-gradient graph, batch 1) measured three
 // ways, printed as ONE JSON object on stdout (progress on stderr):
@@ -9,6 +9,9 @@
 // "full" = the app: time from status "step 1 / N" to "step N / N", divided by N-1.
 // "bare" = bench.html (src/bench/): the two sessions run back to back in a worker, same inputs.
 // Main-thread long tasks during each full-app run come from a PerformanceObserver('longtask').
+// "batch" (the grid views): ms per step at batch K (--batches) on node and Chromium wasm, the default
+// sweep as one batch vs two (tools/lib/benchBatch.ts), and the app's sweep view on wasm (ms per step,
+// long tasks while 12 cells stream).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -16,16 +19,17 @@ import { join, resolve } from 'node:path';
 import { chromium, type Browser } from '@playwright/test';
 import { createGaussianRng, createProcessForPack, sampleLoop } from '../src/diffusion';
 import { CliError, finiteNumber, integer, parseFlags, runMain, str } from './lib/cli';
+import { benchBrowserBatches, benchNodeBatches } from './lib/benchBatch';
 import { openSession, ortClassifierGrad, ortDenoiser } from './lib/ort';
 import { loadPack } from './lib/pack';
 
 const FLAGS = {
   pack: 'string', steps: 'string', 'webgpu-pack': 'string', 'webgpu-steps': 'string', skip: 'string',
-  'no-build': 'boolean', 'out-dir': 'string', scale: 'string', help: 'boolean',
+  'no-build': 'boolean', 'out-dir': 'string', scale: 'string', batches: 'string', help: 'boolean',
 } as const;
 const USAGE = `usage: bench [--pack imagenette64] [--steps 10] [--webgpu-pack tiny16] [--webgpu-steps N]
-  [--skip node,wasm,webgpu,bare] [--no-build] [--out-dir DIR] [--scale S]`;
-const PARTS = ['node', 'wasm', 'webgpu', 'bare'] as const;
+  [--skip node,wasm,webgpu,bare,batch] [--no-build] [--out-dir DIR] [--scale S] [--batches 1,4,6,8]`;
+const PARTS = ['node', 'wasm', 'webgpu', 'bare', 'batch'] as const;
 const CHROMIUM_ARGS = [
   '--no-sandbox', '--headless', '--enable-unsafe-webgpu', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run',
@@ -166,12 +170,12 @@ async function deviceInfo(browser: Browser, url: string) {
   }
 }
 
-async function benchFull(browser: Browser, url: string, pack: string, ep: 'wasm' | 'webgpu', steps: number, scale: number, timeoutMs: number) {
+async function benchFull(browser: Browser, url: string, pack: string, ep: 'wasm' | 'webgpu', steps: number, scale: number, timeoutMs: number, extraQuery = '') {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   try {
     await page.addInitScript(PAGE_INSTRUMENTATION);
-    const q = `?pack=${pack}&ep=${ep}&steps=${steps}&scale=${scale}&seed=1&sampler=ddim`;
+    const q = `?pack=${pack}&ep=${ep}&steps=${steps}&scale=${scale}&seed=1&sampler=ddim${extraQuery}`;
     const tLoad = performance.now();
     await page.goto(`${url}${q}`);
     const statusEl = page.getByRole('status');
@@ -276,6 +280,9 @@ runMain('bench', async () => {
   const scaleArg = str(flags, 'scale');
   const scale = scaleArg !== undefined ? finiteNumber(scaleArg, 'scale') : undefined;
   const outDir = resolve(str(flags, 'out-dir') ?? 'node_modules/.tmp/bench-dist');
+  const batches = (str(flags, 'batches') ?? '1,4,6,8').split(',').map((b) => integer(b.trim(), 'batches', 1));
+  const wantBatch = !skip.has('batch');
+  const batch: Record<string, unknown> = { batches, note: 'ms per step = U-Net on K rows + gradient graph on K rows (fixed inputs, median); the sweep rows: see tools/lib/benchBatch.ts' };
   const timeoutMs = 15 * 60_000;
 
   const result: Record<string, unknown> = {
@@ -283,6 +290,15 @@ runMain('bench', async () => {
     pack, steps, sampler: 'ddim', batch: 1,
     machine: { note: '2-core CPU VM, no GPU: Chromium WebGPU is SwiftShader (CPU), ~100x slower than a real GPU', nodeVersion: process.version, platform: `${process.platform}-${process.arch}` },
   };
+
+  if (wantBatch && !skip.has('node')) {
+    log(`node: batches ${batches.join(',')}, ${steps} steps each`);
+    try {
+      batch.node = await benchNodeBatches(join('public/models', pack), batches, steps, 2, log);
+    } catch (e) {
+      batch.node = { error: errText(e) };
+    }
+  }
 
   if (!skip.has('node')) {
     log(`node: pack ${pack}, ${steps} guided DDIM steps after 1 warm-up`);
@@ -306,6 +322,21 @@ runMain('bench', async () => {
       result.browser = { version: browser.version(), ...(await deviceInfo(browser, url)) };
       const packScale = async (p: string) => scale ?? (await (await fetch(`${url}models/${p}/manifest.json`)).json() as { sampling: { classifierScale: number } }).sampling.classifierScale;
       if (wantWasm) result.chromiumWasm = await benchChromium(browser, url, pack, 'wasm', steps, await packScale(pack), !skip.has('bare'), timeoutMs);
+      if (wantWasm && wantBatch) {
+        log(`chromium wasm: batches ${batches.join(',')} (bare loop), then the app's sweep view`);
+        try {
+          batch.wasm = await benchBrowserBatches(browser, url, pack, 'wasm', batches, steps, timeoutMs, log);
+        } catch (e) {
+          batch.wasm = { error: errText(e) };
+        }
+        try {
+          const sweep = await benchFull(browser, url, pack, 'wasm', Math.max(2, Math.min(steps, 5)), await packScale(pack), timeoutMs, '&view=sweep');
+          batch.wasmSweepApp = { ...sweep, cells: 12, note: 'the app streaming the default sweep (12 cells, one batch per step)' };
+          log(`chromium wasm sweep view: ${sweep.msPerStep} ms/step, ${sweep.longTasks.count} long tasks (max ${sweep.longTasks.maxMs} ms)`);
+        } catch (e) {
+          batch.wasmSweepApp = { error: errText(e) };
+        }
+      }
       if (wantGpu) {
         result.chromiumWebgpu = {
           ...(await benchChromium(browser, url, webgpuPack, 'webgpu', webgpuSteps, await packScale(webgpuPack), !skip.has('bare'), timeoutMs)),
@@ -317,6 +348,7 @@ runMain('bench', async () => {
       proc.kill();
     }
   }
+  if (wantBatch) result.batch = batch;
   const lt = (part: unknown) => (part as { longTasks?: unknown } | undefined)?.longTasks ?? null;
   result.longTasks = { wasm: lt(result.chromiumWasm), webgpu: lt(result.chromiumWebgpu) };
   process.stdout.write(`${JSON.stringify(result, null, 1)}\n`);

@@ -1,8 +1,9 @@
-// Entry of bench.html: exposes window.bareBench(pack, ep, steps) for tools/bench.ts, which runs
-// the bare ORT loop in a module worker (as the app does) and resolves with its timings.
+// Entry of bench.html: exposes window.bareBench(pack, ep, steps, unetRows?, gradRows?) for
+// tools/bench.ts, which runs the bare ORT loop in a module worker (as the app does) and resolves with
+// its timings; the row counts measure batched steps (grid views).
 import type { BareReply, BareResult } from '../shared/benchProtocol';
 
-function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number): Promise<BareResult> {
+function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number, unetRows = 1, gradRows = 1): Promise<BareResult> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('../worker/benchBare.ts', import.meta.url), { type: 'module' });
     worker.onmessage = (e: MessageEvent<BareReply>) => {
@@ -14,7 +15,7 @@ function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number): Promise<
       worker.terminate();
       reject(new Error(`bench worker failed: ${e.message}`));
     };
-    worker.postMessage({ pack, ep, steps, pageUrl: location.href });
+    worker.postMessage({ pack, ep, steps, pageUrl: location.href, unetRows, gradRows });
   });
 }
 

@@ -4,6 +4,9 @@ export interface BareRequest {
   ep: 'wasm' | 'webgpu';
   steps: number;
   pageUrl: string;
+  /** Rows of the U-Net batch and of the gradient batch (default 1 and 1; 0 skips the gradient). */
+  unetRows?: number;
+  gradRows?: number;
 }
 
 export interface BareResult {

@@ -34,26 +34,30 @@ async function run(req: BareRequest): Promise<BareResult> {
     : null;
 
   const s = manifest.imageSize;
-  const x = new Float32Array(3 * s * s);
+  // Batched steps (grid views): the U-Net on unetRows rows, the gradient graph on gradRows rows.
+  const unetRows = req.unetRows ?? 1;
+  const gradRows = req.gradRows ?? 1;
+  const rows = Math.max(unetRows, gradRows, 1);
+  const x = new Float32Array(rows * 3 * s * s);
   let seed = 12345;
   for (let k = 0; k < x.length; k++) {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     x[k] = (seed / 2 ** 32) * 2 - 1;
   }
-  const feeds = (): Record<string, ort.Tensor> => ({
-    x: new ort.Tensor('float32', x, [1, 3, s, s]),
-    timesteps: new ort.Tensor('float32', Float32Array.of(500), [1]),
-    y: new ort.Tensor('int64', BigInt64Array.of(0n), [1]),
+  const feeds = (n: number): Record<string, ort.Tensor> => ({
+    x: new ort.Tensor('float32', x.subarray(0, n * 3 * s * s), [n, 3, s, s]),
+    timesteps: new ort.Tensor('float32', new Float32Array(n).fill(500), [n]),
+    y: new ort.Tensor('int64', new BigInt64Array(n), [n]),
   });
   const step = async (): Promise<[number, number]> => {
     const t0 = performance.now();
-    const uf = feeds();
+    const uf = feeds(unetRows);
     if (!manifest.classCond) delete uf.y;
     const u = await unet.run(uf);
     for (const t of Object.values(u)) void (t.data as Float32Array).length;
     const t1 = performance.now();
-    if (grad) {
-      const g = await grad.run(feeds(), ['grad', 'logp']);
+    if (grad && gradRows > 0) {
+      const g = await grad.run(feeds(gradRows), ['grad', 'logp']);
       for (const t of Object.values(g)) void (t.data as Float32Array).length;
     }
     return [t1 - t0, performance.now() - t1];
