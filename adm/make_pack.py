@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -24,6 +25,8 @@ from .manifest import respacing_step_count
 from .pack import write_pack
 from .unet import EncoderUNetModel, UNetModel
 
+ACCURACY_METRIC = ("classifier top-1 on val images noised to q(x_t|x_0), t uniform in each bucket "
+                   "(npm run classifier-eval); 'all' is the mean over buckets")
 LICENSE = ("Weights trained by this project on Imagenette (a subset of ImageNet). ImageNet's terms allow "
            "non-commercial research and education use only; this pack inherits that restriction.")
 
@@ -43,7 +46,8 @@ def _load(path: Path, kind: str):
     return model.eval(), ck
 
 
-def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool, force: bool) -> Path:
+def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool, force: bool,
+              guidance_mode: Optional[str] = None, cfg_scale: Optional[float] = None) -> Path:
     unet, uck = _load(run / "unet.pt", "unet")
     classifier, cck = _load(run / "classifier.pt", "classifier")
     if uck["wnids"] != cck["wnids"]:
@@ -52,10 +56,15 @@ def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool
     respacing_step_count(int(uck["diffusion"]["diffusion_steps"]), respacing)  # ValueError before any export
     check_output_folder(out, replace=force)  # OutputFolderError (a FileExistsError) before any export
     size = unet.cfg.image_size
+    accuracy = None
+    if cck.get("val_acc"):  # measured by adm.train on noised val images (adm.classifier_eval)
+        accuracy = dict(metric=ACCURACY_METRIC, images=int(cck.get("val_images") or 1),
+                        top1ByT={k: round(float(v), 4) for k, v in cck["val_acc"].items()})
     return write_pack(
         out, unet, classifier, name=out.resolve().name, title=f"Imagenette {size}x{size} (trained here)",
         unconditional_label=len(labels), labels=labels, diffusion=DiffusionConfig(**uck["diffusion"]),
-        classifier_scale=scale, timestep_respacing=respacing, use_ddim=use_ddim,
+        classifier_scale=scale, timestep_respacing=respacing, use_ddim=use_ddim, guidance_mode=guidance_mode,
+        cfg_scale=cfg_scale, classifier_accuracy=accuracy,
         source=(f"adm.train on {len(labels)} Imagenette classes: U-Net EMA at step {uck['step']} "
                 f"({uck['seen']} images, {uck['elapsed'] / 60:.0f} min), classifier EMA at step {cck['step']} "
                 f"({cck['seen']} images); see docs/training-report.md"),
@@ -70,11 +79,14 @@ def main(argv=None) -> int:
     p.add_argument("--scale", type=float, default=4.0, help="recommended classifier scale")
     p.add_argument("--respacing", default="ddim25")
     p.add_argument("--ddim", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--guidance-mode", choices=["classifier", "cfg", "both"], default=None,
+                   help="the app's default guidance mode for this pack (default: classifier)")
+    p.add_argument("--cfg-scale", type=float, default=None, help="recommended classifier-free scale w")
     p.add_argument("--force", action="store_true")
     a = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("ADM_TORCH_THREADS", "2")))
     try:
-        out = make_pack(a.run, a.out, a.scale, a.respacing, a.ddim, a.force)
+        out = make_pack(a.run, a.out, a.scale, a.respacing, a.ddim, a.force, a.guidance_mode, a.cfg_scale)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"make-pack: error: {e}", file=sys.stderr)
         return 2

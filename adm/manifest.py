@@ -122,9 +122,10 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
                    unet_fp16: Optional[Dict] = None, classifier_grad: Optional[Dict] = None,
                    upsampler: Optional[Dict] = None,
                    source: str, license: str, guidance_mode: Optional[str] = None,
-                   cfg_scale: Optional[float] = None) -> Dict:
+                   cfg_scale: Optional[float] = None, classifier_accuracy: Optional[Dict] = None) -> Dict:
     """The manifest dict (validated). guidance_mode / cfg_scale: optional recommended defaults (sampling.guidanceMode,
-    sampling.cfgScale); left out when None, and then readers default to classifier guidance."""
+    sampling.cfgScale); left out when None, and then readers default to classifier guidance. classifier_accuracy:
+    optional {"metric", "images", "top1ByT": {"lo-hi": fraction}} measured by adm.classifier_eval."""
     m: Dict = {
         "schemaVersion": SCHEMA_VERSION,
         "name": name,
@@ -157,6 +158,8 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
         m["classifierGrad"] = classifier_grad
     if upsampler is not None:
         m["upsampler"] = upsampler
+    if classifier_accuracy is not None:
+        m["classifierAccuracy"] = classifier_accuracy
     m["source"] = source
     m["license"] = license
     validate_manifest(m)
@@ -292,6 +295,19 @@ def _upsampler(m: Dict, pack_dir: Optional[Path]) -> None:
     _graph(m, "upsampler", upsampler_inputs(u["classCond"]), UNET_OUTPUTS, pack_dir)
 
 
+def _classifier_accuracy(a) -> None:
+    """Informational: the classifier's top-1 on noised val images per t bucket (apps may show it)."""
+    _need(isinstance(a, dict), "classifierAccuracy", "an object", a)
+    _need(isinstance(a.get("metric"), str) and a["metric"] != "", "classifierAccuracy.metric", "a non-empty string",
+          a.get("metric"))
+    _need(_is_int(a.get("images")) and a["images"] > 0, "classifierAccuracy.images", "a positive integer", a.get("images"))
+    by_t = a.get("top1ByT")
+    _need(isinstance(by_t, dict) and len(by_t) > 0, "classifierAccuracy.top1ByT", "a non-empty object", by_t)
+    for k, v in by_t.items():
+        _need(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1,
+              f"classifierAccuracy.top1ByT.{k}", "a fraction in [0, 1]", v)
+
+
 def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
     """Raise ManifestError naming the first bad field; with `pack_dir`, also check the files."""
     # imported here: adm.pack builds on this module
@@ -349,6 +365,8 @@ def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
         w = s["cfgScale"]
         _need(isinstance(w, (int, float)) and not isinstance(w, bool) and w == w and abs(w) != float("inf"),
               "sampling.cfgScale", "a finite number", w)
+    if "classifierAccuracy" in m:
+        _classifier_accuracy(m["classifierAccuracy"])
     pd = Path(pack_dir) if pack_dir is not None else None
     unet_in = unet_inputs(m["classCond"])
     _graph(m, "unet", unet_in, UNET_OUTPUTS, pd)

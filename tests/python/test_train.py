@@ -87,6 +87,15 @@ def test_make_pack_from_run(data, tmp_path, need_ort):
     assert m["labels"] == [0, 217, 701] and m["unconditionalLabel"] == 3 and m["classCond"]
     assert m["sampling"] == {"classifierScale": 2.0, "timestepRespacing": "ddim10", "useDdim": True}
     assert {m["unet"]["file"], m["unetFp16"]["file"], m["classifierGrad"]["file"]} <= {p.name for p in out.iterdir()}
+    # The classifier's noisy-val accuracy from training travels with the pack.
+    acc = m["classifierAccuracy"]
+    assert acc["images"] == 2 * len(WNIDS) and set(acc["top1ByT"]) == {"0-99", "100-299", "300-599", "600-999", "all"}
+    assert all(0 <= v <= 1 for v in acc["top1ByT"].values())
+    # The recommended guidance mode and w are written when given.
+    out2 = tmp_path / "pack2"
+    assert make_pack_mod.main(["--run", str(run), "--out", str(out2), "--guidance-mode", "cfg", "--cfg-scale", "3"]) == 0
+    s2 = read_manifest(out2)["sampling"]
+    assert s2["guidanceMode"] == "cfg" and s2["cfgScale"] == 3.0
     # An existing pack is not clobbered without --force, and a missing run is a clear error.
     assert make_pack_mod.main(["--run", str(run), "--out", str(out)]) == 2
     assert make_pack_mod.main(["--run", str(tmp_path / "nope"), "--out", str(tmp_path / "p2")]) == 2
