@@ -2,7 +2,13 @@
 //   [--ddim|--no-ddim] [--eta E] [--unconditional] [--seed N] [--batch B] [--num-samples M]
 //   [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]
 //   [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI] [--progress-json]
+//   [--no-upsample] [--upsample-respacing R]
 //
+// A pack with an upsampler (docs/pack-format.md, "Upsampler cascade") is sampled in two stages: the base
+// model as below, then the upsampler, unguided, with the base samples (quantized to 8 bits as the reference's
+// super_res_sample.py reads them) as low_res and its own process and sampling defaults (--upsample-respacing
+// overrides the respacing); the PNGs hold the upsampled images. --no-upsample stops after the base model.
+// Upsampler batch b draws its noise from createGaussianRng(seed, UPSAMPLE_STREAM + b).
 // Guidance: --scale is the classifier scale s, --cfg-scale the classifier-free scale w (the U-Net on the
 // class and on the pack's unconditionalLabel in one batch). --mode defaults to: cfg when only
 // --cfg-scale is given, both when --scale and --cfg-scale are, classifier when only --scale or
@@ -36,12 +42,22 @@ const FLAGS = {
   eta: 'string', unconditional: 'boolean', seed: 'string', batch: 'string', 'num-samples': 'string', out: 'string',
   'save-samples': 'string', fp16: 'boolean', threads: 'string', help: 'boolean',
   mode: 'string', 'cfg-scale': 'string', 'guidance-interval': 'string', 'progress-json': 'boolean',
+  'no-upsample': 'boolean', 'upsample-respacing': 'string',
 } as const;
+
+/** Noise streams of the upsampler's batches start here (the base model's batch b uses stream b). */
+const UPSAMPLE_STREAM = 1 << 20;
+
+/** The base model's samples as the upsampler gets them: 8-bit images mapped back to [-1, 1]. */
+function quantize8(x: Float32Array): Float32Array {
+  return Float32Array.from(x, (v) => Math.trunc(Math.min(255, Math.max(0, (v + 1) * 127.5))) / 127.5 - 1);
+}
 
 const USAGE = `usage: sample --pack DIR --class IMAGENET_INDEX[,INDEX...|random] [--scale S] [--respacing 250|ddim25|...]
   [--ddim|--no-ddim] [--eta E] [--unconditional] [--seed N] [--batch B] [--num-samples M]
   [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]
-  [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI] [--progress-json]`;
+  [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI] [--progress-json]
+  [--no-upsample] [--upsample-respacing R]`;
 
 /** ImageNet classes requested: one index, a comma list (cycled over samples) or "random" (seeded). */
 function resolveClasses(spec: string, m: PackManifest, count: number, seed: number): number[] {
@@ -113,9 +129,13 @@ runMain('sample', async () => {
   const intervalArg = str(flags, 'guidance-interval');
   const guidanceInterval = intervalArg !== undefined ? parseInterval(intervalArg) : null;
 
-  const pack = await loadPack(packDir, { fp16: Boolean(flags.fp16) });
+  const pack = await loadPack(packDir, { fp16: Boolean(flags.fp16), upsampler: !flags['no-upsample'] });
   const m = pack.manifest;
-  checkSampleMemory(batch, numSamples, m.imageSize);
+  const up = pack.upsamplerPath && m.upsampler ? m.upsampler : null;
+  if (!up && str(flags, 'upsample-respacing') !== undefined) {
+    throw new CliError(flags['no-upsample'] ? '--upsample-respacing contradicts --no-upsample' : `pack ${m.name} has no upsampler (--upsample-respacing)`);
+  }
+  checkSampleMemory(batch, numSamples, up ? up.imageSize : m.imageSize);
   const hasClassifier = pack.classifierGradPath !== null;
   const mode: GuidanceMode = (modeArg as GuidanceMode | undefined)
     ?? (cfgGiven !== undefined ? (scaleGiven !== undefined ? 'both' : 'cfg')
@@ -152,6 +172,13 @@ runMain('sample', async () => {
   if (classSpec === undefined && needClass) throw new CliError(`--class is required for this pack and scale\n${USAGE}`);
   const classes = classSpec !== undefined ? resolveClasses(classSpec, m, numSamples, seed) : null;
   const labels = classes ? classes.map((c) => labelOfImagenetIndex(m, c)) : null;
+  if (up && up.classCond && !labels) {
+    throw new CliError(`the upsampler of pack ${m.name} is class-conditional: give --class (or --no-upsample)\n${USAGE}`);
+  }
+  const upRespacing = up ? (str(flags, 'upsample-respacing') ?? up.sampling.timestepRespacing) : '';
+  const upProc = up ? asUserError(() => createProcessForPack(
+    { ...m, learnSigma: up.learnSigma, diffusion: up.diffusion, sampling: { ...m.sampling, ...up.sampling } }, upRespacing,
+  )) : null;
 
   const size = m.imageSize;
   const unetSession = await openSession(pack.unetPath, threads);
@@ -163,9 +190,12 @@ runMain('sample', async () => {
   const denoise = ortDenoiser(unetSession, m.learnSigma ? 6 : 3, unetTimer);
   const classifierGrad = clsSession ? ortClassifierGrad(clsSession, clsTimer) : undefined;
   const finalGrad = clsSession ? ortClassifierGrad(clsSession) : undefined;
+  const upSession = up && pack.upsamplerPath ? await openSession(pack.upsamplerPath, threads) : null;
+  const upTimer: RunTimer = { ms: 0, calls: 0 };
 
   const numBatches = Math.ceil(numSamples / batch);
-  const progress = new Progress(numBatches * proc.numTimesteps, 'sample');
+  const stepsPerBatch = proc.numTimesteps + (upProc ? upProc.numTimesteps : 0);
+  const progress = new Progress(numBatches * stepsPerBatch, 'sample');
   const images: Float32Array[] = [];
   const logps: (number | null)[] = [];
   const t0 = performance.now();
@@ -193,26 +223,49 @@ runMain('sample', async () => {
       x = rec.x;
       progress.update(++stepsDone, numBatches > 1 ? `batch ${b + 1}/${numBatches}` : '');
       if (flags['progress-json']) {
-        process.stdout.write(`${JSON.stringify({ progress: { step: stepsDone, total: numBatches * proc.numTimesteps } })}\n`);
+        process.stdout.write(`${JSON.stringify({ progress: { step: stepsDone, total: numBatches * stepsPerBatch } })}\n`);
       }
     }
     loopMs += performance.now() - tb;
     const final = (x as Float32Array).slice();
-    images.push(final);
     if (finalGrad && bl) {
-      // log p(y | x_0): the classifier at t = 0 on the finished image.
+      // log p(y | x_0): the classifier at t = 0 on the finished (base) image.
       const r = await finalGrad(final, new Float32Array(n), bl, shape);
       logps.push(...Array.from(r.logp));
     } else {
       logps.push(...new Array<null>(n).fill(null));
     }
+    if (!up || !upProc || !upSession) {
+      images.push(final);
+      continue;
+    }
+    // Second stage: the upsampler, unguided, on the 8-bit base samples.
+    const tu = performance.now();
+    const upShape: Shape4 = [n, 3, up.imageSize, up.imageSize];
+    const upDenoise = ortDenoiser(upSession, up.learnSigma ? 6 : 3, upTimer, { data: quantize8(final), size: up.lowResSize });
+    let xu: Float32Array | null = null;
+    for await (const rec of sampleLoop({
+      process: upProc, shape: upShape, denoise: upDenoise, unetLabels: up.classCond ? bl : null,
+      getScales: () => ({ classifier: 0, cfg: 0 }),
+      useDdim: up.sampling.useDdim, eta,
+      rng: createGaussianRng(seed, UPSAMPLE_STREAM + b),
+    })) {
+      xu = rec.x;
+      progress.update(++stepsDone, `upsampling${numBatches > 1 ? ` batch ${b + 1}/${numBatches}` : ''}`);
+      if (flags['progress-json']) {
+        process.stdout.write(`${JSON.stringify({ progress: { step: stepsDone, total: numBatches * stepsPerBatch } })}\n`);
+      }
+    }
+    loopMs += performance.now() - tu;
+    images.push((xu as Float32Array).slice());
   }
   const totalMs = performance.now() - t0;
+  const outSize = up ? up.imageSize : size;
 
   // All samples in one [M, 3, H, W] tensor for the grid and the per-sample files.
-  const all = new Float32Array(numSamples * 3 * size * size);
-  images.forEach((img, b) => all.set(img, b * batch * 3 * size * size));
-  const allShape: Shape4 = [numSamples, 3, size, size];
+  const all = new Float32Array(numSamples * 3 * outSize * outSize);
+  images.forEach((img, b) => all.set(img, b * batch * 3 * outSize * outSize));
+  const allShape: Shape4 = [numSamples, 3, outSize, outSize];
   const samples = Array.from({ length: numSamples }, (_, k) => ({
     index: k,
     imagenetClass: classes ? classes[k] : null,
@@ -224,25 +277,31 @@ runMain('sample', async () => {
     classes: classSpec ?? null, mode, scale, cfgScale, guidanceInterval, respacing: proc.timestepRespacing, steps: proc.numTimesteps, ddim: useDdim,
     eta: useDdim ? eta : null, unconditional, seed, batch, numSamples, unet: pack.unet.file, threads,
     rng: 'createGaussianRng(seed, batchIndex)',
+    upsampler: up && upProc ? {
+      file: up.file, imageSize: up.imageSize, respacing: upProc.timestepRespacing, steps: upProc.numTimesteps, ddim: up.sampling.useDdim,
+      rng: `createGaussianRng(seed, ${UPSAMPLE_STREAM} + batchIndex)`,
+    } : null,
   };
   if (saveDir) {
     mkdirSync(saveDir, { recursive: true });
     samples.forEach((s) => {
-      writeFileAtomic(join(saveDir, s.file as string), encodePng({ width: size, height: size, data: toRgba(all, allShape, s.index) }));
+      writeFileAtomic(join(saveDir, s.file as string), encodePng({ width: outSize, height: outSize, data: toRgba(all, allShape, s.index) }));
     });
     writeFileAtomic(join(saveDir, 'samples.json'), `${JSON.stringify({ pack: m.name, settings, samples }, null, 1)}\n`);
   }
   if (out) writeFileAtomic(out, encodePng(gridRgba(all, allShape)));
 
-  const totalSteps = numBatches * proc.numTimesteps;
+  const totalSteps = numBatches * proc.numTimesteps; // base-model steps (the upsampler's are timed apart)
   const summary = {
     pack: m.name,
     packDir: pack.dir,
     settings,
     samples: samples.map(({ index, imagenetClass, label, logp }) => ({ index, imagenetClass, label, logp })),
-    msPerStep: totalMs / totalSteps,
+    msPerStep: totalMs / (numBatches * stepsPerBatch),
     msUnetPerStep: unetTimer.ms / totalSteps,
     msClassifierPerStep: clsTimer.calls ? clsTimer.ms / totalSteps : 0,
+    msUpsamplerPerStep: upProc ? upTimer.ms / (numBatches * upProc.numTimesteps) : null,
+    imageSize: outSize,
     /** Sampling time per image (the loops only): the equal-cost measure across guidance modes. */
     msPerImage: loopMs / numSamples,
     totalMs,

@@ -241,3 +241,48 @@ def test_app_validator_agrees_on_cascade_rules(cascade_pack, tmp_path):
             validate_manifest(m)
         assert ts_error is not None, f"the app accepts what Python refuses: {e.value}"
         assert ts_error.split(" must ")[0] == str(e.value).split(" must ")[0], (ts_error, str(e.value))
+
+
+def _sample(pack, *args):
+    import json
+    import subprocess
+
+    from conftest import REPO
+
+    p = subprocess.run(["node", "--import", "tsx", "tools/sample.ts", "--pack", str(pack), *map(str, args)], cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+    summary = json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else None
+    return p.returncode, summary, p.stderr
+
+
+def test_sample_cli_runs_the_cascade(cascade_pack, tmp_path, need_ort):
+    """npm run sample on a cascade pack whose graphs all have external data: base, then upsampler."""
+    from PIL import Image
+
+    code, s, err = _sample(cascade_pack, "--class", "217", "--seed", "3", "--batch", "2", "--save-samples",
+                           tmp_path / "up", "--progress-json")
+    assert code == 0, err
+    assert s["imageSize"] == 32 and s["settings"]["upsampler"]["steps"] == 10
+    assert s["msUpsamplerPerStep"] > 0
+    up = np.asarray(Image.open(tmp_path / "up" / "sample_00001.png"))
+    assert up.shape == (32, 32, 4)
+    code, s, err = _sample(cascade_pack, "--class", "217", "--seed", "3", "--batch", "2", "--save-samples",
+                           tmp_path / "base", "--no-upsample")
+    assert code == 0, err
+    assert s["imageSize"] == 16 and s["settings"]["upsampler"] is None and s["msUpsamplerPerStep"] is None
+    base = np.asarray(Image.open(tmp_path / "base" / "sample_00001.png"))
+    assert base.shape == (16, 16, 4)
+    # the upsampler refuses to run without a class, and --upsample-respacing needs an upsampler
+    code, _, err = _sample(cascade_pack, "--unconditional", "--scale", "0", "--out", tmp_path / "u.png")
+    assert code != 0 and "upsampler" in err and "--class" in err
+    code, _, err = _sample(cascade_pack, "--class", "217", "--no-upsample", "--upsample-respacing", "5",
+                           "--out", tmp_path / "u.png")
+    assert code != 0 and "--upsample-respacing" in err
+
+
+def test_sample_cli_respacing_override(cascade_pack, tmp_path, need_ort):
+    """--upsample-respacing overrides the upsampler's own respacing (the base keeps --respacing)."""
+    code, s, err = _sample(cascade_pack, "--class", "217", "--seed", "5", "--batch", "1", "--respacing", "2",
+                           "--upsample-respacing", "3", "--out", tmp_path / "one.png")
+    assert code == 0, err
+    assert s["settings"]["steps"] == 2 and s["settings"]["upsampler"]["steps"] == 3

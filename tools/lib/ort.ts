@@ -30,7 +30,13 @@ export interface RunTimer {
   calls: number;
 }
 
-export function ortDenoiser(session: ort.InferenceSession, outChannels: number, timer?: RunTimer): DenoiseFn {
+/**
+ * The U-Net as a DenoiseFn. `lowRes` (an upsampler, docs/pack-format.md): the base model's samples
+ * [N, 3, size, size], fed as the graph's `low_res` input with every call (the batch must be N rows).
+ */
+export function ortDenoiser(
+  session: ort.InferenceSession, outChannels: number, timer?: RunTimer, lowRes?: { data: Float32Array; size: number },
+): DenoiseFn {
   const needsY = session.inputNames.includes('y');
   return async (x: Float32Array, timesteps: Float32Array, y: Int32Array | null, shape: Shape4) => {
     const [n, c, h, w] = shape;
@@ -41,6 +47,10 @@ export function ortDenoiser(session: ort.InferenceSession, outChannels: number, 
     if (needsY) {
       if (!y) throw new Error('this U-Net is class-conditional: it needs labels y');
       feeds.y = new ort.Tensor('int64', int64(y), [n]);
+    }
+    if (lowRes) {
+      if (lowRes.data.length !== n * 3 * lowRes.size * lowRes.size) throw new Error(`low_res holds ${lowRes.data.length} values, not ${n}x3x${lowRes.size}x${lowRes.size}`);
+      feeds.low_res = new ort.Tensor('float32', lowRes.data, [n, 3, lowRes.size, lowRes.size]);
     }
     const t0 = performance.now();
     const result = await session.run(feeds, ['model_output']);

@@ -14,6 +14,8 @@ export interface LoadedPack {
   unet: GraphFile;
   /** Absolute path of the classifier-gradient graph, null when the pack has none. */
   classifierGradPath: string | null;
+  /** Absolute path of the upsampler graph (the cascade's second stage), null when absent or not wanted. */
+  upsamplerPath: string | null;
 }
 
 export async function sha256File(path: string): Promise<string> {
@@ -22,18 +24,26 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function verify(dir: string, g: GraphFile, what: string): Promise<string> {
-  const path = join(dir, g.file);
-  if (!existsSync(path) || !statSync(path).isFile()) throw new CliError(`invalid pack ${dir}: ${what} file ${g.file} is missing`);
+async function verifyFile(dir: string, f: { file: string; bytes: number; sha256: string }, what: string): Promise<string> {
+  const path = join(dir, f.file);
+  if (!existsSync(path) || !statSync(path).isFile()) throw new CliError(`invalid pack ${dir}: ${what} file ${f.file} is missing`);
   const size = statSync(path).size;
-  if (size !== g.bytes) throw new CliError(`invalid pack ${dir}: ${g.file} has ${size} bytes, manifest says ${g.bytes}`);
+  if (size !== f.bytes) throw new CliError(`invalid pack ${dir}: ${f.file} has ${size} bytes, manifest says ${f.bytes}`);
   const sha = await sha256File(path);
-  if (sha !== g.sha256) throw new CliError(`invalid pack ${dir}: sha256 mismatch for ${g.file} (file ${sha}, manifest ${g.sha256})`);
+  if (sha !== f.sha256) throw new CliError(`invalid pack ${dir}: sha256 mismatch for ${f.file} (file ${sha}, manifest ${f.sha256})`);
   return path;
 }
 
+/** The graph file and its external-data files (onnxruntime-node finds those beside the graph). */
+async function verify(dir: string, g: GraphFile, what: string): Promise<string> {
+  for (const e of g.externalData ?? []) await verifyFile(dir, e, `${what} external-data`);
+  return verifyFile(dir, g, what);
+}
+
 /** Reads and checks a pack folder; every problem is a CliError with a one-line message. */
-export async function loadPack(dirArg: string, opts: { fp16?: boolean; needClassifier?: boolean } = {}): Promise<LoadedPack> {
+export async function loadPack(
+  dirArg: string, opts: { fp16?: boolean; needClassifier?: boolean; upsampler?: boolean } = {},
+): Promise<LoadedPack> {
   const dir = resolve(dirArg);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`pack folder ${dirArg} does not exist`);
   const manifestPath = join(dir, 'manifest.json');
@@ -60,5 +70,8 @@ export async function loadPack(dirArg: string, opts: { fp16?: boolean; needClass
   const classifierGradPath = manifest.classifierGrad && opts.needClassifier !== false
     ? await verify(dir, manifest.classifierGrad, 'classifier gradient')
     : null;
-  return { dir, manifest, unetPath, unet, classifierGradPath };
+  const upsamplerPath = manifest.upsampler && opts.upsampler !== false
+    ? await verify(dir, manifest.upsampler, 'upsampler')
+    : null;
+  return { dir, manifest, unetPath, unet, classifierGradPath, upsamplerPath };
 }
