@@ -316,3 +316,41 @@ test('sweep on the default pack (wasm, 5 steps): twelve 64x64 cells, scale chang
   expect(new Set(cells.map((c) => c.hash)).size).toBeGreaterThanOrEqual(10);
   await expect(page.getByRole('alert')).toHaveCount(0);
 });
+
+test('diversity and the instruments on the default pack (wasm, 3 steps)', async ({ page }) => {
+  await page.goto('./?ep=wasm&steps=3&seed=1&class=217&view=diversity&n=2&dscales=0,8');
+  await waitReady(page);
+  await generateGrid(page, /Done .*step 3 \/ 3/, 600_000);
+  const cells = await gridCells(page);
+  expect(cells.map((c) => `${c.group}/${c.name}`)).toEqual(['scale 0/seed 1', 'scale 0/seed 2', 'scale 8/seed 1', 'scale 8/seed 2']);
+  expect(cells.every((c) => c.width === 64 && c.distinct > 200)).toBe(true);
+  expect(new Set(cells.map((c) => c.hash)).size).toBe(4);
+  await expect(page.getByText(/classifier softmax L2 \d\.\d{3}/)).toHaveCount(2);
+
+  await page.getByRole('tab', { name: 'Single' }).click();
+  await page.getByRole('combobox', { name: 'Sampler' }).selectOption('ddpm');
+  await page.getByRole('combobox', { name: 'Guidance gradient at' }).selectOption('mean');
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(status(page)).toHaveText(/Done .*step 3 \/ 3/, { timeout: 300_000 });
+  const runId = await status(page).getAttribute('data-run-id');
+  await expect(page.getByRole('img', { name: 'Guidance heat map' })).toHaveAttribute('data-painted', `${runId}:3`);
+  await expect(page.getByRole('img', { name: /gradient norm per step/ })).toBeVisible();
+  expect(page.url()).toMatch(/grad=mean/);
+});
+
+test('diversity and the instruments on the tiny pack on WebGPU', async ({ page }) => {
+  await page.goto('./?pack=tiny16&ep=webgpu&steps=2&seed=2&view=diversity&n=2&dscales=0,8');
+  await waitReady(page);
+  await generateGrid(page, /Done .*step 2 \/ 2/);
+  const cells = await gridCells(page);
+  expect(cells).toHaveLength(4);
+  expect(cells.every((c) => c.distinct > 16)).toBe(true);
+  expect(new Set(cells.map((c) => c.hash)).size).toBe(4);
+  await expect(page.getByText(/classifier softmax L2 \d\.\d{3}/)).toHaveCount(2);
+  await page.getByRole('tab', { name: 'Single' }).click();
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(status(page)).toHaveText(/Done .*step 2 \/ 2/, { timeout: 120_000 });
+  const runId = await status(page).getAttribute('data-run-id');
+  await expect(page.getByRole('img', { name: 'Guidance heat map' })).toHaveAttribute('data-painted', `${runId}:2`);
+  await expect(page.getByText(/‖∇ₓ log p\(y \| xₜ\)‖: \d/)).toBeVisible();
+});
