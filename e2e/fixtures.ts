@@ -80,7 +80,9 @@ export async function originalBytes(route: import('@playwright/test').Route): Pr
   const [, id, file] = url.pathname.match(/models\/([\w-]+)\/([^/]+)$/) ?? [];
   const dir = packOverrides().find(([pid]) => pid === id)?.[1];
   if (dir) return readFileSync(join(dir, file));
-  return (await route.fetch()).body();
+  // The whole file even when the app asked for a Range (it resumes stored partial downloads).
+  const { range: _range, ...headers } = route.request().headers();
+  return (await route.fetch({ headers })).body();
 }
 
 /** Clicks Generate and waits for that run (not an earlier one) to reach `final`, painted. */

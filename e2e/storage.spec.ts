@@ -1,0 +1,199 @@
+// Pack storage (issue 10): a mid-size pack (the tiny pack's U-Net padded to 30 MB with an unknown
+// protobuf field, which ONNX Runtime skips) generated at test time and served by route
+// interception with Range support. Stored on the first visit, ready on the second with the pack's
+// network cut off; a download cut half-way resumes with a Range request; a pack too big for the
+// quota is refused before any model byte is fetched; the Cached packs panel lists and deletes.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Page } from '@playwright/test';
+import { expect, status, test, waitReady } from './fixtures';
+
+const ID = 'storetest';
+const TITLE = 'Storage test pack';
+const URL_ = `./?pack=${ID}&ep=wasm&steps=2`;
+const UNET_BYTES = 30_000_000;
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n & 0x7f) | 0x80);
+  out.push(n);
+  return Buffer.from(out);
+}
+
+/** The tiny pack with its U-Net padded to `size` bytes: field 1000 of ModelProto, length-delimited. */
+function makePack(size: number) {
+  const dir = 'public/models/tiny16';
+  const manifest = JSON.parse(readFileSync(`${dir}/manifest.json`, 'utf8'));
+  const base = readFileSync(`${dir}/unet.onnx`);
+  const tag = varint((1000 << 3) | 2);
+  let padLen = size - base.length - tag.length - 4;
+  padLen += 4 - varint(padLen).length; // the length's own varint takes 4 bytes here
+  const pad = Buffer.alloc(padLen);
+  for (let i = 0; i < padLen; i++) pad[i] = (Math.imul(i, 2654435761) >>> 24) & 0xff;
+  const unet = Buffer.concat([base, tag, varint(padLen), pad]);
+  expect(unet.length).toBe(size);
+  const grad = readFileSync(`${dir}/classifier_grad.onnx`);
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  delete manifest.unetFp16;
+  manifest.name = ID;
+  manifest.title = TITLE;
+  manifest.unet = { ...manifest.unet, bytes: unet.length, sha256: sha(unet) };
+  manifest.classifierGrad = { ...manifest.classifierGrad, bytes: grad.length, sha256: sha(grad) };
+  return { manifest, files: { [manifest.unet.file as string]: unet, [manifest.classifierGrad.file as string]: grad } as Record<string, Buffer> };
+}
+
+const PACK = makePack(UNET_BYTES);
+const TOTAL = Object.values(PACK.files).reduce((s, b) => s + b.length, 0);
+
+interface Served {
+  file: string;
+  range: string | undefined;
+  status: number;
+  bytes: number;
+}
+
+/**
+ * Lists the pack in models/index.json and serves its files with Range support. `cutAt[file]`: that
+ * file's next response ends after this many bytes of the file (a dropped connection).
+ */
+async function servePack(page: Page, cutAt: Record<string, number> = {}): Promise<Served[]> {
+  const log: Served[] = [];
+  await page.route('**/models/index.json', async (route) => {
+    const { range: _r, ...headers } = route.request().headers();
+    const index = await (await route.fetch({ headers })).json();
+    index.packs.push({ id: ID, title: TITLE, path: `models/${ID}/` });
+    await route.fulfill({ json: index });
+  });
+  await page.route(`**/models/${ID}/*`, async (route) => {
+    const file = new URL(route.request().url()).pathname.split('/').pop()!;
+    if (file === 'manifest.json') return route.fulfill({ json: PACK.manifest });
+    const body = PACK.files[file];
+    if (!body) return route.fulfill({ status: 404, body: 'not here' });
+    const range = route.request().headers()['range'];
+    const start = range ? Number(/^bytes=(\d+)-$/.exec(range)![1]) : 0;
+    const end = Math.min(body.length, cutAt[file] ?? Infinity);
+    delete cutAt[file];
+    const part = body.subarray(start, end);
+    const status = range ? 206 : 200;
+    log.push({ file, range, status, bytes: part.length });
+    await route.fulfill({
+      status,
+      body: part,
+      headers: { 'Content-Type': 'application/octet-stream', ...(range ? { 'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) },
+    });
+  });
+  return log;
+}
+
+/** The stored files (names) and the digest of one, read from OPFS by the page itself. */
+async function opfsFiles(page: Page, sha?: string): Promise<{ names: string[]; sha256: string | null; size: number | null }> {
+  return page.evaluate(async (sha) => {
+    type Dir = FileSystemDirectoryHandle & { keys(): AsyncIterable<string> };
+    const root = await navigator.storage.getDirectory();
+    let dir: Dir;
+    try {
+      dir = (await (await root.getDirectoryHandle('guided-diffusion-packs-v1')).getDirectoryHandle('files')) as Dir;
+    } catch {
+      return { names: [], sha256: null, size: null };
+    }
+    const names: string[] = [];
+    for await (const n of dir.keys()) names.push(n);
+    if (!sha) return { names: names.sort(), sha256: null, size: null };
+    const file = await (await dir.getFileHandle(`${sha}.bin`)).getFile();
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));
+    return { names: names.sort(), sha256: [...digest].map((b) => b.toString(16).padStart(2, '0')).join(''), size: file.size };
+  }, sha);
+}
+
+const profile = (page: Page) => page.locator('.load-profile');
+
+test('stored on the first visit, ready on the second with the network cut off; the Cached packs panel lists and deletes', async ({ page }) => {
+  const log = await servePack(page);
+  const packLines: string[] = [];
+  page.on('console', (m) => m.text().startsWith('[pack]') && packLines.push(m.text()));
+  await page.goto(URL_);
+  await waitReady(page);
+  expect(log.map((s) => [s.file, s.range, s.status])).toEqual([
+    ['unet.onnx', undefined, 200],
+    ['classifier_grad.onnx', undefined, 200],
+  ]);
+  await expect(profile(page)).toContainText(/Ready in .*: manifest .* \(network\) · fetch .* · hash .* · store .* · read .* · sessions .* · warm-up/);
+  console.log(`first visit:  ${await profile(page).textContent()}`);
+  expect((await opfsFiles(page, PACK.manifest.unet.sha256)).sha256).toBe(PACK.manifest.unet.sha256);
+
+  // Second visit: every request for the pack folder and the pack list fails as if offline.
+  await page.unrouteAll({ behavior: 'wait' });
+  const attempts: string[] = [];
+  await page.route('**/models/**', (route) => {
+    attempts.push(new URL(route.request().url()).pathname.split('/').pop()!);
+    return route.abort('internetdisconnected');
+  });
+  await page.reload();
+  await waitReady(page);
+  expect(attempts.sort()).toEqual(['index.json', 'manifest.json']); // no model file was even asked for
+  await expect(profile(page)).toContainText(/Ready in .*, all from storage: manifest .* \(storage\)/);
+  console.log(`second visit: ${await profile(page).textContent()}`);
+  console.log(packLines.join('\n'));
+  // The stored pack runs.
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(status(page)).toHaveText(/Done .*step 2 \/ 2/, { timeout: 120_000 });
+
+  // Cached packs, by keyboard: open the disclosure, the row has the size, Delete removes the files.
+  const summary = page.locator('summary', { hasText: 'Cached packs' });
+  await expect(summary).toHaveText(`Cached packs (1, ${(TOTAL / 1e6).toFixed(1)} MB)`);
+  await summary.focus();
+  await page.keyboard.press('Enter');
+  const row = page.getByRole('row', { name: new RegExp(TITLE) });
+  await expect(row).toContainText(`${(TOTAL / 1e6).toFixed(1)} MB`);
+  await expect(row).toContainText('complete');
+  await expect(page.getByText(/^Storage is (persistent|not persistent)/)).toBeVisible();
+  await expect(page.getByText(/^This site uses .* of the .* the browser allows it\.$/)).toBeVisible();
+  await page.keyboard.press('Tab');
+  const del = page.getByRole('button', { name: `Delete ${TITLE}` });
+  await expect(del).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByText('No packs are stored in this browser.')).toBeVisible();
+  await expect(summary).toHaveText('Cached packs (0, 0 B)');
+  expect((await opfsFiles(page)).names).toEqual([]);
+});
+
+test('a download cut half-way resumes with a Range request after a reload, and the stored file has the right hash', async ({ page }) => {
+  const CUT = 12_000_000;
+  const log = await servePack(page, { 'unet.onnx': CUT });
+  await page.goto(URL_);
+  await expect(page.getByRole('alert')).toContainText(`unet.onnx: got ${CUT} bytes but the manifest says ${UNET_BYTES}`);
+  await expect(page.getByRole('alert')).toContainText(`the next load continues from byte ${CUT}`);
+  await page.locator('summary', { hasText: 'Cached packs' }).click();
+  await expect(page.getByRole('row', { name: new RegExp(TITLE) })).toContainText(`partial: 12.0 MB of ${(TOTAL / 1e6).toFixed(1)} MB`);
+
+  await page.reload();
+  await waitReady(page);
+  expect(log.map((s) => [s.file, s.range, s.status, s.bytes])).toEqual([
+    ['unet.onnx', undefined, 200, CUT],
+    ['unet.onnx', `bytes=${CUT}-`, 206, UNET_BYTES - CUT],
+    ['classifier_grad.onnx', undefined, 200, PACK.files['classifier_grad.onnx'].length],
+  ]);
+  const stored = await opfsFiles(page, PACK.manifest.unet.sha256);
+  expect(stored).toMatchObject({ sha256: PACK.manifest.unet.sha256, size: UNET_BYTES });
+  console.log(`resumed load: ${await profile(page).textContent()}`);
+});
+
+test('a pack too big for the storage quota is refused before any model byte is fetched', async ({ page }) => {
+  // The page measures storage for the worker (estimate() and persist() live on the page).
+  await page.addInitScript(() => {
+    const usage = 5_000_000;
+    const quota = 20_000_000;
+    Object.defineProperty(StorageManager.prototype, 'estimate', { value: async () => ({ usage, quota }) });
+  });
+  const log = await servePack(page);
+  await page.goto(URL_);
+  await expect(page.getByRole('alert')).toContainText(
+    `Not enough storage space for this pack: its model files need ${(TOTAL / 1e6).toFixed(1)} MB more, ` +
+      'but the browser lets this site store only 15.0 MB more (quota 20.0 MB, 5.00 MB in use)',
+  );
+  expect(log).toEqual([]);
+  expect((await opfsFiles(page)).names).toEqual([]);
+  // A pack that fits (the tiny pack, 2.2 MB) still loads.
+  await page.getByRole('combobox', { name: 'Model pack' }).selectOption('tiny16');
+  await waitReady(page, 60_000);
+});
