@@ -6,7 +6,7 @@ import ortWasmGlueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs?url'
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../diffusion/types';
 import type { Ep } from '../shared/protocol';
-import { classifierLabelProblem, type PackManifest } from '../shared/manifest';
+import { classifierLabelProblem, type PackManifest, type UpsamplerGraph } from '../shared/manifest';
 import type { SerialQueue } from './serialQueue';
 
 /** ONNX I/O names fixed by docs/pack-format.md (parseManifest checks the manifest lists them). */
@@ -34,10 +34,23 @@ function sessionOptions(ep: Ep): ort.InferenceSession.SessionOptions {
   };
 }
 
+/**
+ * A graph's bytes as the worker loaded them. `externalData`: the bytes of its ONNX external-data files
+ * (manifest `externalData`, docs/pack-format.md "Graphs over 2 GB"), `path` being the file name the graph
+ * records (= externalData[i].file); ORT resolves the graph's initializers from them.
+ */
+export interface GraphBytes {
+  name: string;
+  bytes: Uint8Array;
+  externalData?: readonly { path: string; data: Uint8Array }[];
+}
+
 /** Session creation with the file named in the error (ORT's own message says "protobuf parsing failed"). */
-async function createSession(file: { name: string; bytes: Uint8Array }, ep: Ep): Promise<ort.InferenceSession> {
+async function createSession(file: GraphBytes, ep: Ep): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(file.bytes, sessionOptions(ep));
+    const options = sessionOptions(ep);
+    if (file.externalData?.length) options.externalData = file.externalData;
+    return await ort.InferenceSession.create(file.bytes, options);
   } catch (e) {
     throw new Error(`${file.name}: ONNX Runtime (${ep}) could not load it: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
@@ -45,8 +58,8 @@ async function createSession(file: { name: string; bytes: Uint8Array }, ep: Ep):
 
 export async function createModelSessions(
   manifest: PackManifest,
-  unetFile: { name: string; bytes: Uint8Array },
-  gradFile: { name: string; bytes: Uint8Array } | null,
+  unetFile: GraphBytes,
+  gradFile: GraphBytes | null,
   ep: Ep,
   queue: SerialQueue,
 ): Promise<ModelSessions> {
@@ -99,6 +112,33 @@ export async function createModelSessions(
       await unet.release();
       await grad?.release();
     }),
+  };
+}
+
+/** The cascade's second stage (manifest `upsampler`): a DenoiseFn per base batch, fed that batch's samples as low_res. */
+export interface UpsamplerSession {
+  /** `lowRes`: the base model's samples [N, 3, lowResSize, lowResSize] in [-1, 1] (the DenoiseFn's batch is N rows). */
+  denoiseWith(lowRes: Float32Array): DenoiseFn;
+  release(): Promise<void>;
+}
+
+export async function createUpsamplerSession(up: UpsamplerGraph, file: GraphBytes, ep: Ep, queue: SerialQueue): Promise<UpsamplerSession> {
+  const session = await createSession(file, ep);
+  const s = up.lowResSize;
+  return {
+    denoiseWith: (lowRes) => (x, timesteps, y, shape) =>
+      queue.run(async () => {
+        const n = shape[0];
+        if (lowRes.length !== n * 3 * s * s) throw new Error(`low_res holds ${lowRes.length} values, not ${n}x3x${s}x${s}`);
+        const feeds = baseFeeds(x, timesteps, shape);
+        feeds.low_res = new ort.Tensor('float32', lowRes, [n, 3, s, s]);
+        if (up.classCond) {
+          if (!y) throw new Error('this upsampler is class-conditional but no labels were given');
+          feeds[IO.y] = int64Tensor(y);
+        }
+        return withOutputs(await session.run(feeds), feeds, (out) => floatData(out, IO.modelOutput));
+      }),
+    release: () => queue.run(() => session.release()),
   };
 }
 
