@@ -108,7 +108,12 @@ export interface LoadTimings {
   storeMs: number;
   /** Reading stored files into memory. */
   readMs: number;
-  /** ONNX Runtime session creation, all graphs. */
+  /**
+   * ONNX Runtime's one-time start-up (compiling its WebAssembly, starting threads, the WebGPU
+   * device): started with the load, so it overlaps the downloads; 0 once the worker has it.
+   */
+  runtimeMs: number;
+  /** ONNX Runtime session creation of the pack's graphs (after any wait for the start-up). */
   sessionMs: number;
   warmupMs: number;
   totalMs: number;

@@ -8,7 +8,7 @@ const sec = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 /** "Ready in 3.10 s: manifest 0.01 s (network) · fetch 1.20 s · ...", the load's profile. */
 export function describeProfile(t: LoadTimings): string {
   const phases: [string, number][] = [
-    ['fetch', t.fetchMs], ['hash', t.hashMs], ['store', t.storeMs], ['read', t.readMs], ['sessions', t.sessionMs], ['warm-up', t.warmupMs],
+    ['fetch', t.fetchMs], ['hash', t.hashMs], ['store', t.storeMs], ['read', t.readMs], ['runtime start-up', t.runtimeMs ?? 0], ['sessions', t.sessionMs], ['warm-up', t.warmupMs],
   ];
   const where = t.fetchedBytes === 0 ? (t.storage === 'opfs' ? ', all from storage' : '') : '';
   return `Ready in ${sec(t.totalMs)}${where}: manifest ${sec(t.manifestMs)} (${t.manifestFrom})` + phases.map(([k, v]) => ` · ${k} ${sec(v)}`).join('');
