@@ -13,7 +13,8 @@ export function formatDuration(sec: number): string {
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
-function describe(s: AppState): string {
+/** The status line's text for a state (exported for tests). */
+export function statusText(s: AppState): string {
   if (s.packStatus === 'loading') {
     if (s.loadStage === 'sessions') return 'Loading pack: creating the ONNX Runtime sessions…';
     if (s.loadStage === 'warmup') return 'Loading pack: preparing the models (warm-up run)…';
@@ -47,7 +48,7 @@ function describe(s: AppState): string {
 }
 
 export function StatusBar() {
-  const text = useApp(describe);
+  const text = useApp(statusText);
   const runId = useApp((s) => s.runId);
   const loading = useApp((s) => s.packStatus === 'loading' && s.progress !== null);
   const loaded = useApp((s) => s.progress?.loaded ?? 0);
