@@ -35,6 +35,12 @@ const EP_NAME: Record<Ep, string> = { webgpu: 'WebGPU', wasm: 'WebAssembly (CPU)
 
 /** Why `ep` cannot run `g`, or null. */
 export function cannotRun(g: GraphFile, ep: Ep, shaderF16: boolean): string | null {
+  // TODO(issue 10): fetch and store a graph's externalData files like graphs and hand them to
+  // createModelSessions (sessions.ts GraphBytes.externalData); until then such a graph is refused here.
+  if (g.externalData?.length) {
+    const data = g.externalData.reduce((n, e) => n + e.bytes, 0);
+    return `${g.file} keeps its weights (${formatBytes(data)}) in ONNX external-data files, which this app does not load yet`;
+  }
   if (g.bytes > EP_LIMITS.protobufBytes) {
     return `${g.file} is ${formatBytes(g.bytes)}, over the 2 GiB ONNX Runtime reads from one graph file (packs do not use ONNX external data)`;
   }
