@@ -1,11 +1,14 @@
 """Build the tiny random-weight test pack used by the browser end-to-end tests.
 
     /usr/bin/python3 -m adm.make_tiny_pack --out public/models/tiny16
+    /usr/bin/python3 -m adm.make_tiny_pack --cascade [--external-data] --out /tmp/tiny16up   # not committed
 
 16x16 images, class-conditional ADM U-Net (10 Imagenette classes + 1 null label, learned sigma,
 cosine schedule) and a 10-class noisy classifier, both with fixed-seed random weights, exported as
 fp32 U-Net, fp16 U-Net and classifier-gradient graphs. Deterministic: running it again gives
-byte-identical files (checked by tests/python/test_tiny_pack.py).
+byte-identical files (checked by tests/python/test_tiny_pack.py). --cascade writes tiny16up instead: the same
+base graphs (no fp16 copy) plus a 16 -> 32 upsampler (UPSAMPLER, random weights), the cascade test pack of
+tests/python/test_upsampler.py; --external-data writes every graph with an external-data file.
 
 Sizes: GroupNorm's 32 groups force every width to be a multiple of 32, so the smallest ADM U-Net
 with two levels is model_channels 32; channel_mult (1, 1) keeps it at ~0.36M parameters (~1.4 MB
