@@ -24,7 +24,8 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  createGaussianRng, createProcessForPack, gridRgba, sampleLoop, toRgba, type Shape4,
+  UPSAMPLE_STREAM, createGaussianRng, createProcessForPack, gridRgba, sampleLoop, toRgba, upsampleLoop, upsamplerProcess,
+  type Shape4,
 } from '../src/diffusion';
 import {
   GUIDANCE_MODES, canUseCfg, classifierLabelProblem, labelOfImagenetIndex, modeUses, type GuidanceMode, type PackManifest,
@@ -45,13 +46,6 @@ const FLAGS = {
   'no-upsample': 'boolean', 'upsample-respacing': 'string',
 } as const;
 
-/** Noise streams of the upsampler's batches start here (the base model's batch b uses stream b). */
-const UPSAMPLE_STREAM = 1 << 20;
-
-/** The base model's samples as the upsampler gets them: 8-bit images mapped back to [-1, 1]. */
-function quantize8(x: Float32Array): Float32Array {
-  return Float32Array.from(x, (v) => Math.trunc(Math.min(255, Math.max(0, (v + 1) * 127.5))) / 127.5 - 1);
-}
 
 const USAGE = `usage: sample --pack DIR --class IMAGENET_INDEX[,INDEX...|random] [--scale S] [--respacing 250|ddim25|...]
   [--ddim|--no-ddim] [--eta E] [--unconditional] [--seed N] [--batch B] [--num-samples M]
@@ -176,9 +170,7 @@ runMain('sample', async () => {
     throw new CliError(`the upsampler of pack ${m.name} is class-conditional: give --class (or --no-upsample)\n${USAGE}`);
   }
   const upRespacing = up ? (str(flags, 'upsample-respacing') ?? up.sampling.timestepRespacing) : '';
-  const upProc = up ? asUserError(() => createProcessForPack(
-    { ...m, learnSigma: up.learnSigma, diffusion: up.diffusion, sampling: { ...m.sampling, ...up.sampling } }, upRespacing,
-  )) : null;
+  const upProc = up ? asUserError(() => upsamplerProcess({ ...m, upsampler: up }, upRespacing)) : null;
 
   const size = m.imageSize;
   const unetSession = await openSession(pack.unetPath, threads);
@@ -241,14 +233,10 @@ runMain('sample', async () => {
     }
     // Second stage: the upsampler, unguided, on the 8-bit base samples.
     const tu = performance.now();
-    const upShape: Shape4 = [n, 3, up.imageSize, up.imageSize];
-    const upDenoise = ortDenoiser(upSession, up.learnSigma ? 6 : 3, upTimer, { data: quantize8(final), size: up.lowResSize });
     let xu: Float32Array | null = null;
-    for await (const rec of sampleLoop({
-      process: upProc, shape: upShape, denoise: upDenoise, unetLabels: up.classCond ? bl : null,
-      getScales: () => ({ classifier: 0, cfg: 0 }),
-      useDdim: up.sampling.useDdim, eta,
-      rng: createGaussianRng(seed, UPSAMPLE_STREAM + b),
+    for await (const rec of upsampleLoop({
+      upsampler: up, process: upProc, base: final, labels: bl, eta, rng: createGaussianRng(seed, UPSAMPLE_STREAM + b),
+      denoiseWith: (lowRes) => ortDenoiser(upSession, up.learnSigma ? 6 : 3, upTimer, { data: lowRes, size: up.lowResSize }),
     })) {
       xu = rec.x;
       progress.update(++stepsDone, `upsampling${numBatches > 1 ? ` batch ${b + 1}/${numBatches}` : ''}`);

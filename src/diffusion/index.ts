@@ -20,3 +20,5 @@ export type { GuidanceScale, GuidanceScales, GuidanceInterval } from './cfg';
 export { cfgCombine, cfgCombineInto, scalesPerSample, inGuidanceInterval, checkGuidanceInterval } from './cfg';
 export { guidanceHeatInto, sampleL2Norm } from './instruments';
 export { meanPairwiseRms, meanPairwiseL2, softmaxRows } from './diversity';
+export type { UpsampleOptions } from './cascade';
+export { UPSAMPLE_STREAM, quantizeLowRes, upsamplerProcess, upsampleLoop } from './cascade';
