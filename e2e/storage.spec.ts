@@ -3,8 +3,11 @@
 // interception with Range support. Stored on the first visit, ready on the second with the pack's
 // network cut off; a download cut half-way resumes with a Range request; a pack too big for the
 // quota is refused before any model byte is fetched; the Cached packs panel lists and deletes.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { expect, status, test, waitReady } from './fixtures';
 
@@ -39,7 +42,14 @@ function makePack(size: number) {
   manifest.title = TITLE;
   manifest.unet = { ...manifest.unet, bytes: unet.length, sha256: sha(unet) };
   manifest.classifierGrad = { ...manifest.classifierGrad, bytes: grad.length, sha256: sha(grad) };
-  return { manifest, files: { [manifest.unet.file as string]: unet, [manifest.classifierGrad.file as string]: grad } as Record<string, Buffer> };
+  return { id: ID, title: TITLE, manifest, files: { [manifest.unet.file as string]: unet, [manifest.classifierGrad.file as string]: grad } as Record<string, Buffer> };
+}
+
+interface TestPack {
+  id: string;
+  title: string;
+  manifest: Record<string, unknown>;
+  files: Record<string, Buffer>;
 }
 
 const PACK = makePack(UNET_BYTES);
@@ -56,18 +66,18 @@ interface Served {
  * Lists the pack in models/index.json and serves its files with Range support. `cutAt[file]`: that
  * file's next response ends after this many bytes of the file (a dropped connection).
  */
-async function servePack(page: Page, cutAt: Record<string, number> = {}): Promise<Served[]> {
+async function servePack(page: Page, cutAt: Record<string, number> = {}, pack: TestPack = PACK): Promise<Served[]> {
   const log: Served[] = [];
   await page.route('**/models/index.json', async (route) => {
     const { range: _r, ...headers } = route.request().headers();
     const index = await (await route.fetch({ headers })).json();
-    index.packs.push({ id: ID, title: TITLE, path: `models/${ID}/` });
+    index.packs.push({ id: pack.id, title: pack.title, path: `models/${pack.id}/` });
     await route.fulfill({ json: index });
   });
-  await page.route(`**/models/${ID}/*`, async (route) => {
+  await page.route(`**/models/${pack.id}/*`, async (route) => {
     const file = new URL(route.request().url()).pathname.split('/').pop()!;
-    if (file === 'manifest.json') return route.fulfill({ json: PACK.manifest });
-    const body = PACK.files[file];
+    if (file === 'manifest.json') return route.fulfill({ json: pack.manifest });
+    const body = pack.files[file];
     if (!body) return route.fulfill({ status: 404, body: 'not here' });
     const range = route.request().headers()['range'];
     const start = range ? Number(/^bytes=(\d+)-$/.exec(range)![1]) : 0;
@@ -196,4 +206,33 @@ test('a pack too big for the storage quota is refused before any model byte is f
   // A pack that fits (the tiny pack, 2.2 MB) still loads.
   await page.getByRole('combobox', { name: 'Model pack' }).selectOption('tiny16');
   await waitReady(page, 60_000);
+});
+
+test('a pack whose U-Net keeps its weights in an ONNX external-data file is stored with it and runs offline', async ({ page }) => {
+  // The toolkit's tiny pack written with external data (adm/make_tiny_pack.py --external-data).
+  const dir = mkdtempSync(join(tmpdir(), 'tinyext-'));
+  let pack: TestPack;
+  try {
+    execFileSync('/usr/bin/python3', ['-m', 'adm.make_tiny_pack', '--external-data', '--out', join(dir, 'pack')], { stdio: 'pipe' });
+    const files = Object.fromEntries(readdirSync(join(dir, 'pack')).map((f) => [f, readFileSync(join(dir, 'pack', f))]));
+    const manifest = JSON.parse(files['manifest.json'].toString());
+    delete files['manifest.json'];
+    pack = { id: 'tinyext', title: 'Tiny pack with external data', manifest: { ...manifest, name: 'tinyext', title: 'Tiny pack with external data' }, files };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const unet = pack.manifest.unet as { file: string; externalData: { file: string }[] };
+  expect(unet.externalData.map((e) => e.file)).toEqual([`${unet.file}.data`]);
+  const log = await servePack(page, {}, pack);
+  await page.goto('./?pack=tinyext&ep=wasm&steps=2');
+  await waitReady(page);
+  expect(log.map((s) => s.file)).toEqual(['unet.onnx', 'unet.onnx.data', 'classifier_grad.onnx']);
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(status(page)).toHaveText(/Done .*step 2 \/ 2/, { timeout: 120_000 });
+
+  await page.unrouteAll({ behavior: 'wait' });
+  await page.route('**/models/**', (route) => route.abort('internetdisconnected'));
+  await page.reload();
+  await waitReady(page);
+  await expect(profile(page)).toContainText(/all from storage: manifest .* \(storage\)/);
 });

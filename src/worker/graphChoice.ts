@@ -7,8 +7,8 @@ import type { Ep } from '../shared/protocol';
 
 export const EP_LIMITS = {
   /**
-   * ONNX Runtime parses a graph file as one protobuf message, at most 2 GiB; larger models need
-   * ONNX external data, which packs do not use.
+   * ONNX Runtime parses a graph file as one protobuf message, at most 2 GiB; larger models keep
+   * their weights in ONNX external-data files (manifest `externalData`), which this limit spares.
    */
   protobufBytes: 2 ** 31 - 1,
   /** wasm32: the WebAssembly heap of ONNX Runtime's CPU backend cannot grow past 4 GiB. */
@@ -35,14 +35,8 @@ const EP_NAME: Record<Ep, string> = { webgpu: 'WebGPU', wasm: 'WebAssembly (CPU)
 
 /** Why `ep` cannot run `g`, or null. */
 export function cannotRun(g: GraphFile, ep: Ep, shaderF16: boolean): string | null {
-  // TODO(issue 10): fetch and store a graph's externalData files like graphs and hand them to
-  // createModelSessions (sessions.ts GraphBytes.externalData); until then such a graph is refused here.
-  if (g.externalData?.length) {
-    const data = g.externalData.reduce((n, e) => n + e.bytes, 0);
-    return `${g.file} keeps its weights (${formatBytes(data)}) in ONNX external-data files, which this app does not load yet`;
-  }
   if (g.bytes > EP_LIMITS.protobufBytes) {
-    return `${g.file} is ${formatBytes(g.bytes)}, over the 2 GiB ONNX Runtime reads from one graph file (packs do not use ONNX external data)`;
+    return `${g.file} is ${formatBytes(g.bytes)}, over the 2 GiB ONNX Runtime reads from one graph file (weights that large belong in an external-data file)`;
   }
   if (g.dtype === 'float16' && ep === 'wasm') return `${g.file} is a float16 graph, which ONNX Runtime's WebAssembly backend does not run`;
   if (g.dtype === 'float16' && !shaderF16) return `${g.file} is a float16 graph and this WebGPU adapter lacks the shader-f16 feature`;
@@ -50,10 +44,11 @@ export function cannotRun(g: GraphFile, ep: Ep, shaderF16: boolean): string | nu
 }
 
 /**
- * On WebGPU with shader-f16 the fp16 U-Net (`unetFp16`, or a float16 `unet`) is preferred, else
+ * A graph's external-data files are loaded with it (ONNX Runtime takes their bytes as a session
+ * option). On WebGPU with shader-f16 the fp16 U-Net (`unetFp16`, or a float16 `unet`) is preferred, else
  * the float32 one; the other is taken when the preferred one cannot run. On wasm the weights of
  * every graph stay in the WebAssembly heap, plus the serialized copy of the graph whose session is
- * being created: more than 4 GiB is refused up front.
+ * being created (the .onnx file; external data is not part of it): more than 4 GiB is refused up front.
  */
 export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean): GraphChoice {
   const unets = [m.unet, m.unetFp16].filter((g): g is GraphFile => g !== undefined);
@@ -74,8 +69,8 @@ export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean): Graph
   const gradWhy = grad ? cannotRun(grad, ep, shaderF16) : null;
   if (gradWhy) throw new GraphChoiceError(`This pack cannot run on ${EP_NAME[ep]}: ${gradWhy}`);
   if (ep === 'wasm') {
-    const sizes = [unet.bytes, grad?.bytes ?? 0];
-    const need = sizes[0] + sizes[1] + Math.max(...sizes);
+    const chosen = grad ? [unet, grad] : [unet];
+    const need = chosen.reduce((s, g) => s + graphBytes(g), 0) + Math.max(...chosen.map((g) => g.bytes));
     if (need > EP_LIMITS.wasmHeapBytes) {
       throw new GraphChoiceError(
         `This pack cannot run on ${EP_NAME.wasm}: its graphs need about ${formatBytes(need)} of WebAssembly memory ` +
@@ -86,6 +81,16 @@ export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean): Graph
   }
   const note = reasons.length > 0 ? `using ${unet.file}: ${reasons.join('; ')}` : null;
   return { unet, classifierGrad: grad, fp16: unet.dtype === 'float16', note };
+}
+
+/** A graph's bytes with its external-data files. */
+export function graphBytes(g: GraphFile): number {
+  return g.bytes + (g.externalData ?? []).reduce((s, e) => s + e.bytes, 0);
+}
+
+/** The files a graph consists of: the .onnx file, then its external-data files. */
+export function graphParts(g: GraphFile): { file: string; bytes: number; sha256: string }[] {
+  return [{ file: g.file, bytes: g.bytes, sha256: g.sha256 }, ...(g.externalData ?? [])];
 }
 
 function rank(g: GraphFile, preferHalf: boolean): number {

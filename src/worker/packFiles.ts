@@ -2,9 +2,8 @@
 // streams into storage while it is hashed, resuming an interrupted one with a Range request.
 // Without OPFS (loadGraphBytes): Cache API first, network otherwise, and a sha256 check either way.
 // Either way a wrong file never reaches ORT.
-import type { GraphFile } from '../shared/manifest';
 import { downloadBytes, downloadInto, DownloadError, errorText, type RangeSink } from './download';
-import type { PackStore, PhaseClock } from './packStore';
+import type { FileSpec, PackStore, PhaseClock } from './packStore';
 import { packFileUrl } from './packUrl';
 import { sha256Hex } from './sha256';
 
@@ -47,7 +46,7 @@ export function cacheKey(fileUrl: string, sha256: string): string {
 export async function loadGraphBytes(
   src: FileSource,
   packUrl: string,
-  g: GraphFile,
+  g: FileSpec,
   onProgress: FileProgressFn,
   signal?: AbortSignal,
 ): Promise<Uint8Array<ArrayBuffer>> {
@@ -71,7 +70,7 @@ export async function loadGraphBytes(
   return bytes;
 }
 
-async function readCache(cache: CacheLike | null, key: string, g: GraphFile): Promise<Uint8Array<ArrayBuffer> | null> {
+async function readCache(cache: CacheLike | null, key: string, g: FileSpec): Promise<Uint8Array<ArrayBuffer> | null> {
   if (!cache) return null;
   try {
     const res = await cache.match(key);
@@ -100,6 +99,24 @@ async function writeCache(cache: CacheLike | null, url: string, key: string, byt
   }
 }
 
+/**
+ * One zeroed buffer of `n` bytes. Where the engine refuses an ArrayBuffer that large, a
+ * WebAssembly.Memory's buffer (up to 4 GiB) holds it, as onnxruntime-web itself does.
+ */
+export function allocBytes(n: number, what: string): Uint8Array<ArrayBuffer> {
+  try {
+    return new Uint8Array(n);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    try {
+      const pages = Math.ceil(n / 65536);
+      return new Uint8Array(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer as ArrayBuffer, 0, n);
+    } catch {
+      throw new DownloadError(`${what}: this browser could not allocate ${n} bytes of memory for it`);
+    }
+  }
+}
+
 /** Progress of one file from the store: `fromStore` while stored bytes are read. */
 export type StoreProgressFn = (loaded: number, total: number, fromStore: boolean, resumedAt: number) => void;
 
@@ -125,7 +142,7 @@ export async function loadGraphFromStore(
   store: PackStore,
   fetchFn: typeof fetch,
   packUrl: string,
-  g: GraphFile,
+  g: FileSpec,
   onProgress: StoreProgressFn,
   clock: LoadClock,
   signal?: AbortSignal,
@@ -134,7 +151,7 @@ export async function loadGraphFromStore(
   signal?.throwIfAborted();
   const file = await store.openFile(g, clock as PhaseClock);
   try {
-    const bytes = new Uint8Array(g.bytes);
+    const bytes = allocBytes(g.bytes, g.file);
     const readBytes = file.offset;
     if (file.offset > 0) file.readInto(bytes, (n) => onProgress(n, g.bytes, true, 0));
     if (file.complete) return { bytes, fromStore: true, fetchedBytes: 0, readBytes };

@@ -1,19 +1,19 @@
 // Loads one pack end to end: EP choice, manifest (network, or the stored copy offline), graph
 // choice, model bytes (stored in OPFS and checked, resumable), sessions, warm-up; and the time
 // each phase took.
-import type { PackManifest } from '../shared/manifest';
+import type { GraphFile, PackManifest } from '../shared/manifest';
 import type { EpChoice, EpInfo, FromWorker, LoadTimings, StorageEstimateInfo } from '../shared/protocol';
 import { formatBytes } from '../shared/bytes';
 import { decideEp, probeAdapter } from './capabilities';
 import { gpuOf } from './gpu';
-import { chooseGraphs } from './graphChoice';
+import { chooseGraphs, graphParts } from './graphChoice';
 import { loadManifestOrStored } from './manifestLoader';
 import { loadGraphBytes, loadGraphFromStore, type CacheLike } from './packFiles';
 import type { PackStore } from './packStore';
 import { checkPackUrl } from './packUrl';
 import { checkRoom } from './quota';
 import { RateMeter } from './rate';
-import { createModelSessions, startRuntime, type ModelSessions } from './sessions';
+import { createModelSessions, startRuntime, type GraphBytes, type ModelSessions } from './sessions';
 import type { SerialQueue } from './serialQueue';
 
 export interface LoadedPack {
@@ -77,14 +77,16 @@ export async function loadPack(
   // Refused here, before any download, when the EP can run none of the files.
   const choice = chooseGraphs(manifest, decision.ep, decision.shaderF16);
   const graphs = choice.classifierGrad ? [choice.unet, choice.classifierGrad] : [choice.unet];
-  const total = graphs.reduce((s, g) => s + g.bytes, 0);
+  // Every file to load: each graph's .onnx file and its external-data files (each once).
+  const parts = [...new Map(graphs.flatMap(graphParts).map((f) => [f.sha256, f])).values()];
+  const total = parts.reduce((s, f) => s + f.bytes, 0);
 
   let toFetch = total;
   if (store) {
     // Before any byte of a model file is fetched: refuse what would not fit.
-    toFetch = await checkRoom(store, graphs, storage.estimate);
+    toFetch = await checkRoom(store, parts, storage.estimate);
     if (!isCurrent()) return null;
-    await store.putRecord(req.packUrl, manifest, graphs);
+    await store.putRecord(req.packUrl, manifest, parts);
   }
 
   // Progress: throttled, with the network speed and the time left for what remains to download.
@@ -108,23 +110,30 @@ export async function loadPack(
   };
   const clock = (phase: 'fetch' | 'hash' | 'store' | 'read', ms: number) => void (timings[`${phase}Ms`] += ms);
 
-  const files: { name: string; bytes: Uint8Array; fromStore: boolean }[] = [];
-  for (const g of graphs) {
+  /** By sha256: the bytes of every part, and whether they came from an earlier visit. */
+  const files = new Map<string, { bytes: Uint8Array; fromStore: boolean }>();
+  for (const f of parts) {
     lastLoaded = 0;
     if (store) {
-      const r = await loadGraphFromStore(store, fetch, req.packUrl, g, (loaded, _total, fromStore, resumedAt) => progress(g.file, g.bytes, loaded, fromStore, resumedAt), clock, signal);
-      files.push({ name: g.file, bytes: r.bytes, fromStore: r.fromStore });
+      const r = await loadGraphFromStore(store, fetch, req.packUrl, f, (loaded, _total, fromStore, resumedAt) => progress(f.file, f.bytes, loaded, fromStore, resumedAt), clock, signal);
+      files.set(f.sha256, { bytes: r.bytes, fromStore: r.fromStore });
       timings.fetchedBytes += r.fetchedBytes;
       timings.readBytes += r.readBytes;
     } else {
       t = performance.now();
-      const bytes = await loadGraphBytes({ fetchFn: fetch, cache }, req.packUrl, g, (loaded, _fileTotal, fromCache) => progress(g.file, g.bytes, loaded, fromCache, 0), signal);
+      const bytes = await loadGraphBytes({ fetchFn: fetch, cache }, req.packUrl, f, (loaded, _fileTotal, fromCache) => progress(f.file, f.bytes, loaded, fromCache, 0), signal);
       timings.fetchMs += performance.now() - t; // download + hash (one-shot WebCrypto) + Cache API
-      files.push({ name: g.file, bytes, fromStore: false });
+      files.set(f.sha256, { bytes, fromStore: false });
     }
-    before += g.bytes;
+    before += f.bytes;
     if (!isCurrent()) return null;
   }
+  const bytesOf = (g: GraphFile): GraphBytes => ({
+    name: g.file,
+    bytes: files.get(g.sha256)!.bytes,
+    // ORT resolves the graph's initializers from these (path = the name the graph records).
+    ...(g.externalData?.length ? { externalData: g.externalData.map((e) => ({ path: e.file, data: files.get(e.sha256)!.bytes })) } : {}),
+  });
 
   post({ kind: 'loadStage', loadId: req.loadId, stage: 'sessions' });
   timings.runtimeMs = (await runtime) ?? 0;
@@ -132,19 +141,19 @@ export async function loadPack(
   let sessions: ModelSessions;
   try {
     // ORT copies each buffer into its WebAssembly heap and frees that copy once the session exists.
-    sessions = await createModelSessions(manifest, files[0], files[1] ?? null, decision.ep, queue);
+    sessions = await createModelSessions(manifest, bytesOf(graphs[0]), graphs[1] ? bytesOf(graphs[1]) : null, decision.ep, queue);
   } catch (e) {
     // A stored copy ORT cannot read (damaged on disk?) must not fail every later visit too.
-    const stale = files.filter((f) => f.fromStore);
+    const stale = [...files].filter(([, f]) => f.fromStore).map(([sha]) => sha);
     if (store && stale.length > 0) {
-      for (const f of stale) await store.removeFile(graphs.find((g) => g.file === f.name)!.sha256).catch(() => {});
+      for (const sha of stale) await store.removeFile(sha).catch(() => {});
       const msg = e instanceof Error ? e.message : String(e);
       throw new Error(`${msg} (the stored copy was deleted: loading the pack again downloads it anew)`, { cause: e });
     }
     throw e;
   }
   timings.sessionMs = performance.now() - t;
-  files.length = 0; // the model bytes are in ORT now: let the buffers go before the warm-up
+  files.clear(); // the model bytes are in ORT now: let the buffers go before the warm-up
   if (!isCurrent()) {
     await sessions.release();
     return null;

@@ -13,6 +13,7 @@
 // first, then saves the hash state, so the bytes up to a checkpoint are always on disk: a resumed
 // download truncates whatever came after it and continues hashing from the saved state.
 import type { GraphFile, PackManifest } from '../shared/manifest';
+import { graphParts } from './graphChoice';
 import type { StoredPackInfo } from '../shared/protocol';
 import { formatBytes } from '../shared/bytes';
 import { isLocked, isNotFound, isQuotaExceeded, type DirHandleLike, type FileHandleLike, type SyncHandleLike } from './opfs';
@@ -25,6 +26,9 @@ export const CHECKPOINT_BYTES = 8 << 20;
 const READ_CHUNK = 16 << 20;
 /** Opening a file another tab (or the previous page's worker, on reload) still holds: retry this long. */
 const LOCK_WAIT_MS = 3000;
+
+/** One stored file: a graph's .onnx file or one of its external-data files. */
+export type FileSpec = Pick<GraphFile, 'file' | 'bytes' | 'sha256'>;
 
 /** Time accounting of the load profile. */
 export type StorePhase = 'hash' | 'store' | 'read';
@@ -137,11 +141,11 @@ export class StoredFile {
   offset: number;
   complete: boolean;
   private readonly store: PackStore;
-  readonly graph: GraphFile;
+  readonly graph: FileSpec;
   private readonly data: SyncHandleLike;
   private readonly clock: PhaseClock;
 
-  constructor(store: PackStore, graph: GraphFile, data: SyncHandleLike, offset: number, complete: boolean, hasher: Sha256 | null, clock: PhaseClock) {
+  constructor(store: PackStore, graph: FileSpec, data: SyncHandleLike, offset: number, complete: boolean, hasher: Sha256 | null, clock: PhaseClock) {
     this.store = store;
     this.graph = graph;
     this.data = data;
@@ -267,13 +271,13 @@ export class PackStore {
   }
 
   /** Bytes of `g` already stored (all of it, the resumable part, or 0); reads the sidecar only. */
-  async storedBytes(g: Pick<GraphFile, 'sha256' | 'bytes'>): Promise<number> {
+  async storedBytes(g: Pick<FileSpec, 'sha256' | 'bytes'>): Promise<number> {
     const m = await this.readMeta(g);
     return m ? m.offset : 0;
   }
 
   /** Opens `g` for reading or resuming; the caller must close() it. */
-  async openFile(g: GraphFile, clock: PhaseClock): Promise<StoredFile> {
+  async openFile(g: FileSpec, clock: PhaseClock): Promise<StoredFile> {
     if (this.open.has(g.sha256)) throw new StoreError(`${g.file} is already open in this tab`);
     const data = await openSync(await this.files.getFileHandle(dataName(g.sha256), { create: true }), g.file);
     this.open.add(g.sha256);
@@ -310,7 +314,7 @@ export class PackStore {
   }
 
   /** The sidecar of `g`, when it is well-formed and belongs to exactly this file. */
-  private async readMeta(g: Pick<GraphFile, 'sha256' | 'bytes'>): Promise<FileMeta | null> {
+  private async readMeta(g: Pick<FileSpec, 'sha256' | 'bytes'>): Promise<FileMeta | null> {
     const m = (await readJson(this.files, metaName(g.sha256))) as Partial<FileMeta> | null;
     if (!m || typeof m !== 'object' || m.v !== 1 || m.sha256 !== g.sha256 || m.bytes !== g.bytes) return null;
     if (!Number.isSafeInteger(m.offset) || m.offset! < 0 || m.offset! > g.bytes || typeof m.complete !== 'boolean') return null;
@@ -342,8 +346,9 @@ export class PackStore {
    * before that this manifest still names), then deletes files no record uses any more (older
    * exports of the pack).
    */
-  async putRecord(packUrl: string, manifest: PackManifest, files: GraphFile[]): Promise<void> {
-    const named = new Set([manifest.unet, manifest.unetFp16, manifest.classifierGrad].filter((g) => g).map((g) => g!.sha256));
+  async putRecord(packUrl: string, manifest: PackManifest, files: readonly FileSpec[]): Promise<void> {
+    const graphs = [manifest.unet, manifest.unetFp16, manifest.classifierGrad, manifest.upsampler].filter((g): g is GraphFile => g !== undefined);
+    const named = new Set(graphs.flatMap(graphParts).map((f) => f.sha256));
     const before = (await this.getRecord(packUrl))?.files.filter((f) => named.has(f.sha256)) ?? [];
     const keep = new Map<string, RecordFile>();
     for (const f of [...before, ...files.map((g) => ({ file: g.file, sha256: g.sha256, bytes: g.bytes }))]) keep.set(f.sha256, f);

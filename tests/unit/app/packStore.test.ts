@@ -240,6 +240,19 @@ describe('PackStore records', () => {
     expect(root.names(`${STORE_DIR}/files`)).toEqual([]);
   });
 
+  it('keeps the external-data files a stored manifest names', async () => {
+    const { root, store } = await setup();
+    const dataBytes = new Uint8Array(randomBytes(3000));
+    const data = { file: 'unet.onnx.data', bytes: dataBytes.length, sha256: sha(dataBytes) };
+    const withData = fakeManifest({ name: 'p', title: 'Pack P', unet: { ...unet, externalData: [data] } });
+    await store.putRecord(BASE, withData, [unet, data]);
+    await (await load(store, {}, unet)).p;
+    await (await load(store, {}, graph(dataBytes, data.file), dataBytes)).p;
+    await store.putRecord(BASE, withData, [unet, data]); // a later visit: nothing is collected
+    expect(root.names(`${STORE_DIR}/files`)).toHaveLength(4);
+    expect((await store.list())[0]).toMatchObject({ bytes: 53_000, totalBytes: 53_000, complete: true });
+  });
+
   it('a new export of a pack drops the files of the old one', async () => {
     const { root, store } = await setup();
     await store.putRecord(BASE, manifest, [unet]);
