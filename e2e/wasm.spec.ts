@@ -35,7 +35,7 @@ test('default pack on wasm: pick a class by keyboard, generate, save a PNG, reop
   const png = readFileSync(await download.path());
   expect(png.subarray(1, 4).toString()).toBe('PNG');
 
-  // The link reproduces the image, and the second visit downloads no model file (Cache API).
+  // The link reproduces the image, and the second visit downloads no model file (stored in OPFS).
   const onnxRequests: string[] = [];
   page.on('request', (r) => {
     if (r.url().endsWith('.onnx')) onnxRequests.push(r.url());
