@@ -48,6 +48,11 @@ export function adoptPack(store: AppStore, m: PackManifest): void {
     addNotice('warning', `Pack "${m.title}" cannot sample unconditionally; the U-Net is conditioned on the class.`);
     defaults.conditionUnet = true;
   }
-  if ((defaults.steps ?? params.steps) > m.diffusion.diffusionSteps) defaults.steps = m.diffusion.diffusionSteps;
+  if ((defaults.steps ?? params.steps) > m.diffusion.diffusionSteps) {
+    if (explicit.steps) {
+      addNotice('warning', `Pack "${m.title}" has ${m.diffusion.diffusionSteps} diffusion steps; using ${m.diffusion.diffusionSteps} sampling steps instead of ${params.steps}.`);
+    }
+    defaults.steps = m.diffusion.diffusionSteps;
+  }
   applyDefaults(defaults);
 }

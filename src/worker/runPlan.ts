@@ -2,6 +2,7 @@
 // every way a request can be wrong for this pack is rejected here with a sentence for the page.
 import { createProcessForPack, spaceTimesteps, type DiffusionProcess, type Shape4 } from '../diffusion';
 import { GUIDANCE_MODES, canUseCfg, labelOfImagenetIndex, modeUses, type GuidanceMode, type PackManifest } from '../shared/manifest';
+import { scaleProblem } from '../shared/scales';
 import { LIMITS, type GenerateParams, type GradientAt, type GridRequest, type GuidanceInterval } from '../shared/protocol';
 import { planGrid } from './gridPlan';
 
@@ -56,17 +57,15 @@ export function inRange(v: number, r: { min: number; max: number }, integer: boo
 
 export function planRun(m: PackManifest, p: GenerateParams): RunPlan {
   if (!inRange(p.imagenetClass, LIMITS.imagenetClass, true)) throw new Error(`class ${p.imagenetClass} is not an ImageNet index 0..999`);
-  if (!inRange(p.classifierScale, LIMITS.classifierScale, false)) {
-    throw new Error(`guidance scale ${p.classifierScale} is outside ${LIMITS.classifierScale.min}..${LIMITS.classifierScale.max}`);
-  }
+  const scaleBad = scaleProblem('classifierScale', p.classifierScale);
+  if (scaleBad) throw new Error(scaleBad);
   if (!inRange(p.seed, LIMITS.seed, true)) throw new Error(`seed ${p.seed} is outside ${LIMITS.seed.min}..${LIMITS.seed.max}`);
   const mode = p.guidanceMode ?? 'classifier';
   if (!GUIDANCE_MODES.includes(mode)) throw new Error(`guidance mode "${String(mode)}" is not one of ${GUIDANCE_MODES.join(', ')}`);
   const uses = modeUses(mode);
   const cfgScale = p.cfgScale ?? 0;
-  if (!inRange(cfgScale, LIMITS.cfgScale, false)) {
-    throw new Error(`classifier-free guidance scale ${cfgScale} is outside ${LIMITS.cfgScale.min}..${LIMITS.cfgScale.max}`);
-  }
+  const cfgBad = scaleProblem('cfgScale', cfgScale);
+  if (cfgBad) throw new Error(cfgBad);
   if (uses.cfg && !canUseCfg(m)) {
     throw new Error(`pack "${m.name}" cannot use classifier-free guidance (its U-Net has no unconditional label)`);
   }

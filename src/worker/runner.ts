@@ -6,7 +6,8 @@
 import { createGaussianRng, sampleLoop, type ClassifierGradFn, type DenoiseFn, type Shape4 } from '../diffusion';
 import type { PackManifest } from '../shared/manifest';
 import { modeUses } from '../shared/manifest';
-import { LIMITS, type FromWorker, type GenerateParams, type PreviewOf } from '../shared/protocol';
+import { type FromWorker, type GenerateParams, type PreviewOf } from '../shared/protocol';
+import { scaleProblem } from '../shared/scales';
 import { gridFrame, gridReadout, singleFrame } from './frameMessages';
 import { planRun } from './runPlan';
 
@@ -44,8 +45,6 @@ export interface Runner {
   stopAll(): Promise<void>;
 }
 
-const clampScale = (s: number) => Math.min(LIMITS.classifierScale.max, Math.max(LIMITS.classifierScale.min, s));
-const clampCfg = (s: number) => Math.min(LIMITS.cfgScale.max, Math.max(LIMITS.cfgScale.min, s));
 
 export function createRunner(deps: RunnerDeps): Runner {
   let active: ActiveRun | null = null;
@@ -121,7 +120,7 @@ export function createRunner(deps: RunnerDeps): Runner {
       }
       let finish = () => {};
       const run: ActiveRun = {
-        runId, cancelled: false, scale: clampScale(params.classifierScale), cfgScale: clampCfg(params.cfgScale ?? 0),
+        runId, cancelled: false, scale: params.classifierScale, cfgScale: params.cfgScale ?? 0, // planRun refuses bad ones
         previewOf: params.previewOf,
         finished: new Promise<void>((resolve) => (finish = resolve)),
       };
@@ -135,8 +134,9 @@ export function createRunner(deps: RunnerDeps): Runner {
     },
     setScale(runId, classifierScale, cfgScale) {
       if (active?.runId !== runId) return;
-      if (classifierScale !== undefined && Number.isFinite(classifierScale)) active.scale = clampScale(classifierScale);
-      if (cfgScale !== undefined && Number.isFinite(cfgScale)) active.cfgScale = clampCfg(cfgScale);
+      // The same rule as at Generate: a bad live value is dropped and the run keeps its scale.
+      if (classifierScale !== undefined && !scaleProblem('classifierScale', classifierScale)) active.scale = classifierScale;
+      if (cfgScale !== undefined && !scaleProblem('cfgScale', cfgScale)) active.cfgScale = cfgScale;
     },
     setPreview(runId, previewOf) {
       if (active?.runId === runId) active.previewOf = previewOf;

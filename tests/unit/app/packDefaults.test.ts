@@ -32,5 +32,9 @@ describe('adoptPack', () => {
     store.getState().applyUrl({ conditionUnet: false, steps: 5000 });
     adoptPack(store, fakeManifest({ unconditionalLabel: null }));
     expect(store.getState().params).toMatchObject({ conditionUnet: true, steps: 1000 });
+    // Neither change is silent: the visitor asked for both in the URL.
+    const texts = store.getState().notices.map((n) => n.text).join(' | ');
+    expect(texts).toMatch(/cannot sample unconditionally/);
+    expect(texts).toMatch(/using 1000 sampling steps instead of 5000/);
   });
 });

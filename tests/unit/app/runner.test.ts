@@ -56,13 +56,17 @@ describe('runner', () => {
     expect(rec.kinds().filter((k) => k === 'started')).toHaveLength(1);
   });
 
-  it('ignores scale changes for another run and clamps out-of-range ones', async () => {
+  it('ignores scale changes for another run and refuses out-of-range ones, as planRun does', async () => {
     const { rec, runner, model } = setup((m, r) => {
       if (m.kind === 'frame' && m.step === 1) r.setScale(99, 5);
       if (m.kind === 'frame' && m.step === 2) r.setScale(1, 1e9);
+      if (m.kind === 'frame' && m.step === 3) r.setScale(1, Number.NaN, -1);
+      if (m.kind === 'frame' && m.step === 4) r.setScale(1, 7);
     });
     await runner().generate(1, params(), model);
-    expect(frames(rec.posted).map((f) => f.classifierScale).slice(0, 4)).toEqual([2, 2, 20, 20]);
+    expect(frames(rec.posted).map((f) => f.classifierScale).slice(0, 6)).toEqual([2, 2, 2, 2, 7, 7]);
+    await expect(runner().generate(2, params({ classifierScale: 1e9 }), model)).resolves.toBeUndefined();
+    expect(rec.posted.at(-1)!.msg).toMatchObject({ kind: 'error', message: 'guidance scale 1000000000 is outside 0..20' });
   });
 
   it('cancels between steps and reports how far it got', async () => {
@@ -178,12 +182,12 @@ describe('runner: classifier-free guidance', () => {
   it('both: the classifier and the 2-row U-Net batch at every step; setScale changes either scale mid-run', async () => {
     const { rec, runner, model, unetCalls, gradCalls } = setup((m, r) => {
       if (m.kind === 'frame' && m.step === 2) r.setScale(1, undefined, 0);
-      if (m.kind === 'frame' && m.step === 4) r.setScale(1, 5, 99);
+      if (m.kind === 'frame' && m.step === 4) r.setScale(1, 5, 8);
     });
     await runner().generate(1, params({ guidanceMode: 'both', cfgScale: 2 }), model);
     const fs = frames(rec.posted);
     expect(fs.map((f) => f.classifierScale)).toEqual([2, 2, 2, 2, 5, 5, 5, 5, 5, 5]);
-    expect(fs.map((f) => f.cfgScale)).toEqual([2, 2, 0, 0, 20, 20, 20, 20, 20, 20]);
+    expect(fs.map((f) => f.cfgScale)).toEqual([2, 2, 0, 0, 8, 8, 8, 8, 8, 8]);
     expect(unetCalls.map((c) => c.y?.length)).toEqual([2, 2, 1, 1, 2, 2, 2, 2, 2, 2]);
     expect(gradCalls).toHaveLength(10);
   });
