@@ -1,6 +1,7 @@
 // The sample canvas. Frames come from the frame bus, not React state: each frame is painted in
 // the next animation frame, newest wins. Upscaled with nearest neighbour (CSS pixelated).
 import { useEffect, useRef, useState } from 'react';
+import { downloadCanvas } from '../download';
 import { frameBus, type Frame } from '../frames';
 import { pngFileName } from '../pngName';
 import { useApp } from '../store/store';
@@ -19,15 +20,7 @@ function paint(canvas: HTMLCanvasElement, frame: Frame): void {
 function savePng(canvas: HTMLCanvasElement): void {
   // Named after the run that painted the frame on the canvas, not after the controls.
   const params = frameBus.latest()?.params;
-  const name = params ? pngFileName(params) : 'sample.png';
-  canvas.toBlob((blob) => {
-    if (!blob) return;
-    const a = document.createElement('a');
-    a.href = URL.createObjectURL(blob);
-    a.download = name;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-  }, 'image/png');
+  downloadCanvas(canvas, params ? pngFileName(params) : 'sample.png');
 }
 
 export function CanvasView() {
