@@ -73,7 +73,15 @@ export interface GenerateParams {
    * preview, interval and gradientAt above apply to every cell. Absent or null: one image.
    */
   grid?: GridRequest | null;
+  /**
+   * Run the pack's upsampler (manifest `upsampler`, the cascade's second stage) after the base model:
+   * single images only (grid runs stop after the base model). Absent: true; ignored without an upsampler.
+   */
+  upsample?: boolean;
 }
+
+/** Which model a single run's frame comes from: the base model, or the cascade's upsampler after it. */
+export type RunStage = 'base' | 'upsample';
 
 /** A pack kept in this browser's storage (the Origin Private File System), as listed in the UI. */
 export interface StoredPackInfo {
@@ -181,10 +189,13 @@ export type FromWorker =
   /** The stored packs (after `listStored`, `deleteStored` and every load); `available` false: no OPFS. */
   | { kind: 'storedPacks'; packs: StoredPackInfo[]; available: boolean; error: string | null }
   | { kind: 'loadError'; loadId: number; message: string }
-  | { kind: 'started'; runId: number; numSteps: number }
+  /** `upsampleSteps`: steps of the upsample stage that follows the base model's `numSteps` (absent or 0: none). */
+  | { kind: 'started'; runId: number; numSteps: number; upsampleSteps?: number }
   | {
       kind: 'frame';
       runId: number;
+      /** Absent: 'base'. `step` and `numSteps` count the steps of this stage; width and height are its image's. */
+      stage?: RunStage;
       /** 1-based count of finished steps. */
       step: number;
       numSteps: number;
@@ -237,7 +248,8 @@ export type FromWorker =
       classifierL2: number[] | null;
     }
   | { kind: 'done'; runId: number; ms: number }
-  | { kind: 'cancelled'; runId: number; step: number }
+  /** `step`: base-model steps done; `stage` 'upsample': stopped during the upsampler (after `upsampleStep` of its steps). */
+  | { kind: 'cancelled'; runId: number; step: number; stage?: RunStage; upsampleStep?: number }
   | { kind: 'error'; runId: number; message: string }
   /** The GPU device is gone; the pack must be loaded again (the UI falls back to wasm). */
   | { kind: 'deviceLost'; message: string };

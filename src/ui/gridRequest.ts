@@ -101,7 +101,7 @@ export function planView(p: Params, m: PackManifest | null): { request: Generate
   const request: GenerateParams = {
     imagenetClass: p.imagenetClass, classifierScale: p.classifierScale, steps: p.steps, sampler: p.sampler, seed: p.seed,
     conditionUnet: p.conditionUnet, previewOf: p.previewOf, guidanceMode: p.guidanceMode, cfgScale: p.cfgScale,
-    guidanceInterval: p.guidanceInterval, gradientAt: p.gradientAt,
+    guidanceInterval: p.guidanceInterval, gradientAt: p.gradientAt, upsample: p.upsample,
   };
   const layout = gridLayout(p, packCaps(m));
   if (layout) request.grid = { view: layout.view, cells: layout.cells, groups: layout.groups };

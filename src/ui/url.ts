@@ -70,6 +70,8 @@ const FIELDS: Field[] = [
   { key: 'diversityScales', name: 'dscales', parse: scaleList(LIMITS.classifierScale, { min: 2, max: 2 }) },
   { key: 'diversitySeeds', name: 'n', parse: inRange(LIMITS.diversitySeeds, true) },
   { key: 'gradientAt', name: 'grad', parse: oneOf(['x', 'mean'] as const) },
+  // `up=0`: stop after the base model of a pack with an upsampler (the cascade runs by default).
+  { key: 'upsample', name: 'up', parse: (raw) => (raw === '1' ? ok(true) : raw === '0' ? ok(false) : bad('must be 0 or 1')) },
 ];
 
 function scaleList(range: { min: number; max: number }, count: { min: number; max: number }) {
@@ -113,6 +115,7 @@ export function toSearch(p: Params): string {
   }
   if (p.guidanceInterval) q.set('gi', p.guidanceInterval.join(','));
   if (p.gradientAt !== 'x') q.set('grad', p.gradientAt);
+  if (!p.upsample) q.set('up', '0');
   // A view's grid is always in its link; another view's only when it differs from the defaults.
   if (p.view !== 'single') q.set('view', p.view);
   const sweep = p.view === 'sweep';

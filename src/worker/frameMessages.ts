@@ -1,6 +1,6 @@
 // The per-step messages of a run, built from the loop's StepRecord: a single image with its
 // guidance instruments, or all cells of a grid in one transferred buffer. Pure (no ORT, no DOM).
-import { guidanceHeatInto, meanPairwiseL2, meanPairwiseRms, sampleL2Norm, softmaxRows, toRgba, type StepRecord } from '../diffusion';
+import { guidanceHeatInto, meanPairwiseL2, meanPairwiseRms, sampleL2Norm, softmaxRows, toRgba, type Shape4, type StepRecord } from '../diffusion';
 import type { FromWorker, PreviewOf } from '../shared/protocol';
 import type { RunPlan } from './runPlan';
 
@@ -30,7 +30,7 @@ export function singleFrame(runId: number, rec: StepRecord, plan: RunPlan, previ
   }
   return {
     msg: {
-      kind: 'frame', runId, step: rec.step + 1, numSteps: rec.numSteps, timestep: rec.timestep, width, height, rgba,
+      kind: 'frame', runId, stage: 'base', step: rec.step + 1, numSteps: rec.numSteps, timestep: rec.timestep, width, height, rgba,
       logp: rec.logp ? rec.logp[0] : null, classifierScale: rec.classifierScale, cfgScale: rec.cfgScale,
       gradNorm, heat, heatMax,
     },
@@ -68,5 +68,18 @@ export function gridReadout(runId: number, finalX: Float32Array, plan: RunPlan, 
   return {
     msg: { kind: 'gridReadout', runId, pixelL2: groups.map((g) => meanPairwiseRms(finalX, c * h * w, g)), classifierL2 },
     transfer: [],
+  };
+}
+
+/** A frame of the cascade's upsample stage: the upsampler's image (shape [1, 3, S, S]), no guidance instruments. */
+export function upsampleFrame(runId: number, rec: StepRecord, shape: Shape4, previewOf: PreviewOf): Outgoing {
+  const [, , height, width] = shape;
+  const rgba = owned(toRgba(previewOf === 'x' ? rec.x : rec.predXstart, shape, 0).buffer);
+  return {
+    msg: {
+      kind: 'frame', runId, stage: 'upsample', step: rec.step + 1, numSteps: rec.numSteps, timestep: rec.timestep, width, height, rgba,
+      logp: null, classifierScale: 0, cfgScale: 0, gradNorm: null, heat: null, heatMax: 0,
+    },
+    transfer: [rgba],
   };
 }

@@ -105,6 +105,7 @@ async function load(req: LoadRequest, signal: AbortSignal): Promise<void> {
   const old = pack;
   pack = null;
   await old?.sessions.release();
+  await old?.upsampler?.release();
   const store = await storeReady;
   const storage: LoadStorage = { store, cache: store ? null : await openPackCache(), estimate: () => askEstimate(req.loadId) };
   try {
@@ -163,6 +164,7 @@ function handle(msg: ToWorker): void {
         denoise: pack.sessions.denoise,
         classifierGrad: pack.sessions.classifierGrad,
         classifierLogits: pack.sessions.classifierLogits,
+        upsampler: pack.upsampler,
       });
       return;
     case 'setScale':

@@ -13,12 +13,14 @@ import type { PackStore } from './packStore';
 import { checkPackUrl } from './packUrl';
 import { checkRoom } from './quota';
 import { RateMeter } from './rate';
-import { createModelSessions, startRuntime, type GraphBytes, type ModelSessions } from './sessions';
+import { createModelSessions, createUpsamplerSession, startRuntime, type GraphBytes, type ModelSessions, type UpsamplerSession } from './sessions';
 import type { SerialQueue } from './serialQueue';
 
 export interface LoadedPack {
   manifest: PackManifest;
   sessions: ModelSessions;
+  /** The cascade's second stage (manifest `upsampler`); null when the pack has none. */
+  upsampler: UpsamplerSession | null;
   epInfo: EpInfo;
   warmupMs: number;
   timings: LoadTimings;
@@ -77,8 +79,9 @@ export async function loadPack(
   // Refused here, before any download, when the EP can run none of the files.
   const choice = chooseGraphs(manifest, decision.ep, decision.shaderF16);
   const graphs = choice.classifierGrad ? [choice.unet, choice.classifierGrad] : [choice.unet];
-  // Every file to load: each graph's .onnx file and its external-data files (each once).
-  const parts = [...new Map(graphs.flatMap(graphParts).map((f) => [f.sha256, f])).values()];
+  // Every file to load: each graph's .onnx file and its external-data files (each once); the upsampler's too.
+  const upGraph = manifest.upsampler ?? null;
+  const parts = [...new Map([...graphs, ...(upGraph ? [upGraph] : [])].flatMap(graphParts).map((f) => [f.sha256, f])).values()];
   const total = parts.reduce((s, f) => s + f.bytes, 0);
 
   let toFetch = total;
@@ -139,9 +142,16 @@ export async function loadPack(
   timings.runtimeMs = (await runtime) ?? 0;
   t = performance.now();
   let sessions: ModelSessions;
+  let upsampler: UpsamplerSession | null;
   try {
     // ORT copies each buffer into its WebAssembly heap and frees that copy once the session exists.
     sessions = await createModelSessions(manifest, bytesOf(graphs[0]), graphs[1] ? bytesOf(graphs[1]) : null, decision.ep, queue);
+    try {
+      upsampler = upGraph ? await createUpsamplerSession(upGraph, bytesOf(upGraph), decision.ep, queue) : null;
+    } catch (e) {
+      await sessions.release();
+      throw e;
+    }
   } catch (e) {
     // A stored copy ORT cannot read (damaged on disk?) must not fail every later visit too.
     const stale = [...files].filter(([, f]) => f.fromStore).map(([sha]) => sha);
@@ -156,6 +166,7 @@ export async function loadPack(
   files.clear(); // the model bytes are in ORT now: let the buffers go before the warm-up
   if (!isCurrent()) {
     await sessions.release();
+    await upsampler?.release();
     return null;
   }
   post({ kind: 'loadStage', loadId: req.loadId, stage: 'warmup' });
@@ -164,7 +175,7 @@ export async function loadPack(
   timings.totalMs = performance.now() - t0;
   console.info(`[pack] ${manifest.name} ready on ${decision.ep}: ${describeTimings(timings)}`);
   const epInfo: EpInfo = { ep: decision.ep, reason: decision.reason, adapter: decision.adapter, fp16: choice.fp16, wasmThreads, fileNote: choice.note };
-  return { manifest, sessions, epInfo, warmupMs, timings };
+  return { manifest, sessions, upsampler, epInfo, warmupMs, timings };
 }
 
 /** One line for the console: every phase in ms and what was read or fetched. */

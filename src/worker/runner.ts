@@ -3,12 +3,14 @@
 // Latest wins: a new generate cancels the active run between steps and waits for it to end.
 // Guidance scales (classifier and classifier-free) and the preview choice are read every step, so
 // changes apply without a restart. The guidance mode is fixed for a run.
-import { createGaussianRng, sampleLoop, type ClassifierGradFn, type DenoiseFn, type Shape4 } from '../diffusion';
+import {
+  UPSAMPLE_STREAM, createGaussianRng, sampleLoop, upsampleLoop, upsamplerProcess, type ClassifierGradFn, type DenoiseFn, type Shape4,
+} from '../diffusion';
 import type { PackManifest } from '../shared/manifest';
-import { modeUses } from '../shared/manifest';
+import { labelOfImagenetIndex, modeUses } from '../shared/manifest';
 import { type FromWorker, type GenerateParams, type PreviewOf } from '../shared/protocol';
 import { scaleProblem } from '../shared/scales';
-import { gridFrame, gridReadout, singleFrame } from './frameMessages';
+import { gridFrame, gridReadout, singleFrame, upsampleFrame } from './frameMessages';
 import { planRun } from './runPlan';
 
 export interface RunModel {
@@ -17,6 +19,11 @@ export interface RunModel {
   classifierGrad: ClassifierGradFn | null;
   /** The gradient graph's logits [N, classes] (the diversity read-out); absent: no classifier features. */
   classifierLogits?: ((x: Float32Array, timesteps: Float32Array, y: Int32Array, shape: Shape4) => Promise<Float32Array>) | null;
+  /**
+   * The cascade's second stage (manifest `upsampler`): a DenoiseFn fed the base samples as low_res.
+   * Absent or null: single runs stop after the base model.
+   */
+  upsampler?: { denoiseWith(lowRes: Float32Array): DenoiseFn } | null;
 }
 
 export interface RunnerDeps {
@@ -56,8 +63,13 @@ export function createRunner(deps: RunnerDeps): Runner {
     try {
       const plan = planRun(model.manifest, params);
       const numSteps = plan.process.numTimesteps;
+      // The cascade (single images only): the upsampler runs on the base model's finished sample.
+      const m = model.manifest;
+      const cascade = !plan.grid && params.upsample !== false && m.upsampler && model.upsampler
+        ? { up: m.upsampler, session: model.upsampler, process: upsamplerProcess({ ...m, upsampler: m.upsampler }) }
+        : null;
       const t0 = deps.now();
-      deps.post({ kind: 'started', runId, numSteps });
+      deps.post({ kind: 'started', runId, numSteps, ...(cascade ? { upsampleSteps: cascade.process.numTimesteps } : {}) });
       const guided = plan.classifierLabels !== null && model.classifierGrad !== null;
       const uses = modeUses(plan.guidanceMode);
       const loop = sampleLoop({
@@ -82,7 +94,7 @@ export function createRunner(deps: RunnerDeps): Runner {
       for await (const rec of loop) {
         stepsDone = rec.step + 1;
         const out = plan.grid ? gridFrame(runId, rec, plan, run.previewOf) : singleFrame(runId, rec, plan, run.previewOf);
-        if (plan.grid && stepsDone === numSteps) finalX = rec.x.slice();
+        if ((plan.grid || cascade) && stepsDone === numSteps) finalX = rec.x.slice();
         deps.post(out.msg, out.transfer);
         await deps.yieldToEvents();
       }
@@ -90,7 +102,26 @@ export function createRunner(deps: RunnerDeps): Runner {
         deps.post({ kind: 'cancelled', runId, step: stepsDone });
         return;
       }
-      if (finalX) {
+      if (cascade && finalX) {
+        // Second stage: the upsampler, unguided, on the 8-bit base sample; its own noise stream (as the CLI's batch 0).
+        const { up, session, process } = cascade;
+        const upShape: Shape4 = [1, 3, up.imageSize, up.imageSize];
+        let upDone = 0;
+        for await (const rec of upsampleLoop({
+          upsampler: up, process, base: finalX, denoiseWith: (lowRes) => session.denoiseWith(lowRes),
+          labels: Int32Array.of(labelOfImagenetIndex(m, params.imagenetClass)),
+          rng: createGaussianRng(plan.seed, UPSAMPLE_STREAM), shouldStop: () => run.cancelled,
+        })) {
+          upDone = rec.step + 1;
+          const out = upsampleFrame(runId, rec, upShape, run.previewOf);
+          deps.post(out.msg, out.transfer);
+          await deps.yieldToEvents();
+        }
+        if (run.cancelled && upDone < process.numTimesteps) {
+          deps.post({ kind: 'cancelled', runId, step: stepsDone, stage: 'upsample', upsampleStep: upDone });
+          return;
+        }
+      } else if (finalX) {
         // The classifier's view of the final samples (t = 0), one extra call: a diversity read-out.
         // Logits do not depend on y (the graph needs one all the same).
         const k = plan.shape[0];

@@ -6,8 +6,10 @@ import {
 import type { AppState } from './store';
 
 /** The next run's inputs (GenerateParams, the guidance fields required) plus where and how it runs. */
-export interface Params extends Omit<GenerateParams, 'guidanceMode' | 'cfgScale' | 'guidanceInterval' | 'gradientAt' | 'grid'> {
+export interface Params extends Omit<GenerateParams, 'guidanceMode' | 'cfgScale' | 'guidanceInterval' | 'gradientAt' | 'grid' | 'upsample'> {
   guidanceMode: GuidanceMode;
+  /** Run the pack's upsampler after the base model (single view; only where the pack has one). */
+  upsample: boolean;
   cfgScale: number;
   /** null: guide at every step. */
   guidanceInterval: GuidanceInterval | null;
@@ -50,6 +52,7 @@ export const INITIAL_PARAMS: Params = {
   cfgScale: DEFAULTS.cfgScale,
   guidanceInterval: null,
   gradientAt: DEFAULTS.gradientAt,
+  upsample: true,
   view: 'single',
   sweepScales: [...GRID_DEFAULTS.sweepScales],
   sweepCfgScales: [...GRID_DEFAULTS.sweepCfgScales],
