@@ -9,6 +9,7 @@ import { GradientAtPicker } from './GradientAtPicker';
 import { GuidanceModePicker } from './GuidanceModePicker';
 import { GuidanceSlider } from './GuidanceSlider';
 import { NumberField } from './NumberField';
+import { UpsampleToggle } from './UpsampleToggle';
 
 interface Props {
   onGenerate: () => void;
@@ -78,6 +79,7 @@ export function ControlsPanel({ onGenerate, onStop }: Props) {
         {!conditionUnet && canUncond && !uses.cfg && <span className="hint">Only the classifier steers.</span>}
         {uses.cfg && canUncond && <span className="hint">Classifier-free guidance always conditions one branch on the class.</span>}
       </div>
+      <UpsampleToggle />
       <div className="field">
         <label htmlFor={ids.preview}>Show</label>
         <select id={ids.preview} value={previewOf} onChange={(e) => isPreview(e.target.value) && setParam('previewOf', e.target.value)}>

@@ -33,6 +33,20 @@ export function statusText(s: AppState): string {
   if (s.packStatus === 'error') return 'The pack could not be loaded.';
   if (s.packStatus === 'none') return 'Waiting for a model pack…';
   const steps = `step ${s.step} / ${s.runState === 'idle' ? s.params.steps : s.numSteps}`;
+  if (s.runState !== 'idle' && s.stage === 'upsample') {
+    // The cascade's second stage: the base model is done, the upsampler counts its own steps.
+    const up = `upsampling step ${s.upsampleStep} / ${s.upsampleSteps}`;
+    switch (s.runState) {
+      case 'running':
+        return `Generating · ${up}`;
+      case 'done':
+        return `Done in ${((s.runMs ?? 0) / 1000).toFixed(1)} s · ${steps} · upsampled in ${s.upsampleSteps} steps`;
+      case 'cancelled':
+        return `Stopped · ${up}`;
+      case 'error':
+        return `Run failed · ${up}`;
+    }
+  }
   switch (s.runState) {
     case 'idle':
       return `Ready · ${steps}`;

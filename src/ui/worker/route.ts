@@ -38,11 +38,13 @@ export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker,
       if (msg.loadId === s.loadId) s.loadFailed(msg.message);
       return 'none';
     case 'started':
-      if (msg.runId === s.runId) s.runStarted(msg.numSteps);
+      if (msg.runId === s.runId) s.runStarted(msg.numSteps, msg.upsampleSteps ?? 0);
       return 'none';
     case 'frame':
       if (msg.runId !== s.runId || s.runState !== 'running') return 'none';
-      s.stepFinished(msg.step, msg.numSteps, msg.logp, msg.classifierScale, msg.cfgScale, msg.gradNorm ?? null);
+      // The upsampler's frames paint the larger image; the base model's charts and step stay as they were.
+      if (msg.stage === 'upsample') s.upsampleStepFinished(msg.step, msg.numSteps);
+      else s.stepFinished(msg.step, msg.numSteps, msg.logp, msg.classifierScale, msg.cfgScale, msg.gradNorm ?? null);
       frames.publish({
         runId: msg.runId, step: msg.step, width: msg.width, height: msg.height, rgba: new Uint8ClampedArray(msg.rgba),
         params: s.runParams ?? undefined,
@@ -72,7 +74,7 @@ export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker,
       if (msg.runId === s.runId) s.runDone(msg.ms);
       return 'none';
     case 'cancelled':
-      if (msg.runId === s.runId) s.runCancelled(msg.step);
+      if (msg.runId === s.runId) s.runCancelled(msg.step, msg.stage, msg.upsampleStep);
       return 'none';
     case 'error':
       if (msg.runId === s.runId) s.runFailed(msg.message);
