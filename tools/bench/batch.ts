@@ -1,11 +1,12 @@
-// Batched steps for the grid views (issue 9), for tools/bench.ts: ms per guided step (U-Net +
+// Batched steps for the grid views (issue 9), a part of tools/bench.ts: ms per guided step (U-Net +
 // classifier gradient on K rows) at batch K, on onnxruntime-node and in Chromium (wasm, the bare ORT
 // loop of bench.html), plus the default sweep (6 classifier + 6 CFG cells from one noise) run as ONE
 // batch per step (U-Net 17 rows: 12 cells + 5 null-label rows; gradient 12 rows) against TWO batches
 // per step (classifier row: U-Net 6 + gradient 6; CFG row: U-Net 11, no gradient).
 import type { Browser } from '@playwright/test';
-import { openSession, ortClassifierGrad, ortDenoiser } from './ort';
-import { loadPack } from './pack';
+import { openSession, ortClassifierGrad, ortDenoiser } from '../lib/ort';
+import { loadPack } from '../lib/pack';
+import { median, round } from './report';
 
 export interface BatchCall {
   unetRows: number;
@@ -26,13 +27,6 @@ export function stepPlans(batches: number[]): StepPlan[] {
     { name: 'sweep 6+6, two batches', cells: 12, calls: [{ unetRows: 6, gradRows: 6 }, { unetRows: 11, gradRows: 0 }] },
   ];
 }
-
-const round = (v: number) => Math.round(v * 100) / 100;
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 export interface BatchRow {
   name: string;

@@ -1,0 +1,114 @@
+// The Chromium parts of the bench, on the wasm or WebGPU EP:
+//   full  the built app: time from status "step 1 / N" to "step N / N", divided by N-1, plus the
+//         main thread's long tasks between the click on Generate and "Done" (./instrument.ts);
+//   bare  bench.html (src/bench/, src/worker/benchBare.ts): the two sessions back to back in a worker.
+import { chromium, type Browser } from '@playwright/test';
+import type { BareResult } from '../../src/shared/benchProtocol';
+import { PAGE_INSTRUMENTATION, type PageBench } from './instrument';
+import { errText, log, round, stats } from './report';
+
+export type BrowserEp = 'wasm' | 'webgpu';
+
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--headless', '--enable-unsafe-webgpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run',
+];
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+export async function benchFull(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, scale: number, timeoutMs: number, extraQuery = '') {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  try {
+    await page.addInitScript(PAGE_INSTRUMENTATION);
+    const q = `?pack=${pack}&ep=${ep}&steps=${steps}&scale=${scale}&seed=1&sampler=ddim${extraQuery}`;
+    const tLoad = performance.now();
+    await page.goto(`${url}${q}`);
+    const statusEl = page.getByRole('status');
+    await page.waitForFunction(() => /Ready|could not be loaded/.test(document.querySelector('[role="status"]')?.textContent ?? ''), null, { timeout: timeoutMs });
+    const ready = (await statusEl.textContent()) ?? '';
+    if (!ready.includes('Ready')) throw new Error(`app not ready: ${ready}`);
+    const loadMs = performance.now() - tLoad;
+    const clickAt = await page.evaluate(() => performance.now());
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.waitForFunction(() => /^(Done|Run failed|Stopped)/.test(document.querySelector('[role="status"]')?.textContent ?? ''), null, { timeout: timeoutMs, polling: 100 });
+    const final = (await statusEl.textContent()) ?? '';
+    if (!final.startsWith('Done')) throw new Error(`run did not finish: ${final}`);
+    const doneAt = await page.evaluate(() => performance.now());
+    await page.waitForTimeout(200); // let the last long-task entries arrive
+    const b = await page.evaluate(() => (window as unknown as { __bench: PageBench }).__bench);
+    const ks = Object.keys(b.steps).map(Number).sort((x, y) => x - y);
+    const first = ks[0];
+    const last = ks.at(-1)!;
+    if (ks.length < 2 || last !== b.total) throw new Error(`saw too few step updates (${ks.join(',')} of ${b.total})`);
+    const between = ks.slice(1).map((k, j) => (b.steps[k] - b.steps[ks[j]]) / (k - ks[j]));
+    const inRun = b.longTasks.filter((t) => t.start + t.duration >= clickAt && t.start <= doneAt);
+    return {
+      pack, ep, steps, scale, url: q,
+      msPerStep: round((b.steps[last] - b.steps[first]) / (last - first)),
+      stepIntervals: stats(between),
+      firstStepAfterClickMs: round(b.steps[first] - clickAt),
+      stepsSeen: ks.length,
+      loadToReadyMs: round(loadMs),
+      statusText: final,
+      longTasks: {
+        count: inRun.length,
+        totalMs: round(inRun.reduce((a, t) => a + t.duration, 0)),
+        maxMs: round(inRun.reduce((a, t) => Math.max(a, t.duration), 0)),
+        window: 'click on Generate to "Done"',
+        wholePageCount: b.longTasks.length,
+      },
+    };
+  } finally {
+    await ctx.close();
+  }
+}
+
+type BareBench = (p: string, e: string, n: number) => Promise<BareResult>;
+
+export async function benchBare(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, timeoutMs: number) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  try {
+    await page.goto(`${url}bench.html`);
+    await page.waitForFunction(() => document.body.dataset.benchReady === '1');
+    const r = await page.evaluate(
+      ([p, e, n, t]) => Promise.race([
+        (window as unknown as { bareBench: BareBench }).bareBench(p, e, n),
+        new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`bare loop timed out after ${t} ms`)), t)),
+      ]),
+      [pack, ep, steps, timeoutMs] as const,
+    );
+    return { pack, ep, steps, wasmThreads: r.threads, msPerStep: stats(r.stepMs), unetMs: stats(r.unetMs), gradMs: r.hasGrad ? stats(r.gradMs) : null };
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** The full app and (doBare) the bare loop on one EP; a part that fails is recorded as { error }. */
+export async function benchChromium(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, scale: number, doBare: boolean, timeoutMs: number) {
+  log(`chromium ${ep}: full app, pack ${pack}, ${steps} steps`);
+  let full: Awaited<ReturnType<typeof benchFull>> | { error: string };
+  try {
+    full = await benchFull(browser, url, pack, ep, steps, scale, timeoutMs);
+    log(`chromium ${ep}: full app ${full.msPerStep} ms/step`);
+  } catch (e) {
+    full = { error: errText(e) };
+    log(`chromium ${ep}: full app failed: ${full.error}`);
+  }
+  let bare: Awaited<ReturnType<typeof benchBare>> | { error: string } | null = null;
+  if (doBare) {
+    log(`chromium ${ep}: bare ORT loop`);
+    try {
+      bare = await benchBare(browser, url, pack, ep, steps, timeoutMs);
+      log(`chromium ${ep}: bare ${bare.msPerStep.median} ms/step (median)`);
+    } catch (e) {
+      bare = { error: errText(e) };
+      log(`chromium ${ep}: bare loop failed: ${bare.error}`);
+    }
+  }
+  const overhead = full && 'msPerStep' in full && bare && 'msPerStep' in bare ? round(full.msPerStep / bare.msPerStep.mean) : null;
+  return { pack, steps, full, bare, fullOverBare: overhead, longTasks: 'longTasks' in full ? full.longTasks : null };
+}

@@ -1,0 +1,42 @@
+// The onnxruntime-node part of the bench: ms per guided DDIM step (U-Net + classifier gradient, batch 1)
+// on the CPU EP, through tools/lib/ort.ts and the browser's own sampling loop (src/diffusion).
+import { join } from 'node:path';
+import { createGaussianRng, createProcessForPack, sampleLoop } from '../../src/diffusion';
+import { CliError } from '../lib/cli';
+import { openSession, ortClassifierGrad, ortDenoiser } from '../lib/ort';
+import { loadPack } from '../lib/pack';
+import { log, round, stats } from './report';
+
+/** Threads of the node runs (intra-op), comparable with the browser's wasm EP. */
+export const NODE_THREADS = 2;
+
+export async function benchNode(packName: string, steps: number, scaleArg: number | undefined) {
+  const pack = await loadPack(join('public/models', packName));
+  const m = pack.manifest;
+  if (!pack.classifierGradPath) throw new CliError(`pack ${m.name} has no classifier gradient graph`);
+  const threads = NODE_THREADS;
+  const unet = await openSession(pack.unetPath, threads);
+  const cls = await openSession(pack.classifierGradPath, threads);
+  // steps + 1 respaced DDIM steps: the first is the warm-up and is not counted.
+  const proc = createProcessForPack(m, `ddim${steps + 1}`);
+  const scale = scaleArg ?? m.sampling.classifierScale;
+  const label = Int32Array.of(0);
+  const times: number[] = [];
+  let t = performance.now();
+  for await (const rec of sampleLoop({
+    process: proc, shape: [1, 3, m.imageSize, m.imageSize],
+    denoise: ortDenoiser(unet, m.learnSigma ? 6 : 3), unetLabels: m.classCond ? label : null,
+    classifierGrad: ortClassifierGrad(cls), classifierLabels: label,
+    getClassifierScale: () => scale, useDdim: true, rng: createGaussianRng(1, 0),
+  })) {
+    const now = performance.now();
+    const dt = now - t;
+    t = now;
+    if (rec.step > 0) times.push(dt);
+    if (rec.classifierScale === 0) throw new Error('the classifier was not called (scale 0?)');
+    log(`node step ${rec.step}/${steps}${rec.step === 0 ? ' (warm-up)' : ''}: ${dt.toFixed(1)} ms`);
+  }
+  await unet.release();
+  await cls.release();
+  return { pack: m.name, ep: 'cpu (onnxruntime-node)', threads, batch: 1, steps, scale, msPerStep: stats(times), stepMs: times.map(round) };
+}
