@@ -28,7 +28,7 @@ import {
   type Shape4,
 } from '../src/diffusion';
 import {
-  GUIDANCE_MODES, canUseCfg, classifierLabelProblem, labelOfImagenetIndex, modeUses, type GuidanceMode, type PackManifest,
+  GRAPH_IO, GUIDANCE_MODES, canUseCfg, classifierLabelProblem, graphIoProblem, labelOfImagenetIndex, modeUses, type GuidanceMode, type PackManifest,
 } from '../src/shared/manifest';
 import { DEFAULTS, LIMITS } from '../src/shared/protocol';
 import { CliError, asUserError, finiteNumber, integer, numberInLimits, parseFlags, runMain, str } from './lib/cli';
@@ -175,6 +175,9 @@ runMain('sample', async () => {
   const size = m.imageSize;
   const unetSession = await openSession(pack.unetPath, threads);
   const clsSession = pack.classifierGradPath ? await openSession(pack.classifierGradPath, threads) : null;
+  const ioProblem = graphIoProblem(unetSession, GRAPH_IO.unet, m.classCond, pack.unet.file)
+    ?? (clsSession && m.classifierGrad ? graphIoProblem(clsSession, GRAPH_IO.classifierGrad, true, m.classifierGrad.file) : null);
+  if (ioProblem) throw new CliError(`invalid pack ${packDir}: ${ioProblem}`);
   const labelProblem = clsSession && m.classifierGrad ? classifierLabelProblem(clsSession.outputMetadata, m, m.classifierGrad.file) : null;
   if (labelProblem) throw new CliError(`invalid pack ${packDir}: ${labelProblem}`);
   const unetTimer: RunTimer = { ms: 0, calls: 0 };
@@ -183,6 +186,8 @@ runMain('sample', async () => {
   const classifierGrad = clsSession ? ortClassifierGrad(clsSession, clsTimer) : undefined;
   const finalGrad = clsSession ? ortClassifierGrad(clsSession) : undefined;
   const upSession = up && pack.upsamplerPath ? await openSession(pack.upsamplerPath, threads) : null;
+  const upProblem = upSession && up ? graphIoProblem(upSession, GRAPH_IO.upsampler, up.classCond, up.file) : null;
+  if (upProblem) throw new CliError(`invalid pack ${packDir}: ${upProblem}`);
   const upTimer: RunTimer = { ms: 0, calls: 0 };
 
   const numBatches = Math.ceil(numSamples / batch);

@@ -17,6 +17,41 @@ export const MANIFEST_LIMITS = {
   maxExternalDataFiles: 16,
 } as const;
 
+/**
+ * The ONNX graphs' input and output names (docs/pack-format.md): the one spelling used by the manifest
+ * check below, the worker's sessions, the bench worker and the Node tools. `names` are the feed / fetch
+ * names; each graph lists the inputs it must take (by class conditioning) and the outputs it must give.
+ */
+const IO_NAMES = {
+  x: 'x', timesteps: 'timesteps', y: 'y', lowRes: 'low_res', modelOutput: 'model_output', grad: 'grad', logp: 'logp', logits: 'logits',
+} as const;
+
+export type GraphIoName = (typeof IO_NAMES)[keyof typeof IO_NAMES];
+
+export interface GraphIoSpec {
+  inputs(classCond: boolean): readonly GraphIoName[];
+  outputs: readonly GraphIoName[];
+}
+
+const N = IO_NAMES;
+export const GRAPH_IO: {
+  readonly names: typeof IO_NAMES;
+  /** The base U-Net (and its fp16 twin): y only when class-conditional. */
+  readonly unet: GraphIoSpec;
+  /** The classifier-gradient graph: always takes y; grad = d log p(y|x_t) / dx_t. */
+  readonly classifierGrad: GraphIoSpec;
+  /** The cascade's super-resolution U-Net: low_res always, y only when class-conditional. */
+  readonly upsampler: GraphIoSpec;
+} = {
+  names: IO_NAMES,
+  unet: { inputs: (classCond) => (classCond ? [N.x, N.timesteps, N.y] : [N.x, N.timesteps]), outputs: [N.modelOutput] },
+  classifierGrad: { inputs: () => [N.x, N.timesteps, N.y], outputs: [N.grad, N.logp, N.logits] },
+  upsampler: {
+    inputs: (classCond) => (classCond ? [N.x, N.timesteps, N.lowRes, N.y] : [N.x, N.timesteps, N.lowRes]),
+    outputs: [N.modelOutput],
+  },
+};
+
 export type NoiseSchedule = 'linear' | 'cosine';
 
 /**
@@ -138,7 +173,7 @@ function strList(o: Obj, k: string, p: string): string[] {
   return need<string[]>(Array.isArray(v) && v.every((s) => typeof s === 'string'), `${p}${k}`, 'a list of strings', v);
 }
 
-function graph(o: Obj, k: string, required: string[], outputs: string[]): GraphFile {
+function graph(o: Obj, k: string, io: GraphIoSpec, classCond: boolean): GraphFile {
   const g = o[k];
   need(isObj(g), k, 'an object', g);
   const G = g as Obj;
@@ -151,8 +186,8 @@ function graph(o: Obj, k: string, required: string[], outputs: string[]): GraphF
   const sha256 = need<string>(typeof G.sha256 === 'string' && /^[0-9a-f]{64}$/.test(G.sha256), `${k}.sha256`, '64 lowercase hex digits', G.sha256);
   const inputs = strList(G, 'inputs', `${k}.`);
   const outs = strList(G, 'outputs', `${k}.`);
-  for (const name of required) need(inputs.includes(name), `${k}.inputs`, `a list containing "${name}"`, inputs);
-  for (const name of outputs) need(outs.includes(name), `${k}.outputs`, `a list containing "${name}"`, outs);
+  for (const name of io.inputs(classCond)) need(inputs.includes(name), `${k}.inputs`, `a list containing "${name}"`, inputs);
+  for (const name of io.outputs) need(outs.includes(name), `${k}.outputs`, `a list containing "${name}"`, outs);
   const g2: GraphFile = { file, dtype, bytes: posInt(G, 'bytes', `${k}.`), sha256, inputs, outputs: outs };
   if (G.externalData !== undefined) g2.externalData = externalData(G.externalData, `${k}.externalData`, file);
   return g2;
@@ -220,8 +255,7 @@ function upsampler(m: Obj, baseSize: number): UpsamplerGraph {
   const timestepRespacing = str(S, 'timestepRespacing', 'upsampler.sampling.');
   respacingOk(diffusion.diffusionSteps, timestepRespacing, 'upsampler.sampling.timestepRespacing');
   const useDdim = bool(S, 'useDdim', 'upsampler.sampling.');
-  const inputs = classCond ? ['x', 'timesteps', 'low_res', 'y'] : ['x', 'timesteps', 'low_res'];
-  const g = graph(m, 'upsampler', inputs, ['model_output']);
+  const g = graph(m, 'upsampler', GRAPH_IO.upsampler, classCond);
   return { ...g, imageSize, lowResSize, learnSigma, classCond, diffusion, sampling: { timestepRespacing, useDdim } };
 }
 
@@ -253,7 +287,6 @@ export function parseManifest(json: unknown): PackManifest {
   const s = m.sampling;
   need(isObj(s), 'sampling', 'an object', s);
   const S = s as Obj;
-  const unetInputs = classCond ? ['x', 'timesteps', 'y'] : ['x', 'timesteps'];
   const imageSize = posInt(m, 'imageSize', '');
   need(imageSize <= MANIFEST_LIMITS.maxImageSize, 'imageSize', `at most ${MANIFEST_LIMITS.maxImageSize}`, imageSize);
   const diffusionSteps = posInt(D, 'diffusionSteps', 'diffusion.');
@@ -285,7 +318,7 @@ export function parseManifest(json: unknown): PackManifest {
       timestepRespacing,
       useDdim: bool(S, 'useDdim', 'sampling.'),
     },
-    unet: graph(m, 'unet', unetInputs, ['model_output']),
+    unet: graph(m, 'unet', GRAPH_IO.unet, classCond),
     source: str(m, 'source', ''),
     license: str(m, 'license', ''),
   };
@@ -295,8 +328,8 @@ export function parseManifest(json: unknown): PackManifest {
     manifest.sampling.guidanceMode = mode;
   }
   if (S.cfgScale !== undefined) manifest.sampling.cfgScale = finite(S, 'cfgScale', 'sampling.');
-  if (m.unetFp16 !== undefined) manifest.unetFp16 = graph(m, 'unetFp16', unetInputs, ['model_output']);
-  if (m.classifierGrad !== undefined) manifest.classifierGrad = graph(m, 'classifierGrad', ['x', 'timesteps', 'y'], ['grad', 'logp', 'logits']);
+  if (m.unetFp16 !== undefined) manifest.unetFp16 = graph(m, 'unetFp16', GRAPH_IO.unet, classCond);
+  if (m.classifierGrad !== undefined) manifest.classifierGrad = graph(m, 'classifierGrad', GRAPH_IO.classifierGrad, true);
   if (m.upsampler !== undefined) manifest.upsampler = upsampler(m, imageSize);
   return manifest;
 }
@@ -317,10 +350,28 @@ export function classifierLabelProblem(
   m: Pick<PackManifest, 'labels'>,
   file: string,
 ): string | null {
-  const logits = outputs.find((o) => o.name === 'logits');
+  const logits = outputs.find((o) => o.name === GRAPH_IO.names.logits);
   const k = logits?.isTensor && logits.shape?.length === 2 ? logits.shape[1] : undefined;
   if (typeof k !== 'number' || k === m.labels.length) return null;
   return `${file}: the classifier has ${k} classes but the manifest lists ${m.labels.length} labels (labels[i] must name classifier class i)`;
+}
+
+/**
+ * A graph file that lacks an input or output its kind must have (GRAPH_IO): the manifest's `inputs` /
+ * `outputs` are only what the pack claims, this checks the loaded graph itself (ONNX Runtime's
+ * session.inputNames / outputNames). Returns the problem, or null.
+ */
+export function graphIoProblem(
+  session: { readonly inputNames: readonly string[]; readonly outputNames: readonly string[] },
+  io: GraphIoSpec,
+  classCond: boolean,
+  file: string,
+): string | null {
+  const inputs = io.inputs(classCond).filter((n) => !session.inputNames.includes(n));
+  const outputs = io.outputs.filter((n) => !session.outputNames.includes(n));
+  if (inputs.length === 0 && outputs.length === 0) return null;
+  const missing = [...inputs.map((n) => `input "${n}"`), ...outputs.map((n) => `output "${n}"`)].join(', ');
+  return `${file}: the graph has no ${missing} (its inputs: ${session.inputNames.join(', ') || 'none'}; outputs: ${session.outputNames.join(', ') || 'none'})`;
 }
 
 /** Model label of an ImageNet index, or -1 when the pack does not know that class. */

@@ -1,37 +1,36 @@
-// Bare ONNX Runtime loop for tools/bench.ts: the pack's U-Net and classifier-gradient sessions on
-// one EP, run back to back with fixed inputs (no sampling maths, no UI, no messages per step).
-// Same ORT build, wasm assets and thread count as the app's worker (src/worker/sessions.ts).
+// Bare ONNX Runtime loop for tools/bench (bench.html): the pack's U-Net and classifier-gradient sessions
+// on one EP, run back to back with fixed inputs (no sampling maths, no UI, no messages per step).
+// Same ORT build, wasm assets, thread count, session options and manifest check as the app's worker
+// (src/worker/sessions.ts, src/shared/manifest.ts).
 import * as ort from 'onnxruntime-web';
-import ortWasmGlueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs?url';
-import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
+import { GRAPH_IO, parseManifest, type GraphFile } from '../shared/manifest';
 import type { BareRequest, BareResult } from '../shared/benchProtocol';
+import { configureOrt, createSession, wasmThreadCount, type GraphBytes } from './sessions';
 
 const scope = self as unknown as Worker;
+const IO = GRAPH_IO.names;
 
-async function fetchBytes(url: string): Promise<Uint8Array> {
+async function fetchBytes(url: URL): Promise<Uint8Array> {
   const r = await fetch(url);
-  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  if (!r.ok) throw new Error(`${url.href}: HTTP ${r.status}`);
   return new Uint8Array(await r.arrayBuffer());
 }
 
+/** A graph and its external-data files, fetched from the pack folder (no OPFS, no integrity check). */
+async function graphBytes(base: URL, g: GraphFile): Promise<GraphBytes> {
+  const externalData = await Promise.all((g.externalData ?? []).map(async (e) => ({ path: e.file, data: await fetchBytes(new URL(e.file, base)) })));
+  return { name: g.file, bytes: await fetchBytes(new URL(g.file, base)), externalData };
+}
+
 async function run(req: BareRequest): Promise<BareResult> {
-  const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
-  ort.env.wasm.numThreads = threads;
-  ort.env.wasm.wasmPaths = { mjs: new URL(ortWasmGlueUrl, self.location.href), wasm: new URL(ortWasmUrl, self.location.href) };
-  ort.env.logLevel = 'error';
+  const threads = wasmThreadCount();
+  configureOrt(threads);
   const base = new URL(`models/${req.pack}/`, req.pageUrl);
-  const manifest = (await (await fetch(new URL('manifest.json', base))).json()) as {
-    imageSize: number; classCond: boolean; unet: { file: string }; classifierGrad?: { file: string } | null;
-  };
-  const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: [req.ep === 'webgpu' ? { name: 'webgpu' } : { name: 'wasm' }],
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-  };
-  const unet = await ort.InferenceSession.create(await fetchBytes(new URL(manifest.unet.file, base).href), options);
-  const grad = manifest.classifierGrad
-    ? await ort.InferenceSession.create(await fetchBytes(new URL(manifest.classifierGrad.file, base).href), options)
-    : null;
+  const r = await fetch(new URL('manifest.json', base));
+  if (!r.ok) throw new Error(`models/${req.pack}/manifest.json: HTTP ${r.status}`);
+  const manifest = parseManifest(await r.json());
+  const unet = await createSession(await graphBytes(base, manifest.unet), req.ep);
+  const grad = manifest.classifierGrad ? await createSession(await graphBytes(base, manifest.classifierGrad), req.ep) : null;
 
   const s = manifest.imageSize;
   // Batched steps (grid views): the U-Net on unetRows rows, the gradient graph on gradRows rows.
@@ -44,20 +43,18 @@ async function run(req: BareRequest): Promise<BareResult> {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     x[k] = (seed / 2 ** 32) * 2 - 1;
   }
-  const feeds = (n: number): Record<string, ort.Tensor> => ({
-    x: new ort.Tensor('float32', x.subarray(0, n * 3 * s * s), [n, 3, s, s]),
-    timesteps: new ort.Tensor('float32', new Float32Array(n).fill(500), [n]),
-    y: new ort.Tensor('int64', new BigInt64Array(n), [n]),
+  const feeds = (n: number, withY: boolean): Record<string, ort.Tensor> => ({
+    [IO.x]: new ort.Tensor('float32', x.subarray(0, n * 3 * s * s), [n, 3, s, s]),
+    [IO.timesteps]: new ort.Tensor('float32', new Float32Array(n).fill(500), [n]),
+    ...(withY ? { [IO.y]: new ort.Tensor('int64', new BigInt64Array(n), [n]) } : {}),
   });
   const step = async (): Promise<[number, number]> => {
     const t0 = performance.now();
-    const uf = feeds(unetRows);
-    if (!manifest.classCond) delete uf.y;
-    const u = await unet.run(uf);
+    const u = await unet.run(feeds(unetRows, manifest.classCond), [IO.modelOutput]);
     for (const t of Object.values(u)) void (t.data as Float32Array).length;
     const t1 = performance.now();
     if (grad && gradRows > 0) {
-      const g = await grad.run(feeds(gradRows), ['grad', 'logp']);
+      const g = await grad.run(feeds(gradRows, true), [IO.grad, IO.logp]);
       for (const t of Object.values(g)) void (t.data as Float32Array).length;
     }
     return [t1 - t0, performance.now() - t1];

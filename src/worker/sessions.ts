@@ -6,11 +6,11 @@ import ortWasmGlueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs?url'
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../diffusion/types';
 import type { Ep } from '../shared/protocol';
-import { classifierLabelProblem, type PackManifest, type UpsamplerGraph } from '../shared/manifest';
+import { GRAPH_IO, classifierLabelProblem, graphIoProblem, type PackManifest, type UpsamplerGraph } from '../shared/manifest';
 import type { SerialQueue } from './serialQueue';
 
 /** ONNX I/O names fixed by docs/pack-format.md (parseManifest checks the manifest lists them). */
-const IO = { x: 'x', timesteps: 'timesteps', y: 'y', modelOutput: 'model_output', grad: 'grad', logp: 'logp', logits: 'logits' } as const;
+const IO = GRAPH_IO.names;
 
 export interface ModelSessions {
   denoise: DenoiseFn;
@@ -20,13 +20,18 @@ export interface ModelSessions {
   release(): Promise<void>;
 }
 
+/** The wasm EP's thread count: up to 4 when the page is cross-origin isolated (SharedArrayBuffer), else 1. */
+export function wasmThreadCount(): number {
+  return self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+}
+
 export function configureOrt(wasmThreads: number): void {
   ort.env.wasm.numThreads = wasmThreads;
   ort.env.wasm.wasmPaths = { mjs: new URL(ortWasmGlueUrl, self.location.href), wasm: new URL(ortWasmUrl, self.location.href) };
   ort.env.logLevel = 'error';
 }
 
-function sessionOptions(ep: Ep): ort.InferenceSession.SessionOptions {
+export function sessionOptions(ep: Ep): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: [ep === 'webgpu' ? { name: 'webgpu' } : { name: 'wasm' }],
     graphOptimizationLevel: 'all',
@@ -46,7 +51,7 @@ export interface GraphBytes {
 }
 
 /** Session creation with the file named in the error (ORT's own message says "protobuf parsing failed"). */
-async function createSession(file: GraphBytes, ep: Ep): Promise<ort.InferenceSession> {
+export async function createSession(file: GraphBytes, ep: Ep): Promise<ort.InferenceSession> {
   try {
     const options = sessionOptions(ep);
     if (file.externalData?.length) options.externalData = file.externalData;
@@ -66,8 +71,12 @@ export async function createModelSessions(
   const unet = await createSession(unetFile, ep);
   let grad: ort.InferenceSession | null = null;
   try {
+    const unetProblem = graphIoProblem(unet, GRAPH_IO.unet, manifest.classCond, unetFile.name);
+    if (unetProblem) throw new Error(unetProblem);
     grad = gradFile ? await createSession(gradFile, ep) : null;
-    const problem = grad && gradFile ? classifierLabelProblem(grad.outputMetadata, manifest, gradFile.name) : null;
+    const problem = grad && gradFile
+      ? graphIoProblem(grad, GRAPH_IO.classifierGrad, true, gradFile.name) ?? classifierLabelProblem(grad.outputMetadata, manifest, gradFile.name)
+      : null;
     if (problem) throw new Error(problem);
   } catch (e) {
     await grad?.release();
@@ -124,6 +133,11 @@ export interface UpsamplerSession {
 
 export async function createUpsamplerSession(up: UpsamplerGraph, file: GraphBytes, ep: Ep, queue: SerialQueue): Promise<UpsamplerSession> {
   const session = await createSession(file, ep);
+  const problem = graphIoProblem(session, GRAPH_IO.upsampler, up.classCond, file.name);
+  if (problem) {
+    await session.release();
+    throw new Error(problem);
+  }
   const s = up.lowResSize;
   return {
     denoiseWith: (lowRes) => (x, timesteps, y, shape) =>
@@ -131,7 +145,7 @@ export async function createUpsamplerSession(up: UpsamplerGraph, file: GraphByte
         const n = shape[0];
         if (lowRes.length !== n * 3 * s * s) throw new Error(`low_res holds ${lowRes.length} values, not ${n}x3x${s}x${s}`);
         const feeds = baseFeeds(x, timesteps, shape);
-        feeds.low_res = new ort.Tensor('float32', lowRes, [n, 3, s, s]);
+        feeds[IO.lowRes] = new ort.Tensor('float32', lowRes, [n, 3, s, s]);
         if (up.classCond) {
           if (!y) throw new Error('this upsampler is class-conditional but no labels were given');
           feeds[IO.y] = int64Tensor(y);

@@ -2,6 +2,9 @@
 // CPU execution provider; labels go in as int64, timesteps as float32 (docs/pack-format.md).
 import * as ort from 'onnxruntime-node';
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../../src/diffusion';
+import { GRAPH_IO } from '../../src/shared/manifest';
+
+const IO = GRAPH_IO.names;
 
 export async function openSession(path: string, threads = 2): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(path, {
@@ -37,28 +40,28 @@ export interface RunTimer {
 export function ortDenoiser(
   session: ort.InferenceSession, outChannels: number, timer?: RunTimer, lowRes?: { data: Float32Array; size: number },
 ): DenoiseFn {
-  const needsY = session.inputNames.includes('y');
+  const needsY = session.inputNames.includes(IO.y);
   return async (x: Float32Array, timesteps: Float32Array, y: Int32Array | null, shape: Shape4) => {
     const [n, c, h, w] = shape;
     const feeds: Record<string, ort.Tensor> = {
-      x: new ort.Tensor('float32', x, [n, c, h, w]),
-      timesteps: new ort.Tensor('float32', timesteps, [n]),
+      [IO.x]: new ort.Tensor('float32', x, [n, c, h, w]),
+      [IO.timesteps]: new ort.Tensor('float32', timesteps, [n]),
     };
     if (needsY) {
       if (!y) throw new Error('this U-Net is class-conditional: it needs labels y');
-      feeds.y = new ort.Tensor('int64', int64(y), [n]);
+      feeds[IO.y] = new ort.Tensor('int64', int64(y), [n]);
     }
     if (lowRes) {
       if (lowRes.data.length !== n * 3 * lowRes.size * lowRes.size) throw new Error(`low_res holds ${lowRes.data.length} values, not ${n}x3x${lowRes.size}x${lowRes.size}`);
-      feeds.low_res = new ort.Tensor('float32', lowRes.data, [n, 3, lowRes.size, lowRes.size]);
+      feeds[IO.lowRes] = new ort.Tensor('float32', lowRes.data, [n, 3, lowRes.size, lowRes.size]);
     }
     const t0 = performance.now();
-    const result = await session.run(feeds, ['model_output']);
+    const result = await session.run(feeds, [IO.modelOutput]);
     if (timer) {
       timer.ms += performance.now() - t0;
       timer.calls++;
     }
-    return output(result, 'model_output', [n, outChannels, h, w]);
+    return output(result, IO.modelOutput, [n, outChannels, h, w]);
   };
 }
 
@@ -66,16 +69,16 @@ export function ortClassifierGrad(session: ort.InferenceSession, timer?: RunTime
   return async (x: Float32Array, timesteps: Float32Array, y: Int32Array, shape: Shape4) => {
     const [n, c, h, w] = shape;
     const feeds = {
-      x: new ort.Tensor('float32', x, [n, c, h, w]),
-      timesteps: new ort.Tensor('float32', timesteps, [n]),
-      y: new ort.Tensor('int64', int64(y), [n]),
+      [IO.x]: new ort.Tensor('float32', x, [n, c, h, w]),
+      [IO.timesteps]: new ort.Tensor('float32', timesteps, [n]),
+      [IO.y]: new ort.Tensor('int64', int64(y), [n]),
     };
     const t0 = performance.now();
-    const result = await session.run(feeds, ['grad', 'logp']);
+    const result = await session.run(feeds, [IO.grad, IO.logp]);
     if (timer) {
       timer.ms += performance.now() - t0;
       timer.calls++;
     }
-    return { grad: output(result, 'grad', [n, c, h, w]), logp: output(result, 'logp', [n]) };
+    return { grad: output(result, IO.grad, [n, c, h, w]), logp: output(result, IO.logp, [n]) };
   };
 }
