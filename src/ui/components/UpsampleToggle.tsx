@@ -5,13 +5,13 @@ import { useApp } from '../store/store';
 
 export function UpsampleToggle() {
   const id = useId();
-  const sizes = useApp((s) => (s.manifest?.upsampler ? { from: s.manifest.upsampler.lowResSize, to: s.manifest.upsampler.imageSize } : null));
-  const from = sizes?.from ?? 0;
-  const to = sizes?.to ?? 0;
+  // Primitives only: a selector returning a new object each time would re-render without end.
+  const from = useApp((s) => s.manifest?.upsampler?.lowResSize ?? 0);
+  const to = useApp((s) => s.manifest?.upsampler?.imageSize ?? 0);
   const upsample = useApp((s) => s.params.upsample);
   const view = useApp((s) => s.params.view);
   const setParam = useApp((s) => s.setParam);
-  if (!sizes) return null;
+  if (!to) return null;
   return (
     <div className="field check">
       <input id={id} type="checkbox" checked={upsample} onChange={(e) => setParam('upsample', e.target.checked)} />
