@@ -47,7 +47,8 @@ def _load(path: Path, kind: str):
 
 
 def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool, force: bool,
-              guidance_mode: Optional[str] = None, cfg_scale: Optional[float] = None) -> Path:
+              guidance_mode: Optional[str] = None, cfg_scale: Optional[float] = None,
+              data: Optional[Path] = None, accuracy_limit: int = 1000) -> Path:
     unet, uck = _load(run / "unet.pt", "unet")
     classifier, cck = _load(run / "classifier.pt", "classifier")
     if uck["wnids"] != cck["wnids"]:
@@ -57,7 +58,18 @@ def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool
     check_output_folder(out, replace=force)  # OutputFolderError (a FileExistsError) before any export
     size = unet.cfg.image_size
     accuracy = None
-    if cck.get("val_acc"):  # measured by adm.train on noised val images (adm.classifier_eval)
+    if data is not None:  # measured now, on the weights that go into the pack
+        from .classifier_eval import noisy_accuracy
+        from .data import load_image_folder
+        from .diffusion import GaussianDiffusion
+        val = load_image_folder(str(data), "val", size, wnids=cck["wnids"])
+        d = DiffusionConfig(**uck["diffusion"])
+        acc = noisy_accuracy(classifier, val, GaussianDiffusion.from_config(d.noise_schedule, d.diffusion_steps,
+                                                                            learn_sigma=d.learn_sigma),
+                             limit=accuracy_limit)
+        accuracy = dict(metric=ACCURACY_METRIC, images=min(accuracy_limit, len(val.labels)),
+                        top1ByT={k: round(float(v), 4) for k, v in acc.items()})
+    elif cck.get("val_acc") and cck.get("val_acc_step") == cck["step"]:  # adm.train's check of these weights
         accuracy = dict(metric=ACCURACY_METRIC, images=int(cck.get("val_images") or 1),
                         top1ByT={k: round(float(v), 4) for k, v in cck["val_acc"].items()})
     return write_pack(
@@ -82,11 +94,14 @@ def main(argv=None) -> int:
     p.add_argument("--guidance-mode", choices=["classifier", "cfg", "both"], default=None,
                    help="the app's default guidance mode for this pack (default: classifier)")
     p.add_argument("--cfg-scale", type=float, default=None, help="recommended classifier-free scale w")
+    p.add_argument("--data", type=Path, default=None,
+                   help="ImageFolder with val/: measure the classifier's top-1 on noised val images for the manifest "
+                        "(default: copy the training run's measurement when it is of the final weights)")
     p.add_argument("--force", action="store_true")
     a = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("ADM_TORCH_THREADS", "2")))
     try:
-        out = make_pack(a.run, a.out, a.scale, a.respacing, a.ddim, a.force, a.guidance_mode, a.cfg_scale)
+        out = make_pack(a.run, a.out, a.scale, a.respacing, a.ddim, a.force, a.guidance_mode, a.cfg_scale, a.data)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"make-pack: error: {e}", file=sys.stderr)
         return 2

@@ -138,6 +138,7 @@ class Trainer:
                                          limit_per_class=args.limit_per_class)
         self.val_acc: Dict[str, float] | None = None
         self.val_images = 0  # val images per t bucket behind val_acc
+        self.val_acc_step = -1  # the step val_acc was measured at (a pack copies it only if it is the last)
         lr = args.lr or (3e-4 if self.kind == "unet" else 6e-4)
         wd = args.weight_decay if args.weight_decay is not None else (0.0 if self.kind == "unet" else 0.05)
         self.base_lr = lr
@@ -205,13 +206,14 @@ class Trainer:
         self.gen.set_state(ck["rng"])
         self.val_acc = ck.get("val_acc")
         self.val_images = ck.get("val_images", 0)
+        self.val_acc_step = ck.get("val_acc_step", -1)
         print(f"resumed {self.kind} at step {self.step} ({self.elapsed / 60:.1f} min trained)", file=sys.stderr)
 
     def save(self):
         ck = dict(kind=self.kind, config=asdict(self.cfg), diffusion=asdict(self.dcfg), wnids=self.data.wnids,
                   model=self.model.state_dict(), ema=self.ema.state_dict(), opt=self.opt.state_dict(),
                   step=self.step, seen=self.seen, elapsed=self.elapsed, rng=self.gen.get_state(),
-                  val_acc=self.val_acc, val_images=self.val_images, train_args={k: (str(v) if isinstance(v, Path) else v)
+                  val_acc=self.val_acc, val_images=self.val_images, val_acc_step=self.val_acc_step, train_args={k: (str(v) if isinstance(v, Path) else v)
                                                     for k, v in vars(self.args).items()})
         tmp = self.ckpt_path + ".tmp"
         try:
@@ -313,6 +315,7 @@ class Trainer:
         """EMA classifier's top-1 on noised val images per t bucket; logged and kept in the checkpoint."""
         from .classifier_eval import noisy_accuracy
         self.val_images = min(self.args.eval_limit, len(self.val.labels))
+        self.val_acc_step = self.step
         self.val_acc = noisy_accuracy(self.ema, self.val, self.diffusion, limit=self.args.eval_limit,
                                       autocast=self.args.bf16 and self.device.type == "cpu")
         log.write(json.dumps(dict(step=self.step, seen=self.seen, elapsed=round(self.elapsed, 1),

@@ -93,9 +93,13 @@ def test_make_pack_from_run(data, tmp_path, need_ort):
     assert all(0 <= v <= 1 for v in acc["top1ByT"].values())
     # The recommended guidance mode and w are written when given.
     out2 = tmp_path / "pack2"
-    assert make_pack_mod.main(["--run", str(run), "--out", str(out2), "--guidance-mode", "cfg", "--cfg-scale", "3"]) == 0
-    s2 = read_manifest(out2)["sampling"]
-    assert s2["guidanceMode"] == "cfg" and s2["cfgScale"] == 3.0
+    assert make_pack_mod.main(["--run", str(run), "--out", str(out2), "--guidance-mode", "cfg", "--cfg-scale", "3",
+                               "--data", str(data)]) == 0
+    m2 = read_manifest(out2)
+    assert m2["sampling"]["guidanceMode"] == "cfg" and m2["sampling"]["cfgScale"] == 3.0
+    # --data measures the packed weights now (same protocol as the run's own check of the same weights)
+    assert m2["classifierAccuracy"]["images"] == 2 * len(WNIDS)
+    assert m2["classifierAccuracy"]["top1ByT"].keys() == acc["top1ByT"].keys()
     # An existing pack is not clobbered without --force, and a missing run is a clear error.
     assert make_pack_mod.main(["--run", str(run), "--out", str(out)]) == 2
     assert make_pack_mod.main(["--run", str(tmp_path / "nope"), "--out", str(tmp_path / "p2")]) == 2
