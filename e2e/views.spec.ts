@@ -318,7 +318,7 @@ test('sweep on the default pack (wasm, 5 steps): twelve 64x64 cells, scale chang
 });
 
 test('diversity and the instruments on the default pack (wasm, 3 steps)', async ({ page }) => {
-  await page.goto('./?ep=wasm&steps=3&seed=1&class=217&view=diversity&n=2&dscales=0,8');
+  await page.goto('./?ep=wasm&mode=classifier&steps=3&seed=1&class=217&view=diversity&n=2&dscales=0,8');
   await waitReady(page);
   await generateGrid(page, /Done .*step 3 \/ 3/, 600_000);
   const cells = await gridCells(page);
