@@ -3,7 +3,7 @@
 // public/models/<id>/, for testing a pack before it is copied into the app.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test as base, expect, type Page } from '@playwright/test';
+import { test as base, expect, type Locator, type Page } from '@playwright/test';
 
 export { expect };
 
@@ -101,9 +101,12 @@ export async function waitPainted(page: Page): Promise<void> {
   await expect(page.getByRole('img', { name: 'Sample' })).toHaveAttribute('data-painted', `${runId}:${step}`);
 }
 
-/** Starts recording every distinct canvas image (by hash), checked once per animation frame. */
-export async function recordCanvas(page: Page): Promise<() => Promise<number[]>> {
-  await page.getByRole('img', { name: 'Sample' }).evaluate((el) => {
+/**
+ * Starts recording every distinct image of a canvas (by hash), checked once per animation frame:
+ * the main sample canvas, or `canvas` (a grid cell's).
+ */
+export async function recordCanvas(page: Page, canvas?: Locator): Promise<() => Promise<number[]>> {
+  await (canvas ?? page.getByRole('img', { name: 'Sample' })).evaluate((el) => {
     const c = el as HTMLCanvasElement;
     const seen: number[] = [];
     (window as unknown as { __canvasHashes: number[] }).__canvasHashes = seen;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { PNG } from 'pngjs';
 import type { Browser, Page } from '@playwright/test';
-import { expect, status, test, waitReady } from './fixtures';
+import { expect, recordCanvas, status, test, waitReady } from './fixtures';
 
 interface Cell {
   name: string;
@@ -123,18 +123,7 @@ test('sweep on the tiny pack (wasm): one batch, cells stream and differ, the lin
   await expect(free.getByRole('figure', { name: 'CFG scale 5', exact: true })).toBeVisible();
 
   // Every distinct picture of one cell, once per animation frame: the cells stream.
-  await page.getByRole('figure', { name: 'scale 8', exact: true }).locator('canvas').evaluate((c: HTMLCanvasElement) => {
-    const seen: number[] = [];
-    (window as unknown as { __seen: number[] }).__seen = seen;
-    const loop = () => {
-      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-      let h = 0x811c9dc5;
-      for (let i = 0; i < d.length; i++) h = Math.imul(h ^ d[i], 0x01000193) >>> 0;
-      if (seen.at(-1) !== h) seen.push(h);
-      requestAnimationFrame(loop);
-    };
-    loop();
-  });
+  const cellImages = await recordCanvas(page, page.getByRole('figure', { name: 'scale 8', exact: true }).locator('canvas'));
   const t0 = await page.evaluate(() => performance.now());
   const { cpuMs } = await traced(browser, page, () => generateGrid(page, /Done .*step 8 \/ 8/));
   const long = (await longTasksSince(page, t0)).map((t) => Math.round(t.duration));
@@ -142,7 +131,7 @@ test('sweep on the tiny pack (wasm): one batch, cells stream and differ, the lin
   test.info().annotations.push({ type: 'main thread', description: `long tasks (wall) ${JSON.stringify(long)} ms; task CPU over 5 ms ${JSON.stringify(cpuMs)} ms; ${machine.why}` });
   expect(Math.max(0, ...cpuMs)).toBeLessThan(50);
   if (!machine.busy) expect(long.filter((ms) => ms > 50)).toEqual([]);
-  expect((await page.evaluate(() => (window as unknown as { __seen: number[] }).__seen)).length).toBeGreaterThanOrEqual(4);
+  expect((await cellImages()).length).toBeGreaterThanOrEqual(4);
 
   const cells = await gridCells(page);
   expect(cells).toHaveLength(12);
