@@ -1,7 +1,7 @@
 // The model side: which packs exist, the one being loaded or in use, and how it runs.
 import type { StateCreator } from 'zustand';
 import type { PackManifest } from '../../shared/manifest';
-import type { EpInfo, LoadStage, LoadTimings, StorageEstimateInfo, StoredPackInfo } from '../../shared/protocol';
+import type { EpInfo, FromWorker, LoadStage, LoadTimings, StorageEstimateInfo, StoredPackInfo } from '../../shared/protocol';
 import type { AppState } from './store';
 
 export interface PackEntry {
@@ -11,15 +11,8 @@ export interface PackEntry {
   url: string;
 }
 
-export interface LoadProgress {
-  file: string;
-  loaded: number;
-  total: number;
-  fromCache: boolean;
-  bytesPerSec?: number | null;
-  etaSec?: number | null;
-  resumedAt?: number;
-}
+/** The worker's progress message without its routing fields (one definition: the protocol's). */
+export type LoadProgress = Omit<Extract<FromWorker, { kind: 'progress' }>, 'kind' | 'loadId'>;
 
 /** The "Cached packs" panel: what the worker has stored, and what the page measured. */
 export interface StoredState {
