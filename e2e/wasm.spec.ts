@@ -3,8 +3,16 @@ import { readFileSync } from 'node:fs';
 import { expect, generate, recordCanvas, samplePixels, status, test, waitPainted, waitReady } from './fixtures';
 
 test('default pack on wasm: pick a class by keyboard, generate, save a PNG, reopen the link', async ({ page }) => {
+  const wasmFiles: string[] = [];
+  page.context().on('request', (r) => {
+    if (/\.wasm$/.test(new URL(r.url()).pathname)) wasmFiles.push(new URL(r.url()).pathname.split('/').pop() as string);
+  });
   await page.goto('./?ep=wasm&steps=10');
   await waitReady(page);
+  // The wasm EP runs on ORT's plain SIMD build; the Asyncify-instrumented WebGPU build (about twice
+  // as slow on the CPU) is never fetched.
+  expect(wasmFiles.some((f) => /^ort-wasm-simd-threaded-[\w-]+\.wasm$/.test(f))).toBe(true);
+  expect(wasmFiles.filter((f) => f.includes('jsep'))).toEqual([]);
   await expect(page.getByRole('note', { name: 'Execution provider' })).toContainText('WebGPU is not in use: WebAssembly was requested (?ep=wasm)');
 
   const cls = page.getByRole('combobox', { name: 'Class' });

@@ -1,10 +1,11 @@
 // Bare ONNX Runtime loop for tools/bench (bench.html): the pack's U-Net and classifier-gradient sessions
 // on one EP, run back to back with fixed inputs (no sampling maths, no UI, no messages per step).
-// Same ORT build, wasm assets, thread count, session options and manifest check as the app's worker
+// Same ORT build per EP (ortRuntime.ts), wasm assets, thread count, session options and manifest check as the app's worker
 // (src/worker/sessions.ts, src/shared/manifest.ts).
-import * as ort from 'onnxruntime-web';
+import type * as ort from 'onnxruntime-web';
 import { GRAPH_IO, parseManifest, type GraphFile } from '../shared/manifest';
 import type { BareRequest, BareResult } from '../shared/benchProtocol';
+import { ortFor } from './ortRuntime';
 import { configureOrt, createSession, wasmThreadCount, type GraphBytes } from './sessions';
 
 const scope = self as unknown as Worker;
@@ -25,6 +26,7 @@ async function graphBytes(base: URL, g: GraphFile): Promise<GraphBytes> {
 async function run(req: BareRequest): Promise<BareResult> {
   const threads = wasmThreadCount();
   configureOrt(threads);
+  const ortApi = await ortFor(req.ep);
   const base = new URL(`models/${req.pack}/`, req.pageUrl);
   const r = await fetch(new URL('manifest.json', base));
   if (!r.ok) throw new Error(`models/${req.pack}/manifest.json: HTTP ${r.status}`);
@@ -44,9 +46,9 @@ async function run(req: BareRequest): Promise<BareResult> {
     x[k] = (seed / 2 ** 32) * 2 - 1;
   }
   const feeds = (n: number, withY: boolean): Record<string, ort.Tensor> => ({
-    [IO.x]: new ort.Tensor('float32', x.subarray(0, n * 3 * s * s), [n, 3, s, s]),
-    [IO.timesteps]: new ort.Tensor('float32', new Float32Array(n).fill(500), [n]),
-    ...(withY ? { [IO.y]: new ort.Tensor('int64', new BigInt64Array(n), [n]) } : {}),
+    [IO.x]: new ortApi.Tensor('float32', x.subarray(0, n * 3 * s * s), [n, 3, s, s]),
+    [IO.timesteps]: new ortApi.Tensor('float32', new Float32Array(n).fill(500), [n]),
+    ...(withY ? { [IO.y]: new ortApi.Tensor('int64', new BigInt64Array(n), [n]) } : {}),
   });
   const step = async (): Promise<[number, number]> => {
     const t0 = performance.now();

@@ -127,7 +127,11 @@ let watchingDevice = false; // ORT keeps one GPUDevice per worker: watch it once
 async function watchDevice(): Promise<void> {
   if (watchingDevice) return;
   watchingDevice = true;
-  const device = (await ortGpuDevice()) as GpuDeviceLike;
+  const device = (await ortGpuDevice()) as GpuDeviceLike | undefined;
+  if (!device) {
+    watchingDevice = false; // no WebGPU session yet: the next WebGPU load watches
+    return;
+  }
   const info = await device.lost;
   pack = null;
   post({ kind: 'deviceLost', message: `the GPU device was lost (${info.reason || 'unknown'}): ${info.message}` });

@@ -1,12 +1,10 @@
 // The only module that creates ONNX Runtime sessions. It turns a pack's graphs into the
 // DenoiseFn / ClassifierGradFn the sampling loop calls, and disposes every tensor it makes.
-import * as ort from 'onnxruntime-web';
-// Emitted as assets by Vite; ORT imports the glue and streams the wasm from these URLs.
-import ortWasmGlueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs?url';
-import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
+import type * as ort from 'onnxruntime-web';
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../diffusion/types';
 import type { Ep } from '../shared/protocol';
 import { GRAPH_IO, classifierLabelProblem, graphIoProblem, type PackManifest, type UpsamplerGraph } from '../shared/manifest';
+import { loadedOrt, ortFor, setWasmThreads, type Ort } from './ortRuntime';
 import type { SerialQueue } from './serialQueue';
 
 /** ONNX I/O names fixed by docs/pack-format.md (parseManifest checks the manifest lists them). */
@@ -25,10 +23,9 @@ export function wasmThreadCount(): number {
   return self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
 }
 
+/** Before the first session: the wasm threads of whichever ORT build an EP loads (ortRuntime.ts). */
 export function configureOrt(wasmThreads: number): void {
-  ort.env.wasm.numThreads = wasmThreads;
-  ort.env.wasm.wasmPaths = { mjs: new URL(ortWasmGlueUrl, self.location.href), wasm: new URL(ortWasmUrl, self.location.href) };
-  ort.env.logLevel = 'error';
+  setWasmThreads(wasmThreads);
 }
 
 export function sessionOptions(ep: Ep): ort.InferenceSession.SessionOptions {
@@ -53,6 +50,7 @@ export interface GraphBytes {
 /** Session creation with the file named in the error (ORT's own message says "protobuf parsing failed"). */
 export async function createSession(file: GraphBytes, ep: Ep): Promise<ort.InferenceSession> {
   try {
+    const ort = await ortFor(ep);
     const options = sessionOptions(ep);
     if (file.externalData?.length) options.externalData = file.externalData;
     return await ort.InferenceSession.create(file.bytes, options);
@@ -68,6 +66,7 @@ export async function createModelSessions(
   ep: Ep,
   queue: SerialQueue,
 ): Promise<ModelSessions> {
+  const ort = await ortFor(ep);
   const unet = await createSession(unetFile, ep);
   let grad: ort.InferenceSession | null = null;
   try {
@@ -86,18 +85,18 @@ export async function createModelSessions(
   const classCond = manifest.classCond;
   const denoise: DenoiseFn = (x, timesteps, y, shape) =>
     queue.run(async () => {
-      const feeds = baseFeeds(x, timesteps, shape);
+      const feeds = baseFeeds(ort, x, timesteps, shape);
       if (classCond) {
         if (!y) throw new Error('this U-Net is class-conditional but no labels were given');
-        feeds[IO.y] = int64Tensor(y);
+        feeds[IO.y] = int64Tensor(ort, y);
       }
       return withOutputs(await unet.run(feeds), feeds, (out) => floatData(out, IO.modelOutput));
     });
   const classifierGrad: ClassifierGradFn | null = grad
     ? (x, timesteps, y, shape) =>
         queue.run(async () => {
-          const feeds = baseFeeds(x, timesteps, shape);
-          feeds[IO.y] = int64Tensor(y);
+          const feeds = baseFeeds(ort, x, timesteps, shape);
+          feeds[IO.y] = int64Tensor(ort, y);
           const g = grad;
           return withOutputs(await g.run(feeds, [IO.grad, IO.logp]), feeds, (out) => ({
             grad: floatData(out, IO.grad),
@@ -108,8 +107,8 @@ export async function createModelSessions(
   const classifierLogits: ModelSessions['classifierLogits'] = grad
     ? (x, timesteps, y, shape) =>
         queue.run(async () => {
-          const feeds = baseFeeds(x, timesteps, shape);
-          feeds[IO.y] = int64Tensor(y);
+          const feeds = baseFeeds(ort, x, timesteps, shape);
+          feeds[IO.y] = int64Tensor(ort, y);
           return withOutputs(await grad.run(feeds, [IO.logits]), feeds, (out) => floatData(out, IO.logits));
         })
     : null;
@@ -132,6 +131,7 @@ export interface UpsamplerSession {
 }
 
 export async function createUpsamplerSession(up: UpsamplerGraph, file: GraphBytes, ep: Ep, queue: SerialQueue): Promise<UpsamplerSession> {
+  const ort = await ortFor(ep);
   const session = await createSession(file, ep);
   const problem = graphIoProblem(session, GRAPH_IO.upsampler, up.classCond, file.name);
   if (problem) {
@@ -144,11 +144,11 @@ export async function createUpsamplerSession(up: UpsamplerGraph, file: GraphByte
       queue.run(async () => {
         const n = shape[0];
         if (lowRes.length !== n * 3 * s * s) throw new Error(`low_res holds ${lowRes.length} values, not ${n}x3x${s}x${s}`);
-        const feeds = baseFeeds(x, timesteps, shape);
+        const feeds = baseFeeds(ort, x, timesteps, shape);
         feeds[IO.lowRes] = new ort.Tensor('float32', lowRes, [n, 3, s, s]);
         if (up.classCond) {
           if (!y) throw new Error('this upsampler is class-conditional but no labels were given');
-          feeds[IO.y] = int64Tensor(y);
+          feeds[IO.y] = int64Tensor(ort, y);
         }
         return withOutputs(await session.run(feeds), feeds, (out) => floatData(out, IO.modelOutput));
       }),
@@ -156,14 +156,14 @@ export async function createUpsamplerSession(up: UpsamplerGraph, file: GraphByte
   };
 }
 
-function baseFeeds(x: Float32Array, timesteps: Float32Array, shape: Shape4): Record<string, ort.Tensor> {
+function baseFeeds(ort: Ort, x: Float32Array, timesteps: Float32Array, shape: Shape4): Record<string, ort.Tensor> {
   return {
     [IO.x]: new ort.Tensor('float32', x, [...shape]),
     [IO.timesteps]: new ort.Tensor('float32', timesteps, [timesteps.length]),
   };
 }
 
-function int64Tensor(labels: Int32Array): ort.Tensor {
+function int64Tensor(ort: Ort, labels: Int32Array): ort.Tensor {
   return new ort.Tensor('int64', BigInt64Array.from(labels, (v) => BigInt(v)), [labels.length]);
 }
 
@@ -186,7 +186,8 @@ function withOutputs<T>(out: ort.InferenceSession.ReturnType, feeds: Record<stri
 
 /** The GPUDevice ORT created, once a WebGPU session exists (for device-loss reporting). */
 export async function ortGpuDevice(): Promise<unknown> {
-  return ort.env.webgpu.device;
+  const ort = loadedOrt('webgpu');
+  return ort ? (await ort).env.webgpu.device : undefined;
 }
 
 /** A 70-byte ONNX graph (one Identity op, opset 17): creating a session of it starts ORT's runtime. */
@@ -201,6 +202,7 @@ const STARTER_MODEL = Uint8Array.from(atob('CAgSADo6ChAKAXgSAXkiCElkZW50aXR5EgRp
 export async function startRuntime(ep: Ep): Promise<number | null> {
   const t0 = performance.now();
   try {
+    const ort = await ortFor(ep);
     const s = await ort.InferenceSession.create(STARTER_MODEL, sessionOptions(ep));
     await s.release();
     return performance.now() - t0;
