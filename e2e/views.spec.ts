@@ -146,6 +146,9 @@ test('sweep on the tiny pack (wasm): one batch, cells stream and differ, the lin
   // Same noise in every cell: unguided classifier cell = CFG w = 0 cell.
   expect(h['Classifier guidance/scale 0']).toBe(h['Classifier-free guidance/CFG scale 0']);
   await expect(page.getByRole('alert')).toHaveCount(0);
+  // Once done, every cell (the CFG row too, which skips the gradient graph) shows the classifier's
+  // log p of its final sample.
+  await expect(page.getByRole('figure').getByText(/^log p\(x₀\) -?\d+\.\d\d$/)).toHaveCount(12);
 
   // The link reproduces the grid bit for bit.
   const url = page.url();
@@ -303,6 +306,9 @@ test('sweep on the default pack (wasm, 5 steps): twelve 64x64 cells, scale chang
   expect(h['Classifier guidance/scale 16']).not.toBe(h['Classifier guidance/scale 0']);
   expect(h['Classifier-free guidance/CFG scale 8']).not.toBe(h['Classifier-free guidance/CFG scale 0']);
   expect(new Set(cells.map((c) => c.hash)).size).toBeGreaterThanOrEqual(10);
+  // The trained classifier scores the strongly guided cell above the unguided one (final samples, t = 0).
+  const logpOf = async (name: string) => Number((await page.getByRole('figure', { name, exact: true }).getByText(/^log p\(x₀\)/).textContent())!.split(' ').at(-1));
+  expect(await logpOf('scale 16')).toBeGreaterThan(await logpOf('scale 0'));
   await expect(page.getByRole('alert')).toHaveCount(0);
 });
 

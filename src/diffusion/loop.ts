@@ -39,7 +39,8 @@ export interface SampleOptions {
   /**
    * Read at every step: the classifier scale s and the classifier-free scale w, each one number for the
    * batch or a Float32Array with one value per sample. A sample with s = 0 is not classifier-guided
-   * (the classifier is not called when no sample needs it); a sample with w = 0 gets no null-label row.
+   * and not fed to the classifier (which is not called when no sample needs it); a sample with w = 0
+   * gets no null-label row.
    */
   getScales?: () => GuidanceScales;
   /**
@@ -88,7 +89,10 @@ export interface StepRecord {
   x: Float32Array;
   /** Predicted x_0 at this step (guided for DDIM). Owned by the loop: copy it to keep it. */
   predXstart: Float32Array;
-  /** log p(y | x_t) per sample from the classifier at this step; null when it was not called. */
+  /**
+   * log p(y | x_t) per sample from the classifier at this step; null when it was not called, NaN for
+   * a sample that was not classifier-guided at this step (only guided samples go through the classifier).
+   */
   logp: Float32Array | null;
   /** Classifier scale applied to sample 0 at this step (0 when the classifier was skipped). */
   classifierScale: number;
@@ -101,7 +105,8 @@ export interface StepRecord {
   unetRows: number;
   /**
    * The unscaled classifier gradient ∇ log p(y | ·) of this step ([N, 3, H, W], where `gradientAt`
-   * says), or null when the classifier was not called. Owned by the gradient function: read it now.
+   * says; zero for samples that were not classifier-guided), or null when the classifier was not
+   * called. Owned by the gradient function or the loop: read it now.
    */
   grad: Float32Array | null;
   /** Σ, the model variance of this step's p(x_{t-1} | x_t) ([N, 3, H, W]). Owned by the loop: read it now. */
@@ -199,6 +204,8 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
   const requestedCfg = new Float32Array(n);
   const nullRow = new Int32Array(n);
   const batches = new Map<number, GuidedBatch>();
+  const gradBatches = new Map<number, GuidedBatch>();
+  let gradScratch: Float32Array | null = null;
   let combined: Float32Array | null = null;
   const readScales = (): void => {
     if (opts.getScales) {
@@ -275,19 +282,46 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
         gx = mv.mean;
         gt = gradTimesteps.fill(i > 0 ? p.timestepMap[i - 1] : 0);
       }
-      const g = await opts.classifierGrad(gx, gt, opts.classifierLabels, shape);
-      if (g.grad.length !== size) throw new Error(`classifier gradient has ${g.grad.length} values, expected ${size}`);
-      checkFinite(g.grad, 'the classifier gradient', at, scalesText);
-      logp = g.logp;
-      grad = g.grad;
+      let guidedRows = 0;
+      for (let s = 0; s < n; s++) if (appliedCls[s] !== 0) guidedRows++;
+      if (guidedRows === n) {
+        const g = await opts.classifierGrad(gx, gt, opts.classifierLabels, shape);
+        if (g.grad.length !== size) throw new Error(`classifier gradient has ${g.grad.length} values, expected ${size}`);
+        logp = g.logp;
+        grad = g.grad;
+      } else {
+        // Only the classifier-guided samples go through the gradient graph (a sweep's scale-0 and
+        // classifier-free cells cost nothing there); the others get a zero gradient and log p NaN.
+        let b = gradBatches.get(guidedRows);
+        if (!b) gradBatches.set(guidedRows, (b = { x: new Float32Array(guidedRows * plane), t: new Float32Array(guidedRows), y: new Int32Array(guidedRows) }));
+        for (let s = 0, r = 0; s < n; s++) {
+          if (appliedCls[s] === 0) continue;
+          b.x.set(gx.subarray(s * plane, (s + 1) * plane), r * plane);
+          b.t[r] = gt[s];
+          b.y[r++] = opts.classifierLabels[s];
+        }
+        const g = await opts.classifierGrad(b.x, b.t, b.y, [guidedRows, c, h, w]);
+        if (g.grad.length !== guidedRows * plane) {
+          throw new Error(`classifier gradient has ${g.grad.length} values, expected ${guidedRows * plane} (${guidedRows} guided rows)`);
+        }
+        const full = (gradScratch ??= new Float32Array(size)).fill(0);
+        logp = new Float32Array(n).fill(NaN);
+        for (let s = 0, r = 0; s < n; s++) {
+          if (appliedCls[s] === 0) continue;
+          full.set(g.grad.subarray(r * plane, (r + 1) * plane), s * plane);
+          logp[s] = g.logp[r++];
+        }
+        grad = full;
+      }
+      checkFinite(grad, 'the classifier gradient', at, scalesText);
       if (appliedCls.every((v) => v === appliedCls[0])) {
-        if (opts.useDdim) conditionScore(p, mv, x, i, g.grad, appliedCls[0]);
-        else conditionMean(mv, g.grad, appliedCls[0]);
+        if (opts.useDdim) conditionScore(p, mv, x, i, grad, appliedCls[0]);
+        else conditionMean(mv, grad, appliedCls[0]);
       } else {
         // Per-sample scales: guide each sample on its own slice; samples at 0 keep the unguided step exactly.
         for (let s = 0; s < n; s++) {
           if (appliedCls[s] === 0) continue;
-          const gs = g.grad.subarray(s * plane, (s + 1) * plane);
+          const gs = grad.subarray(s * plane, (s + 1) * plane);
           if (opts.useDdim) conditionScore(p, views[s], x.subarray(s * plane, (s + 1) * plane), i, gs, appliedCls[s]);
           else conditionMean(views[s], gs, appliedCls[s]);
         }

@@ -231,8 +231,11 @@ export type FromWorker =
       cells: number;
       /** The cells' RGBA images back to back (cell k from byte k·width·height·4), transferred. */
       rgba: ArrayBuffer;
-      /** log p(y | x_t) per cell; null when the classifier was not called at this step. */
-      logp: number[] | null;
+      /**
+       * log p(y | x_t) per cell; null when the classifier was not called at this step, and null for a
+       * cell it did not see (not classifier-guided: only guided cells go through the gradient graph).
+       */
+      logp: (number | null)[] | null;
       /** Per group: mean pairwise pixel L2 (RMS over the values of x₀ in [-1, 1]) of this step's predicted x₀. */
       pixelDiversity: number[];
     }
@@ -246,6 +249,8 @@ export type FromWorker =
        * samples (at t = 0); null when the pack has no classifier.
        */
       classifierL2: number[] | null;
+      /** Per cell: the classifier's log p(y | x_0) of the final sample (t = 0); null without a classifier. */
+      logp: number[] | null;
     }
   | { kind: 'done'; runId: number; ms: number }
   /** `step`: base-model steps done; `stage` 'upsample': stopped during the upsampler (after `upsampleStep` of its steps). */

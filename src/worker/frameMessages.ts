@@ -49,24 +49,32 @@ export function gridFrame(runId: number, rec: StepRecord, plan: RunPlan, preview
   return {
     msg: {
       kind: 'gridFrame', runId, step: rec.step + 1, numSteps: rec.numSteps, timestep: rec.timestep, width, height, cells: k, rgba,
-      logp: rec.logp ? Array.from(rec.logp) : null,
+      // NaN: a cell the classifier did not see at this step (not classifier-guided).
+      logp: rec.logp ? Array.from(rec.logp, (v) => (Number.isNaN(v) ? null : v)) : null,
       pixelDiversity: groups.map((g) => meanPairwiseRms(rec.predXstart, c * height * width, g)),
     },
     transfer: [rgba],
   };
 }
 
-/** Diversity of the final samples per group: pixel L2 (RMS) and, given logits, classifier softmax L2. */
+/**
+ * Read-out of the final samples: per group, pixel L2 (RMS) and, given the classifier's logits at t = 0,
+ * its softmax L2; per cell, log p(y | x_0) of the requested class (every cell, guided or not).
+ */
 export function gridReadout(runId: number, finalX: Float32Array, plan: RunPlan, logits: Float32Array | null): Outgoing {
   const [k, c, h, w] = plan.shape;
   const groups = plan.grid?.groups ?? [];
   let classifierL2: number[] | null = null;
+  let logp: number[] | null = null;
   if (logits) {
-    const probs = softmaxRows(logits, logits.length / k);
-    classifierL2 = groups.map((g) => meanPairwiseL2(probs, logits.length / k, g));
+    const classes = logits.length / k;
+    const probs = softmaxRows(logits, classes);
+    classifierL2 = groups.map((g) => meanPairwiseL2(probs, classes, g));
+    const labels = plan.classifierLabels;
+    if (labels) logp = Array.from({ length: k }, (_, s) => Math.log(probs[s * classes + labels[s]]));
   }
   return {
-    msg: { kind: 'gridReadout', runId, pixelL2: groups.map((g) => meanPairwiseRms(finalX, c * h * w, g)), classifierL2 },
+    msg: { kind: 'gridReadout', runId, pixelL2: groups.map((g) => meanPairwiseRms(finalX, c * h * w, g)), classifierL2, logp },
     transfer: [],
   };
 }

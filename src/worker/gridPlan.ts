@@ -19,7 +19,6 @@ export function planGrid(m: PackManifest, p: GenerateParams, grid: GridRequest, 
   const nullLabels = new Int32Array(k);
   const classifier = new Float32Array(k);
   const cfg = new Float32Array(k);
-  let anyClassifier = false;
   let anyCfg = false;
   cells.forEach((c, i) => {
     const at = `grid cell ${i + 1}`;
@@ -42,7 +41,6 @@ export function planGrid(m: PackManifest, p: GenerateParams, grid: GridRequest, 
     nullLabels[i] = m.unconditionalLabel ?? 0;
     classifier[i] = uses.classifier && m.classifierGrad ? c.classifierScale : 0;
     cfg[i] = uses.cfg ? c.cfgScale : 0;
-    anyClassifier ||= uses.classifier;
     anyCfg ||= uses.cfg;
   });
   if (!Array.isArray(grid.groups)) throw new Error('grid groups must be a list of cell index lists');
@@ -54,8 +52,9 @@ export function planGrid(m: PackManifest, p: GenerateParams, grid: GridRequest, 
     process: base.process,
     shape: [k, 3, m.imageSize, m.imageSize],
     unetLabels: m.classCond ? unetLabels : null,
-    // The classifier runs on every row when any cell is classifier-guided: log p for every cell.
-    classifierLabels: m.classifierGrad && anyClassifier ? classifierLabels : null,
+    // Targets for every cell whenever the pack has a classifier: the loop feeds only the guided cells
+    // to the gradient graph, and the final read-out scores every cell.
+    classifierLabels: m.classifierGrad ? classifierLabels : null,
     nullLabels: anyCfg ? nullLabels : null,
     guidanceMode: first.guidanceMode,
     guidanceInterval: base.guidanceInterval,

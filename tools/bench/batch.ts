@@ -1,8 +1,10 @@
 // Batched steps for the grid views (issue 9), a part of tools/bench.ts: ms per guided step (U-Net +
 // classifier gradient on K rows) at batch K, on onnxruntime-node and in Chromium (wasm, the bare ORT
-// loop of bench.html), plus the default sweep (6 classifier + 6 CFG cells from one noise) run as ONE
-// batch per step (U-Net 17 rows: 12 cells + 5 null-label rows; gradient 12 rows) against TWO batches
-// per step (classifier row: U-Net 6 + gradient 6; CFG row: U-Net 11, no gradient).
+// loop of bench.html), plus the default sweep (6 classifier + 6 CFG cells from one noise) as the app
+// runs it: ONE batch per step, the U-Net on 17 rows (12 cells + 5 null-label rows) and the gradient
+// graph on the 5 classifier-guided cells only (scale 0 and the CFG row skip it); for comparison the
+// same batch with the gradient on all 12 cells (what the app did before), and TWO batches per step
+// (classifier row: U-Net 6 + gradient 6; CFG row: U-Net 11, no gradient).
 import type { Browser } from '@playwright/test';
 import { openSession, ortClassifierGrad, ortDenoiser } from '../lib/ort';
 import { loadPack } from '../lib/pack';
@@ -23,7 +25,8 @@ export interface StepPlan {
 export function stepPlans(batches: number[]): StepPlan[] {
   return [
     ...batches.map((k) => ({ name: `batch ${k}`, cells: k, calls: [{ unetRows: k, gradRows: k }] })),
-    { name: 'sweep 6+6, one batch', cells: 12, calls: [{ unetRows: 17, gradRows: 12 }] },
+    { name: 'sweep 6+6, one batch (app)', cells: 12, calls: [{ unetRows: 17, gradRows: 5 }] },
+    { name: 'sweep 6+6, one batch, gradient on all cells', cells: 12, calls: [{ unetRows: 17, gradRows: 12 }] },
     { name: 'sweep 6+6, two batches', cells: 12, calls: [{ unetRows: 6, gradRows: 6 }, { unetRows: 11, gradRows: 0 }] },
   ];
 }

@@ -33,10 +33,16 @@ interface Props {
   Note?: ComponentType<{ row: number }>;
 }
 
-/** log p of one cell: the only part of a cell that changes per step in React. */
+/**
+ * log p of one cell: the only part of a cell that changes per step in React. Live at x_t while the
+ * classifier guides the cell; once the run ends, the classifier's score of the final sample (x_0) for
+ * every cell, classifier-free and scale-0 cells included, so the cells compare on one measure.
+ */
 function CellLogp({ view, index }: { view: GridViewName; index: number }) {
-  const logp = useApp((s) => s.gridRuns[view]?.logp?.[index]);
-  return logp === undefined || logp === null ? null : <span className="cell-logp">log p {logp.toFixed(2)}</span>;
+  const final = useApp((s) => s.gridRuns[view]?.readout?.logp?.[index]);
+  const live = useApp((s) => s.gridRuns[view]?.logp?.[index]);
+  if (final !== undefined && final !== null) return <span className="cell-logp" title="the classifier's log p(y | x₀) of the final sample">log p(x₀) {final.toFixed(2)}</span>;
+  return live === undefined || live === null ? null : <span className="cell-logp" title="the classifier's log p(y | xₜ) at this step">log p {live.toFixed(2)}</span>;
 }
 
 export function GridView({ view, exportNotes, Note }: Props) {

@@ -69,7 +69,7 @@ const gen = (over: Partial<GenerateParams> = {}): GenerateParams => ({
 });
 
 describe('planGrid (through planRun)', () => {
-  it('per-cell labels, seeds and fixed scales; one null-label entry per cell; the classifier on every row', () => {
+  it('per-cell labels, seeds and fixed scales; one null-label entry per cell; a classifier target for every cell', () => {
     const grid = buildRequest(params({ view: 'sweep', sweepScales: [0, 4], sweepCfgScales: [0, 3], conditionUnet: false }), fakeManifest()).grid!;
     const p = planRun(fakeManifest(), gen({ grid, conditionUnet: false }));
     expect(p.shape).toEqual([4, 3, 8, 8]);
@@ -160,12 +160,12 @@ const tile = (f: Extract<FromWorker, { kind: 'gridFrame' }>, k: number) => [...n
 describe('runner: grid runs', () => {
   const sweep = buildRequest(params({ view: 'sweep', sweepScales: [0, 4, 4], sweepCfgScales: [0, 3] }), fakeManifest()).grid!;
 
-  it('one U-Net call (cells + CFG rows) and one gradient call (all cells) per step; every frame carries every cell', async () => {
+  it('one U-Net call (cells + CFG rows) and one gradient call (the classifier-guided cells only) per step; every frame carries every cell', async () => {
     const r = gridRun(sweep);
     await r.go();
     expect(r.rec.kinds()).toEqual(['started', ...Array(5).fill('gridFrame'), 'gridReadout', 'done']);
     expect(r.unet.map((c) => c.y?.length)).toEqual(Array(5).fill(6)); // 5 cells + 1 null row (CFG scale 3)
-    expect(r.grads).toEqual(Array(5).fill(5));
+    expect(r.grads).toEqual(Array(5).fill(2)); // the two scale-4 cells; scale 0 and the CFG row skip the gradient graph
     const fs = gridFrames(r.rec.posted);
     expect(fs.map((f) => f.step)).toEqual([1, 2, 3, 4, 5]);
     for (const p of r.rec.posted.filter((q) => q.msg.kind === 'gridFrame')) {
@@ -173,8 +173,12 @@ describe('runner: grid runs', () => {
       expect(f.cells).toBe(5);
       expect(f.rgba.byteLength).toBe(5 * 8 * 8 * 4);
       expect(p.transfer).toEqual([f.rgba]);
-      expect(f.logp).toHaveLength(5);
+      expect(f.logp!.map((v) => v !== null)).toEqual([false, true, true, false, false]);
     }
+    // The final read-out scores every cell, the unguided ones included.
+    const readout = r.rec.posted.find((p) => p.msg.kind === 'gridReadout')!.msg as Extract<FromWorker, { kind: 'gridReadout' }>;
+    expect(readout.logp).toHaveLength(5);
+    expect(readout.logp!.every((v) => Number.isFinite(v) && v <= 0)).toBe(true);
     const last = fs.at(-1)!;
     // Same seed: the two scale-4 cells are identical, scale 0 differs; the CFG row differs from the classifier row.
     expect(tile(last, 1)).toEqual(tile(last, 2));
@@ -266,8 +270,8 @@ describe('routing grid messages', () => {
     expect(s.step).toBe(2);
     expect(s.logp).toEqual([null, null]); // the single view's chart stays empty
     expect(s.gridRuns.sweep).toMatchObject({ runId: 4, step: 2, logp: [-1, -2] });
-    send({ kind: 'gridReadout', runId: 4, pixelL2: [0.5], classifierL2: null });
-    expect(store.getState().gridRuns.sweep?.readout).toEqual({ pixelL2: [0.5], classifierL2: null });
+    send({ kind: 'gridReadout', runId: 4, pixelL2: [0.5], classifierL2: null, logp: [-0.5, -3] });
+    expect(store.getState().gridRuns.sweep?.readout).toEqual({ pixelL2: [0.5], classifierL2: null, logp: [-0.5, -3] });
   });
 
   it('single frames publish the heat map and the gradient norm', () => {

@@ -75,7 +75,7 @@ describe('diversityNotes', () => {
       'diversity: pixel L2 0.500 (RMS of predicted x₀, step 3)',
       'diversity: pixel L2 0.250 (RMS of predicted x₀, step 3)',
     ]);
-    const done = { ...run, readout: { pixelL2: [0.4, 0.2], classifierL2: [0.3, 0.1] } };
+    const done = { ...run, readout: { pixelL2: [0.4, 0.2], classifierL2: [0.3, 0.1], logp: null } };
     expect(diversityNotes(done)[1]).toBe('diversity: pixel L2 0.200 (RMS, [−1, 1]) · classifier softmax L2 0.100');
     expect(diversityNotes(undefined)).toEqual([]);
   });

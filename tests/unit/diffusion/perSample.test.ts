@@ -102,6 +102,49 @@ describe('StepRecord grad and variance', () => {
   });
 });
 
+describe('only classifier-guided samples go through the classifier', () => {
+  it('per-sample scales 0, 2, 0, 3: the gradient call has 2 rows, and every sample equals its own batch-1 run', async () => {
+    const rows: number[] = [];
+    const counting: ClassifierGradFn = (x, t, y, s) => {
+      rows.push(s[0]);
+      expect([x.length, t.length, y.length]).toEqual([s[0] * PLANE, s[0], s[0]]);
+      return fakeGrad(x, t, y, s);
+    };
+    for (const ddim of [false, true]) {
+      rows.length = 0;
+      const scales = Float32Array.of(0, 2, 0, 3);
+      const seeds = [4, 5, 6, 7];
+      const recs: { logp: number[]; grad: Float32Array }[] = [];
+      let last: Float32Array | null = null;
+      for await (const r of sampleLoop(opts(4, {
+        useDdim: ddim, classifierGrad: counting, getScales: () => ({ classifier: scales, cfg: 0 }), rngPerSample: seeds.map((s) => createGaussianRng(s)),
+      }))) {
+        recs.push({ logp: Array.from(r.logp!), grad: r.grad!.slice() });
+        last = r.x.slice();
+      }
+      expect(rows).toEqual(new Array(process.numTimesteps).fill(2));
+      // log p is NaN and the gradient zero for the unguided samples; both are real for the others.
+      expect(recs.every((r) => Number.isNaN(r.logp[0]) && Number.isNaN(r.logp[2]) && Number.isFinite(r.logp[1]) && Number.isFinite(r.logp[3]))).toBe(true);
+      expect(recs[0].grad.subarray(0, PLANE).every((v) => v === 0)).toBe(true);
+      expect(recs[0].grad.subarray(PLANE, 2 * PLANE).some((v) => v !== 0)).toBe(true);
+      for (let k = 0; k < 4; k++) {
+        const single = await sampleToEnd(opts(1, { useDdim: ddim, getScales: () => ({ classifier: scales[k], cfg: 0 }), rng: createGaussianRng(seeds[k]) }));
+        expect(Array.from(last!.subarray(k * PLANE, (k + 1) * PLANE))).toEqual(Array.from(single!));
+      }
+    }
+  });
+
+  it('with every sample guided the whole batch goes through in one call', async () => {
+    const rows: number[] = [];
+    const counting: ClassifierGradFn = (x, t, y, s) => {
+      rows.push(s[0]);
+      return fakeGrad(x, t, y, s);
+    };
+    for await (const r of sampleLoop(opts(3, { classifierGrad: counting, getScales: () => ({ classifier: Float32Array.of(1, 2, 3), cfg: 0 }) }))) void r;
+    expect(rows).toEqual(new Array(process.numTimesteps).fill(3));
+  });
+});
+
 describe('instruments', () => {
   it('guidance heat: channel-summed |s·Σ·g| per pixel, and its maximum', () => {
     const shape: Shape4 = [2, 3, 1, 2];
