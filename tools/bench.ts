@@ -1,5 +1,5 @@
 // npm run --silent bench -- [--pack imagenette64] [--steps 10] [--webgpu-pack tiny16] [--webgpu-steps N]
-//   [--skip node,wasm,webgpu,bare,batch] [--no-build] [--out-dir DIR] [--scale S] [--batches 1,4,6,8]
+//   [--skip node,wasm,webgpu,bare,batch,ops] [--no-build] [--out-dir DIR] [--scale S] [--batches 1,4,6,8]
 //
 // Milliseconds per guided DDIM step (U-Net + classifier-gradient graph, batch 1) measured three
 // ways, printed as ONE JSON object on stdout (progress on stderr):
@@ -13,6 +13,8 @@
 // "batch" (the grid views): ms per step at batch K (--batches) on node and Chromium wasm, the default
 // sweep as one batch vs two (bench/batch.ts), and the app's sweep view on wasm (ms per step,
 // long tasks while 12 cells stream).
+// "ops": ONNX Runtime's per-op profile of both graphs on onnxruntime-node and on onnxruntime-web's wasm
+// EP run in Node (the app's wasm build), op type by op type: where the wasm gap goes (bench/ops.ts).
 // "machine" is measured (bench/machine.ts): CPUs and memory from node:os, versions, and the WebGPU
 // adapter the browser reports.
 // This file is the CLI: flags, which parts run, and the result's shape.
@@ -23,6 +25,7 @@ import { benchBrowserBatches, benchNodeBatches } from './bench/batch';
 import { benchChromium, benchFull, launchChromium } from './bench/browser';
 import { browserDevice, describeMachine, hostMachine } from './bench/machine';
 import { NODE_THREADS, benchNode } from './bench/node';
+import { benchOps } from './bench/ops';
 import { errText, log } from './bench/report';
 import { build, startPreview } from './bench/serve';
 
@@ -31,8 +34,8 @@ const FLAGS = {
   'no-build': 'boolean', 'out-dir': 'string', scale: 'string', batches: 'string', help: 'boolean',
 } as const;
 const USAGE = `usage: bench [--pack imagenette64] [--steps 10] [--webgpu-pack tiny16] [--webgpu-steps N]
-  [--skip node,wasm,webgpu,bare,batch] [--no-build] [--out-dir DIR] [--scale S] [--batches 1,4,6,8]`;
-const PARTS = ['node', 'wasm', 'webgpu', 'bare', 'batch'] as const;
+  [--skip node,wasm,webgpu,bare,batch,ops] [--no-build] [--out-dir DIR] [--scale S] [--batches 1,4,6,8]`;
+const PARTS = ['node', 'wasm', 'webgpu', 'bare', 'batch', 'ops'] as const;
 
 runMain('bench', async () => {
   const flags = parseFlags(process.argv.slice(2), FLAGS);
@@ -78,6 +81,18 @@ runMain('bench', async () => {
     } catch (e) {
       if (e instanceof CliError) throw e;
       result.node = { error: errText(e) };
+    }
+  }
+
+  if (!skip.has('ops')) {
+    try {
+      result.ops = {
+        note: 'ONNX Runtime per-op profile, batch 1, fixed inputs: onnxruntime-node CPU EP vs onnxruntime-web wasm EP in Node (the plain SIMD build the app runs); ms of op kernels in the last of the runs',
+        threads: NODE_THREADS,
+        graphs: await benchOps(join('public/models', pack), NODE_THREADS, Math.min(steps, 5), log),
+      };
+    } catch (e) {
+      result.ops = { error: errText(e) };
     }
   }
 
