@@ -2,7 +2,7 @@
 // (before anything is downloaded): the preferred file where the EP can run it, the other one when
 // it cannot (with the reason), or a refusal that says why no file can run.
 import { formatBytes } from '../shared/bytes';
-import type { GraphFile, PackManifest } from '../shared/manifest';
+import type { GraphFile, PackManifest, UpsamplerGraph } from '../shared/manifest';
 import type { Ep } from '../shared/protocol';
 
 export const EP_LIMITS = {
@@ -20,7 +20,9 @@ export interface GraphChoice {
   classifierGrad: GraphFile | null;
   /** The U-Net in use is a float16 graph. */
   fp16: boolean;
-  /** Why the preferred U-Net file is not used; null when it is. */
+  /** The cascade's upsampler when the EP can run it beside the base graphs; null otherwise (or none). */
+  upsampler: UpsamplerGraph | null;
+  /** Why the preferred U-Net file is not used, or why the upsampler is left out; null when neither. */
   note: string | null;
 }
 
@@ -68,9 +70,9 @@ export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean): Graph
   const grad = m.classifierGrad ?? null;
   const gradWhy = grad ? cannotRun(grad, ep, shaderF16) : null;
   if (gradWhy) throw new GraphChoiceError(`This pack cannot run on ${EP_NAME[ep]}: ${gradWhy}`);
+  const chosen = grad ? [unet, grad] : [unet];
   if (ep === 'wasm') {
-    const chosen = grad ? [unet, grad] : [unet];
-    const need = chosen.reduce((s, g) => s + graphBytes(g), 0) + Math.max(...chosen.map((g) => g.bytes));
+    const need = wasmHeapNeed(chosen);
     if (need > EP_LIMITS.wasmHeapBytes) {
       throw new GraphChoiceError(
         `This pack cannot run on ${EP_NAME.wasm}: its graphs need about ${formatBytes(need)} of WebAssembly memory ` +
@@ -79,8 +81,26 @@ export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean): Graph
       );
     }
   }
-  const note = reasons.length > 0 ? `using ${unet.file}: ${reasons.join('; ')}` : null;
-  return { unet, classifierGrad: grad, fp16: unet.dtype === 'float16', note };
+  const notes = reasons.length > 0 ? [`using ${unet.file}: ${reasons.join('; ')}`] : [];
+  // The upsampler is a second stage the base model does without: one the EP cannot run, or that
+  // would not fit in the wasm heap beside the base graphs, is left out with a note, not refused.
+  let upsampler = m.upsampler ?? null;
+  if (upsampler) {
+    const why = cannotRun(upsampler, ep, shaderF16) ??
+      (ep === 'wasm' && wasmHeapNeed([...chosen, upsampler]) > EP_LIMITS.wasmHeapBytes
+        ? `with it the graphs would need about ${formatBytes(wasmHeapNeed([...chosen, upsampler]))} of WebAssembly memory, more than 4 GiB`
+        : null);
+    if (why) {
+      notes.push(`no upsampling on ${EP_NAME[ep]}: ${why}`);
+      upsampler = null;
+    }
+  }
+  return { unet, classifierGrad: grad, fp16: unet.dtype === 'float16', upsampler, note: notes.length > 0 ? notes.join('. ') : null };
+}
+
+/** wasm heap for these graphs: every graph's weights, plus the largest serialized .onnx copy during session creation. */
+function wasmHeapNeed(graphs: readonly GraphFile[]): number {
+  return graphs.reduce((s, g) => s + graphBytes(g), 0) + Math.max(...graphs.map((g) => g.bytes));
 }
 
 /** A graph's bytes with its external-data files. */

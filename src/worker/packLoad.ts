@@ -1,7 +1,7 @@
 // Loads one pack end to end: EP choice, manifest (network, or the stored copy offline), graph
 // choice, model bytes (stored in OPFS and checked, resumable), sessions, warm-up; and the time
 // each phase took.
-import type { GraphFile, PackManifest } from '../shared/manifest';
+import { canUseCfg, modeUses, type GraphFile, type PackManifest } from '../shared/manifest';
 import type { EpChoice, EpInfo, FromWorker, LoadTimings, StorageEstimateInfo } from '../shared/protocol';
 import { formatBytes } from '../shared/bytes';
 import { decideEp, probeAdapter } from './capabilities';
@@ -80,7 +80,7 @@ export async function loadPack(
   const choice = chooseGraphs(manifest, decision.ep, decision.shaderF16);
   const graphs = choice.classifierGrad ? [choice.unet, choice.classifierGrad] : [choice.unet];
   // Every file to load: each graph's .onnx file and its external-data files (each once); the upsampler's too.
-  const upGraph = manifest.upsampler ?? null;
+  const upGraph = choice.upsampler;
   const parts = [...new Map([...graphs, ...(upGraph ? [upGraph] : [])].flatMap(graphParts).map((f) => [f.sha256, f])).values()];
   const total = parts.reduce((s, f) => s + f.bytes, 0);
 
@@ -170,7 +170,7 @@ export async function loadPack(
     return null;
   }
   post({ kind: 'loadStage', loadId: req.loadId, stage: 'warmup' });
-  const warmupMs = await warmUp(manifest, sessions);
+  const warmupMs = await warmUp(manifest, sessions, upsampler, decision.ep);
   timings.warmupMs = warmupMs;
   timings.totalMs = performance.now() - t0;
   console.info(`[pack] ${manifest.name} ready on ${decision.ep}: ${describeTimings(timings)}`);
@@ -200,14 +200,27 @@ function startRuntimeOnce(ep: 'webgpu' | 'wasm'): Promise<number | null> {
   return p;
 }
 
-/** One call of each graph, so shader compilation and kernel set-up are not charged to the first step. */
-async function warmUp(m: PackManifest, s: ModelSessions): Promise<number> {
+/**
+ * One call of each graph at the shapes of the pack's default first step (the U-Net on two rows when
+ * its default mode adds a classifier-free null-label row), so shader compilation and kernel and
+ * buffer set-up for those shapes are not charged to the first step after Generate. On WebGPU the
+ * upsampler too (its shaders); on wasm its first call costs little extra and a big one is slow.
+ */
+async function warmUp(m: PackManifest, s: ModelSessions, up: UpsamplerSession | null, ep: 'webgpu' | 'wasm'): Promise<number> {
   const t0 = performance.now();
-  const shape = [1, 3, m.imageSize, m.imageSize] as const;
-  const x = new Float32Array(3 * m.imageSize * m.imageSize);
-  const t = Float32Array.of(m.diffusion.diffusionSteps - 1);
-  const y = Int32Array.of(0);
-  await s.denoise(x, t, m.classCond ? y : null, shape);
-  await s.classifierGrad?.(x, t, y, shape);
+  const plane = 3 * m.imageSize * m.imageSize;
+  const rows = canUseCfg(m) && modeUses(m.sampling.guidanceMode ?? 'classifier').cfg ? 2 : 1;
+  const t = new Float32Array(rows).fill(m.diffusion.diffusionSteps - 1);
+  const y = new Int32Array(rows);
+  if (rows === 2 && m.unconditionalLabel !== null) y[1] = m.unconditionalLabel;
+  await s.denoise(new Float32Array(rows * plane), t, m.classCond ? y : null, [rows, 3, m.imageSize, m.imageSize]);
+  await s.classifierGrad?.(new Float32Array(plane), t.subarray(0, 1), y.subarray(0, 1), [1, 3, m.imageSize, m.imageSize]);
+  const u = m.upsampler;
+  if (up && u && ep === 'webgpu') {
+    const size = u.imageSize;
+    await up.denoiseWith(new Float32Array(3 * u.lowResSize * u.lowResSize))(
+      new Float32Array(3 * size * size), Float32Array.of(u.diffusion.diffusionSteps - 1), u.classCond ? Int32Array.of(0) : null, [1, 3, size, size],
+    );
+  }
   return performance.now() - t0;
 }

@@ -1,7 +1,7 @@
 // Which graph files a load uses per execution provider, or why none can run: decided from the
 // manifest before any download.
 import { describe, expect, it } from 'vitest';
-import type { GraphFile } from '../../../src/shared/manifest';
+import type { GraphFile, UpsamplerGraph } from '../../../src/shared/manifest';
 import { chooseGraphs, EP_LIMITS, GraphChoiceError } from '../../../src/worker/graphChoice';
 import { fakeManifest } from './fakes';
 
@@ -47,5 +47,27 @@ describe('chooseGraphs', () => {
     expect(chooseGraphs(m, 'webgpu', true).unet).toBe(fp16);
     // the 1.4 GB pack of issue 10 (1.1 GB U-Net + 0.3 GB classifier) fits
     expect(() => chooseGraphs(fakeManifest({ unet: g('unet.onnx', 'float32', 1.1 * GB), classifierGrad: g('c.onnx', 'float32', 0.3 * GB) }), 'wasm', false)).not.toThrow();
+  });
+
+  it('keeps the upsampler the EP can run; leaves out, with a note, one it cannot (the base model still runs)', () => {
+    const up = (dtype: GraphFile['dtype'], bytes = 1000): UpsamplerGraph => ({
+      ...g('upsampler.onnx', dtype, bytes), imageSize: 32, lowResSize: 8, learnSigma: true, classCond: true,
+      diffusion: { noiseSchedule: 'linear', diffusionSteps: 1000, predictXstart: false, rescaleTimesteps: false },
+      sampling: { timestepRespacing: '10', useDdim: false },
+    } as UpsamplerGraph);
+    const ok = chooseGraphs(fakeManifest({ unet: fp32, upsampler: up('float32') }), 'wasm', false);
+    expect(ok.upsampler?.file).toBe('upsampler.onnx');
+    expect(ok.note).toBeNull();
+    const half = fakeManifest({ unet: fp32, upsampler: up('float16') });
+    const c = chooseGraphs(half, 'wasm', false);
+    expect(c.upsampler).toBeNull();
+    expect(c.unet).toBe(fp32);
+    expect(c.note).toMatch(/^no upsampling on WebAssembly \(CPU\): upsampler\.onnx is a float16 graph/);
+    expect(chooseGraphs(half, 'webgpu', true).upsampler?.file).toBe('upsampler.onnx');
+    // Base graphs that fit the wasm heap, with an upsampler that would not.
+    const heavy = chooseGraphs(fakeManifest({ unet: g('unet.onnx', 'float32', 1.1 * GB), upsampler: up('float32', 1.9 * GB) }), 'wasm', false);
+    expect(heavy.upsampler).toBeNull();
+    expect(heavy.note).toMatch(/no upsampling on WebAssembly \(CPU\): with it the graphs would need about .* more than 4 GiB/);
+    expect(chooseGraphs(fakeManifest({ unet: fp32 }), 'wasm', false).upsampler).toBeNull();
   });
 });
