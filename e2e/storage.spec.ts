@@ -64,9 +64,9 @@ interface Served {
 
 /**
  * Lists the pack in models/index.json and serves its files with Range support. `cutAt[file]`: that
- * file's next response ends after this many bytes of the file (a dropped connection).
+ * file's next response (or next `times` responses) ends after this many bytes of the file (a dropped connection).
  */
-async function servePack(page: Page, cutAt: Record<string, number> = {}, pack: TestPack = PACK): Promise<Served[]> {
+async function servePack(page: Page, cutAt: Record<string, number | { at: number; times: number }> = {}, pack: TestPack = PACK): Promise<Served[]> {
   const log: Served[] = [];
   await page.route('**/models/index.json', async (route) => {
     const { range: _r, ...headers } = route.request().headers();
@@ -81,8 +81,10 @@ async function servePack(page: Page, cutAt: Record<string, number> = {}, pack: T
     if (!body) return route.fulfill({ status: 404, body: 'not here' });
     const range = route.request().headers()['range'];
     const start = range ? Number(/^bytes=(\d+)-$/.exec(range)![1]) : 0;
-    const end = Math.min(body.length, cutAt[file] ?? Infinity);
-    delete cutAt[file];
+    const cut = cutAt[file];
+    const end = Math.min(body.length, typeof cut === 'number' ? cut : (cut?.at ?? Infinity));
+    if (typeof cut === 'object' && cut.times > 1) cut.times--;
+    else delete cutAt[file];
     const part = body.subarray(start, end);
     const status = range ? 206 : 200;
     log.push({ file, range, status, bytes: part.length });
@@ -167,9 +169,24 @@ test('stored on the first visit, ready on the second with the network cut off; t
   expect((await opfsFiles(page)).names).toEqual([]);
 });
 
-test('a download cut half-way resumes with a Range request after a reload, and the stored file has the right hash', async ({ page }) => {
+test('a dropped connection resumes in the same load with a Range request, and the stored file has the right hash', async ({ page }) => {
   const CUT = 12_000_000;
   const log = await servePack(page, { 'unet.onnx': CUT });
+  await page.goto(URL_);
+  await waitReady(page);
+  expect(log.map((s) => [s.file, s.range, s.status, s.bytes])).toEqual([
+    ['unet.onnx', undefined, 200, CUT],
+    ['unet.onnx', `bytes=${CUT}-`, 206, UNET_BYTES - CUT],
+    ['classifier_grad.onnx', undefined, 200, PACK.files['classifier_grad.onnx'].length],
+  ]);
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  expect(await opfsFiles(page, PACK.manifest.unet.sha256)).toMatchObject({ sha256: PACK.manifest.unet.sha256, size: UNET_BYTES });
+});
+
+test('a download still cut after the automatic resumes fails with what arrived kept; a reload continues with Range', async ({ page }) => {
+  const CUT = 12_000_000;
+  // The first request and the three automatic resumes (each asking for bytes=CUT-) all drop.
+  const log = await servePack(page, { 'unet.onnx': { at: CUT, times: 4 } });
   await page.goto(URL_);
   await expect(page.getByRole('alert')).toContainText(`unet.onnx: got ${CUT} bytes but the manifest says ${UNET_BYTES}`);
   await expect(page.getByRole('alert')).toContainText(`the next load continues from byte ${CUT}`);
@@ -180,6 +197,7 @@ test('a download cut half-way resumes with a Range request after a reload, and t
   await waitReady(page);
   expect(log.map((s) => [s.file, s.range, s.status, s.bytes])).toEqual([
     ['unet.onnx', undefined, 200, CUT],
+    ...Array(3).fill(['unet.onnx', `bytes=${CUT}-`, 206, 0]),
     ['unet.onnx', `bytes=${CUT}-`, 206, UNET_BYTES - CUT],
     ['classifier_grad.onnx', undefined, 200, PACK.files['classifier_grad.onnx'].length],
   ]);

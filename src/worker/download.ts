@@ -6,6 +6,8 @@ export type ProgressFn = (loaded: number, total: number) => void;
 export class DownloadError extends Error {
   /** For a stored download: the bytes stored so far are still a valid prefix (resume from them). */
   keepPartial = true;
+  /** The connection failed or dropped (not an answer of the server): trying again may succeed. */
+  transient = false;
   constructor(message: string) {
     super(message);
     this.name = 'DownloadError';
@@ -147,7 +149,7 @@ export async function downloadInto(
       return await wait(fetchFn(url, { signal, cache: 'no-store', headers: from > 0 ? { Range: `bytes=${from}-` } : {} }));
     } catch (e) {
       signal?.throwIfAborted();
-      throw new DownloadError(`${fileName}: download failed (${errorText(e)})`);
+      throw transient(new DownloadError(`${fileName}: download failed (${errorText(e)})`));
     }
   };
 
@@ -196,9 +198,9 @@ export async function downloadInto(
         chunk = await wait(reader.read());
       } catch (e) {
         signal?.throwIfAborted();
-        throw new DownloadError(
+        throw transient(new DownloadError(
           `${fileName}: download interrupted after ${loaded} of ${expectedBytes} bytes (${errorText(e)}); the next load continues from there`,
-        );
+        ));
       }
       signal?.throwIfAborted();
       if (chunk.done) break;
@@ -223,6 +225,12 @@ function sizeError(fileName: string, got: number, expected: number, atLeast = fa
       (resumable ? `; the next load continues from byte ${got}` : ''),
   );
   e.keepPartial = resumable;
+  e.transient = resumable; // a body that ended early: the connection dropped
+  return e;
+}
+
+function transient(e: DownloadError): DownloadError {
+  e.transient = true;
   return e;
 }
 

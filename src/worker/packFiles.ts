@@ -117,6 +117,24 @@ export function allocBytes(n: number, what: string): Uint8Array<ArrayBuffer> {
   }
 }
 
+/** Pauses before each automatic resume of a dropped download (then the load fails; a later load resumes). */
+export const RESUME_DELAYS_MS = [500, 2000, 5000] as const;
+
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** Progress of one file from the store: `fromStore` while stored bytes are read. */
 export type StoreProgressFn = (loaded: number, total: number, fromStore: boolean, resumedAt: number) => void;
 
@@ -135,8 +153,9 @@ export interface StoredGraph {
  * One graph via the pack store: a complete stored copy is read into one buffer (no other copy);
  * otherwise the stored part (if any) is read and the rest downloaded with `Range`, each chunk
  * written to storage, hashed and copied into the same buffer. The file is marked complete only
- * when the digest matches the manifest. An interrupted download is checkpointed (kept for the
- * next load); a wrong one is deleted.
+ * when the digest matches the manifest. A dropped connection is resumed after each of
+ * `resumeDelaysMs`; a download still interrupted then is checkpointed (kept for the next load); a
+ * wrong one is deleted.
  */
 export async function loadGraphFromStore(
   store: PackStore,
@@ -146,6 +165,7 @@ export async function loadGraphFromStore(
   onProgress: StoreProgressFn,
   clock: LoadClock,
   signal?: AbortSignal,
+  resumeDelaysMs: readonly number[] = RESUME_DELAYS_MS,
 ): Promise<StoredGraph> {
   const url = packFileUrl(packUrl, g.file);
   signal?.throwIfAborted();
@@ -155,7 +175,8 @@ export async function loadGraphFromStore(
     const readBytes = file.offset;
     if (file.offset > 0) file.readInto(bytes, (n) => onProgress(n, g.bytes, true, 0));
     if (file.complete) return { bytes, fromStore: true, fetchedBytes: 0, readBytes };
-    const resumedAt = file.offset;
+    let resumedAt = file.offset;
+    let fetchedBytes = 0;
     const sink: RangeSink = {
       get offset() {
         return file.offset;
@@ -164,16 +185,23 @@ export async function loadGraphFromStore(
       append: async (chunk) => {
         bytes.set(chunk, file.offset);
         await file.append(chunk);
+        fetchedBytes += chunk.length;
       },
     };
-    let fetchedBytes: number;
-    try {
-      const r = await downloadInto(fetchFn, url, g.file, g.bytes, sink, (loaded, total) => onProgress(loaded, total, false, resumedAt), signal, (ms) => clock('fetch', ms));
-      fetchedBytes = r.fetchedBytes;
-    } catch (e) {
-      if (e instanceof DownloadError && !e.keepPartial) await file.discard();
-      else await file.checkpoint().catch(() => {}); // what arrived stays: the next load resumes from it
-      throw e;
+    // A dropped connection is resumed at once from what is stored (Range), a few times with a
+    // growing pause; after that, or on any other error, the load fails and a later one resumes.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await downloadInto(fetchFn, url, g.file, g.bytes, sink, (loaded, total) => onProgress(loaded, total, false, resumedAt), signal, (ms) => clock('fetch', ms));
+        break;
+      } catch (e) {
+        const again = e instanceof DownloadError && e.transient && e.keepPartial && attempt < resumeDelaysMs.length && !signal?.aborted;
+        if (e instanceof DownloadError && !e.keepPartial) await file.discard();
+        else await file.checkpoint().catch(() => {}); // what arrived stays: the next attempt or load resumes from it
+        if (!again) throw e;
+        await pause(resumeDelaysMs[attempt], signal);
+        resumedAt = file.offset;
+      }
     }
     const { ok, sha256 } = await file.finish();
     signal?.throwIfAborted();

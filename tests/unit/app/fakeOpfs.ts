@@ -145,6 +145,8 @@ export interface ServeOptions {
   ignoreRange?: boolean;
   /** The connection drops once the file's bytes up to this offset are sent. */
   cutAt?: number;
+  /** cutAt applies to this many requests, then the connection holds (default: every request). */
+  cutTimes?: number;
   /** Answer a range with this Content-Range start instead of the one asked. */
   wrongStart?: number;
   /** Answer 416 to any range request. */
@@ -160,6 +162,7 @@ export function serveFile(body: Uint8Array, opts: ServeOptions = {}) {
   const fetchFn = (async (url: string, init?: RequestInit) => {
     const range = new Headers(init?.headers).get('Range');
     requests.push({ url, range, cache: init?.cache });
+    const cutAt = opts.cutTimes === undefined || requests.length <= opts.cutTimes ? opts.cutAt : undefined;
     let start = 0;
     let status = 200;
     const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
@@ -174,9 +177,9 @@ export function serveFile(body: Uint8Array, opts: ServeOptions = {}) {
     let at = start;
     const stream = new ReadableStream<Uint8Array>({
       pull(c) {
-        if (opts.cutAt !== undefined && at >= opts.cutAt) return c.error(new TypeError('network error'));
+        if (cutAt !== undefined && at >= cutAt) return c.error(new TypeError('network error'));
         if (at >= body.length) return c.close();
-        const end = Math.min(body.length, at + chunk, opts.cutAt ?? Infinity);
+        const end = Math.min(body.length, at + chunk, cutAt ?? Infinity);
         c.enqueue(body.slice(at, end));
         sent += end - at;
         at = end;

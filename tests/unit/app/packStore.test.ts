@@ -29,10 +29,11 @@ function clock() {
   return { t, fn };
 }
 
-async function load(store: PackStore, opts: ServeOptions = {}, g = graph(), b = body) {
+/** resumeDelaysMs: none by default, so a cut connection fails the load at once (as after the last resume). */
+async function load(store: PackStore, opts: ServeOptions = {}, g = graph(), b = body, resumeDelaysMs: number[] = []) {
   const server = serveFile(b, opts);
   const progress: [number, boolean, number][] = [];
-  const p = loadGraphFromStore(store, server.fetchFn, BASE, g, (loaded, _t, fromStore, resumedAt) => progress.push([loaded, fromStore, resumedAt]), clock().fn);
+  const p = loadGraphFromStore(store, server.fetchFn, BASE, g, (loaded, _t, fromStore, resumedAt) => progress.push([loaded, fromStore, resumedAt]), clock().fn, undefined, resumeDelaysMs);
   return { p, server, progress };
 }
 
@@ -78,6 +79,37 @@ describe('loadGraphFromStore', () => {
     // progress: the stored part is read first, then the download continues from it
     expect(resumed.progress[0]).toEqual([expect.any(Number), true, 0]);
     expect(resumed.progress.filter(([, s]) => !s)[0]).toEqual([23_456, false, 23_456]);
+  });
+
+  it('a dropped connection is resumed in the same load with Range, after a pause, until the retries run out', async () => {
+    const { root, store } = await setup();
+    // Dropped twice at 23456 bytes (the resume asks for 23456- and drops at once), then it holds.
+    const twice = await load(store, { cutAt: 23_456, cutTimes: 2 }, graph(), body, [0, 0, 0]);
+    const r = await twice.p;
+    expect(twice.server.requests.map((q) => q.range)).toEqual([null, 'bytes=23456-', 'bytes=23456-']);
+    expect(r).toMatchObject({ fromStore: false, fetchedBytes: 50_000, readBytes: 0 });
+    expect(sha(r.bytes)).toBe(graph().sha256);
+    expect(metaOf(root, graph())).toMatchObject({ complete: true });
+    expect(twice.progress.at(-1)).toEqual([50_000, false, 23_456]); // progress says where it resumed
+
+    // Dropped more often than there are retries: the load fails, and what arrived is kept for the next one.
+    const { root: root2, store: store2 } = await setup();
+    const always = await load(store2, { cutAt: 23_456 }, graph(), body, [0, 0]);
+    await expect(always.p).rejects.toThrow(/download interrupted after 23456 of 50000 bytes/);
+    expect(always.server.requests).toHaveLength(3);
+    expect(metaOf(root2, graph())).toMatchObject({ complete: false, offset: 23_456 });
+  });
+
+  it('an abort during the pause before a resume ends the load at once', async () => {
+    const { store } = await setup();
+    const server = serveFile(body, { cutAt: 5_000 });
+    const ctrl = new AbortController();
+    const p = loadGraphFromStore(store, server.fetchFn, BASE, graph(), () => {}, clock().fn, ctrl.signal, [60_000]);
+    await vi.waitFor(() => expect(server.requests).toHaveLength(1));
+    await new Promise((r) => setTimeout(r, 20));
+    ctrl.abort(new Error('another pack was picked'));
+    await expect(p).rejects.toThrow('another pack was picked');
+    expect(server.requests).toHaveLength(1);
   });
 
   it('a tab killed mid-download resumes from the last checkpoint (bytes after it are dropped, not trusted)', async () => {
