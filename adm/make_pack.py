@@ -77,10 +77,33 @@ def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool
         unconditional_label=len(labels), labels=labels, diffusion=DiffusionConfig(**uck["diffusion"]),
         classifier_scale=scale, timestep_respacing=respacing, use_ddim=use_ddim, guidance_mode=guidance_mode,
         cfg_scale=cfg_scale, classifier_accuracy=accuracy,
+        training=dict(unet=training_totals(uck), classifier=training_totals(cck)),
         source=(f"adm.train on {len(labels)} Imagenette classes: U-Net EMA at step {uck['step']} "
-                f"({uck['seen']} images, {uck['elapsed'] / 60:.0f} min), classifier EMA at step {cck['step']} "
-                f"({cck['seen']} images); see docs/training-report.md"),
+                f"({run_text(uck)}), classifier EMA at step {cck['step']} ({run_text(cck)}); "
+                f"see docs/training-report.md"),
         license=LICENSE)
+
+
+def training_totals(ck: dict) -> dict:
+    """What the network was trained on in all: this run, plus the pack it continued (--init-from) when that pack
+    stated its own totals (manifest `training`)."""
+    prior = (ck.get("init_from") or {}).get("prior") or dict(images=0, steps=0, minutes=0.0)
+    return dict(images=int(prior["images"]) + int(ck["seen"]), steps=int(prior["steps"]) + int(ck["step"]),
+                minutes=round(float(prior["minutes"]) + ck["elapsed"] / 60, 1))
+
+
+def run_text(ck: dict) -> str:
+    """'69408 images, 85 min' for a run from scratch; with --init-from, this run's share and the totals."""
+    this = f"{ck['seen']} images, {ck['elapsed'] / 60:.0f} min"
+    init = ck.get("init_from")
+    if not init:
+        return this
+    if init.get("trunk"):
+        return f"{this}; trunk initialised from pack {init['pack']}'s U-Net"
+    if not init.get("prior"):
+        return f"{this}, continued from pack {init['pack']} (its earlier training not recorded)"
+    t = training_totals(ck)
+    return f"{this} continued from pack {init['pack']}: {t['images']} images, {t['minutes']:.0f} min in all"
 
 
 def main(argv=None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
@@ -122,10 +123,13 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
                    unet_fp16: Optional[Dict] = None, classifier_grad: Optional[Dict] = None,
                    upsampler: Optional[Dict] = None,
                    source: str, license: str, guidance_mode: Optional[str] = None,
-                   cfg_scale: Optional[float] = None, classifier_accuracy: Optional[Dict] = None) -> Dict:
+                   cfg_scale: Optional[float] = None, classifier_accuracy: Optional[Dict] = None,
+                   training: Optional[Dict] = None) -> Dict:
     """The manifest dict (validated). guidance_mode / cfg_scale: optional recommended defaults (sampling.guidanceMode,
     sampling.cfgScale); left out when None, and then readers default to classifier guidance. classifier_accuracy:
-    optional {"metric", "images", "top1ByT": {"lo-hi": fraction}} measured by adm.classifier_eval."""
+    optional {"metric", "images", "top1ByT": {"lo-hi": fraction}} measured by adm.classifier_eval. training: optional
+    {"unet" | "classifier": {"images", "steps", "minutes"}}, what each network was trained on in all (runs continued
+    with --init-from included)."""
     m: Dict = {
         "schemaVersion": SCHEMA_VERSION,
         "name": name,
@@ -160,6 +164,8 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
         m["upsampler"] = upsampler
     if classifier_accuracy is not None:
         m["classifierAccuracy"] = classifier_accuracy
+    if training is not None:
+        m["training"] = training
     m["source"] = source
     m["license"] = license
     validate_manifest(m)
@@ -308,6 +314,23 @@ def _classifier_accuracy(a) -> None:
               f"classifierAccuracy.top1ByT.{k}", "a fraction in [0, 1]", v)
 
 
+TRAINED_NETWORKS = ("unet", "classifier")
+
+
+def _training(t) -> None:
+    """Informational: per network, the images, optimizer steps and minutes of training in all (adm.train with
+    --init-from carries a pack's totals forward)."""
+    _need(isinstance(t, dict) and len(t) > 0 and all(k in TRAINED_NETWORKS for k in t), "training",
+          f"an object with keys among {', '.join(TRAINED_NETWORKS)}", t)
+    for k, v in t.items():
+        _need(isinstance(v, dict), f"training.{k}", "an object", v)
+        for f in ("images", "steps"):
+            _need(_is_int(v.get(f)) and v[f] >= 0, f"training.{k}.{f}", "a non-negative integer", v.get(f))
+        minutes = v.get("minutes")
+        _need(isinstance(minutes, (int, float)) and not isinstance(minutes, bool) and math.isfinite(minutes)
+              and minutes >= 0, f"training.{k}.minutes", "a non-negative number", minutes)
+
+
 def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
     """Raise ManifestError naming the first bad field; with `pack_dir`, also check the files."""
     # imported here: adm.pack builds on this module
@@ -367,6 +390,8 @@ def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
               "sampling.cfgScale", "a finite number", w)
     if "classifierAccuracy" in m:
         _classifier_accuracy(m["classifierAccuracy"])
+    if "training" in m:
+        _training(m["training"])
     pd = Path(pack_dir) if pack_dir is not None else None
     unet_in = unet_inputs(m["classCond"])
     _graph(m, "unet", unet_in, UNET_OUTPUTS, pd)

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -122,6 +122,9 @@ class Trainer:
             self.cfg = copy.deepcopy(preset["classifier"])
             self.cfg.out_channels = n_cls
             self.model = EncoderUNetModel(self.cfg)
+        # The pack this run started from and what that pack's network had been trained on (manifest `training`),
+        # so a pack made from this run can state its totals.
+        self.init_from: Optional[Dict] = None
         resuming = os.path.exists(os.path.join(args.out, f"{self.kind}.pt"))
         if resuming and (args.init_from or args.init_trunk_from):
             print(f"note: {args.out} already has a {self.kind} checkpoint: resuming it, not initialising from a pack",
@@ -175,6 +178,7 @@ class Trainer:
             load_onnx_weights(self.model, pack / m["unet"]["file"], export_unet)
         else:
             load_onnx_weights(self.model, pack / m["classifierGrad"]["file"], export_classifier_grad)
+        self.init_from = dict(pack=m["name"], prior=(m.get("training") or {}).get(self.kind))
         print(f"initialised the {self.kind} from {pack}", file=sys.stderr)
 
     def _init_trunk_from_pack(self, pack: Path):
@@ -193,6 +197,7 @@ class Trainer:
         if not shared:
             raise ValueError(f"no classifier weight matches {pack}'s U-Net encoder (different architecture)")
         self.model.load_state_dict(shared, strict=False)
+        self.init_from = dict(pack=m["name"], prior=None, trunk=True)  # a start, not a continuation
         print(f"initialised {len(shared)} of {len(own)} classifier tensors from {pack}'s U-Net encoder", file=sys.stderr)
 
     def _resume(self):
@@ -207,13 +212,15 @@ class Trainer:
         self.val_acc = ck.get("val_acc")
         self.val_images = ck.get("val_images", 0)
         self.val_acc_step = ck.get("val_acc_step", -1)
+        self.init_from = ck.get("init_from")
         print(f"resumed {self.kind} at step {self.step} ({self.elapsed / 60:.1f} min trained)", file=sys.stderr)
 
     def save(self):
         ck = dict(kind=self.kind, config=asdict(self.cfg), diffusion=asdict(self.dcfg), wnids=self.data.wnids,
                   model=self.model.state_dict(), ema=self.ema.state_dict(), opt=self.opt.state_dict(),
                   step=self.step, seen=self.seen, elapsed=self.elapsed, rng=self.gen.get_state(),
-                  val_acc=self.val_acc, val_images=self.val_images, val_acc_step=self.val_acc_step, train_args={k: (str(v) if isinstance(v, Path) else v)
+                  val_acc=self.val_acc, val_images=self.val_images, val_acc_step=self.val_acc_step,
+                  init_from=self.init_from, train_args={k: (str(v) if isinstance(v, Path) else v)
                                                     for k, v in vars(self.args).items()})
         tmp = self.ckpt_path + ".tmp"
         try:

@@ -95,6 +95,37 @@ def test_init_from_pack_starts_from_its_weights(pack, tmp_path, model):
     assert (tmp_path / f"{model}.pt").is_file()
 
 
+def test_training_totals_carry_across_init_from(pack, tmp_path):
+    """A pack made from a continued run states each network's totals (its manifest `training`): the earlier pack's
+    plus this run's, and the next continuation adds to those again."""
+    data, run, out = pack
+    first = json.loads((out / "manifest.json").read_text())["training"]
+    assert first["unet"] == dict(images=8, steps=2, minutes=first["unet"]["minutes"])  # 2 steps of batch 4
+    run2 = tmp_path / "run2"
+    for model in ("unet", "classifier"):
+        assert train.main(_args(data, run2, model, "--init-from", str(out))) == 0
+    assert torch.load(run2 / "unet.pt")["init_from"]["prior"]["images"] == 8
+    out2 = tmp_path / "p2"
+    make_pack_mod.make_pack(run2, out2, scale=1.0, respacing="ddim5", use_ddim=True, force=True)
+    m2 = json.loads((out2 / "manifest.json").read_text())
+    assert m2["training"]["unet"]["images"] == 8 + 4 and m2["training"]["unet"]["steps"] == 3
+    assert m2["training"]["classifier"]["images"] == 8 + 4
+    assert "4 images, 0 min continued from pack p: 12 images" in m2["source"]
+
+
+@pytest.mark.parametrize("bad, where", [
+    ({"unet": {"images": -1, "steps": 0, "minutes": 0}}, "training.unet.images"),
+    ({"judge": {"images": 1, "steps": 1, "minutes": 1}}, "training"),
+    ({"unet": {"images": 1, "steps": 1, "minutes": float("nan")}}, "training.unet.minutes"),
+])
+def test_manifest_training_field_is_validated(pack, bad, where):
+    from adm.manifest import ManifestError, validate_manifest
+    _, _, out = pack
+    m = json.loads((out / "manifest.json").read_text())
+    with pytest.raises(ManifestError, match=where.replace(".", r"\.")):
+        validate_manifest({**m, "training": bad})
+
+
 def test_classifier_trunk_from_unet_encoder(pack, tmp_path, capsys):
     data, run, out = pack
     trainer = train.Trainer(train.parse_args(_args(data, tmp_path, "classifier", "--init-trunk-from", str(out))))
