@@ -18,7 +18,11 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
 }
 
-export async function benchFull(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, scale: number, timeoutMs: number, extraQuery = '') {
+/**
+ * `extraQuery` defaults to mode=classifier: the single view then times the step node and the bare
+ * loop time (U-Net and gradient graph, one row each), whatever guidance mode the pack recommends.
+ */
+export async function benchFull(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, scale: number, timeoutMs: number, extraQuery = '&mode=classifier') {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   try {
@@ -81,7 +85,13 @@ export async function benchBare(browser: Browser, url: string, pack: string, ep:
       ]),
       [pack, ep, steps, timeoutMs] as const,
     );
-    return { pack, ep, steps, wasmThreads: r.threads, msPerStep: stats(r.stepMs), unetMs: stats(r.unetMs), gradMs: r.hasGrad ? stats(r.gradMs) : null };
+    const unetMs = stats(r.unetMs);
+    const gradMs = r.hasGrad ? stats(r.gradMs) : null;
+    return {
+      pack, ep, steps, wasmThreads: r.threads, msPerStep: stats(r.stepMs), unetMs, gradMs,
+      // A guided step is the U-Net and the gradient graph; an unguided one the U-Net alone.
+      guidedOverUnguided: gradMs ? round((unetMs.median + gradMs.median) / unetMs.median) : null,
+    };
   } finally {
     await ctx.close();
   }

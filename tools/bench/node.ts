@@ -21,22 +21,33 @@ export async function benchNode(packName: string, steps: number, scaleArg: numbe
   const proc = createProcessForPack(m, `ddim${steps + 1}`);
   const scale = scaleArg ?? m.sampling.classifierScale;
   const label = Int32Array.of(0);
-  const times: number[] = [];
-  let t = performance.now();
-  for await (const rec of sampleLoop({
-    process: proc, shape: [1, 3, m.imageSize, m.imageSize],
-    denoise: ortDenoiser(unet, m.learnSigma ? 6 : 3), unetLabels: m.classCond ? label : null,
-    classifierGrad: ortClassifierGrad(cls), classifierLabels: label,
-    getClassifierScale: () => scale, useDdim: true, rng: createGaussianRng(1, 0),
-  })) {
-    const now = performance.now();
-    const dt = now - t;
-    t = now;
-    if (rec.step > 0) times.push(dt);
-    if (rec.classifierScale === 0) throw new Error('the classifier was not called (scale 0?)');
-    log(`node step ${rec.step}/${steps}${rec.step === 0 ? ' (warm-up)' : ''}: ${dt.toFixed(1)} ms`);
-  }
+  // One timed loop at the pack's scale (guided), one at scale 0 (the classifier is not called).
+  const run = async (s: number): Promise<number[]> => {
+    const times: number[] = [];
+    let t = performance.now();
+    for await (const rec of sampleLoop({
+      process: proc, shape: [1, 3, m.imageSize, m.imageSize],
+      denoise: ortDenoiser(unet, m.learnSigma ? 6 : 3), unetLabels: m.classCond ? label : null,
+      classifierGrad: ortClassifierGrad(cls), classifierLabels: label,
+      getClassifierScale: () => s, useDdim: true, rng: createGaussianRng(1, 0),
+    })) {
+      const now = performance.now();
+      const dt = now - t;
+      t = now;
+      if (rec.step > 0) times.push(dt);
+      if (s !== 0 && rec.classifierScale === 0) throw new Error('the classifier was not called (scale 0?)');
+      log(`node ${s === 0 ? 'unguided' : 'guided'} step ${rec.step}/${steps}${rec.step === 0 ? ' (warm-up)' : ''}: ${dt.toFixed(1)} ms`);
+    }
+    return times;
+  };
+  const times = await run(scale);
+  const unguided = await run(0);
   await unet.release();
   await cls.release();
-  return { pack: m.name, ep: 'cpu (onnxruntime-node)', threads, batch: 1, steps, scale, msPerStep: stats(times), stepMs: times.map(round) };
+  const guidedStats = stats(times);
+  const unguidedStats = stats(unguided);
+  return {
+    pack: m.name, ep: 'cpu (onnxruntime-node)', threads, batch: 1, steps, scale, msPerStep: guidedStats, stepMs: times.map(round),
+    unguidedMsPerStep: unguidedStats, guidedOverUnguided: round(guidedStats.mean / unguidedStats.mean),
+  };
 }
