@@ -61,6 +61,19 @@ from .plot import GREY, color, line_chart, nice_ticks
 from .progress import Progress
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def shown_path(p: Path) -> str:
+    """A path as eval.json records it: relative to the repository when inside it or beside it (its results get
+    published in docs/, which must not name a machine's folders), else as given."""
+    full = Path(p).resolve()
+    bases = [(REPO, "")] + ([(REPO.parent, "../")] if REPO.parent != REPO.parent.parent else [])
+    for base, prefix in bases:
+        try:
+            return prefix + str(full.relative_to(base))
+        except ValueError:
+            continue
+    return str(p)
 MODES = ("cond", "uncond", "classifier", "cfg", "both")
 MODE_TITLES = {"cond": "conditional U-Net + classifier", "uncond": "unconditional U-Net + classifier",
                "classifier": "classifier guidance", "cfg": "classifier-free guidance",
@@ -504,10 +517,10 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path) -> Dict:
         shutil.rmtree(tmp / "samples")
 
     report = dict(
-        pack=m["name"], packDir=str(plan.pack_dir.resolve()), packImageSize=m["imageSize"],
-        data=str(Path(args.data).resolve()), classesTsv=str(plan.classes_tsv),
+        pack=m["name"], packDir=shown_path(plan.pack_dir), packImageSize=m["imageSize"],
+        data=shown_path(Path(args.data)), classesTsv=shown_path(plan.classes_tsv),
         classes=[dict(label=c.label, imagenet=c.imagenet, wnid=c.wnid, name=c.name) for c in plan.classes],
-        judge=dict(path=str(plan.judge_path.resolve()), imageSize=size, featureDim=judge.cfg.feature_dim,
+        judge=dict(path=shown_path(plan.judge_path), imageSize=size, featureDim=judge.cfg.feature_dim,
                    params=sum(p.numel() for p in judge.parameters()), classes=len(judge_wnids),
                    trainedValAccuracy=judge_info.get("val_accuracy"), resized=size != m["imageSize"]),
         settings=dict(scales=plan.scales, cfgScales=plan.cfg_scales, modes=plan.modes, samplesPerClass=args.samples_per_class,

@@ -55,6 +55,8 @@ def test_eval_tiny16_both_modes(tiny_setup, tmp_path, capsys, need_ort):
     assert summary["json"] == str(out / "eval.json")
     report = json.loads((out / "eval.json").read_text())
     assert report["pack"] == "tiny16" and report["packImageSize"] == 16
+    # Paths inside the repository are recorded relative to it (reports get published in docs/).
+    assert report["packDir"] == "public/models/tiny16" and report["classesTsv"] == "src/ui/data/imagenet-classes.json"
     assert [c["imagenet"] for c in report["classes"]] == [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]
     assert [c["wnid"] for c in report["classes"]] == IMAGENETTE_WNIDS
     assert report["settings"]["modes"] == ["cond", "uncond"] and report["settings"]["scales"] == [0.0, 2.0]
