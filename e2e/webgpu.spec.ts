@@ -46,3 +46,29 @@ test('tiny pack on WebGPU: a full run, then the guidance slider mid-run and Stop
   expect((await samplePixels(page)).hash).toBe(frozen.hash);
   expect(stepOf(await status(page).textContent())).toBe(stoppedAt);
 });
+
+/** The sample canvas' RGBA bytes. */
+const canvasBytes = (page: import('@playwright/test').Page) =>
+  page.getByRole('img', { name: 'Sample' }).evaluate((el) => {
+    const c = el as HTMLCanvasElement;
+    return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
+  });
+
+test('tiny pack: WebGPU paints the picture wasm paints (same seed and steps, within float rounding)', async ({ page }) => {
+  const q = 'pack=tiny16&steps=5&seed=3&sampler=ddim&scale=1&mode=classifier';
+  const pictures: Record<string, number[]> = {};
+  for (const ep of ['wasm', 'webgpu']) {
+    await page.goto(`./?${q}&ep=${ep}`);
+    await waitReady(page);
+    await generate(page, /Done .*step 5 \/ 5/);
+    pictures[ep] = await canvasBytes(page);
+  }
+  const [a, b] = [pictures.wasm, pictures.webgpu];
+  expect(a).toHaveLength(16 * 16 * 4);
+  expect(b).toHaveLength(a.length);
+  const diffs = a.map((v, i) => Math.abs(v - b[i]));
+  // Same float32 graphs on two engines: kernel order differs, so allow a few 8-bit levels, no more.
+  expect(Math.max(...diffs)).toBeLessThanOrEqual(4);
+  expect(diffs.reduce((s, d) => s + d, 0) / diffs.length).toBeLessThan(0.5);
+  expect(new Set(a).size).toBeGreaterThan(16); // a real picture, not a flat one
+});
