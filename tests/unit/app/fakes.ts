@@ -1,6 +1,6 @@
 // Test doubles for the app layer: a valid manifest, toy networks, a recording post().
 import type { ClassifierGradFn, DenoiseFn } from '../../../src/diffusion';
-import type { GraphFile, PackManifest } from '../../../src/shared/manifest';
+import type { GraphFile, PackManifest, UpsamplerGraph } from '../../../src/shared/manifest';
 import type { FromWorker } from '../../../src/shared/protocol';
 
 const graph = (file: string, outputs: string[]): GraphFile => ({
@@ -23,6 +23,18 @@ export function fakeManifest(over: Partial<PackManifest> = {}): PackManifest {
     classifierGrad: graph('classifier_grad.onnx', ['grad', 'logp', 'logits']),
     source: 'test',
     license: 'test',
+    ...over,
+  };
+}
+
+/** A valid upsampler entry (8 -> 32, class-conditional, learned sigma) for fakeManifest's 8x8 base. */
+export function fakeUpsampler(over: Partial<UpsamplerGraph> = {}): UpsamplerGraph {
+  return {
+    file: 'upsampler.onnx', dtype: 'float32', bytes: 10, sha256: 'ab'.repeat(32),
+    inputs: ['x', 'timesteps', 'low_res', 'y'], outputs: ['model_output'],
+    imageSize: 32, lowResSize: 8, learnSigma: true, classCond: true,
+    diffusion: { noiseSchedule: 'linear', diffusionSteps: 1000, predictXstart: false, rescaleTimesteps: false },
+    sampling: { timestepRespacing: '250', useDdim: false },
     ...over,
   };
 }

@@ -1,9 +1,9 @@
 // Which graph files a load uses per execution provider, or why none can run: decided from the
 // manifest before any download.
 import { describe, expect, it } from 'vitest';
-import type { GraphFile, UpsamplerGraph } from '../../../src/shared/manifest';
+import type { GraphFile } from '../../../src/shared/manifest';
 import { chooseGraphs, EP_LIMITS, GraphChoiceError } from '../../../src/worker/graphChoice';
-import { fakeManifest } from './fakes';
+import { fakeManifest, fakeUpsampler } from './fakes';
 
 const GB = 1e9;
 const g = (file: string, dtype: GraphFile['dtype'], bytes = 1000): GraphFile => ({ file, dtype, bytes, sha256: 'a'.repeat(64), inputs: [], outputs: [] });
@@ -50,11 +50,7 @@ describe('chooseGraphs', () => {
   });
 
   it('keeps the upsampler the EP can run; leaves out, with a note, one it cannot (the base model still runs)', () => {
-    const up = (dtype: GraphFile['dtype'], bytes = 1000): UpsamplerGraph => ({
-      ...g('upsampler.onnx', dtype, bytes), imageSize: 32, lowResSize: 8, learnSigma: true, classCond: true,
-      diffusion: { noiseSchedule: 'linear', diffusionSteps: 1000, predictXstart: false, rescaleTimesteps: false },
-      sampling: { timestepRespacing: '10', useDdim: false },
-    } as UpsamplerGraph);
+    const up = (dtype: GraphFile['dtype'], bytes = 1000) => fakeUpsampler({ dtype, bytes });
     const ok = chooseGraphs(fakeManifest({ unet: fp32, upsampler: up('float32') }), 'wasm', false);
     expect(ok.upsampler?.file).toBe('upsampler.onnx');
     expect(ok.note).toBeNull();

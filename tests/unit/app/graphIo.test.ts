@@ -2,10 +2,9 @@
 // refuses a graph entry that leaves out any name its graph must take or give.
 import { describe, expect, it } from 'vitest';
 import { GRAPH_IO, ManifestError, graphIoProblem, parseManifest } from '../../../src/shared/manifest';
-import { fakeManifest } from './fakes';
+import { fakeManifest, fakeUpsampler } from './fakes';
 
 type Json = Record<string, unknown>;
-const SHA = 'ab'.repeat(32);
 
 describe('GRAPH_IO', () => {
   it('spells the names of docs/pack-format.md', () => {
@@ -25,13 +24,7 @@ describe('GRAPH_IO', () => {
 
 function manifest(): Json {
   const m = JSON.parse(JSON.stringify(fakeManifest())) as Json;
-  m.upsampler = {
-    file: 'upsampler.onnx', dtype: 'float32', bytes: 10, sha256: SHA,
-    inputs: ['x', 'timesteps', 'low_res', 'y'], outputs: ['model_output'],
-    imageSize: 32, lowResSize: 8, learnSigma: true, classCond: true,
-    diffusion: { noiseSchedule: 'linear', diffusionSteps: 1000, predictXstart: false, rescaleTimesteps: false },
-    sampling: { timestepRespacing: '250', useDdim: false },
-  };
+  m.upsampler = fakeUpsampler();
   m.unetFp16 = { ...(m.unet as Json), file: 'unet.fp16.onnx', dtype: 'float16' };
   return m;
 }

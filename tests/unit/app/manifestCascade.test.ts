@@ -2,21 +2,14 @@
 // rules as adm/manifest.py (tests/python/test_upsampler.py checks the two agree).
 import { describe, expect, it } from 'vitest';
 import { ManifestError, parseManifest } from '../../../src/shared/manifest';
-import { fakeManifest } from './fakes';
+import { fakeManifest, fakeUpsampler } from './fakes';
 
 type Json = Record<string, unknown>;
 const SHA = 'ab'.repeat(32);
 
 function cascade(): Json {
   const m = JSON.parse(JSON.stringify(fakeManifest())) as Json;
-  m.upsampler = {
-    file: 'upsampler.onnx', dtype: 'float32', bytes: 10, sha256: SHA,
-    inputs: ['x', 'timesteps', 'low_res', 'y'], outputs: ['model_output'],
-    imageSize: 32, lowResSize: 8, learnSigma: true, classCond: true,
-    diffusion: { noiseSchedule: 'linear', diffusionSteps: 1000, predictXstart: false, rescaleTimesteps: false },
-    sampling: { timestepRespacing: '250', useDdim: false },
-    externalData: [{ file: 'upsampler.onnx.data', bytes: 99, sha256: SHA }],
-  };
+  m.upsampler = fakeUpsampler({ externalData: [{ file: 'upsampler.onnx.data', bytes: 99, sha256: SHA }] });
   (m.unet as Json).externalData = [{ file: 'unet.onnx.data', bytes: 5, sha256: SHA }];
   return m;
 }
