@@ -5,8 +5,8 @@
 import type * as ort from 'onnxruntime-web';
 import { GRAPH_IO, parseManifest, type GraphFile } from '../shared/manifest';
 import type { BareRequest, BareResult } from '../shared/benchProtocol';
-import { ortFor } from './ortRuntime';
-import { configureOrt, createSession, wasmThreadCount, type GraphBytes } from './sessions';
+import { ortFor, wasmThreadCount } from './ortRuntime';
+import { createSession, type GraphBytes } from './sessions';
 
 const scope = self as unknown as Worker;
 const IO = GRAPH_IO.names;
@@ -25,7 +25,6 @@ async function graphBytes(base: URL, g: GraphFile): Promise<GraphBytes> {
 
 async function run(req: BareRequest): Promise<BareResult> {
   const threads = wasmThreadCount();
-  configureOrt(threads);
   const ortApi = await ortFor(req.ep);
   const base = new URL(`models/${req.pack}/`, req.pageUrl);
   const r = await fetch(new URL('manifest.json', base));

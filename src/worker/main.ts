@@ -9,7 +9,8 @@ import { loadPack, type LoadedPack, type LoadRequest, type LoadStorage } from '.
 import { PackStore } from './packStore';
 import { createRunner } from './runner';
 import { createSerialQueue } from './serialQueue';
-import { configureOrt, ortGpuDevice } from './sessions';
+import { wasmThreadCount } from './ortRuntime';
+import { ortGpuDevice } from './sessions';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -17,9 +18,8 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
 }
 
-// Threads need cross-origin isolation (SharedArrayBuffer); ORT's own default is min(4, cores/2).
-const wasmThreads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
-configureOrt(wasmThreads);
+// What every ORT build this worker loads runs its wasm kernels on (reported with each load).
+const wasmThreads = wasmThreadCount();
 
 // A MessageChannel task is a macrotask without setTimeout's 4 ms clamp for nested timers.
 const tick = new MessageChannel();

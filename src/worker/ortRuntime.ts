@@ -21,12 +21,14 @@ export const ORT_BUILDS = {
   webgpu: { load: () => import('onnxruntime-web') as Promise<Ort>, glue: jsepGlueUrl, wasm: jsepWasmUrl },
 } as const satisfies Record<Ep, { load: () => Promise<Ort>; glue: string; wasm: string }>;
 
-let wasmThreads = 1;
 const loaded = new Map<Ep, Promise<Ort>>();
 
-/** Threads for the wasm kernels of every build (set before the first session; a later change does not reach a loaded build). */
-export function setWasmThreads(n: number): void {
-  wasmThreads = n;
+/**
+ * Threads for the wasm kernels of every build: up to 4 when the page is cross-origin isolated
+ * (SharedArrayBuffer), else 1. ORT's own default would be min(4, cores / 2).
+ */
+export function wasmThreadCount(): number {
+  return self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
 }
 
 /** The configured ORT module for `ep`, loaded once per worker. */
@@ -35,7 +37,7 @@ export function ortFor(ep: Ep): Promise<Ort> {
   if (!p) {
     const build = ORT_BUILDS[ep];
     p = build.load().then((ort) => {
-      ort.env.wasm.numThreads = wasmThreads;
+      ort.env.wasm.numThreads = wasmThreadCount();
       ort.env.wasm.wasmPaths = { mjs: new URL(build.glue, self.location.href), wasm: new URL(build.wasm, self.location.href) };
       ort.env.logLevel = 'error';
       return ort;

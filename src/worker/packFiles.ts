@@ -2,7 +2,7 @@
 // streams into storage while it is hashed, resuming an interrupted one with a Range request.
 // Without OPFS (loadGraphBytes): Cache API first, network otherwise, and a sha256 check either way.
 // Either way a wrong file never reaches ORT.
-import { downloadBytes, downloadInto, DownloadError, errorText, type RangeSink } from './download';
+import { abortable, downloadBytes, downloadInto, DownloadError, errorText, type RangeSink } from './download';
 import type { FileSpec, PackStore, PhaseClock } from './packStore';
 import { packFileUrl } from './packUrl';
 import { sha256Hex } from './sha256';
@@ -120,21 +120,6 @@ export function allocBytes(n: number, what: string): Uint8Array<ArrayBuffer> {
 /** Pauses before each automatic resume of a dropped download (then the load fails; a later load resumes). */
 export const RESUME_DELAYS_MS = [500, 2000, 5000] as const;
 
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** Progress of one file from the store: `fromStore` while stored bytes are read. */
 export type StoreProgressFn = (loaded: number, total: number, fromStore: boolean, resumedAt: number) => void;
 
@@ -199,7 +184,7 @@ export async function loadGraphFromStore(
         if (e instanceof DownloadError && !e.keepPartial) await file.discard();
         else await file.checkpoint().catch(() => {}); // what arrived stays: the next attempt or load resumes from it
         if (!again) throw e;
-        await pause(resumeDelaysMs[attempt], signal);
+        await abortable(new Promise((resolve) => setTimeout(resolve, resumeDelaysMs[attempt])), signal);
         resumedAt = file.offset;
       }
     }

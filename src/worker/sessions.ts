@@ -4,7 +4,7 @@ import type * as ort from 'onnxruntime-web';
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../diffusion/types';
 import type { Ep } from '../shared/protocol';
 import { GRAPH_IO, classifierLabelProblem, graphIoProblem, type PackManifest, type UpsamplerGraph } from '../shared/manifest';
-import { loadedOrt, ortFor, setWasmThreads, type Ort } from './ortRuntime';
+import { loadedOrt, ortFor, type Ort } from './ortRuntime';
 import type { SerialQueue } from './serialQueue';
 
 /** ONNX I/O names fixed by docs/pack-format.md (parseManifest checks the manifest lists them). */
@@ -16,16 +16,6 @@ export interface ModelSessions {
   /** The gradient graph's logits [N, classes] (grid diversity read-out); null without a classifier. */
   classifierLogits: ((x: Float32Array, timesteps: Float32Array, y: Int32Array, shape: Shape4) => Promise<Float32Array>) | null;
   release(): Promise<void>;
-}
-
-/** The wasm EP's thread count: up to 4 when the page is cross-origin isolated (SharedArrayBuffer), else 1. */
-export function wasmThreadCount(): number {
-  return self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
-}
-
-/** Before the first session: the wasm threads of whichever ORT build an EP loads (ortRuntime.ts). */
-export function configureOrt(wasmThreads: number): void {
-  setWasmThreads(wasmThreads);
 }
 
 export function sessionOptions(ep: Ep): ort.InferenceSession.SessionOptions {

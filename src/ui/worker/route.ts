@@ -67,7 +67,7 @@ export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker,
     }
     case 'gridReadout': {
       const view = s.runParams?.grid?.view;
-      if (msg.runId === s.runId && view) s.gridReadout(view, msg.runId, msg.pixelL2, msg.classifierL2, msg.logp ?? null);
+      if (msg.runId === s.runId && view) s.gridReadout(view, msg.runId, msg.pixelL2, msg.classifierL2, msg.logp);
       return 'none';
     }
     case 'done':
