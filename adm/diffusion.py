@@ -241,8 +241,22 @@ class GaussianDiffusion:
         nll = -mean_flat(discretized_gaussian_log_likelihood(x_start, out["mean"], 0.5 * out["log_variance"])) / math.log(2.0)
         return torch.where(t == 0, nll, kl)
 
-    def training_losses(self, model, x_start, t, model_kwargs=None, noise=None) -> Dict[str, torch.Tensor]:
-        """Hybrid loss: MSE on eps (or x0) + VLB for the learned variance (mean stop-gradient)."""
+    def min_snr_weight(self, t: torch.Tensor, gamma: float) -> torch.Tensor:
+        """Min-SNR-gamma weight of the eps MSE (Hang et al. 2023): min(SNR_t, gamma) / SNR_t.
+
+        For eps prediction the MSE already carries a factor SNR_t relative to the x0 error, so this
+        caps each timestep's x0-space weight at gamma: the nearly clean steps stop dominating.
+        """
+        abar = torch.as_tensor(self.alphas_cumprod, dtype=torch.float64, device=t.device)[t]
+        snr = abar / (1.0 - abar)
+        return (torch.clamp(snr, max=gamma) / snr).float()
+
+    def training_losses(self, model, x_start, t, model_kwargs=None, noise=None,
+                        min_snr_gamma: Optional[float] = None) -> Dict[str, torch.Tensor]:
+        """Hybrid loss: MSE on eps (or x0) + VLB for the learned variance (mean stop-gradient).
+
+        min_snr_gamma reweights the eps MSE only; the VLB term that trains the variance is unchanged.
+        """
         model_kwargs = model_kwargs or {}
         noise = torch.randn_like(x_start) if noise is None else noise
         x_t = self.q_sample(x_start, t, noise)
@@ -255,5 +269,10 @@ class GaussianDiffusion:
             terms["vb"] = self._vb_terms_bpd(frozen, x_start, x_t, t) * (self.num_timesteps / 1000.0)
         target = x_start if self.predict_xstart else noise
         terms["mse"] = mean_flat((target - model_output[:, :C]) ** 2)
-        terms["loss"] = terms["mse"] + terms.get("vb", 0.0)
+        mse = terms["mse"]
+        if min_snr_gamma is not None:
+            if self.predict_xstart:
+                raise ValueError("min_snr_gamma is defined here for eps prediction only")
+            mse = mse * self.min_snr_weight(t, min_snr_gamma)
+        terms["loss"] = mse + terms.get("vb", 0.0)
         return terms

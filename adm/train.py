@@ -82,7 +82,11 @@ def parse_args(argv=None):
     p.add_argument("--crop-pad", type=int, default=None,
                    help="random crops: reflect-pad by this many pixels and crop back (default 4 classifier, 0 unet)")
     p.add_argument("--anneal-lr", action="store_true",
-                   help="decay the learning rate linearly to 0 at --max-minutes (the paper's classifier recipe)")
+                   help="decay the learning rate linearly to 0 at the budget's end (--max-minutes or --max-steps, "
+                        "whichever comes first; the paper's classifier recipe)")
+    p.add_argument("--min-snr-gamma", type=float, default=None, metavar="GAMMA",
+                   help="U-Net: Min-SNR-gamma weighting of the eps MSE (Hang et al. 2023; 5 is their choice); "
+                        "the variance's VLB term is unchanged")
     p.add_argument("--eval-every-min", type=float, default=10.0,
                    help="classifier: top-1 on val images noised to q(x_t|x_0) per t bucket, this often")
     p.add_argument("--eval-limit", type=int, default=400, help="classifier: val images per t bucket in that check")
@@ -95,8 +99,8 @@ def parse_args(argv=None):
         p.error("--init-trunk-from is for --model classifier (it copies a U-Net's encoder into the classifier)")
     if args.init_from is not None and args.init_trunk_from is not None:
         p.error("give either --init-from or --init-trunk-from, not both")
-    if args.anneal_lr and args.max_minutes is None:
-        p.error("--anneal-lr needs --max-minutes (the point where the rate reaches 0)")
+    if args.min_snr_gamma is not None and (args.model != "unet" or args.min_snr_gamma <= 0):
+        p.error("--min-snr-gamma is a positive number, for --model unet")
     if args.crop_pad is None:
         args.crop_pad = 4 if args.model == "classifier" else 0
     if args.crop_pad < 0:
@@ -200,6 +204,15 @@ class Trainer:
         self.init_from = dict(pack=m["name"], prior=None, trunk=True)  # a start, not a continuation
         print(f"initialised {len(shared)} of {len(own)} classifier tensors from {pack}'s U-Net encoder", file=sys.stderr)
 
+    def budget_fraction(self) -> float:
+        """How much of the training budget is spent: the larger of the time and step fractions."""
+        fracs = [0.0]
+        if self.args.max_minutes is not None:
+            fracs.append(self.elapsed / (self.args.max_minutes * 60))
+        if self.args.max_steps is not None:
+            fracs.append(self.step / self.args.max_steps)
+        return max(fracs)
+
     def _resume(self):
         ck = load_checkpoint(self.ckpt_path)  # plain tensors and containers only: a checkpoint runs no code
         if ck["wnids"] != self.data.wnids:
@@ -249,7 +262,7 @@ class Trainer:
                 y = torch.where(drop, torch.full_like(y, self.cfg.num_classes - 1), y)
                 noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
                 terms = self.diffusion.training_losses(lambda a, b, **kw: self.model(a, b, **kw).float(), x0, t,
-                                                       dict(y=y), noise=noise)
+                                                       dict(y=y), noise=noise, min_snr_gamma=self.args.min_snr_gamma)
                 loss = terms["loss"].mean()
                 stats = {"loss": loss.item(), "mse": terms["mse"].mean().item(), "vb": terms["vb"].mean().item()}
             else:
@@ -259,7 +272,7 @@ class Trainer:
                 acc = (logits.argmax(-1) == y).float().mean().item()
                 stats = {"loss": loss.item(), "acc": acc}
         if self.args.anneal_lr:
-            frac = min(1.0, self.elapsed / (self.args.max_minutes * 60))
+            frac = min(1.0, self.budget_fraction())
             for group in self.opt.param_groups:
                 group["lr"] = self.base_lr * (1 - frac)
         self.opt.zero_grad(set_to_none=True)

@@ -78,6 +78,39 @@ def test_hybrid_loss_terms_finite():
     assert torch.isfinite(terms["loss"]).all() and terms["mse"].mean() > 0.5
 
 
+def test_min_snr_weight_caps_the_clean_steps():
+    diff = GaussianDiffusion.from_config("cosine", 1000, learn_sigma=True)
+    t = torch.arange(1000)
+    w = diff.min_snr_weight(t, 5.0)
+    abar = torch.as_tensor(diff.alphas_cumprod)
+    snr = abar / (1 - abar)
+    # Noisy steps (SNR <= 5) keep weight 1; clean ones get gamma / SNR, so SNR * w never exceeds gamma.
+    assert torch.equal(w[snr <= 5], torch.ones(int((snr <= 5).sum())))
+    assert torch.allclose((snr * w.double())[snr > 5], torch.full((int((snr > 5).sum()),), 5.0, dtype=torch.float64))
+    assert 0 < int((snr > 5).sum()) < 1000 and w[0] < 1e-3
+
+
+def test_min_snr_loss_reweights_only_the_eps_term():
+    diff = GaussianDiffusion.from_config("cosine", 1000, learn_sigma=True)
+    x0 = torch.rand(2, 3, 8, 8) * 2 - 1
+    t = torch.tensor([5, 900])
+    noise = torch.randn_like(x0)
+    out = torch.randn(2, 6, 8, 8)
+    plain = diff.training_losses(lambda x, ts: out, x0, t, noise=noise)
+    snr = diff.training_losses(lambda x, ts: out, x0, t, noise=noise, min_snr_gamma=5.0)
+    assert torch.equal(plain["mse"], snr["mse"]) and torch.equal(plain["vb"], snr["vb"])
+    expected = plain["mse"] * diff.min_snr_weight(t, 5.0) + plain["vb"]
+    assert torch.allclose(snr["loss"], expected)
+    assert snr["loss"][0] < plain["loss"][0] and torch.isclose(snr["loss"][1], plain["loss"][1])
+
+
+def test_min_snr_gamma_is_for_the_unet():
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "d", "--out", "o", "--model", "classifier", "--max-steps", "1", "--min-snr-gamma", "5"])
+    assert train.parse_args(["--data", "d", "--out", "o", "--model", "unet", "--max-steps", "4", "--anneal-lr",
+                             "--min-snr-gamma", "5"]).min_snr_gamma == 5.0
+
+
 def test_make_pack_from_run(data, tmp_path, need_ort):
     run = tmp_path / "run"
     assert _train(data, run, "unet", 1) == 0 and _train(data, run, "classifier", 1) == 0
