@@ -8,7 +8,7 @@ test('tiny pack on WebGPU: a full run, then the guidance slider mid-run and Stop
   await page.goto('./?pack=tiny16&ep=webgpu&steps=5&seed=3&sampler=ddim&scale=1');
   await waitReady(page);
   await expect(page.getByText(/WebGPU runs on a software adapter/)).toBeVisible();
-  await expect(page.getByText(/· WebGPU/)).toBeVisible();
+  await expect(page.getByText(/· WebGPU, tensors in GPU buffers/)).toBeVisible();
   await expect(status(page)).toHaveText('Ready · step 0 / 5');
 
   const hashes = await recordCanvas(page);
@@ -54,6 +54,8 @@ const canvasBytes = (page: import('@playwright/test').Page) =>
     return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
   });
 
+// WebGPU here keeps inputs and outputs in GPU buffers (src/worker/graphIo.ts): the U-Net and the
+// gradient graph bind one upload of x_t and are read back after both ran.
 test('tiny pack: WebGPU paints the picture wasm paints (same seed and steps, within float rounding)', async ({ page }) => {
   const q = 'pack=tiny16&steps=5&seed=3&sampler=ddim&scale=1&mode=classifier';
   const pictures: Record<string, number[]> = {};

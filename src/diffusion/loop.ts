@@ -14,7 +14,7 @@
 // guidance (scale w, the U-Net once on N + M rows: see cfg.ts), both optional, both per sample, both
 // only inside the guidance interval. A batch of K sweep cells can so carry K different (s, w) pairs.
 
-import type { ClassifierGradFn, DenoiseFn, Shape4 } from './types';
+import type { ClassifierGradFn, ClassifierGradResult, DenoiseFn, Shape4 } from './types';
 import type { DiffusionProcess } from './process';
 import type { GaussianRng } from './rng';
 import { allocMeanVariance, conditionMean, conditionScore, ddimSampleInto, pMeanVarianceInto, pSampleInto, type MeanVariance } from './step';
@@ -218,6 +218,40 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
     }
   };
 
+  // Only the classifier-guided samples go through the gradient graph (a sweep's scale-0 and
+  // classifier-free cells cost nothing there); the others get a zero gradient and log p NaN.
+  const classifierGradOf = async (gx: Float32Array, gt: Float32Array, appliedCls: Float32Array): Promise<ClassifierGradResult> => {
+    const classifierGrad = opts.classifierGrad as ClassifierGradFn;
+    const labels = opts.classifierLabels as Int32Array;
+    let guidedRows = 0;
+    for (let s = 0; s < n; s++) if (appliedCls[s] !== 0) guidedRows++;
+    if (guidedRows === n) {
+      const g = await classifierGrad(gx, gt, labels, shape);
+      if (g.grad.length !== size) throw new Error(`classifier gradient has ${g.grad.length} values, expected ${size}`);
+      return g;
+    }
+    let b = gradBatches.get(guidedRows);
+    if (!b) gradBatches.set(guidedRows, (b = { x: new Float32Array(guidedRows * plane), t: new Float32Array(guidedRows), y: new Int32Array(guidedRows) }));
+    for (let s = 0, r = 0; s < n; s++) {
+      if (appliedCls[s] === 0) continue;
+      b.x.set(gx.subarray(s * plane, (s + 1) * plane), r * plane);
+      b.t[r] = gt[s];
+      b.y[r++] = labels[s];
+    }
+    const g = await classifierGrad(b.x, b.t, b.y, [guidedRows, c, h, w]);
+    if (g.grad.length !== guidedRows * plane) {
+      throw new Error(`classifier gradient has ${g.grad.length} values, expected ${guidedRows * plane} (${guidedRows} guided rows)`);
+    }
+    const full = (gradScratch ??= new Float32Array(size)).fill(0);
+    const lp = new Float32Array(n).fill(NaN);
+    for (let s = 0, r = 0; s < n; s++) {
+      if (appliedCls[s] === 0) continue;
+      full.set(g.grad.subarray(r * plane, (r + 1) * plane), s * plane);
+      lp[s] = g.logp[r++];
+    }
+    return { grad: full, logp: lp };
+  };
+
   for (let done = 0; done < numSteps; done++) {
     if (opts.shouldStop?.()) return;
     const i = numSteps - 1 - done;
@@ -238,10 +272,15 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
         appliedCfg[s] = requestedCfg[s];
       }
     }
-    let modelOutput: Float32Array;
-    if (rows === n) {
-      modelOutput = await denoise(x, timesteps, opts.unetLabels, shape);
-    } else {
+    let anyCls = false;
+    if (guide && opts.classifierGrad && opts.classifierLabels) {
+      for (let s = 0; s < n; s++) {
+        appliedCls[s] = requestedCls[s];
+        if (requestedCls[s] !== 0) anyCls = true;
+      }
+    }
+    const unetStep = async (): Promise<Float32Array> => {
+      if (rows === n) return denoise(x, timesteps, opts.unetLabels, shape);
       let b = batches.get(rows);
       if (!b) batches.set(rows, (b = { x: new Float32Array(rows * plane), t: new Float32Array(rows), y: new Int32Array(rows) }));
       b.x.set(x);
@@ -257,62 +296,31 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
       if (raw.length % rows !== 0) throw new Error(`model output has ${raw.length} values for a guided batch of ${rows} rows`);
       const outSize = (raw.length / rows) * n;
       if (!combined || combined.length !== outSize) combined = new Float32Array(outSize);
-      modelOutput = cfgCombineInto(raw, n, h * w, nullRow, appliedCfg, combined);
+      return cfgCombineInto(raw, n, h * w, nullRow, appliedCfg, combined);
+    };
+    // The gradient at x_t (the reference's choice) does not depend on the U-Net's output, so it is
+    // requested right after the U-Net, before either result is awaited: on WebGPU both graphs are
+    // queued back to back and read back together; on wasm the session queue runs them in turn.
+    const unetPending = unetStep();
+    let gradPending: Promise<ClassifierGradResult> | null = null;
+    if (anyCls && !gradAtMean) {
+      gradPending = classifierGradOf(x, timesteps, appliedCls);
+      gradPending.catch(() => undefined); // awaited below; a U-Net failure must not leave it unhandled
     }
+    const modelOutput = await unetPending;
     const at: StepAt = { done, numSteps, timestep };
     const scalesText = () => `classifier scale ${+requestedCls[0].toPrecision(6)}, classifier-free scale ${+requestedCfg[0].toPrecision(6)}`;
     checkFinite(modelOutput, 'the U-Net output', at, scalesText);
     pMeanVarianceInto(p, modelOutput, x, i, shape, clip, mv);
 
     let logp: Float32Array | null = null;
-    let anyCls = false;
-    if (guide && opts.classifierGrad && opts.classifierLabels) {
-      for (let s = 0; s < n; s++) {
-        appliedCls[s] = requestedCls[s];
-        if (requestedCls[s] !== 0) anyCls = true;
-      }
-    }
     let grad: Float32Array | null = null;
-    if (anyCls && opts.classifierGrad && opts.classifierLabels) {
-      // Reference: the gradient at the step's input x_t. Issue #51: at the mean μ, which estimates
-      // x_{t-1}, so with the next step's timestep (0 after the last one).
-      let gx: Float32Array = x;
-      let gt = timesteps;
-      if (gradAtMean) {
-        gx = mv.mean;
-        gt = gradTimesteps.fill(i > 0 ? p.timestepMap[i - 1] : 0);
-      }
-      let guidedRows = 0;
-      for (let s = 0; s < n; s++) if (appliedCls[s] !== 0) guidedRows++;
-      if (guidedRows === n) {
-        const g = await opts.classifierGrad(gx, gt, opts.classifierLabels, shape);
-        if (g.grad.length !== size) throw new Error(`classifier gradient has ${g.grad.length} values, expected ${size}`);
-        logp = g.logp;
-        grad = g.grad;
-      } else {
-        // Only the classifier-guided samples go through the gradient graph (a sweep's scale-0 and
-        // classifier-free cells cost nothing there); the others get a zero gradient and log p NaN.
-        let b = gradBatches.get(guidedRows);
-        if (!b) gradBatches.set(guidedRows, (b = { x: new Float32Array(guidedRows * plane), t: new Float32Array(guidedRows), y: new Int32Array(guidedRows) }));
-        for (let s = 0, r = 0; s < n; s++) {
-          if (appliedCls[s] === 0) continue;
-          b.x.set(gx.subarray(s * plane, (s + 1) * plane), r * plane);
-          b.t[r] = gt[s];
-          b.y[r++] = opts.classifierLabels[s];
-        }
-        const g = await opts.classifierGrad(b.x, b.t, b.y, [guidedRows, c, h, w]);
-        if (g.grad.length !== guidedRows * plane) {
-          throw new Error(`classifier gradient has ${g.grad.length} values, expected ${guidedRows * plane} (${guidedRows} guided rows)`);
-        }
-        const full = (gradScratch ??= new Float32Array(size)).fill(0);
-        logp = new Float32Array(n).fill(NaN);
-        for (let s = 0, r = 0; s < n; s++) {
-          if (appliedCls[s] === 0) continue;
-          full.set(g.grad.subarray(r * plane, (r + 1) * plane), s * plane);
-          logp[s] = g.logp[r++];
-        }
-        grad = full;
-      }
+    if (anyCls) {
+      // Issue #51: the gradient at the mean μ, which estimates x_{t-1}, so with the next step's
+      // timestep (0 after the last one).
+      const g = await (gradPending ?? classifierGradOf(mv.mean, gradTimesteps.fill(i > 0 ? p.timestepMap[i - 1] : 0), appliedCls));
+      logp = g.logp;
+      grad = g.grad;
       checkFinite(grad, 'the classifier gradient', at, scalesText);
       if (appliedCls.every((v) => v === appliedCls[0])) {
         if (opts.useDdim) conditionScore(p, mv, x, i, grad, appliedCls[0]);

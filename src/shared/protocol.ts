@@ -161,6 +161,8 @@ export interface EpInfo {
   wasmThreads: number;
   /** Why a graph other than the preferred one is used (e.g. the fp16 file is over a limit); absent: none. */
   fileNote?: string | null;
+  /** WebGPU: the graphs' inputs and outputs live in GPU buffers, each input uploaded once per step (absent: false). */
+  gpuResidentIo?: boolean;
 }
 
 export type FromWorker =

@@ -24,6 +24,20 @@ export interface GpuDeviceLike {
   readonly lost: Promise<{ reason: string; message: string }>;
 }
 
+export interface GpuBufferLike {
+  readonly size: number;
+  destroy(): void;
+}
+
+/** What uploading inputs needs of the GPUDevice ORT created (gpuFeeds.ts). */
+export interface GpuUploadDevice {
+  createBuffer(descriptor: { size: number; usage: number }): GpuBufferLike;
+  readonly queue: { writeBuffer(buffer: GpuBufferLike, offset: number, data: ArrayBufferView, dataOffset?: number, size?: number): void };
+}
+
+/** GPUBufferUsage flags (the constants are not in TypeScript's WebWorker lib). */
+export const GPU_BUFFER_USAGE = { COPY_SRC: 0x04, COPY_DST: 0x08, STORAGE: 0x80 } as const;
+
 /** navigator.gpu in a worker, or null where the browser has no WebGPU at all. */
 export function gpuOf(nav: unknown): GpuLike | null {
   const gpu = (nav as { gpu?: unknown } | null)?.gpu;

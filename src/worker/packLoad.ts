@@ -174,7 +174,7 @@ export async function loadPack(
   timings.warmupMs = warmupMs;
   timings.totalMs = performance.now() - t0;
   console.info(`[pack] ${manifest.name} ready on ${decision.ep}: ${describeTimings(timings)}`);
-  const epInfo: EpInfo = { ep: decision.ep, reason: decision.reason, adapter: decision.adapter, fp16: choice.fp16, wasmThreads, fileNote: choice.note };
+  const epInfo: EpInfo = { ep: decision.ep, reason: decision.reason, adapter: decision.adapter, fp16: choice.fp16, wasmThreads, fileNote: choice.note, gpuResidentIo: sessions.gpuResidentIo };
   return { manifest, sessions, upsampler, epInfo, warmupMs, timings };
 }
 

@@ -1,10 +1,13 @@
 // The only module that creates ONNX Runtime sessions. It turns a pack's graphs into the
-// DenoiseFn / ClassifierGradFn the sampling loop calls, and disposes every tensor it makes.
+// DenoiseFn / ClassifierGradFn the sampling loop calls; graphIo.ts moves their tensors.
 import type * as ort from 'onnxruntime-web';
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../diffusion/types';
 import type { Ep } from '../shared/protocol';
 import { GRAPH_IO, classifierLabelProblem, graphIoProblem, type PackManifest, type UpsamplerGraph } from '../shared/manifest';
-import { loadedOrt, ortFor, type Ort } from './ortRuntime';
+import type { GpuUploadDevice } from './gpu';
+import type { Feed } from './gpuFeeds';
+import { cpuGraphIo, gpuGraphIo, type GraphIo } from './graphIo';
+import { loadedOrt, ortFor } from './ortRuntime';
 import type { SerialQueue } from './serialQueue';
 
 /** ONNX I/O names fixed by docs/pack-format.md (parseManifest checks the manifest lists them). */
@@ -15,6 +18,8 @@ export interface ModelSessions {
   classifierGrad: ClassifierGradFn | null;
   /** The gradient graph's logits [N, classes] (grid diversity read-out); null without a classifier. */
   classifierLogits: ((x: Float32Array, timesteps: Float32Array, y: Int32Array, shape: Shape4) => Promise<Float32Array>) | null;
+  /** WebGPU: inputs uploaded once and shared by the graphs, outputs read back from GPU buffers (graphIo.ts). */
+  gpuResidentIo: boolean;
   release(): Promise<void>;
 }
 
@@ -38,10 +43,10 @@ export interface GraphBytes {
 }
 
 /** Session creation with the file named in the error (ORT's own message says "protobuf parsing failed"). */
-export async function createSession(file: GraphBytes, ep: Ep): Promise<ort.InferenceSession> {
+export async function createSession(file: GraphBytes, ep: Ep, extra: Partial<ort.InferenceSession.SessionOptions> = {}): Promise<ort.InferenceSession> {
   try {
     const ort = await ortFor(ep);
-    const options = sessionOptions(ep);
+    const options = { ...sessionOptions(ep), ...extra };
     if (file.externalData?.length) options.externalData = file.externalData;
     return await ort.InferenceSession.create(file.bytes, options);
   } catch (e) {
@@ -56,13 +61,12 @@ export async function createModelSessions(
   ep: Ep,
   queue: SerialQueue,
 ): Promise<ModelSessions> {
-  const ort = await ortFor(ep);
-  const unet = await createSession(unetFile, ep);
+  const unet = await createSession(unetFile, ep, ioOptions(ep));
   let grad: ort.InferenceSession | null = null;
   try {
     const unetProblem = graphIoProblem(unet, GRAPH_IO.unet, manifest.classCond, unetFile.name);
     if (unetProblem) throw new Error(unetProblem);
-    grad = gradFile ? await createSession(gradFile, ep) : null;
+    grad = gradFile ? await createSession(gradFile, ep, ioOptions(ep)) : null;
     const problem = grad && gradFile
       ? graphIoProblem(grad, GRAPH_IO.classifierGrad, true, gradFile.name) ?? classifierLabelProblem(grad.outputMetadata, manifest, gradFile.name)
       : null;
@@ -72,43 +76,35 @@ export async function createModelSessions(
     await unet.release();
     throw e;
   }
+  const io = await graphIo(ep, queue);
   const classCond = manifest.classCond;
-  const denoise: DenoiseFn = (x, timesteps, y, shape) =>
-    queue.run(async () => {
-      const feeds = baseFeeds(ort, x, timesteps, shape);
-      if (classCond) {
-        if (!y) throw new Error('this U-Net is class-conditional but no labels were given');
-        feeds[IO.y] = int64Tensor(ort, y);
-      }
-      return withOutputs(await unet.run(feeds), feeds, (out) => floatData(out, IO.modelOutput));
-    });
+  const denoise: DenoiseFn = async (x, timesteps, y, shape) => {
+    const inputs = baseInputs(x, timesteps, shape);
+    if (classCond) {
+      if (!y) throw new Error('this U-Net is class-conditional but no labels were given');
+      inputs[IO.y] = labelsInput(y);
+    }
+    return (await io.run(unet, inputs, [IO.modelOutput]))[IO.modelOutput];
+  };
   const classifierGrad: ClassifierGradFn | null = grad
-    ? (x, timesteps, y, shape) =>
-        queue.run(async () => {
-          const feeds = baseFeeds(ort, x, timesteps, shape);
-          feeds[IO.y] = int64Tensor(ort, y);
-          const g = grad;
-          return withOutputs(await g.run(feeds, [IO.grad, IO.logp]), feeds, (out) => ({
-            grad: floatData(out, IO.grad),
-            logp: floatData(out, IO.logp),
-          }));
-        })
+    ? async (x, timesteps, y, shape) => {
+        const out = await io.run(grad, { ...baseInputs(x, timesteps, shape), [IO.y]: labelsInput(y) }, [IO.grad, IO.logp]);
+        return { grad: out[IO.grad], logp: out[IO.logp] };
+      }
     : null;
   const classifierLogits: ModelSessions['classifierLogits'] = grad
-    ? (x, timesteps, y, shape) =>
-        queue.run(async () => {
-          const feeds = baseFeeds(ort, x, timesteps, shape);
-          feeds[IO.y] = int64Tensor(ort, y);
-          return withOutputs(await grad.run(feeds, [IO.logits]), feeds, (out) => floatData(out, IO.logits));
-        })
+    ? async (x, timesteps, y, shape) =>
+        (await io.run(grad, { ...baseInputs(x, timesteps, shape), [IO.y]: labelsInput(y) }, [IO.logits]))[IO.logits]
     : null;
   return {
     denoise,
     classifierGrad,
     classifierLogits,
+    gpuResidentIo: io.gpuResident,
     release: () => queue.run(async () => {
       await unet.release();
       await grad?.release();
+      io.release();
     }),
   };
 }
@@ -121,57 +117,53 @@ export interface UpsamplerSession {
 }
 
 export async function createUpsamplerSession(up: UpsamplerGraph, file: GraphBytes, ep: Ep, queue: SerialQueue): Promise<UpsamplerSession> {
-  const ort = await ortFor(ep);
-  const session = await createSession(file, ep);
+  const session = await createSession(file, ep, ioOptions(ep));
   const problem = graphIoProblem(session, GRAPH_IO.upsampler, up.classCond, file.name);
   if (problem) {
     await session.release();
     throw new Error(problem);
   }
+  const io = await graphIo(ep, queue);
   const s = up.lowResSize;
   return {
-    denoiseWith: (lowRes) => (x, timesteps, y, shape) =>
-      queue.run(async () => {
-        const n = shape[0];
-        if (lowRes.length !== n * 3 * s * s) throw new Error(`low_res holds ${lowRes.length} values, not ${n}x3x${s}x${s}`);
-        const feeds = baseFeeds(ort, x, timesteps, shape);
-        feeds[IO.lowRes] = new ort.Tensor('float32', lowRes, [n, 3, s, s]);
-        if (up.classCond) {
-          if (!y) throw new Error('this upsampler is class-conditional but no labels were given');
-          feeds[IO.y] = int64Tensor(ort, y);
-        }
-        return withOutputs(await session.run(feeds), feeds, (out) => floatData(out, IO.modelOutput));
-      }),
-    release: () => queue.run(() => session.release()),
+    denoiseWith: (lowRes) => async (x, timesteps, y, shape) => {
+      const n = shape[0];
+      if (lowRes.length !== n * 3 * s * s) throw new Error(`low_res holds ${lowRes.length} values, not ${n}x3x${s}x${s}`);
+      const inputs = baseInputs(x, timesteps, shape);
+      inputs[IO.lowRes] = { data: lowRes, dims: [n, 3, s, s] };
+      if (up.classCond) {
+        if (!y) throw new Error('this upsampler is class-conditional but no labels were given');
+        inputs[IO.y] = labelsInput(y);
+      }
+      return (await io.run(session, inputs, [IO.modelOutput]))[IO.modelOutput];
+    },
+    release: () => queue.run(async () => {
+      await session.release();
+      io.release();
+    }),
   };
 }
 
-function baseFeeds(ort: Ort, x: Float32Array, timesteps: Float32Array, shape: Shape4): Record<string, ort.Tensor> {
+/** WebGPU sessions leave their outputs on the GPU until read (graphIo.ts downloads them). */
+function ioOptions(ep: Ep): Partial<ort.InferenceSession.SessionOptions> {
+  return ep === 'webgpu' ? { preferredOutputLocation: 'gpu-buffer' } : {};
+}
+
+async function graphIo(ep: Ep, queue: SerialQueue): Promise<GraphIo> {
+  const ortApi = await ortFor(ep);
+  if (ep !== 'webgpu') return cpuGraphIo(ortApi, queue);
+  return gpuGraphIo(ortApi, (await ortApi.env.webgpu.device) as unknown as GpuUploadDevice, queue);
+}
+
+function baseInputs(x: Float32Array, timesteps: Float32Array, shape: Shape4): Record<string, Feed> {
   return {
-    [IO.x]: new ort.Tensor('float32', x, [...shape]),
-    [IO.timesteps]: new ort.Tensor('float32', timesteps, [timesteps.length]),
+    [IO.x]: { data: x, dims: shape },
+    [IO.timesteps]: { data: timesteps, dims: [timesteps.length] },
   };
 }
 
-function int64Tensor(ort: Ort, labels: Int32Array): ort.Tensor {
-  return new ort.Tensor('int64', BigInt64Array.from(labels, (v) => BigInt(v)), [labels.length]);
-}
-
-function floatData(out: ort.InferenceSession.ReturnType, name: string): Float32Array {
-  const t = out[name];
-  if (!t || t.type !== 'float32') throw new Error(`model output "${name}" is missing or not float32`);
-  // CPU-located outputs are fresh copies out of the wasm heap / GPU readback; safe after dispose.
-  return t.data as Float32Array;
-}
-
-/** Reads what is needed, then frees every input and output tensor (GPU buffers included). */
-function withOutputs<T>(out: ort.InferenceSession.ReturnType, feeds: Record<string, ort.Tensor>, read: (o: ort.InferenceSession.ReturnType) => T): T {
-  try {
-    return read(out);
-  } finally {
-    for (const t of Object.values(out)) t.dispose();
-    for (const t of Object.values(feeds)) t.dispose();
-  }
+function labelsInput(labels: Int32Array): Feed {
+  return { data: BigInt64Array.from(labels, (v) => BigInt(v)), dims: [labels.length] };
 }
 
 /** The GPUDevice ORT created, once a WebGPU session exists (for device-loss reporting). */

@@ -176,6 +176,8 @@ bench_pack() {  # label, pack dir
   local label="$1" pack="$2"
   rm -rf "$WORK/io/$label" && mkdir -p "$WORK/io/$label"
   step "webgpu:$label" "${WEBGPU[@]}" --pack "$pack" --label "$label" --io-dir "$WORK/io/$label" --out "$J/webgpu_$label.json"
+  # the app's WebGPU I/O: inputs uploaded once into GPU buffers both graphs bind, outputs read back after both
+  step "webgpu-gpuio:$label" "${WEBGPU[@]}" --pack "$pack" --label "$label" --io gpu --out "$J/webgpuio_$label.json"
   step "torch:$label" "${TORCH[@]}" --pack "$pack" --label "$label" --io-dir "$WORK/io/$label" --out "$J/torch_$label.json"
 }
 
@@ -203,14 +205,16 @@ from pathlib import Path
 j, out, software_icd = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1"
 res = {"gpu": (j / "gpu.txt").read_text().strip(), "softwareIcd": software_icd,
        "steps": [json.loads(l) for l in (j / "steps.jsonl").read_text().splitlines() if l.strip()],
-       "webgpu": {}, "torch": {}, "summary": {}}
+       "webgpu": {}, "webgpuGpuIo": {}, "torch": {}, "summary": {}}
 for f in sorted(j.glob("webgpu_*.json")):
     res["webgpu"][f.stem[len("webgpu_"):]] = json.loads(f.read_text())
+for f in sorted(j.glob("webgpuio_*.json")):
+    res["webgpuGpuIo"][f.stem[len("webgpuio_"):]] = json.loads(f.read_text())
 for f in sorted(j.glob("torch_*.json")):
     res["torch"][f.stem[len("torch_"):]] = json.loads(f.read_text())
 med = lambda d: (d or {}).get("median")
 for label in sorted(set(res["webgpu"]) | set(res["torch"])):
-    w, t = res["webgpu"].get(label, {}), res["torch"].get(label, {})
+    w, t, wg = res["webgpu"].get(label, {}), res["torch"].get(label, {}), res["webgpuGpuIo"].get(label, {})
     s = {}
     if w.get("adapter"):
         a = w["adapter"]
@@ -225,7 +229,11 @@ for label in sorted(set(res["webgpu"]) | set(res["torch"])):
         wm = med(w.get("guidedStep", {}).get(u, {}).get("ms"))
         tm = med(t.get("guidedStep", {}).get(u, {}).get("msHostIO"))
         if wm is not None or tm is not None:
-            s[f"guidedStep.{u}"] = {"webgpuMs": wm, "torchMsHostIO": tm, "webgpuOverTorch": round(wm / tm, 2) if wm and tm else None}
+            s[f"guidedStep.{u}"] = {"webgpuMs": wm, "webgpuGpuIoMs": med(wg.get("guidedStep", {}).get(u, {}).get("ms")),
+                                    "torchMsHostIO": tm, "webgpuOverTorch": round(wm / tm, 2) if wm and tm else None}
+    gpuio_diff = {f"{g}.{k}": v for g, r in wg.get("graphs", {}).items() for k, v in (r.get("maxAbsDiffGpuIoVsCpuIo") or {}).items()}
+    if gpuio_diff:
+        s["maxAbsDiffGpuIoVsCpuIo"] = gpuio_diff
     s["maxAbsDiffWebgpuVsTorch"] = t.get("maxAbsDiffVsWebgpu")
     node_cpu = {f"{g}.{k}": v for g, r in w.get("graphs", {}).items() for k, v in (r.get("maxAbsDiffVsCpu") or {}).items()}
     s["maxAbsDiffWebgpuVsOrtCpu"] = node_cpu or t.get("webgpuMaxAbsDiffVsOrtCpu")

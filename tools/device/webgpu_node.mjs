@@ -3,7 +3,7 @@
 // `webgpu` npm package (dawn.node: Vulkan on Linux), timed on a pack's graphs. No browser involved.
 //
 //   node tools/device/webgpu_node.mjs --pack public/models/tiny16 [--graphs unet,unetFp16,classifierGrad]
-//        [--batch 1] [--warmup 2] [--iters 10] [--io-dir DIR] [--cpu-check] [--out result.json]
+//        [--batch 1] [--warmup 2] [--iters 10] [--io cpu|gpu] [--io-dir DIR] [--cpu-check] [--out result.json]
 //
 // Prints one JSON object (and writes it to --out): the adapter (vendor, architecture, description,
 // isFallbackAdapter = software adapter), per graph the median ms of a session.run after warm-up (inputs
@@ -11,6 +11,10 @@
 // gradient call, one after the other) for each U-Net variant, and with --cpu-check the max abs difference
 // of every output against onnxruntime-node's CPU EP on the same inputs. --io-dir writes the inputs and the
 // WebGPU outputs as .npy so tools/device/torch_cuda.py can compare PyTorch against them.
+// --io gpu times the guided step as the app runs it on WebGPU (src/worker/graphIo.ts): x, timesteps and y
+// uploaded once into GPU buffers that both graphs bind, outputs left in GPU buffers
+// (preferredOutputLocation 'gpu-buffer') and read back after both graphs ran, and checks that its outputs
+// equal the CPU-I/O run's.
 //
 // Where things are looked up (each may be overridden by an environment variable):
 //   webgpu package      WEBGPU_PKG     else tmp/device/npm/node_modules/webgpu, node_modules/webgpu
@@ -31,7 +35,7 @@ function fail(msg) {
 }
 
 function parseArgs(argv) {
-  const a = { graphs: 'unet,unetFp16,classifierGrad', batch: 1, warmup: 2, iters: 10, cpuCheck: false, label: null };
+  const a = { graphs: 'unet,unetFp16,classifierGrad', batch: 1, warmup: 2, iters: 10, cpuCheck: false, label: null, io: 'cpu' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -46,6 +50,7 @@ function parseArgs(argv) {
     else if (k === '--io-dir') a.ioDir = v();
     else if (k === '--out') a.out = v();
     else if (k === '--label') a.label = v();
+    else if (k === '--io') a.io = v();
     else if (k === '--cpu-check') a.cpuCheck = true;
     else if (k === '-h' || k === '--help') {
       process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\nimport ')[0] + '\n');
@@ -53,6 +58,7 @@ function parseArgs(argv) {
     } else fail(`unknown argument ${k}`);
   }
   if (!a.pack) fail('--pack DIR is required');
+  if (a.io !== 'cpu' && a.io !== 'gpu') fail(`--io is cpu or gpu (got ${a.io})`);
   if (!(a.batch >= 1 && a.iters >= 1 && a.warmup >= 0)) fail('--batch and --iters must be >= 1, --warmup >= 0');
   return a;
 }
@@ -227,6 +233,8 @@ async function main() {
   ort.env.webgpu.adapter = adapter; // use this adapter (ORT would otherwise request its own)
   ort.env.webgpu.powerPreference = 'high-performance';
 
+  const pick = (t, needsY) => (needsY ? t : { x: t.x, timesteps: t.timesteps });
+
   let ortNode = null;
   if (args.cpuCheck) {
     const dir = process.env.ORT_NODE_PKG ?? path.join(ROOT, 'node_modules', 'onnxruntime-node');
@@ -250,21 +258,54 @@ async function main() {
 
   const result = {
     tool: 'tools/device/webgpu_node.mjs', label: args.label, pack: path.relative(ROOT, packDir) || packDir, packName: manifest.name,
-    imageSize: manifest.imageSize, batch: args.batch, warmup: args.warmup, iters: args.iters,
+    imageSize: manifest.imageSize, batch: args.batch, warmup: args.warmup, iters: args.iters, io: args.io,
     node: process.version, onnxruntimeWeb: ort.env.versions?.web ?? null, ep: 'webgpu (JSEP build, ort.min.mjs)',
     dawnFlags, adapter: adapterInfo, graphs: {}, guidedStep: {}, skipped,
   };
 
-  const time = async (fns) => {
-    for (let i = 0; i < args.warmup; i++) for (const f of fns) await f();
+  /** One step of the graphs `ss`: CPU I/O runs each in turn; GPU I/O queues all, then reads all back. */
+  const stepOf = (ss) => async () => {
+    if (args.io === 'cpu') {
+      for (const s of ss) await s.read(await s.run());
+      return;
+    }
+    const outs = [];
+    for (const s of ss) outs.push(await s.run(uploads));
+    await Promise.all(outs.map((o, k) => ss[k].read(o)));
+    endStep();
+  };
+  const time = async (ss) => {
+    const step = stepOf(ss);
+    for (let i = 0; i < args.warmup; i++) await step();
     const ms = [];
     for (let i = 0; i < args.iters; i++) {
       const t0 = performance.now();
-      for (const f of fns) await f();
+      await step();
       ms.push(performance.now() - t0);
     }
     return stats(ms);
   };
+
+  // GPU I/O: this step's inputs as GPU buffers, uploaded once and bound by every graph of the step.
+  let stepBuffers = null;
+  const uploads = () => {
+    if (stepBuffers) return stepBuffers.tensors;
+    const dev = resolvedDevice;
+    const up = (data, dataType, dims) => {
+      const buffer = dev.createBuffer({ size: Math.ceil(data.byteLength / 16) * 16, usage: 0x80 | 0x08 | 0x04 });
+      dev.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+      return { buffer, tensor: ort.Tensor.fromGpuBuffer(buffer, { dataType, dims }) };
+    };
+    const b = { x: up(inp.x, 'float32', inp.dims), timesteps: up(inp.t, 'float32', [args.batch]), y: up(inp.y, 'int64', [args.batch]) };
+    stepBuffers = { b, tensors: { x: b.x.tensor, timesteps: b.timesteps.tensor, y: b.y.tensor } };
+    return stepBuffers.tensors;
+  };
+  const endStep = () => {
+    if (!stepBuffers) return;
+    for (const v of Object.values(stepBuffers.b)) v.buffer.destroy();
+    stepBuffers = null;
+  };
+  let resolvedDevice = null;
 
   /** Session of graph g, run once (outputs checked and saved); returns its run function, or null if skipped. */
   const open = async (g) => {
@@ -285,22 +326,41 @@ async function main() {
     try {
       session = await ort.InferenceSession.create(bytes, {
         executionProviders: [{ name: 'webgpu' }], graphOptimizationLevel: 'all', logSeverityLevel: 3,
+        ...(args.io === 'gpu' ? { preferredOutputLocation: 'gpu-buffer' } : {}),
       });
     } catch (e) {
       skipped.push({ graph: g, reason: `session create failed: ${e.message}` });
       return null;
     }
     rec.createMs = round(performance.now() - t0, 1);
+    resolvedDevice ??= args.io === 'gpu' ? await ort.env.webgpu.device : null;
     const outNames = (g === 'classifierGrad' ? ['grad', 'logp', 'logits'] : ['model_output']).filter((o) => session.outputNames.includes(o));
+    const needsY = session.inputNames.includes('y');
     const feeds = feedsFor(ort.Tensor);
-    const run = () => session.run(feeds, outNames);
+    if (!needsY) delete feeds.y;
+    // CPU I/O: a run returns with its outputs read back. GPU I/O: `run` only queues the graph on GPU-resident
+    // inputs; `read` downloads (and frees) its outputs.
+    const run = args.io === 'gpu' ? (gpuFeeds) => session.run(pick(gpuFeeds(), needsY), outNames) : () => session.run(feeds, outNames);
+    const read = async (out) => {
+      const data = {};
+      for (const [name, t] of Object.entries(out)) {
+        data[name] = args.io === 'gpu' ? await t.getData() : t.data;
+        t.dispose?.();
+      }
+      return data;
+    };
     const t1 = performance.now();
-    const first = await run();
+    const first = await run(uploads);
+    const outs = await read(first);
     rec.firstRunMs = round(performance.now() - t1, 1);
-    const outs = {};
-    for (const [name, t] of Object.entries(first)) {
-      outs[name] = t.data;
-      if (args.ioDir) writeNpy(path.join(args.ioDir, `webgpu_${g}_${name}.npy`), t.data, t.dims);
+    endStep();
+    if (args.io === 'gpu') {
+      // The same graph on CPU-uploaded inputs: GPU-resident I/O must not change a single output value.
+      const viaCpu = await read(await session.run(feeds, outNames));
+      rec.maxAbsDiffGpuIoVsCpuIo = Object.fromEntries(Object.entries(outs).map(([k, d]) => [k, maxAbsDiff(d, viaCpu[k])]));
+    }
+    for (const [name, d] of Object.entries(outs)) {
+      if (args.ioDir) writeNpy(path.join(args.ioDir, `webgpu_${g}_${name}.npy`), d, first[name].dims);
     }
     rec.outputMaxAbs = Object.fromEntries(Object.entries(outs).map(([k, d]) => [k, round(maxAbs(d), 6)]));
     if (ortNode) {
@@ -311,19 +371,19 @@ async function main() {
       await cpu.release?.();
     }
     result.graphs[g] = rec;
-    return { run, release: () => session.release?.() };
+    return { run, read, outs, release: () => session.release?.() };
   };
 
   // The gradient graph stays open; one U-Net variant at a time beside it (a full-size fp32 U-Net is 1.2 GB,
   // and the wasm heap that stages a model's bytes is 4 GB at most).
   const grad = graphs.includes('classifierGrad') ? await open('classifierGrad') : null;
-  if (grad) result.graphs.classifierGrad.ms = await time([grad.run]);
+  if (grad) result.graphs.classifierGrad.ms = await time([grad]);
   for (const u of ['unet', 'unetFp16']) {
     if (!graphs.includes(u)) continue;
     const s = await open(u);
     if (!s) continue;
-    result.graphs[u].ms = await time([s.run]);
-    if (grad) result.guidedStep[u] = { ms: await time([s.run, grad.run]) };
+    result.graphs[u].ms = await time([s]);
+    if (grad) result.guidedStep[u] = { ms: await time([s, grad]) };
     await s.release();
   }
   if (grad) await grad.release();

@@ -3,8 +3,26 @@
 import * as ort from 'onnxruntime-node';
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../../src/diffusion';
 import { GRAPH_IO } from '../../src/shared/manifest';
+import { createSerialQueue } from '../../src/worker/serialQueue';
 
 const IO = GRAPH_IO.names;
+
+// The sampling loop asks for the classifier gradient while the U-Net runs (src/diffusion/loop.ts).
+// Each session has its own intra-op thread pool on the same cores, so graphs run one at a time.
+const runs = createSerialQueue();
+
+/** session.run in turn with every other graph run here; `timer` gets the run's own time. */
+function runTimed(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, fetches: string[], timer?: RunTimer) {
+  return runs.run(async () => {
+    const t0 = performance.now();
+    const result = await session.run(feeds, fetches);
+    if (timer) {
+      timer.ms += performance.now() - t0;
+      timer.calls++;
+    }
+    return result;
+  });
+}
 
 export async function openSession(path: string, threads = 2): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(path, {
@@ -55,12 +73,7 @@ export function ortDenoiser(
       if (lowRes.data.length !== n * 3 * lowRes.size * lowRes.size) throw new Error(`low_res holds ${lowRes.data.length} values, not ${n}x3x${lowRes.size}x${lowRes.size}`);
       feeds[IO.lowRes] = new ort.Tensor('float32', lowRes.data, [n, 3, lowRes.size, lowRes.size]);
     }
-    const t0 = performance.now();
-    const result = await session.run(feeds, [IO.modelOutput]);
-    if (timer) {
-      timer.ms += performance.now() - t0;
-      timer.calls++;
-    }
+    const result = await runTimed(session, feeds, [IO.modelOutput], timer);
     return output(result, IO.modelOutput, [n, outChannels, h, w]);
   };
 }
@@ -73,12 +86,7 @@ export function ortClassifierGrad(session: ort.InferenceSession, timer?: RunTime
       [IO.timesteps]: new ort.Tensor('float32', timesteps, [n]),
       [IO.y]: new ort.Tensor('int64', int64(y), [n]),
     };
-    const t0 = performance.now();
-    const result = await session.run(feeds, [IO.grad, IO.logp]);
-    if (timer) {
-      timer.ms += performance.now() - t0;
-      timer.calls++;
-    }
+    const result = await runTimed(session, feeds, [IO.grad, IO.logp], timer);
     return { grad: output(result, IO.grad, [n, c, h, w]), logp: output(result, IO.logp, [n]) };
   };
 }

@@ -38,6 +38,7 @@ export function PackPicker() {
           {manifest.imageSize}×{manifest.imageSize}, {manifest.labels.length} classes,{' '}
           {manifest.classifierGrad ? 'classifier-guided' : 'no classifier'} · {epInfo.ep === 'webgpu' ? 'WebGPU' : 'WebAssembly'}
           {epInfo.fp16 ? ' (fp16 U-Net)' : ''}
+          {epInfo.gpuResidentIo ? ', tensors in GPU buffers' : ''}
           {epInfo.fileNote ? ` · ${epInfo.fileNote}` : ''}
         </span>
       )}

@@ -182,3 +182,64 @@ describe('diversity', () => {
     expect(meanPairwiseL2(p, 3, [0, 1])).toBeCloseTo(0, 6);
   });
 });
+
+describe('the gradient at x_t is requested before the U-Net is awaited', () => {
+  it('both graphs are in flight together, and the images are those of the one-at-a-time order', async () => {
+    const events: string[] = [];
+    let unetPending = 0;
+    const denoise: SampleOptions['denoise'] = async (x, t, y, shape) => {
+      events.push('unet start');
+      unetPending++;
+      await new Promise((r) => setTimeout(r, 1));
+      unetPending--;
+      events.push('unet end');
+      return fakeDenoise(true)(x, t, y, shape);
+    };
+    let overlapped = 0;
+    const grad: ClassifierGradFn = async (x, t, y, shape) => {
+      if (unetPending > 0) overlapped++;
+      events.push('grad start');
+      return fakeGrad(x, t, y, shape);
+    };
+    const concurrent = await sampleToEnd(opts(2, { denoise, classifierGrad: grad, rng: createGaussianRng(4) }));
+    const reference = await sampleToEnd(opts(2, { rng: createGaussianRng(4) }));
+    expect(overlapped).toBe(8); // every step: the gradient graph was called while the U-Net ran
+    expect(events.slice(0, 3)).toEqual(['unet start', 'grad start', 'unet end']);
+    expect(Array.from(concurrent!)).toEqual(Array.from(reference!));
+  });
+
+  it('at the mean it still waits for the U-Net (it needs its output)', async () => {
+    let unetDone = 0;
+    let early = 0;
+    const denoise: SampleOptions['denoise'] = async (...a) => {
+      const out = await fakeDenoise(true)(...a);
+      unetDone++;
+      return out;
+    };
+    const grad: ClassifierGradFn = async (...a) => {
+      if (unetDone === 0) early++;
+      return fakeGrad(...a);
+    };
+    await sampleToEnd(opts(1, { denoise, classifierGrad: grad, gradientAt: 'mean' }));
+    expect(early).toBe(0);
+  });
+
+  it('a U-Net failure is the error reported, and the gradient call in flight leaves no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    globalThis.process.on('unhandledRejection', onUnhandled);
+    try {
+      const denoise: SampleOptions['denoise'] = async () => {
+        throw new Error('unet broke');
+      };
+      const grad: ClassifierGradFn = async () => {
+        throw new Error('grad broke too');
+      };
+      await expect(sampleToEnd(opts(1, { denoise, classifierGrad: grad }))).rejects.toThrow('unet broke');
+      await new Promise((r) => setTimeout(r, 10));
+      expect(unhandled).toEqual([]);
+    } finally {
+      globalThis.process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
