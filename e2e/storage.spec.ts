@@ -1,11 +1,14 @@
 // Pack storage (issue 10): a mid-size pack (the tiny pack's U-Net padded to 30 MB with an unknown
 // protobuf field, which ONNX Runtime skips) generated at test time and served by route
 // interception with Range support. Stored on the first visit, ready on the second with the pack's
-// network cut off; a download cut half-way resumes with a Range request; a pack too big for the
-// quota is refused before any model byte is fetched; the Cached packs panel lists and deletes.
+// network cut off; a download cut half-way resumes with a Range request (also when a real server
+// closes the socket mid-body); a pack too big for the quota is refused before any model byte is
+// fetched; the Cached packs panel lists and deletes.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
@@ -181,6 +184,73 @@ test('a dropped connection resumes in the same load with a Range request, and th
   ]);
   await expect(page.getByRole('alert')).toHaveCount(0);
   expect(await opfsFiles(page, PACK.manifest.unet.sha256)).toMatchObject({ sha256: PACK.manifest.unet.sha256, size: UNET_BYTES });
+});
+
+/**
+ * A real HTTP server for the pack's model files, where the first response for `dropFile` promises the
+ * whole file (Content-Length), sends `dropAfter` bytes and then closes the socket: a dropped
+ * connection as the browser sees it (a network error mid-body), not a short but complete response.
+ * The page's requests reach it through route.continue with a rewritten URL, so to the page the files
+ * still come from its own origin.
+ */
+async function dropServer(page: Page, dropFile: string, dropAfter: number): Promise<{ log: Served[]; server: Server }> {
+  const log: Served[] = [];
+  let dropped = false;
+  const server = createServer((req, res) => {
+    const file = (req.url ?? '').split('/').pop()!;
+    const body = PACK.files[file];
+    if (!body) return void res.writeHead(404).end();
+    const range = req.headers.range;
+    const start = range ? Number(/^bytes=(\d+)-$/.exec(range)![1]) : 0;
+    const part = body.subarray(start);
+    res.writeHead(range ? 206 : 200, {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': String(part.length),
+      ...(range ? { 'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
+    });
+    if (file === dropFile && !dropped) {
+      dropped = true;
+      log.push({ file, range, status: range ? 206 : 200, bytes: dropAfter });
+      res.write(part.subarray(0, dropAfter), () => setTimeout(() => req.socket.destroy(), 200));
+      return;
+    }
+    log.push({ file, range, status: range ? 206 : 200, bytes: part.length });
+    res.end(part);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await page.route('**/models/index.json', async (route) => {
+    const { range: _r, ...headers } = route.request().headers();
+    const index = await (await route.fetch({ headers })).json();
+    index.packs.push({ id: PACK.id, title: PACK.title, path: `models/${PACK.id}/` });
+    await route.fulfill({ json: index });
+  });
+  await page.route(`**/models/${PACK.id}/*`, async (route) => {
+    const file = new URL(route.request().url()).pathname.split('/').pop()!;
+    if (file === 'manifest.json') return route.fulfill({ json: PACK.manifest });
+    return route.continue({ url: `${origin}/${file}` });
+  });
+  return { log, server };
+}
+
+test('a connection really dropped mid-body (socket closed) resumes from the bytes that arrived', async ({ page }) => {
+  const SENT = 10_000_000;
+  const { log, server } = await dropServer(page, 'unet.onnx', SENT);
+  try {
+    await page.goto(URL_);
+    await waitReady(page);
+    await expect(page.getByRole('alert')).toHaveCount(0);
+    expect(log.map((s) => [s.file, s.status])).toEqual([['unet.onnx', 200], ['unet.onnx', 206], ['classifier_grad.onnx', 200]]);
+    // The resume starts where the kept bytes end: after some of what was sent, never past it.
+    const from = Number(/^bytes=(\d+)-$/.exec(log[1].range ?? '')?.[1]);
+    expect(from).toBeGreaterThan(0);
+    expect(from).toBeLessThanOrEqual(SENT);
+    expect(log[1].bytes).toBe(UNET_BYTES - from);
+    console.log(`socket closed after ${SENT} bytes; resumed with bytes=${from}-`);
+    expect(await opfsFiles(page, PACK.manifest.unet.sha256)).toMatchObject({ sha256: PACK.manifest.unet.sha256, size: UNET_BYTES });
+  } finally {
+    server.close();
+  }
 });
 
 test('a download still cut after the automatic resumes fails with what arrived kept; a reload continues with Range', async ({ page }) => {
