@@ -35,6 +35,7 @@ export async function benchFull(browser: Browser, url: string, pack: string, ep:
     const ready = (await statusEl.textContent()) ?? '';
     if (!ready.includes('Ready')) throw new Error(`app not ready: ${ready}`);
     const loadMs = performance.now() - tLoad;
+    const packLine = (await page.locator('.pack-info').first().textContent()) ?? '';
     const clickAt = await page.evaluate(() => performance.now());
     await page.getByRole('button', { name: 'Generate' }).click();
     await page.waitForFunction(() => /^(Done|Run failed|Stopped)/.test(document.querySelector('[role="status"]')?.textContent ?? ''), null, { timeout: timeoutMs, polling: 100 });
@@ -57,6 +58,8 @@ export async function benchFull(browser: Browser, url: string, pack: string, ep:
       stepsSeen: ks.length,
       loadToReadyMs: round(loadMs),
       statusText: final,
+      // WebGPU: the worker keeps the graphs' inputs and outputs in GPU buffers (src/worker/graphIo.ts).
+      gpuResidentIo: packLine.includes('tensors in GPU buffers'),
       longTasks: {
         count: inRun.length,
         totalMs: round(inRun.reduce((a, t) => a + t.duration, 0)),
