@@ -52,6 +52,18 @@ def noisy_accuracy(model: torch.nn.Module, data: ImageFolderData, diffusion: Gau
     return out
 
 
+def val_accuracy(model: torch.nn.Module, data_root: str, wnids: Sequence[str], image_size: int,
+                 noise_schedule: str, diffusion_steps: int, learn_sigma: bool, limit: int | None = None,
+                 seed: int = 0) -> Tuple[Dict[str, float], int]:
+    """noisy_accuracy on the val/ images of `wnids` under `data_root`; also returns how many were used."""
+    from .data import load_image_folder
+
+    val = load_image_folder(data_root, "val", image_size, wnids=list(wnids))
+    diffusion = GaussianDiffusion.from_config(noise_schedule, diffusion_steps, learn_sigma=learn_sigma)
+    acc = noisy_accuracy(model, val, diffusion, limit=limit, seed=seed)
+    return acc, min(limit, len(val.labels)) if limit else len(val.labels)
+
+
 def format_table(rows: List[Tuple[str, Dict[str, float]]]) -> str:
     """Markdown table: one row per (label, accuracies) in percent."""
     keys = [bucket_name(lo, hi) for lo, hi in T_BUCKETS] + ["all"]
@@ -94,7 +106,7 @@ def main(argv=None) -> int:
     import os
     import sys
 
-    from .data import imagenet_index_of_wnids, list_classes, load_image_folder
+    from .data import imagenet_index_of_wnids, list_classes
 
     p = argparse.ArgumentParser(prog="npm run classifier-eval --",
                                 description="Top-1 of a pack's noise-aware classifier on val images noised to "
@@ -110,15 +122,13 @@ def main(argv=None) -> int:
         wnids = list_classes(os.path.join(a.data, "val"))
         if imagenet_index_of_wnids(wnids) != m["labels"]:
             raise ValueError(f"{a.data}/val has classes {wnids}; the pack's labels are ImageNet {m['labels']}")
-        val = load_image_folder(a.data, "val", m["imageSize"], wnids=wnids)
-        diffusion = GaussianDiffusion.from_config(m["diffusion"]["noiseSchedule"], m["diffusion"]["diffusionSteps"],
-                                                  learn_sigma=m["learnSigma"])
-        acc = noisy_accuracy(model, val, diffusion, limit=a.limit, seed=a.seed)
+        acc, images = val_accuracy(model, a.data, wnids, m["imageSize"], m["diffusion"]["noiseSchedule"],
+                                   m["diffusion"]["diffusionSteps"], m["learnSigma"], limit=a.limit, seed=a.seed)
     except (FileNotFoundError, ValueError) as e:
         print(f"classifier-eval: error: {e}", file=sys.stderr)
         return 2
     print(format_table([(m["name"], acc)]), file=sys.stderr)
-    print(json.dumps({"pack": m["name"], "images": a.limit or len(val.labels), "top1": acc}))
+    print(json.dumps({"pack": m["name"], "images": images, "top1": acc}))
     return 0
 
 

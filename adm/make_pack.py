@@ -59,16 +59,11 @@ def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool
     size = unet.cfg.image_size
     accuracy = None
     if data is not None:  # measured now, on the weights that go into the pack
-        from .classifier_eval import noisy_accuracy
-        from .data import load_image_folder
-        from .diffusion import GaussianDiffusion
-        val = load_image_folder(str(data), "val", size, wnids=cck["wnids"])
+        from .classifier_eval import val_accuracy
         d = DiffusionConfig(**uck["diffusion"])
-        acc = noisy_accuracy(classifier, val, GaussianDiffusion.from_config(d.noise_schedule, d.diffusion_steps,
-                                                                            learn_sigma=d.learn_sigma),
-                             limit=accuracy_limit)
-        accuracy = dict(metric=ACCURACY_METRIC, images=min(accuracy_limit, len(val.labels)),
-                        top1ByT={k: round(float(v), 4) for k, v in acc.items()})
+        acc, images = val_accuracy(classifier, str(data), cck["wnids"], size, d.noise_schedule, d.diffusion_steps,
+                                   d.learn_sigma, limit=accuracy_limit)
+        accuracy = dict(metric=ACCURACY_METRIC, images=images, top1ByT={k: round(float(v), 4) for k, v in acc.items()})
     elif cck.get("val_acc") and cck.get("val_acc_step") == cck["step"]:  # adm.train's check of these weights
         accuracy = dict(metric=ACCURACY_METRIC, images=int(cck.get("val_images") or 1),
                         top1ByT={k: round(float(v), 4) for k, v in cck["val_acc"].items()})
