@@ -136,7 +136,8 @@ export interface LoadTimings {
 export type LoadStage = 'sessions' | 'warmup';
 
 export type ToWorker =
-  | { kind: 'load'; loadId: number; packUrl: string; ep: EpChoice }
+  /** `fp16` false: prefer the pack's fp32 U-Net even where the fp16 one could run (`?fp16=0`); absent: true. */
+  | { kind: 'load'; loadId: number; packUrl: string; ep: EpChoice; fp16?: boolean }
   /** The answer to `needStorageEstimate` (null: the page could not measure). */
   | { kind: 'storageEstimate'; loadId: number; estimate: StorageEstimateInfo | null }
   /** Asks for a `storedPacks` message. */

@@ -72,6 +72,8 @@ const FIELDS: Field[] = [
   { key: 'gradientAt', name: 'grad', parse: oneOf(['x', 'mean'] as const) },
   // `up=0`: stop after the base model of a pack with an upsampler (the cascade runs by default).
   { key: 'upsample', name: 'up', parse: (raw) => (raw === '1' ? ok(true) : raw === '0' ? ok(false) : bad('must be 0 or 1')) },
+  // `fp16=0`: use the pack's fp32 U-Net on WebGPU even where its fp16 one could run.
+  { key: 'fp16', name: 'fp16', parse: (raw) => (raw === '1' ? ok(true) : raw === '0' ? ok(false) : bad('must be 0 or 1')) },
 ];
 
 function scaleList(range: { min: number; max: number }, count: { min: number; max: number }) {
@@ -125,5 +127,6 @@ export function toSearch(p: Params): string {
   if (diversity || !sameList(p.diversityScales, GRID_DEFAULTS.diversityScales)) q.set('dscales', formatScaleList(p.diversityScales, ','));
   if (diversity || p.diversitySeeds !== GRID_DEFAULTS.diversitySeeds) q.set('n', String(p.diversitySeeds));
   if (p.ep !== 'auto') q.set('ep', p.ep);
+  if (!p.fp16) q.set('fp16', '0');
   return `?${q.toString()}`;
 }

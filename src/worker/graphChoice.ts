@@ -47,14 +47,15 @@ export function cannotRun(g: GraphFile, ep: Ep, shaderF16: boolean): string | nu
 
 /**
  * A graph's external-data files are loaded with it (ONNX Runtime takes their bytes as a session
- * option). On WebGPU with shader-f16 the fp16 U-Net (`unetFp16`, or a float16 `unet`) is preferred, else
+ * option). On WebGPU with shader-f16 the fp16 U-Net (`unetFp16`, or a float16 `unet`) is preferred
+ * (unless `preferFp16` is false: `?fp16=0`, the way out when fp16 overflows), else
  * the float32 one; the other is taken when the preferred one cannot run. On wasm the weights of
  * every graph stay in the WebAssembly heap, plus the serialized copy of the graph whose session is
  * being created (the .onnx file; external data is not part of it): more than 4 GiB is refused up front.
  */
-export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean): GraphChoice {
+export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean, preferFp16 = true): GraphChoice {
   const unets = [m.unet, m.unetFp16].filter((g): g is GraphFile => g !== undefined);
-  const preferHalf = ep === 'webgpu' && shaderF16;
+  const preferHalf = ep === 'webgpu' && shaderF16 && preferFp16;
   unets.sort((a, b) => rank(a, preferHalf) - rank(b, preferHalf));
   const reasons: string[] = [];
   let unet: GraphFile | null = null;
@@ -82,6 +83,9 @@ export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean): Graph
     }
   }
   const notes = reasons.length > 0 ? [`using ${unet.file}: ${reasons.join('; ')}`] : [];
+  if (!preferFp16 && ep === 'webgpu' && shaderF16 && unet.dtype === 'float32' && unets.some((g) => g.dtype === 'float16')) {
+    notes.push(`fp32 U-Net as asked (fp16=0)`);
+  }
   // The upsampler is a second stage the base model does without: one the EP cannot run, or that
   // would not fit in the wasm heap beside the base graphs, is left out with a note, not refused.
   let upsampler = m.upsampler ?? null;

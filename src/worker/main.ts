@@ -169,6 +169,7 @@ function handle(msg: ToWorker): void {
         classifierGrad: pack.sessions.classifierGrad,
         classifierLogits: pack.sessions.classifierLogits,
         upsampler: pack.upsampler,
+        fp16Unet: pack.epInfo.fp16,
       });
       return;
     case 'setScale':

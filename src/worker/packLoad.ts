@@ -30,6 +30,8 @@ export interface LoadRequest {
   loadId: number;
   packUrl: string;
   ep: EpChoice;
+  /** false: prefer the fp32 U-Net where both exist (`?fp16=0`). */
+  fp16?: boolean;
 }
 
 /** Where model files are kept: the OPFS pack store, else the Cache API, else nowhere. */
@@ -77,7 +79,7 @@ export async function loadPack(
   timings.manifestFrom = from;
   if (!isCurrent()) return null;
   // Refused here, before any download, when the EP can run none of the files.
-  const choice = chooseGraphs(manifest, decision.ep, decision.shaderF16);
+  const choice = chooseGraphs(manifest, decision.ep, decision.shaderF16, req.fp16 !== false);
   const graphs = choice.classifierGrad ? [choice.unet, choice.classifierGrad] : [choice.unet];
   // Every file to load: each graph's .onnx file and its external-data files (each once); the upsampler's too.
   const upGraph = choice.upsampler;

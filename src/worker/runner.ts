@@ -24,7 +24,12 @@ export interface RunModel {
    * Absent or null: single runs stop after the base model.
    */
   upsampler?: { denoiseWith(lowRes: Float32Array): DenoiseFn } | null;
+  /** The U-Net in use is a float16 graph: a non-finite output then says how to run the fp32 one. */
+  fp16Unet?: boolean;
 }
+
+/** fp16 overflow (values past 65504) turns into Inf/NaN; the fp32 graph of the same pack does not. */
+export const FP16_HINT = 'The U-Net in use is the fp16 graph, which can overflow: add fp16=0 to the page URL to use the fp32 U-Net';
 
 export interface RunnerDeps {
   post(msg: FromWorker, transfer?: Transferable[]): void;
@@ -133,7 +138,9 @@ export function createRunner(deps: RunnerDeps): Runner {
       }
       deps.post({ kind: 'done', runId, ms: deps.now() - t0 });
     } catch (e) {
-      deps.post({ kind: 'error', runId, message: e instanceof Error ? e.message : String(e) });
+      let message = e instanceof Error ? e.message : String(e);
+      if (model.fp16Unet && message.includes('the U-Net output is not finite')) message += `. ${FP16_HINT}`;
+      deps.post({ kind: 'error', runId, message });
     }
   }
 

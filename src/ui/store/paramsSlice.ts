@@ -25,6 +25,8 @@ export interface Params extends Omit<GenerateParams, 'guidanceMode' | 'cfgScale'
   /** Pack id from models/index.json; '' until the index is read. */
   packId: string;
   ep: EpChoice;
+  /** false (`?fp16=0`): the fp32 U-Net on WebGPU even where the fp16 one could run. */
+  fp16: boolean;
 }
 
 export type ParamKey = keyof Params;
@@ -60,6 +62,7 @@ export const INITIAL_PARAMS: Params = {
   diversitySeeds: GRID_DEFAULTS.diversitySeeds,
   packId: '',
   ep: 'auto',
+  fp16: true,
 };
 
 const markAll = (values: Partial<Params>) =>

@@ -83,7 +83,8 @@ export function createDiffusionClient(
     lastPack = pack;
     const loadId = ++ids;
     store.getState().loadStarted(loadId);
-    send({ kind: 'load', loadId, packUrl: pack.url, ep: store.getState().params.ep });
+    const { ep, fp16 } = store.getState().params;
+    send({ kind: 'load', loadId, packUrl: pack.url, ep, fp16 });
   }
 
   function restartOnWasm(): void {

@@ -18,6 +18,15 @@ describe('chooseGraphs', () => {
     expect(chooseGraphs(m, 'wasm', false)).toMatchObject({ unet: fp32, fp16: false, note: null });
   });
 
+  it('fp16=0 takes the fp32 U-Net where both exist, and says so; a float16-only pack still runs', () => {
+    const m = fakeManifest({ unet: fp32, unetFp16: fp16 });
+    expect(chooseGraphs(m, 'webgpu', true, false)).toMatchObject({ unet: fp32, fp16: false, note: 'fp32 U-Net as asked (fp16=0)' });
+    expect(chooseGraphs(m, 'webgpu', false, false)).toMatchObject({ unet: fp32, note: null }); // nothing to decline
+    expect(chooseGraphs(m, 'wasm', false, false)).toMatchObject({ unet: fp32, note: null });
+    const only16 = fakeManifest({ unet: g('unet.onnx', 'float16'), unetFp16: undefined });
+    expect(chooseGraphs(only16, 'webgpu', true, false)).toMatchObject({ fp16: true, note: null });
+  });
+
   it('takes the other file when the preferred one is over the 2 GiB protobuf limit, and says why', () => {
     const big16 = g('unet.fp16.onnx', 'float16', EP_LIMITS.protobufBytes + 1);
     const c = chooseGraphs(fakeManifest({ unet: fp32, unetFp16: big16 }), 'webgpu', true);

@@ -132,6 +132,17 @@ describe('runner', () => {
     expect(rec.posted.at(-1)!.msg).toMatchObject({ kind: 'done', runId: 2 });
   });
 
+  it('a non-finite U-Net output from an fp16 U-Net says how to run the fp32 one; from fp32 it does not', async () => {
+    const { rec, runner, model } = setup();
+    const nan: RunModel['denoise'] = async (...args) => (await model.denoise(...args)).fill(NaN);
+    await runner().generate(1, params(), { ...model, denoise: nan, fp16Unet: true });
+    const m16 = rec.posted.at(-1)!.msg;
+    expect(m16).toMatchObject({ kind: 'error', runId: 1 });
+    expect((m16 as { message: string }).message).toMatch(/the U-Net output is not finite .*\. The U-Net in use is the fp16 graph, which can overflow: add fp16=0 to the page URL/);
+    await runner().generate(2, params(), { ...model, denoise: nan, fp16Unet: false });
+    expect((rec.posted.at(-1)!.msg as { message: string }).message).not.toMatch(/fp16/);
+  });
+
   it('rejects a class the pack does not know', async () => {
     const { rec, runner, model } = setup();
     await runner().generate(1, params({ imagenetClass: 5 }), model);

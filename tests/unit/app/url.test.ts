@@ -32,4 +32,11 @@ describe('URL params', () => {
     });
     expect(toSearch({ ...p, ep: 'auto' })).not.toContain('ep=');
   });
+
+  it('fp16=0 asks for the fp32 U-Net, kept in shared links only when set', () => {
+    expect(parseUrlParams('?fp16=0').values).toEqual({ fp16: false });
+    expect(parseUrlParams('?fp16=half').errors).toEqual(['URL parameter fp16=half must be 0 or 1; using the default instead.']);
+    expect(toSearch({ ...INITIAL_PARAMS, fp16: false })).toContain('fp16=0');
+    expect(toSearch(INITIAL_PARAMS)).not.toContain('fp16');
+  });
 });
