@@ -65,18 +65,23 @@ interface Served {
   bytes: number;
 }
 
-/**
- * Lists the pack in models/index.json and serves its files with Range support. `cutAt[file]`: that
- * file's next response (or next `times` responses) ends after this many bytes of the file (a dropped connection).
- */
-async function servePack(page: Page, cutAt: Record<string, number | { at: number; times: number }> = {}, pack: TestPack = PACK): Promise<Served[]> {
-  const log: Served[] = [];
+/** Adds the pack to the deployment's models/index.json as the page receives it. */
+async function listPack(page: Page, pack: TestPack): Promise<void> {
   await page.route('**/models/index.json', async (route) => {
     const { range: _r, ...headers } = route.request().headers();
     const index = await (await route.fetch({ headers })).json();
     index.packs.push({ id: pack.id, title: pack.title, path: `models/${pack.id}/` });
     await route.fulfill({ json: index });
   });
+}
+
+/**
+ * Lists the pack in models/index.json and serves its files with Range support. `cutAt[file]`: that
+ * file's next response (or next `times` responses) ends after this many bytes of the file (a dropped connection).
+ */
+async function servePack(page: Page, cutAt: Record<string, number | { at: number; times: number }> = {}, pack: TestPack = PACK): Promise<Served[]> {
+  const log: Served[] = [];
+  await listPack(page, pack);
   await page.route(`**/models/${pack.id}/*`, async (route) => {
     const file = new URL(route.request().url()).pathname.split('/').pop()!;
     if (file === 'manifest.json') return route.fulfill({ json: pack.manifest });
@@ -219,12 +224,7 @@ async function dropServer(page: Page, dropFile: string, dropAfter: number): Prom
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  await page.route('**/models/index.json', async (route) => {
-    const { range: _r, ...headers } = route.request().headers();
-    const index = await (await route.fetch({ headers })).json();
-    index.packs.push({ id: PACK.id, title: PACK.title, path: `models/${PACK.id}/` });
-    await route.fulfill({ json: index });
-  });
+  await listPack(page, PACK);
   await page.route(`**/models/${PACK.id}/*`, async (route) => {
     const file = new URL(route.request().url()).pathname.split('/').pop()!;
     if (file === 'manifest.json') return route.fulfill({ json: PACK.manifest });
