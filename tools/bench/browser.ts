@@ -2,7 +2,7 @@
 //   full  the built app: time from status "step 1 / N" to "step N / N", divided by N-1, plus the
 //         main thread's long tasks between the click on Generate and "Done" (./instrument.ts);
 //   bare  bench.html (src/bench/, src/worker/benchBare.ts): the two sessions back to back in a worker.
-import { chromium, type Browser } from '@playwright/test';
+import { chromium, type Browser, type BrowserContext } from '@playwright/test';
 import type { BareResult } from '../../src/shared/benchProtocol';
 import { PAGE_INSTRUMENTATION, type PageBench } from './instrument';
 import { errText, log, round, stats } from './report';
@@ -14,8 +14,18 @@ const CHROMIUM_ARGS = [
   '--disable-component-update', '--disable-sync', '--no-first-run',
 ];
 
+const chromiumPath = () => process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS });
+}
+
+/**
+ * The same Chromium with an on-disk profile in `userDataDir`, as a user's browser has one: the pack's
+ * files go to OPFS on disk, where launchChromium's incognito contexts keep them in memory.
+ */
+export function launchChromiumProfile(userDataDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, { executablePath: chromiumPath(), args: CHROMIUM_ARGS });
 }
 
 /**

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -32,18 +31,10 @@ import torch  # noqa: E402
 from adm.convert import main as convert_main  # noqa: E402
 from adm.flags import parse_classifier_flags, parse_model_flags  # noqa: E402
 from adm.presets import get_preset  # noqa: E402
-from check_full_size import save_random  # noqa: E402
+from check_full_size import NARROW_CLASSIFIER, NARROW_MODEL, narrowed, save_random  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from torch_cuda import legacy_onnx_export  # noqa: E402
-
-
-def narrowed(flags: str, **repl: object) -> str:
-    for k, v in repl.items():
-        flags, n = re.subn(rf"--{k} \S+", f"--{k} {v}", flags)
-        if not n:
-            flags += f" --{k} {v}"
-    return flags
 
 
 def main(argv=None) -> int:
@@ -57,8 +48,8 @@ def main(argv=None) -> int:
     preset = get_preset(args.preset)
     mflags, cflags = preset.extra["model_flags"], preset.extra["classifier_flags"]
     if args.narrow:
-        mflags = narrowed(mflags, num_channels=64, num_res_blocks=1)
-        cflags = narrowed(cflags, classifier_width=64, classifier_depth=1)
+        mflags = narrowed(mflags, **NARROW_MODEL)
+        cflags = narrowed(cflags, **NARROW_CLASSIFIER)
     ucfg = parse_model_flags(mflags).unet
     ccfg = parse_classifier_flags(cflags, image_size=ucfg.image_size).classifier
     wdir = args.out / "weights"

@@ -1,0 +1,108 @@
+// One pack through the built app in Chromium: open ?pack=ID, wait for "Ready" (or the load error),
+// click Generate, wait for "Done". Times come from this side (goto to Ready) and from the app (its
+// "[pack] ... ready on EP: ..." console line, the page clock of each step via PAGE_INSTRUMENTATION).
+// A load error is kept as the app words it; the app's up-front refusals are told apart from failures.
+import type { BrowserContext, ConsoleMessage } from '@playwright/test';
+import { PAGE_INSTRUMENTATION, type PageBench } from '../bench/instrument';
+import { errText, round } from '../bench/report';
+
+export type Outcome = 'ran' | 'refused' | 'load-error' | 'run-failed' | 'timeout' | 'crashed';
+
+/**
+ * 'refused' for the errors the app raises before downloading anything because the pack cannot run here
+ * (src/worker/graphChoice.ts: file over 2 GiB, float16 on wasm, wasm heap over 4 GiB; src/worker/quota.ts:
+ * storage quota); anything else is a failure while loading.
+ */
+export function classifyLoadError(message: string): 'refused' | 'load-error' {
+  return /^(This pack cannot run on |Not enough storage space for this pack)/.test(message) ? 'refused' : 'load-error';
+}
+
+/** The phases of src/worker/packLoad.ts describeTimings ("total 812 ms = manifest 3 ms (network), fetch ...") in ms. */
+export function parseLoadLine(line: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of line.matchAll(/([a-z][a-z -]*?) (\d+) ms/g)) out[m[1].trim()] = Number(m[2]);
+  return out;
+}
+
+const STATUS = '[role="status"]';
+const statusText = () => document.querySelector('[role="status"]')?.textContent ?? '';
+
+export interface AppRun {
+  outcome: Outcome;
+  /** The status line at the end. */
+  statusText: string;
+  /** The app's error banner (load or run), without its fixed wording around the message. */
+  error?: string;
+  /** From page.goto to the status "Ready" (or the load error), on this side's clock. */
+  toReadyMs?: number;
+  /** The worker's console line and its phases (ms). */
+  loadLine?: string;
+  loadPhasesMs?: Record<string, number>;
+  /** Click on Generate to the status "step 1 / N" (page clock). */
+  firstStepMs?: number;
+  clickToDoneMs?: number;
+}
+
+/**
+ * Loads pack `id` on `ep` and runs `steps` DDIM steps. `phase` is called with 'load' and 'step' as
+ * each begins (the memory sampler's phases). Never throws for what the app reports.
+ */
+export async function loadAndStep(ctx: BrowserContext, url: string, id: string, ep: string, steps: number, timeoutMs: number, phase: (name: string) => void): Promise<AppRun> {
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  await page.addInitScript(PAGE_INSTRUMENTATION);
+  let loadLine: string | undefined;
+  const onConsole = (m: ConsoleMessage) => {
+    const t = m.text();
+    if (loadLine === undefined && t.startsWith('[pack] ')) loadLine = t;
+  };
+  // The line comes from the worker; depending on the Playwright version it reaches the page's event, the worker's, or both.
+  page.on('console', onConsole);
+  page.on('worker', (w) => w.on('console', onConsole));
+  let crashed = false; // the renderer died (out of memory, as a rule): no status to read any more
+  page.on('crash', () => void (crashed = true));
+  const stuck = async (what: string, e: unknown): Promise<Pick<AppRun, 'outcome' | 'statusText' | 'error'>> =>
+    crashed
+      ? { outcome: 'crashed', statusText: '', error: `the page crashed before "${what}": ${errText(e)}` }
+      : { outcome: 'timeout', statusText: await page.evaluate(statusText).catch(() => ''), error: `no "${what}" within ${timeoutMs / 1000} s: ${errText(e)}` };
+  const errorBanner = async () => {
+    const t = (await page.locator('[role="alert"]').allTextContents()).join(' ').trim();
+    return t.replace(/^Could not load the model pack: /, '').replace(/\. Pick another pack or reload the page\.$/, '').replace(/^The run failed: /, '') || undefined;
+  };
+
+  phase('load');
+  const t0 = performance.now();
+  await page.goto(`${url}?pack=${encodeURIComponent(id)}&ep=${ep}&steps=${steps}&sampler=ddim&seed=1`);
+  try {
+    await page.waitForFunction(() => /^Ready|could not be loaded/.test(document.querySelector('[role="status"]')?.textContent ?? ''), null, { timeout: timeoutMs, polling: 200 });
+  } catch (e) {
+    return stuck('Ready', e);
+  }
+  const toReadyMs = round(performance.now() - t0);
+  const ready = (await page.locator(STATUS).textContent()) ?? '';
+  if (!ready.startsWith('Ready')) {
+    const error = (await errorBanner()) ?? 'no error message shown';
+    return { outcome: classifyLoadError(error), statusText: ready, error, toReadyMs };
+  }
+  await page.waitForTimeout(500); // the console line is posted with "ready": let it arrive
+  const base: AppRun = { outcome: 'ran', statusText: ready, toReadyMs, loadLine, loadPhasesMs: loadLine ? parseLoadLine(loadLine) : undefined };
+
+  phase('step');
+  const clickAt = await page.evaluate(() => performance.now());
+  await page.getByRole('button', { name: 'Generate' }).click();
+  try {
+    await page.waitForFunction(() => /^(Done|Run failed|Stopped)/.test(document.querySelector('[role="status"]')?.textContent ?? ''), null, { timeout: timeoutMs, polling: 100 });
+  } catch (e) {
+    return { ...base, ...(await stuck('Done', e)) };
+  }
+  const doneAt = await page.evaluate(() => performance.now());
+  const final = (await page.locator(STATUS).textContent()) ?? '';
+  const b = await page.evaluate(() => (window as unknown as { __bench: PageBench }).__bench);
+  const run: AppRun = {
+    ...base,
+    statusText: final,
+    firstStepMs: b.steps[1] !== undefined ? round(b.steps[1] - clickAt) : undefined,
+    clickToDoneMs: round(doneAt - clickAt),
+  };
+  if (!final.startsWith('Done')) return { ...run, outcome: 'run-failed', error: (await errorBanner()) ?? 'no error message shown' };
+  return run;
+}
