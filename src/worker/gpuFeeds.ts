@@ -36,10 +36,13 @@ export class GpuFeeds {
   /** Uploads made and uploads saved by sharing, for the bench and the tests. */
   readonly counts = { uploads: 0, shared: 0 };
 
-  constructor(
-    private readonly ortApi: Ort,
-    private readonly device: GpuUploadDevice,
-  ) {}
+  private readonly ortApi: Ort;
+  private readonly device: GpuUploadDevice;
+
+  constructor(ortApi: Ort, device: GpuUploadDevice) {
+    this.ortApi = ortApi;
+    this.device = device;
+  }
 
   take(inputs: Record<string, Feed>): GpuFeedSet {
     const taken: Upload[] = [];
