@@ -63,6 +63,7 @@ export async function createModelSessions(
 ): Promise<ModelSessions> {
   const unet = await createSession(unetFile, ep, ioOptions(ep));
   let grad: ort.InferenceSession | null = null;
+  let io: GraphIo;
   try {
     const unetProblem = graphIoProblem(unet, GRAPH_IO.unet, manifest.classCond, unetFile.name);
     if (unetProblem) throw new Error(unetProblem);
@@ -71,12 +72,12 @@ export async function createModelSessions(
       ? graphIoProblem(grad, GRAPH_IO.classifierGrad, true, gradFile.name) ?? classifierLabelProblem(grad.outputMetadata, manifest, gradFile.name)
       : null;
     if (problem) throw new Error(problem);
+    io = await graphIo(ep, queue);
   } catch (e) {
     await grad?.release();
     await unet.release();
     throw e;
   }
-  const io = await graphIo(ep, queue);
   const classCond = manifest.classCond;
   const denoise: DenoiseFn = async (x, timesteps, y, shape) => {
     const inputs = baseInputs(x, timesteps, shape);
@@ -118,12 +119,15 @@ export interface UpsamplerSession {
 
 export async function createUpsamplerSession(up: UpsamplerGraph, file: GraphBytes, ep: Ep, queue: SerialQueue): Promise<UpsamplerSession> {
   const session = await createSession(file, ep, ioOptions(ep));
-  const problem = graphIoProblem(session, GRAPH_IO.upsampler, up.classCond, file.name);
-  if (problem) {
+  let io: GraphIo;
+  try {
+    const problem = graphIoProblem(session, GRAPH_IO.upsampler, up.classCond, file.name);
+    if (problem) throw new Error(problem);
+    io = await graphIo(ep, queue);
+  } catch (e) {
     await session.release();
-    throw new Error(problem);
+    throw e;
   }
-  const io = await graphIo(ep, queue);
   const s = up.lowResSize;
   return {
     denoiseWith: (lowRes) => async (x, timesteps, y, shape) => {
