@@ -116,17 +116,39 @@ export interface StepRecord {
 /** Where a step is, for error messages: "sampling step 3/25 (timestep 920)". */
 type StepAt = { done: number; numSteps: number; timestep: number };
 
+/** Which array of a step held NaN or ±Infinity. */
+export type NonFiniteSource = 'unetOutput' | 'classifierGrad' | 'sample' | 'predXstart';
+
+const NON_FINITE_WHAT: Record<NonFiniteSource, string> = {
+  unetOutput: 'the U-Net output',
+  classifierGrad: 'the classifier gradient',
+  sample: 'the new sample',
+  predXstart: 'the predicted x_0',
+};
+
+/** A step produced NaN or ±Infinity; `source` says where, so callers need not read the message. */
+export class NonFiniteError extends Error {
+  readonly source: NonFiniteSource;
+
+  constructor(source: NonFiniteSource, message: string) {
+    super(message);
+    this.name = 'NonFiniteError';
+    this.source = source;
+  }
+}
+
 /**
  * Refuses NaN and ±Infinity right where they appear (a too large scale, a broken model): without
  * this they would be clipped or turned into black pixels and the run would "succeed".
  */
-function checkFinite(a: Float32Array, what: string, at: StepAt, scales: () => string): void {
+function checkFinite(a: Float32Array, source: NonFiniteSource, at: StepAt, scales: () => string): void {
   for (let k = 0; k < a.length; k++) {
     if (a[k] - a[k] === 0) continue; // finite (NaN - NaN and Inf - Inf are NaN)
     let bad = 0;
     for (let j = k; j < a.length; j++) if (a[j] - a[j] !== 0) bad++;
-    throw new Error(
-      `sampling step ${at.done + 1}/${at.numSteps} (timestep ${at.timestep}): ${what} is not finite ` +
+    throw new NonFiniteError(
+      source,
+      `sampling step ${at.done + 1}/${at.numSteps} (timestep ${at.timestep}): ${NON_FINITE_WHAT[source]} is not finite ` +
         `(${bad} of ${a.length} values NaN or ±Infinity, the first ${a[k]} at index ${k}; ${scales()})`,
     );
   }
@@ -310,7 +332,7 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
     const modelOutput = await unetPending;
     const at: StepAt = { done, numSteps, timestep };
     const scalesText = () => `classifier scale ${+requestedCls[0].toPrecision(6)}, classifier-free scale ${+requestedCfg[0].toPrecision(6)}`;
-    checkFinite(modelOutput, 'the U-Net output', at, scalesText);
+    checkFinite(modelOutput, 'unetOutput', at, scalesText);
     pMeanVarianceInto(p, modelOutput, x, i, shape, clip, mv);
 
     let logp: Float32Array | null = null;
@@ -321,7 +343,7 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
       const g = await (gradPending ?? classifierGradOf(mv.mean, gradTimesteps.fill(i > 0 ? p.timestepMap[i - 1] : 0), appliedCls));
       logp = g.logp;
       grad = g.grad;
-      checkFinite(grad, 'the classifier gradient', at, scalesText);
+      checkFinite(grad, 'classifierGrad', at, scalesText);
       if (appliedCls.every((v) => v === appliedCls[0])) {
         if (opts.useDdim) conditionScore(p, mv, x, i, grad, appliedCls[0]);
         else conditionMean(mv, grad, appliedCls[0]);
@@ -339,8 +361,8 @@ export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecor
     fillNoise(noise, noiseSlices);
     if (opts.useDdim) ddimSampleInto(p, mv, x, i, noise, eta, next);
     else pSampleInto(mv, noise, i, next);
-    checkFinite(next, 'the new sample', at, () => `${scalesText()}: is the guidance scale too large?`);
-    checkFinite(mv.predXstart, 'the predicted x_0', at, scalesText);
+    checkFinite(next, 'sample', at, () => `${scalesText()}: is the guidance scale too large?`);
+    checkFinite(mv.predXstart, 'predXstart', at, scalesText);
     [x, next] = [next, x];
 
     yield {

@@ -4,7 +4,7 @@
 // Guidance scales (classifier and classifier-free) and the preview choice are read every step, so
 // changes apply without a restart. The guidance mode is fixed for a run.
 import {
-  UPSAMPLE_STREAM, createGaussianRng, sampleLoop, upsampleLoop, upsamplerProcess, type ClassifierGradFn, type DenoiseFn, type Shape4,
+  NonFiniteError, UPSAMPLE_STREAM, createGaussianRng, sampleLoop, upsampleLoop, upsamplerProcess, type ClassifierGradFn, type DenoiseFn, type Shape4,
 } from '../diffusion';
 import type { PackManifest } from '../shared/manifest';
 import { labelOfImagenetIndex, modeUses } from '../shared/manifest';
@@ -65,6 +65,7 @@ export function createRunner(deps: RunnerDeps): Runner {
   async function execute(run: ActiveRun, params: GenerateParams, model: RunModel): Promise<void> {
     const { runId } = run;
     let stepsDone = 0;
+    let upsampling = false; // the base U-Net's steps are done: a failure now is the upsampler's
     try {
       const plan = planRun(model.manifest, params);
       const numSteps = plan.process.numTimesteps;
@@ -111,6 +112,7 @@ export function createRunner(deps: RunnerDeps): Runner {
         // Second stage: the upsampler, unguided, on the 8-bit base sample; its own noise stream (as the CLI's batch 0).
         const { up, session, process } = cascade;
         const upShape: Shape4 = [1, 3, up.imageSize, up.imageSize];
+        upsampling = true;
         let upDone = 0;
         for await (const rec of upsampleLoop({
           upsampler: up, process, base: finalX, denoiseWith: (lowRes) => session.denoiseWith(lowRes),
@@ -139,7 +141,7 @@ export function createRunner(deps: RunnerDeps): Runner {
       deps.post({ kind: 'done', runId, ms: deps.now() - t0 });
     } catch (e) {
       let message = e instanceof Error ? e.message : String(e);
-      if (model.fp16Unet && message.includes('the U-Net output is not finite')) message += `. ${FP16_HINT}`;
+      if (model.fp16Unet && !upsampling && e instanceof NonFiniteError && e.source === 'unetOutput') message += `. ${FP16_HINT}`;
       deps.post({ kind: 'error', runId, message });
     }
   }

@@ -102,6 +102,16 @@ describe('runner: the upsampler cascade', () => {
     expect(upCalls).toEqual([]);
   });
 
+  it('a NaN from the upsampler is not blamed on an fp16 base U-Net (fp16=0 would not change the upsampler)', async () => {
+    const { rec, runner, model } = setup();
+    const nanUpsampler = { denoiseWith: () => (async (x, t, y, shape) => (await toyDenoise()(x, t, y, shape)).fill(NaN)) as DenoiseFn };
+    await runner.generate(1, params(), { ...model, upsampler: nanUpsampler, fp16Unet: true });
+    const msg = rec.posted.at(-1)!.msg as { kind: string; message: string };
+    expect(msg.kind).toBe('error');
+    expect(msg.message).toMatch(/the U-Net output is not finite/);
+    expect(msg.message).not.toMatch(/fp16/);
+  });
+
   it('a pack without an upsampler ignores the upsampler session', async () => {
     const { rec, runner, model, upCalls } = setup(undefined, fakeManifest());
     await runner.generate(1, params(), model);

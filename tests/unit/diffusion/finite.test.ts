@@ -2,7 +2,7 @@
 // that makes NaN or ±Infinity and says which step, which timestep and what, instead of clipping it
 // away or writing black pixels.
 import { describe, expect, it } from 'vitest';
-import { createGaussianRng, createProcess, sampleToEnd, type DenoiseFn, type SampleOptions, type Shape4 } from '../../../src/diffusion';
+import { NonFiniteError, createGaussianRng, createProcess, sampleToEnd, type DenoiseFn, type SampleOptions, type Shape4 } from '../../../src/diffusion';
 import { fakeDenoise, fakeGrad } from './fakes';
 
 const shape: Shape4 = [2, 3, 4, 4];
@@ -51,6 +51,14 @@ describe('sampleLoop refuses non-finite values', () => {
     [-Infinity, 10, /^sampling step 10\/10 \(timestep 0\): the U-Net output is not finite/],
   ])('a U-Net output of %s from call %i is named', async (value, fromCall, message) => {
     await expect(sampleToEnd(opts({ denoise: poisoned(value, fromCall) }))).rejects.toThrow(message);
+  });
+
+  it('says where as a typed field too, so callers need not match the message', async () => {
+    const err = await sampleToEnd(opts({ denoise: poisoned(NaN, 1) })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect((err as NonFiniteError).source).toBe('unetOutput');
+    const big = await sampleToEnd(opts({ getClassifierScale: () => 1e38 })).catch((e: unknown) => e);
+    expect((big as NonFiniteError).source).toBe('sample');
   });
 
   it('a NaN classifier gradient is named', async () => {
