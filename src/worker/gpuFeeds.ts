@@ -33,7 +33,7 @@ export interface GpuFeedSet {
 export class GpuFeeds {
   private readonly latest = new Map<string, Upload>();
   private readonly live = new Set<Upload>();
-  /** Uploads made and uploads saved by sharing, for the bench and the tests. */
+  /** Uploads made and uploads saved by sharing (read by the tests). */
   readonly counts = { uploads: 0, shared: 0 };
 
   private readonly ortApi: Ort;

@@ -55,7 +55,8 @@ export function cannotRun(g: GraphFile, ep: Ep, shaderF16: boolean): string | nu
  */
 export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean, preferFp16 = true): GraphChoice {
   const unets = [m.unet, m.unetFp16].filter((g): g is GraphFile => g !== undefined);
-  const preferHalf = ep === 'webgpu' && shaderF16 && preferFp16;
+  const halfRuns = ep === 'webgpu' && shaderF16;
+  const preferHalf = halfRuns && preferFp16;
   unets.sort((a, b) => rank(a, preferHalf) - rank(b, preferHalf));
   const reasons: string[] = [];
   let unet: GraphFile | null = null;
@@ -83,7 +84,7 @@ export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean, prefer
     }
   }
   const notes = reasons.length > 0 ? [`using ${unet.file}: ${reasons.join('; ')}`] : [];
-  if (!preferFp16 && ep === 'webgpu' && shaderF16 && unet.dtype === 'float32' && unets.some((g) => g.dtype === 'float16')) {
+  if (halfRuns && !preferFp16 && unet.dtype === 'float32' && unets.some((g) => g.dtype === 'float16')) {
     notes.push(`fp32 U-Net as asked (fp16=0)`);
   }
   // The upsampler is a second stage the base model does without: one the EP cannot run, or that
