@@ -2,7 +2,7 @@
 //   full  the built app: time from status "step 1 / N" to "step N / N", divided by N-1, plus the
 //         main thread's long tasks between the click on Generate and "Done" (./instrument.ts);
 //   bare  bench.html (src/bench/, src/worker/benchBare.ts): the two sessions back to back in a worker.
-import { chromium, type Browser, type BrowserContext } from '@playwright/test';
+import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import type { BareResult } from '../../src/shared/benchProtocol';
 import { PAGE_INSTRUMENTATION, type PageBench } from './instrument';
 import { errText, log, round, stats } from './report';
@@ -13,6 +13,21 @@ const CHROMIUM_ARGS = [
   '--no-sandbox', '--headless', '--enable-unsafe-webgpu', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run',
 ];
+
+/** The app's status line once it is ready, or says the pack could not be loaded. */
+export const LOADED = /^Ready|could not be loaded/;
+/** The app's status line once a run has ended, however it ended. */
+export const RUN_ENDED = /^(Done|Run failed|Stopped)/;
+
+/** Waits (in the page) until the app's status line matches `pattern`; resolves with that line. */
+export async function waitForStatus(page: Page, pattern: RegExp, timeoutMs: number, polling: number | 'raf' = 100): Promise<string> {
+  await page.waitForFunction(
+    ([source, flags]) => new RegExp(source, flags).test(document.querySelector('[role="status"]')?.textContent ?? ''),
+    [pattern.source, pattern.flags] as const,
+    { timeout: timeoutMs, polling },
+  );
+  return (await page.getByRole('status').textContent()) ?? '';
+}
 
 const chromiumPath = () => process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -40,16 +55,13 @@ export async function benchFull(browser: Browser, url: string, pack: string, ep:
     const q = `?pack=${pack}&ep=${ep}&steps=${steps}&scale=${scale}&seed=1&sampler=ddim${extraQuery}`;
     const tLoad = performance.now();
     await page.goto(`${url}${q}`);
-    const statusEl = page.getByRole('status');
-    await page.waitForFunction(() => /Ready|could not be loaded/.test(document.querySelector('[role="status"]')?.textContent ?? ''), null, { timeout: timeoutMs });
-    const ready = (await statusEl.textContent()) ?? '';
+    const ready = await waitForStatus(page, LOADED, timeoutMs, 'raf');
     if (!ready.includes('Ready')) throw new Error(`app not ready: ${ready}`);
     const loadMs = performance.now() - tLoad;
     const packLine = (await page.locator('.pack-info').first().textContent()) ?? '';
     const clickAt = await page.evaluate(() => performance.now());
     await page.getByRole('button', { name: 'Generate' }).click();
-    await page.waitForFunction(() => /^(Done|Run failed|Stopped)/.test(document.querySelector('[role="status"]')?.textContent ?? ''), null, { timeout: timeoutMs, polling: 100 });
-    const final = (await statusEl.textContent()) ?? '';
+    const final = await waitForStatus(page, RUN_ENDED, timeoutMs);
     if (!final.startsWith('Done')) throw new Error(`run did not finish: ${final}`);
     const doneAt = await page.evaluate(() => performance.now());
     await page.waitForTimeout(200); // let the last long-task entries arrive

@@ -3,6 +3,7 @@
 // "[pack] ... ready on EP: ..." console line, the page clock of each step via PAGE_INSTRUMENTATION).
 // A load error is kept as the app words it; the app's up-front refusals are told apart from failures.
 import type { BrowserContext, ConsoleMessage } from '@playwright/test';
+import { LOADED, RUN_ENDED, waitForStatus } from '../bench/browser';
 import { PAGE_INSTRUMENTATION, type PageBench } from '../bench/instrument';
 import { errText, round } from '../bench/report';
 
@@ -24,7 +25,6 @@ export function parseLoadLine(line: string): Record<string, number> {
   return out;
 }
 
-const STATUS = '[role="status"]';
 const statusText = () => document.querySelector('[role="status"]')?.textContent ?? '';
 
 export interface AppRun {
@@ -72,13 +72,13 @@ export async function loadAndStep(ctx: BrowserContext, url: string, id: string, 
   phase('load');
   const t0 = performance.now();
   await page.goto(`${url}?pack=${encodeURIComponent(id)}&ep=${ep}&steps=${steps}&sampler=ddim&seed=1`);
+  let ready: string;
   try {
-    await page.waitForFunction(() => /^Ready|could not be loaded/.test(document.querySelector('[role="status"]')?.textContent ?? ''), null, { timeout: timeoutMs, polling: 200 });
+    ready = await waitForStatus(page, LOADED, timeoutMs, 200);
   } catch (e) {
     return stuck('Ready', e);
   }
   const toReadyMs = round(performance.now() - t0);
-  const ready = (await page.locator(STATUS).textContent()) ?? '';
   if (!ready.startsWith('Ready')) {
     const error = (await errorBanner()) ?? 'no error message shown';
     return { outcome: classifyLoadError(error), statusText: ready, error, toReadyMs };
@@ -89,13 +89,13 @@ export async function loadAndStep(ctx: BrowserContext, url: string, id: string, 
   phase('step');
   const clickAt = await page.evaluate(() => performance.now());
   await page.getByRole('button', { name: 'Generate' }).click();
+  let final: string;
   try {
-    await page.waitForFunction(() => /^(Done|Run failed|Stopped)/.test(document.querySelector('[role="status"]')?.textContent ?? ''), null, { timeout: timeoutMs, polling: 100 });
+    final = await waitForStatus(page, RUN_ENDED, timeoutMs);
   } catch (e) {
     return { ...base, ...(await stuck('Done', e)) };
   }
   const doneAt = await page.evaluate(() => performance.now());
-  const final = (await page.locator(STATUS).textContent()) ?? '';
   const b = await page.evaluate(() => (window as unknown as { __bench: PageBench }).__bench);
   const run: AppRun = {
     ...base,
