@@ -270,7 +270,7 @@ async function main() {
       return;
     }
     const outs = [];
-    for (const s of ss) outs.push(await s.run(uploads));
+    for (const s of ss) outs.push(await s.run());
     await Promise.all(outs.map((o, k) => ss[k].read(o)));
     endStep();
   };
@@ -287,12 +287,13 @@ async function main() {
   };
 
   // GPU I/O: this step's inputs as GPU buffers, uploaded once and bound by every graph of the step.
+  let resolvedDevice = null; // ORT's GPUDevice, read after the first session exists
   let stepBuffers = null;
   const uploads = () => {
     if (stepBuffers) return stepBuffers.tensors;
     const dev = resolvedDevice;
     const up = (data, dataType, dims) => {
-      const buffer = dev.createBuffer({ size: Math.ceil(data.byteLength / 16) * 16, usage: 0x80 | 0x08 | 0x04 });
+      const buffer = dev.createBuffer({ size: Math.ceil(data.byteLength / 16) * 16, usage: 0x80 | 0x08 | 0x04 }); // STORAGE | COPY_DST | COPY_SRC
       dev.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
       return { buffer, tensor: ort.Tensor.fromGpuBuffer(buffer, { dataType, dims }) };
     };
@@ -305,7 +306,6 @@ async function main() {
     for (const v of Object.values(stepBuffers.b)) v.buffer.destroy();
     stepBuffers = null;
   };
-  let resolvedDevice = null;
 
   /** Session of graph g, run once (outputs checked and saved); returns its run function, or null if skipped. */
   const open = async (g) => {
@@ -340,7 +340,7 @@ async function main() {
     if (!needsY) delete feeds.y;
     // CPU I/O: a run returns with its outputs read back. GPU I/O: `run` only queues the graph on GPU-resident
     // inputs; `read` downloads (and frees) its outputs.
-    const run = args.io === 'gpu' ? (gpuFeeds) => session.run(pick(gpuFeeds(), needsY), outNames) : () => session.run(feeds, outNames);
+    const run = args.io === 'gpu' ? () => session.run(pick(uploads(), needsY), outNames) : () => session.run(feeds, outNames);
     const read = async (out) => {
       const data = {};
       for (const [name, t] of Object.entries(out)) {
@@ -350,7 +350,7 @@ async function main() {
       return data;
     };
     const t1 = performance.now();
-    const first = await run(uploads);
+    const first = await run();
     const outs = await read(first);
     rec.firstRunMs = round(performance.now() - t1, 1);
     endStep();
@@ -371,7 +371,7 @@ async function main() {
       await cpu.release?.();
     }
     result.graphs[g] = rec;
-    return { run, read, outs, release: () => session.release?.() };
+    return { run, read, release: () => session.release?.() };
   };
 
   // The gradient graph stays open; one U-Net variant at a time beside it (a full-size fp32 U-Net is 1.2 GB,
