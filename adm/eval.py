@@ -74,6 +74,8 @@ def shown_path(p: Path) -> str:
         except ValueError:
             continue
     return str(p)
+
+
 MODES = ("cond", "uncond", "classifier", "cfg", "both")
 MODE_TITLES = {"cond": "conditional U-Net + classifier", "uncond": "unconditional U-Net + classifier",
                "classifier": "classifier guidance", "cfg": "classifier-free guidance",
