@@ -65,6 +65,14 @@ interface Served {
   bytes: number;
 }
 
+/** How a server answers a GET of `body` with `Range: bytes=N-` (206 from N) or without one (200). */
+function rangeAnswer(body: Buffer, range: string | undefined): { start: number; status: number; headers: Record<string, string> } {
+  const start = range ? Number(/^bytes=(\d+)-$/.exec(range)![1]) : 0;
+  const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
+  if (range) headers['Content-Range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
+  return { start, status: range ? 206 : 200, headers };
+}
+
 /** Adds the pack to the deployment's models/index.json as the page receives it. */
 async function listPack(page: Page, pack: TestPack): Promise<void> {
   await page.route('**/models/index.json', async (route) => {
@@ -88,19 +96,14 @@ async function servePack(page: Page, cutAt: Record<string, number | { at: number
     const body = pack.files[file];
     if (!body) return route.fulfill({ status: 404, body: 'not here' });
     const range = route.request().headers()['range'];
-    const start = range ? Number(/^bytes=(\d+)-$/.exec(range)![1]) : 0;
+    const { start, status, headers } = rangeAnswer(body, range);
     const cut = cutAt[file];
     const end = Math.min(body.length, typeof cut === 'number' ? cut : (cut?.at ?? Infinity));
     if (typeof cut === 'object' && cut.times > 1) cut.times--;
     else delete cutAt[file];
     const part = body.subarray(start, end);
-    const status = range ? 206 : 200;
     log.push({ file, range, status, bytes: part.length });
-    await route.fulfill({
-      status,
-      body: part,
-      headers: { 'Content-Type': 'application/octet-stream', ...(range ? { 'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) },
-    });
+    await route.fulfill({ status, body: part, headers });
   });
   return log;
 }
@@ -206,20 +209,16 @@ async function dropServer(page: Page, dropFile: string, dropAfter: number): Prom
     const body = PACK.files[file];
     if (!body) return void res.writeHead(404).end();
     const range = req.headers.range;
-    const start = range ? Number(/^bytes=(\d+)-$/.exec(range)![1]) : 0;
+    const { start, status, headers } = rangeAnswer(body, range);
     const part = body.subarray(start);
-    res.writeHead(range ? 206 : 200, {
-      'Content-Type': 'application/octet-stream',
-      'Content-Length': String(part.length),
-      ...(range ? { 'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
-    });
+    res.writeHead(status, { ...headers, 'Content-Length': String(part.length) });
     if (file === dropFile && !dropped) {
       dropped = true;
-      log.push({ file, range, status: range ? 206 : 200, bytes: dropAfter });
+      log.push({ file, range, status, bytes: dropAfter });
       res.write(part.subarray(0, dropAfter), () => setTimeout(() => req.socket.destroy(), 200));
       return;
     }
-    log.push({ file, range, status: range ? 206 : 200, bytes: part.length });
+    log.push({ file, range, status, bytes: part.length });
     res.end(part);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
