@@ -1,0 +1,68 @@
+// Errors of the checkpoint reader. Low-level code throws a `Refusal` (a reason without a file
+// name); the public functions turn it into a CheckpointError naming the file, so every message reads
+// as one line in the page: "refusing 64x64_diffusion.pt: its pickle references the Python object os.system; ...".
+
+/** The file cannot be read as a checkpoint: empty, truncated, not a torch.save file, or numbers that do not add up. */
+export class CheckpointError extends Error {
+  /** The one-line explanation, without the file name. */
+  readonly reason: string;
+  /** The file's name as given to the reader. */
+  readonly fileName: string;
+  /** True for files holding something other than weights and plain data (code, TorchScript, foreign zip entries). */
+  readonly unsafe: boolean;
+
+  constructor(fileName: string, reason: string, unsafe = false) {
+    super(`${unsafe ? 'refusing' : 'cannot read'} ${fileName}: ${reason}`);
+    this.name = unsafe ? 'UnsafeCheckpointError' : 'CheckpointError';
+    this.reason = reason;
+    this.fileName = fileName;
+    this.unsafe = unsafe;
+  }
+}
+
+/** The file holds something other than weights and plain data; nothing in it was run or kept. */
+export class UnsafeCheckpointError extends CheckpointError {
+  constructor(fileName: string, reason: string) {
+    super(fileName, reason, true);
+  }
+}
+
+/** Internal: thrown below the public API, which adds the file name. */
+export class Refusal extends Error {
+  readonly unsafe: boolean;
+  constructor(reason: string, unsafe: boolean) {
+    super(reason);
+    this.unsafe = unsafe;
+  }
+}
+
+/** A damaged or unreadable file (truncated, inconsistent numbers, not a torch.save file). */
+export function damaged(reason: string): Refusal {
+  return new Refusal(reason, false);
+}
+
+/** Content torch.save never writes and that could run code or fool the reader. */
+export function unsafe(reason: string): Refusal {
+  return new Refusal(reason, true);
+}
+
+/** `err` as the public error for `fileName`; anything that is not a Refusal is re-thrown unchanged. */
+export function named(fileName: string, err: unknown): CheckpointError {
+  if (err instanceof CheckpointError) return err;
+  if (err instanceof Refusal) {
+    return err.unsafe ? new UnsafeCheckpointError(fileName, err.message) : new CheckpointError(fileName, err.message);
+  }
+  throw err;
+}
+
+/** `text` on one line (whitespace runs collapsed), cut to `limit` characters. */
+export function oneLine(text: string, limit = 200): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length <= limit ? t : `${t.slice(0, limit - 3)}...`;
+}
+
+/** Up to `n` items quoted and joined, with ", ..." when there are more. */
+export function listSome(items: readonly string[], n = 3): string {
+  const shown = items.slice(0, n).map((s) => JSON.stringify(s)).join(', ');
+  return items.length > n ? `${shown}, ...` : shown;
+}
