@@ -31,15 +31,17 @@ from __future__ import annotations
 
 import collections
 import copyreg
+import functools
 import io
 import os
 import pickle
 import re
 import stat
+import struct
 import types
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Optional, Union
 
 import torch
 
@@ -54,6 +56,15 @@ _PLAIN_RECORD = re.compile(r"(data\.pkl|version|byteorder|\.format_version|\.sto
 # Records that only TorchScript (torch.jit.save) or torch.package archives have.
 _SCRIPT_RECORD = re.compile(r"(constants\.pkl|attributes\.pkl|model\.json|code/.*|extra/.*|tensors/.*|\.data/.*\.py"
                             r"|.*\.py|.*\.debug_pkl|\.data/extern_modules)")
+
+# Bounds a real checkpoint stays far below (the released 512x512 U-Net: ~900 records, a ~150 kB data.pkl,
+# containers nested 4 deep); the page's reader (src/checkpoint) uses the same ones.
+MAX_PICKLE_BYTES = 64 * 2 ** 20
+MAX_DEPTH = 1000
+# Storage types a torch.save state dict holds (quantized storages would need functions outside the allow-list).
+_PLAIN_STORAGES = {"DoubleStorage", "FloatStorage", "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage",
+                   "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage", "ComplexFloatStorage",
+                   "ComplexDoubleStorage"}
 
 PathLike = Union[str, Path]
 
@@ -82,6 +93,10 @@ class _Forbidden(pickle.UnpicklingError):
     """Raised inside the unpickler; load_checkpoint turns it into UnsafeCheckpointError."""
 
 
+class _Corrupt(pickle.UnpicklingError):
+    """Raised inside the unpickler for numbers that do not add up; load_checkpoint turns it into CheckpointError."""
+
+
 def _allowed_globals() -> Dict[str, Any]:
     allowed: Dict[str, Any] = {
         "collections.OrderedDict": collections.OrderedDict,
@@ -98,42 +113,132 @@ def _allowed_globals() -> Dict[str, Any]:
 
 
 _ALLOWED = _allowed_globals()
-_BUILD_TYPES = (torch.Tensor, torch.nn.Parameter, collections.OrderedDict)
+_REBUILDS = {"torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2"}
+_STORAGE_NAMES = torch.storage._dtype_to_storage_type_map()
+
+
+def _forbidden_global(qualname: str) -> _Forbidden:
+    return _Forbidden(f"its pickle references the Python object {qualname}; a checkpoint may only hold tensors, dtypes, "
+                      "OrderedDicts and plain data (dicts, lists, tuples, strings, numbers), since unpickling other "
+                      "objects can run code")
+
+
+def _checked_rebuild(rebuild, file_size: int, *args):
+    """A tensor may not claim more bytes than the whole file (a stride-0 tensor of 10^12 elements would)."""
+    t = rebuild(*args)
+    if t.numel() * t.element_size() > file_size:
+        raise _Corrupt(f"its pickle gives a tensor the shape {tuple(t.shape)}, more elements than the whole file "
+                       "could hold")
+    return t
 
 
 class _RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its opcode table can be narrowed
     dispatch = dict(pickle._Unpickler.dispatch)
+    # Set per file by _bound_pickle_module: zip record sizes ("data/0" -> bytes; None for legacy files), file size.
+    records: Optional[Dict[str, int]] = None
+    file_size = 0
 
     def find_class(self, module: str, name: str):
         obj = _ALLOWED.get(f"{module}.{name}")
         if obj is None:
-            raise _Forbidden(f"its pickle references the Python object {module}.{name}; a checkpoint may only hold "
-                             "tensors, dtypes, OrderedDicts and plain data (dicts, lists, tuples, strings, numbers), "
-                             "since unpickling other objects can run code")
+            raise _forbidden_global(f"{module}.{name}")
+        if f"{module}.{name}" in _REBUILDS:
+            return functools.partial(_checked_rebuild, obj, self.file_size)
         return obj
 
     def _load_build(self):
         inst = self.stack[-2] if len(self.stack) >= 2 else None
-        if type(inst) not in _BUILD_TYPES:
-            raise _Forbidden(f"its pickle sets the state of a {type(inst).__name__} object; only tensors, "
-                             "parameters and OrderedDicts may be built")
+        if type(inst) is not collections.OrderedDict:  # torch.save builds nothing else; a tensor's state can re-point it
+            raise _Forbidden(f"its pickle sets the state of a {type(inst).__name__} object; only OrderedDicts may be "
+                             "built")
         pickle._Unpickler.load_build(self)
+
+    def _load_binpersid(self):
+        self._check_storage_id(self.stack[-1] if self.stack else None)
+        pickle._Unpickler.load_binpersid(self)
+
+    def _check_storage_id(self, pid) -> None:
+        """A storage record must hold exactly numel x element size bytes (torch would read past a shorter one)."""
+        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
+                and isinstance(pid[1], torch.serialization.StorageType)):
+            raise _Corrupt("its pickle has a persistent id that is not a torch.save storage reference")
+        dtype, key, numel = pid[1].dtype, pid[2], pid[4]
+        if _STORAGE_NAMES.get(dtype) not in _PLAIN_STORAGES:
+            raise _forbidden_global(f"torch.{_STORAGE_NAMES.get(dtype, dtype)}")
+        if not isinstance(numel, int) or numel < 0:
+            raise _Corrupt("its pickle gives a storage an invalid element count")
+        nbytes = numel * torch._utils._element_size(dtype)
+        name = str(dtype).replace("torch.", "")
+        if self.records is None:
+            if nbytes > self.file_size:
+                raise _Corrupt(f"its pickle describes a storage of {numel} {name} elements, more than the whole file holds")
+            return
+        size = self.records.get(f"data/{key}")
+        if size is None:
+            raise _Corrupt(f"its pickle refers to a storage record data/{key}, which the archive does not have")
+        if size != nbytes:
+            raise _Corrupt(f"the storage record data/{key} holds {size} bytes, but the pickle says {numel} {name} elements "
+                           f"({nbytes} bytes)")
 
     def _load_ext(self):
         raise _Forbidden("its pickle uses copyreg extension codes")
 
     dispatch[pickle.BUILD[0]] = _load_build
+    dispatch[pickle.BINPERSID[0]] = _load_binpersid
     for _op in (pickle.EXT1, pickle.EXT2, pickle.EXT4):
         dispatch[_op[0]] = _load_ext
     del _op
 
 
-def _restricted_load(file, **kwargs):
-    return _RestrictedUnpickler(file, **kwargs).load()
+def _bound_pickle_module(records: Optional[Dict[str, int]], file_size: int) -> types.SimpleNamespace:
+    """A pickle module for torch.serialization whose unpickler knows this file's record sizes and size."""
+    unpickler = type("_BoundUnpickler", (_RestrictedUnpickler,), {"records": records, "file_size": file_size})
+    return types.SimpleNamespace(__name__="adm.checkpoint_io.restricted_pickle", Unpickler=unpickler,
+                                 load=lambda file, **kwargs: unpickler(file, **kwargs).load())
 
 
-_RESTRICTED_PICKLE = types.SimpleNamespace(__name__="adm.checkpoint_io.restricted_pickle",
-                                           Unpickler=_RestrictedUnpickler, load=_restricted_load)
+def _check_nesting(obj: Any, path: PathLike) -> None:
+    """Refuse containers nested more than MAX_DEPTH deep or containing themselves (iterative: each container's
+    depth is computed once, however often it is shared)."""
+    def children(o):
+        if isinstance(o, dict):
+            return [*o.keys(), *o.values(), *getattr(o, "__dict__", {}).values()]  # an OrderedDict's _metadata
+        return list(o) if isinstance(o, (list, tuple, set, frozenset)) else []
+
+    depth: Dict[int, int] = {}  # id -> depth; -1 while on the current path (all objects stay alive meanwhile)
+    stack: List[list] = []
+
+    def enter(o) -> Optional[int]:
+        if not isinstance(o, (dict, list, tuple, set, frozenset)):
+            return 0
+        known = depth.get(id(o))
+        if known == -1:
+            raise CheckpointError(path, "its pickle holds a container that contains itself, which torch.save never writes")
+        if known is not None:
+            return known
+        depth[id(o)] = -1
+        stack.append([o, children(o), 0, 0])
+        if len(stack) > MAX_DEPTH:
+            raise CheckpointError(path, f"its pickle nests containers more than {MAX_DEPTH} deep")
+        return None
+
+    if enter(obj) is not None:
+        return
+    while stack:
+        top = stack[-1]
+        if top[2] < len(top[1]):
+            top[2] += 1
+            d = enter(top[1][top[2] - 1])
+            if d is not None:
+                top[3] = max(top[3], d)
+            continue
+        stack.pop()
+        d = top[3] + 1
+        if d > MAX_DEPTH:
+            raise CheckpointError(path, f"its pickle nests containers more than {MAX_DEPTH} deep")
+        depth[id(top[0])] = d
+        if stack:
+            stack[-1][3] = max(stack[-1][3], d)
 
 
 # --- archive checks ---------------------------------------------------------------------------------------
@@ -162,10 +267,46 @@ def _check_records(path: PathLike, records: List[str], source: str) -> None:
         raise CheckpointError(path, "the zip archive has no data.pkl: it is not a file written by torch.save")
 
 
-def _check_zip(path: PathLike, f) -> None:
+def _check_entries(path: PathLike, f, infos: List[zipfile.ZipInfo], start_dir: int) -> None:
+    """Stored (uncompressed, unencrypted) entries only, so nothing unpacks to more than the file; no two entries
+    overlap (a zip-bomb technique), all lie before the central directory, local headers agree with it."""
+    spans = []
+    for info in infos:
+        if info.flag_bits & 1:
+            raise UnsafeCheckpointError(path, f"the zip entry {info.filename!r} is encrypted, which torch.save never does")
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise UnsafeCheckpointError(
+                path, f"the zip entry {info.filename!r} is compressed (method {info.compress_type}); torch.save stores "
+                      "entries uncompressed, and compressed entries are refused so that no file can unpack to more "
+                      "than its size")
+        f.seek(info.header_offset)
+        head = f.read(30)
+        if len(head) < 30 or head[:4] != ZIP_MAGIC:
+            raise CheckpointError(path, f"the zip entry {info.filename!r} has no local header where the central "
+                                        "directory says (corrupt file?)")
+        name_len, extra_len = struct.unpack("<HH", head[26:30])
+        if f.read(name_len) != info.orig_filename.encode("utf-8"):
+            raise UnsafeCheckpointError(path, f"the zip entry {info.filename!r}: its local header names a different "
+                                              "entry than the central directory does")
+        spans.append((info.header_offset, info.header_offset + 30 + name_len + extra_len + info.compress_size,
+                      info.filename))
+    spans.sort()
+    for (_, end, name), nxt in zip(spans, spans[1:] + [None]):
+        if end > start_dir:
+            raise CheckpointError(path, f"the zip entry {name!r} runs past the central directory or the end of the "
+                                        "file (truncated or corrupt download?)")
+        if nxt is not None and end > nxt[0]:
+            raise UnsafeCheckpointError(path, f"the zip entries {name!r} and {nxt[2]!r} overlap, which torch.save never "
+                                              "writes (overlapping entries are a zip-bomb technique)")
+
+
+def _check_zip(path: PathLike, f) -> Dict[str, int]:
+    """Returns the records' sizes by their name below the archive folder ("data/0" -> bytes)."""
     try:
         with zipfile.ZipFile(f) as zf:
             names = zf.namelist()
+            infos = zf.infolist()
+            start_dir = zf.start_dir
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         raise CheckpointError(path, f"it starts like a zip archive but is not a complete one (truncated or corrupt "
                                     f"download?): {_one_line(e)}") from None
@@ -177,6 +318,17 @@ def _check_zip(path: PathLike, f) -> None:
                                           "torch.save does")
     prefix = next(iter(prefixes))
     _check_records(path, [n[len(prefix) + 1:] for n in names], "zipfile listing")
+    _check_entries(path, f, infos, start_dir)
+    sizes = {i.filename[len(prefix) + 1:]: i.file_size for i in infos}
+    if sizes["data.pkl"] > MAX_PICKLE_BYTES:
+        raise CheckpointError(path, f"its data.pkl is {sizes['data.pkl']} bytes, more than the {MAX_PICKLE_BYTES} bytes a "
+                                    "checkpoint's pickle could need")
+    if "byteorder" in sizes:
+        f.seek(0)
+        with zipfile.ZipFile(f) as zf:
+            order = zf.read(f"{prefix}/byteorder") if sizes["byteorder"] <= 16 else b""
+        if order != b"little":
+            raise CheckpointError(path, f"its byteorder record says {order[:16]!r}; only little-endian files can be read")
     # torch's own reader decides what torch.load sees: its listing must pass too.
     f.seek(0)
     try:
@@ -184,6 +336,7 @@ def _check_zip(path: PathLike, f) -> None:
     except Exception as e:  # noqa: BLE001 - any failure of the reader means a damaged archive
         raise CheckpointError(path, f"torch cannot open the zip archive: {_one_line(e)}") from None
     _check_records(path, list(records), "torch archive reader")
+    return sizes
 
 
 # --- loading ---------------------------------------------------------------------------------------------
@@ -194,18 +347,21 @@ def _check_extension_registry(path: PathLike) -> None:
                                           "unpickle")
 
 
-def _torch_load(path: PathLike, f, is_zip: bool):
+def _torch_load(path: PathLike, f, records: Optional[Dict[str, int]], file_size: int):
     # torch.serialization._load/_legacy_load are what torch.load runs after its format checks; they are called
     # directly because torch 1.13's torch.load ignores pickle_module unless weights_only is set (and then it
     # forces its own unpickler, which rejects floats).
     ser = torch.serialization
+    restricted = _bound_pickle_module(records, file_size)
     try:
-        if is_zip:
+        if records is not None:
             with ser._open_zipfile_reader(f) as zf:
-                return ser._load(zf, "cpu", _RESTRICTED_PICKLE, encoding="utf-8")
-        return ser._legacy_load(f, "cpu", _RESTRICTED_PICKLE, encoding="utf-8")
+                return ser._load(zf, "cpu", restricted, encoding="utf-8")
+        return ser._legacy_load(f, "cpu", restricted, encoding="utf-8")
     except _Forbidden as e:
         raise UnsafeCheckpointError(path, str(e)) from None
+    except _Corrupt as e:
+        raise CheckpointError(path, str(e)) from None
     except MemoryError:
         raise
     except Exception as e:  # noqa: BLE001 - truncated data, bad records, bad pickle: all "corrupt"
@@ -238,12 +394,16 @@ def load_checkpoint(path: PathLike) -> Any:
         f.seek(0)
         _check_extension_registry(path)
         if head == ZIP_MAGIC:
-            _check_zip(path, f)
+            records = _check_zip(path, f)
             f.seek(0)
-            return _torch_load(path, f, True)
+            obj = _torch_load(path, f, records, st.st_size)
+            _check_nesting(obj, path)
+            return obj
         if head[:1] != bytes([PICKLE_PROTO]):
             raise CheckpointError(path, "it is neither a zip archive written by torch.save nor a legacy torch.save "
                                         "pickle (wrong kind of file?)")
         # Legacy (non-zip) format. Read from memory: torch only tries its tar-archive reader on real files.
         data = f.read()
-    return _torch_load(path, io.BytesIO(data), False)
+    obj = _torch_load(path, io.BytesIO(data), None, st.st_size)
+    _check_nesting(obj, path)
+    return obj
