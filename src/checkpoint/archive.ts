@@ -2,7 +2,7 @@
 // one top-level folder, and below it only data.pkl, data/<key> storage records and the small
 // version/byteorder records. TorchScript and torch.package archives, which carry code, are refused
 // from their entry names alone.
-import { damaged, listSome, unsafe } from './errors';
+import { damaged, listSome, quoted, unsafe } from './errors';
 import type { ZipEntry } from './zip';
 
 const PLAIN_RECORD = /^(?:data\.pkl|version|byteorder|\.format_version|\.storage_alignment|\.data\/version|\.data\/serialization_id|data\/[A-Za-z0-9_]+)$/;
@@ -34,7 +34,7 @@ export function checkNames(entries: readonly { name: string }[]): { folder: stri
   }
   const seen = new Set<string>();
   entries.forEach((e, i) => {
-    if (seen.has(names[i])) throw unsafe(`the zip archive lists the entry ${JSON.stringify(e.name)} twice`);
+    if (seen.has(names[i])) throw unsafe(`the zip archive lists the entry ${quoted(e.name)} twice`);
     seen.add(names[i]);
   });
   if (!seen.has('data.pkl')) throw damaged('the zip archive has no data.pkl: it is not a file written by torch.save');

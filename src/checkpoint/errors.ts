@@ -50,9 +50,25 @@ export function unsafe(reason: string): Refusal {
 export function named(fileName: string, err: unknown): CheckpointError {
   if (err instanceof CheckpointError) return err;
   if (err instanceof Refusal) {
-    return err.unsafe ? new UnsafeCheckpointError(fileName, err.message) : new CheckpointError(fileName, err.message);
+    const reason = mapControls(err.message, () => ' '); // one line, whatever a file's names hold
+    return err.unsafe ? new UnsafeCheckpointError(fileName, reason) : new CheckpointError(fileName, reason);
   }
   throw err;
+}
+
+function mapControls(text: string, to: (code: number) => string): string {
+  let out = '';
+  for (const ch of text) {
+    const code = ch.charCodeAt(0);
+    out += code < 0x20 || code === 0x7f ? to(code) : ch;
+  }
+  return out;
+}
+
+/** A name from the file, shown in a message: control characters escaped, at most `limit` characters. */
+export function shown(name: string, limit = 120): string {
+  const s = mapControls(name, (code) => `\\x${code.toString(16).padStart(2, '0')}`);
+  return s.length <= limit ? s : `${s.slice(0, limit - 3)}...`;
 }
 
 /** `text` on one line (whitespace runs collapsed), cut to `limit` characters. */
@@ -61,8 +77,13 @@ export function oneLine(text: string, limit = 200): string {
   return t.length <= limit ? t : `${t.slice(0, limit - 3)}...`;
 }
 
-/** Up to `n` items quoted and joined, with ", ..." when there are more. */
+/** A name from the file in quotes, escaped like a JSON string and cut to `limit` characters. */
+export function quoted(name: string, limit = 120): string {
+  return JSON.stringify(name.length <= limit ? name : `${name.slice(0, limit - 3)}...`);
+}
+
+/** Up to `n` names quoted and joined, with ", ..." when there are more. */
 export function listSome(items: readonly string[], n = 3): string {
-  const shown = items.slice(0, n).map((s) => JSON.stringify(s)).join(', ');
-  return items.length > n ? `${shown}, ...` : shown;
+  const some = items.slice(0, n).map((s) => quoted(s)).join(', ');
+  return items.length > n ? `${some}, ...` : some;
 }

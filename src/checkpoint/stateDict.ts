@@ -2,7 +2,7 @@
 // `npm run convert` accepts (adm/convert.py: a flat dict of tensors, or one under 'state_dict' or
 // 'model'; a 'module.' prefix on every key is dropped). Each tensor must be its storage record
 // exactly: offset 0, contiguous, all of the record, and no other tensor on the same record.
-import { damaged } from './errors';
+import { damaged, quoted } from './errors';
 import { DTYPE_BYTES, TensorRef, type TorchDtype } from './torch';
 import { PyDict, typeName, type PyValue } from './values';
 
@@ -36,7 +36,7 @@ const isStateDict = (v: PyValue | undefined): v is PyDict =>
   v instanceof PyDict && v.size > 0 && v.keys.every((k) => typeof k === 'string') && v.values.every((x) => x instanceof TensorRef);
 
 function describeKeys(d: PyDict): string {
-  return d.keys.slice(0, 8).map((k) => (typeof k === 'string' ? JSON.stringify(k) : typeName(k))).join(', ');
+  return d.keys.slice(0, 8).map((k) => (typeof k === 'string' ? quoted(k) : typeName(k))).join(', ');
 }
 
 function unwrap(root: PyValue): { dict: PyDict; wrapper: Wrapper | null } {
@@ -77,16 +77,16 @@ export function stateDictEntries(root: PyValue): StateDictView {
     const s = t.storage;
     const shape = `(${t.shape.join(', ')})`;
     if (t.offset !== 0 || t.numel !== s.numel) {
-      throw damaged(`the tensor ${JSON.stringify(key)} ${shape} is a view into a larger storage record (data/${s.key}: offset ${t.offset}, `
+      throw damaged(`the tensor ${quoted(key)} ${shape} is a view into a larger storage record (data/${s.key}: offset ${t.offset}, `
         + `${t.numel} of ${s.numel} elements), which the page cannot map directly; ${CONTIGUOUS_HINT}`);
     }
     if (!isContiguous(t)) {
-      throw damaged(`the tensor ${JSON.stringify(key)} ${shape} is not contiguous (stride (${t.stride.join(', ')})), which the page `
+      throw damaged(`the tensor ${quoted(key)} ${shape} is not contiguous (stride (${t.stride.join(', ')})), which the page `
         + `cannot map directly; ${CONTIGUOUS_HINT}`);
     }
     const owner = owners.get(s);
     if (owner && owner.tensor !== t) {
-      throw damaged(`the tensors ${JSON.stringify(owner.key)} and ${JSON.stringify(key)} share one storage record (data/${s.key}), `
+      throw damaged(`the tensors ${quoted(owner.key)} and ${quoted(key)} share one storage record (data/${s.key}), `
         + `which the page cannot map directly; ${CONTIGUOUS_HINT}`);
     }
     owners.set(s, { key, tensor: t });

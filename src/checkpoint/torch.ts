@@ -2,7 +2,7 @@
 // the rebuild functions, with torch's own consistency rules (sizes and strides non-negative, the
 // tensor inside its storage) plus two of ours: a storage's record is exactly numel × element size, and
 // no tensor claims more bytes than the whole file has (a stride-0 tensor of 10^12 elements would).
-import { damaged, unsafe } from './errors';
+import { damaged, quoted, shown, unsafe } from './errors';
 import type { PickleHost } from './pickle';
 import { HostValue, PyDict, PyList, PyTuple, typeName, type PyValue } from './values';
 import type { ZipEntry } from './zip';
@@ -183,7 +183,7 @@ export function torchHost({ records, fileSize }: TorchHostOptions): PickleHost {
       const q = `${module}.${name}`;
       if (module === 'torch' && name in STORAGE_TYPES) return new TorchGlobal(q, STORAGE_TYPES[name]);
       if (CALLABLE.has(q) || (module === 'torch' && DTYPE_NAMES.has(name))) return new TorchGlobal(q);
-      throw unsafe(`its pickle references the Python object ${q}; a checkpoint may only hold tensors, dtypes, OrderedDicts `
+      throw unsafe(`its pickle references the Python object ${shown(q)}; a checkpoint may only hold tensors, dtypes, OrderedDicts `
         + 'and plain data (dicts, lists, tuples, strings, numbers), since unpickling other objects can run code');
     },
 
@@ -217,9 +217,9 @@ export function torchHost({ records, fileSize }: TorchHostOptions): PickleHost {
           if (fresh || n !== 1 || typeof args[0] !== 'string') break;
           return args[0];
         default:
-          throw damaged(`its pickle calls ${q}, which cannot be called`);
+          throw damaged(`its pickle calls ${shown(q)}, which cannot be called`);
       }
-      throw damaged(`its pickle calls ${q} with ${n} unexpected arguments`);
+      throw damaged(`its pickle calls ${shown(q)} with ${n} unexpected arguments`);
     },
 
     persistentLoad(pid) {
@@ -231,7 +231,7 @@ export function torchHost({ records, fileSize }: TorchHostOptions): PickleHost {
       }
       const dtype = type.storageDtype;
       const record = /^[A-Za-z0-9_]+$/.test(key) ? records.get(`data/${key}`) : undefined;
-      if (!record) throw damaged(`its pickle refers to a storage record data/${key}, which the archive does not have`);
+      if (!record) throw damaged(`its pickle refers to a storage record ${quoted(`data/${key}`)}, which the archive does not have`);
       const seen = storages.get(key);
       if (seen) {
         if (seen.dtype !== dtype || seen.numel !== numel) throw damaged(`its pickle describes the storage record data/${key} twice, differently`);

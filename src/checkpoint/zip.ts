@@ -3,7 +3,7 @@
 // one disk, STORED (uncompressed, unencrypted) entries, Zip64 end records and extra fields, entries
 // that neither overlap each other nor the central directory. Deflate is refused outright, which also
 // rules out zip bombs; overlapping entries (the other zip-bomb trick) are refused too.
-import { damaged, unsafe } from './errors';
+import { damaged, quoted, unsafe } from './errors';
 import { readRange, type ByteSource } from './source';
 
 export interface ZipEntry {
@@ -164,16 +164,16 @@ function parseCentral(cd: Uint8Array, count: number): CentralEntry[] {
     const xEnd = x + extraLen;
     let seen64 = false;
     while (x < xEnd) {
-      if (x + 4 > xEnd) throw damaged(`the zip entry ${JSON.stringify(name)} has a malformed extra field`);
+      if (x + 4 > xEnd) throw damaged(`the zip entry ${quoted(name)} has a malformed extra field`);
       const id = v.getUint16(x, true);
       const len = v.getUint16(x + 2, true);
-      if (x + 4 + len > xEnd) throw damaged(`the zip entry ${JSON.stringify(name)} has a malformed extra field`);
+      if (x + 4 + len > xEnd) throw damaged(`the zip entry ${quoted(name)} has a malformed extra field`);
       if (id === 1) {
-        if (seen64) throw damaged(`the zip entry ${JSON.stringify(name)} has two Zip64 extra fields`);
+        if (seen64) throw damaged(`the zip entry ${quoted(name)} has two Zip64 extra fields`);
         seen64 = true;
         let q = x + 4;
         const take = (what: string) => {
-          if (q + 8 > x + 4 + len) throw damaged(`the zip entry ${JSON.stringify(name)} has a Zip64 extra field without its ${what}`);
+          if (q + 8 > x + 4 + len) throw damaged(`the zip entry ${quoted(name)} has a Zip64 extra field without its ${what}`);
           const val = u64(v, q, what);
           q += 8;
           return val;
@@ -182,13 +182,13 @@ function parseCentral(cd: Uint8Array, count: number): CentralEntry[] {
         if (csize === U32_MAX) csize = take('compressed size');
         if (headerOffset === U32_MAX) headerOffset = take('offset');
         if (disk === U16_MAX) {
-          if (q + 4 > x + 4 + len) throw damaged(`the zip entry ${JSON.stringify(name)} has a Zip64 extra field without its disk number`);
+          if (q + 4 > x + 4 + len) throw damaged(`the zip entry ${quoted(name)} has a Zip64 extra field without its disk number`);
           disk = v.getUint32(q, true);
         }
       }
       x += 4 + len;
     }
-    if (disk !== 0) throw damaged(`the zip entry ${JSON.stringify(name)} lies on another volume`);
+    if (disk !== 0) throw damaged(`the zip entry ${quoted(name)} lies on another volume`);
     out.push({ name, nameBytes, headerOffset, size: usize, compressedSize: csize, crc32, method, flags });
     p = end;
   }
@@ -203,19 +203,19 @@ function checkDisjoint(spans: { name: string; start: number; end: number }[], li
     const s = sorted[i];
     const next = i + 1 < sorted.length ? sorted[i + 1] : null;
     if (s.end > limit) {
-      throw damaged(`the zip entry ${JSON.stringify(s.name)} runs past the central directory or the end of the file (truncated or corrupt download?)`);
+      throw damaged(`the zip entry ${quoted(s.name)} runs past the central directory or the end of the file (truncated or corrupt download?)`);
     }
     if (next && s.end > next.start) {
-      throw unsafe(`the zip entries ${JSON.stringify(s.name)} and ${JSON.stringify(next.name)} overlap, which torch.save never `
+      throw unsafe(`the zip entries ${quoted(s.name)} and ${quoted(next.name)} overlap, which torch.save never `
         + 'writes (overlapping entries are a zip-bomb technique)');
     }
   }
 }
 
 async function readLocal(source: ByteSource, e: CentralEntry): Promise<ZipEntry> {
-  const h = await readRange(source, e.headerOffset, LOCAL_LEN + e.nameBytes.length, `the local header of ${JSON.stringify(e.name)}`);
+  const h = await readRange(source, e.headerOffset, LOCAL_LEN + e.nameBytes.length, `the local header of ${quoted(e.name)}`);
   const v = dataView(h);
-  const what = `the zip entry ${JSON.stringify(e.name)}`;
+  const what = `the zip entry ${quoted(e.name)}`;
   if (v.getUint32(0, true) !== SIG_LOCAL) throw damaged(`${what} has no local header where the central directory says (corrupt file?)`);
   const flags = v.getUint16(6, true);
   if (v.getUint16(8, true) !== e.method || (flags & 1)) {
@@ -261,12 +261,12 @@ export async function readCentralDirectory(source: ByteSource, maxEntries: numbe
  */
 export async function locateEntries(source: ByteSource, cd: CentralDirectory): Promise<ZipEntry[]> {
   for (const e of cd.entries) {
-    if (e.flags & 1) throw unsafe(`the zip entry ${JSON.stringify(e.name)} is encrypted, which torch.save never does`);
+    if (e.flags & 1) throw unsafe(`the zip entry ${quoted(e.name)} is encrypted, which torch.save never does`);
     if (e.method !== 0) {
-      throw unsafe(`the zip entry ${JSON.stringify(e.name)} is compressed (method ${e.method}); torch.save stores entries `
+      throw unsafe(`the zip entry ${quoted(e.name)} is compressed (method ${e.method}); torch.save stores entries `
         + 'uncompressed, and compressed entries are refused so that no file can unpack to more than its size');
     }
-    if (e.compressedSize !== e.size) throw damaged(`the stored zip entry ${JSON.stringify(e.name)} has two different sizes (${e.compressedSize} and ${e.size})`);
+    if (e.compressedSize !== e.size) throw damaged(`the stored zip entry ${quoted(e.name)} has two different sizes (${e.compressedSize} and ${e.size})`);
   }
   checkDisjoint(cd.entries.map((e) => ({ name: e.name, start: e.headerOffset, end: e.headerOffset + LOCAL_LEN + e.nameBytes.length + e.size })), cd.offset);
   const entries: ZipEntry[] = [];
