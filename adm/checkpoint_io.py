@@ -10,13 +10,22 @@ only ever needs weights and plain metadata, so `load_checkpoint` accepts exactly
    top-level folder holding `data.pkl`, `data/<key>` tensor records and the small `version`/`byteorder`
    records. TorchScript archives (`constants.pkl`, `code/`, `*.py`, ...) and anything else are refused
    from the entry names alone, before torch sees the file. The listing is taken twice, by Python's
-   `zipfile` and by torch's own archive reader, so both must agree that nothing else is inside.
+   `zipfile` and by torch's own archive reader, so both must agree that nothing else is inside. Entries
+   must be stored (torch.save never compresses; a deflated entry could unpack to far more than the file),
+   must not overlap (a zip-bomb technique), and their local headers must name what the directory names;
+   data.pkl is at most 64 MiB and a `byteorder` record must say little.
 3. Any other file must be a legacy (pre-1.6, non-zip) torch.save stream, i.e. start with a pickle
    PROTO opcode; tar-format and text files are refused.
 4. The pickle is read by a restricted unpickler: globals are limited to the tensor rebuild functions,
-   `torch.Size`, dtypes, `Parameter` and `OrderedDict`; BUILD may only touch tensors, parameters and
-   OrderedDicts; the copyreg extension opcodes are refused. Everything else a checkpoint holds must be
-   made of dicts, lists, tuples, strings, numbers, booleans and None.
+   `torch.Size`, dtypes, `Parameter` and `OrderedDict`; BUILD may only touch OrderedDicts (a tensor's
+   __setstate__ could re-point it at another storage); the copyreg extension opcodes are refused. Everything
+   else a checkpoint holds must be made of dicts, lists, tuples, strings, numbers, booleans and None,
+   nested at most 1000 deep and never containing itself.
+5. Numbers must add up before torch trusts them: a storage record holds exactly numel x element size
+   bytes (torch 1.13 would otherwise read past a shorter record), a legacy storage is no larger than the
+   file, and no tensor claims more bytes than the whole file (a stride-0 tensor of 10^12 elements would).
+   The page's reader (src/checkpoint) applies the same rules; tests/python/test_checkpoint_archives.py
+   checks both refuse the same files.
 
 Why not just `torch.load(..., weights_only=True)`: in torch 1.13 that unpickler does not implement the
 BINFLOAT opcode, so it rejects every pickled Python float (training checkpoints store the optimizer's

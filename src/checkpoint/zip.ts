@@ -127,12 +127,19 @@ export interface CentralDirectory {
   readonly offset: number;
 }
 
-/** Entry names must be plain printable ASCII, as torch.save writes them. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Entry names: UTF-8 (torch names the folder after the file) without control characters. */
 function entryName(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) {
-    if (b < 0x20 || b > 0x7e) throw unsafe('the zip archive has an entry name with non-ASCII or control characters, which torch.save never writes');
-    s += String.fromCharCode(b);
+  let s: string;
+  try {
+    s = utf8.decode(bytes);
+  } catch {
+    throw damaged('the zip archive has an entry name that is not valid UTF-8 (corrupt file?)');
+  }
+  for (const ch of s) {
+    const c = ch.charCodeAt(0);
+    if (c < 0x20 || c === 0x7f) throw unsafe('the zip archive has an entry name with control characters, which torch.save never writes');
   }
   return s;
 }
