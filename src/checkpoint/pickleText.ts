@@ -7,8 +7,9 @@ const MAX_DIGITS = 4300; // Python's own limit on int(str) (sys.int_info.str_dig
 /** Python's int(s, 0): sign, 0x/0o/0b prefixes, underscores between digits; beyond 2^53 a bigint. */
 export function parsePyInt(raw: string): number | bigint {
   const s = raw.trim();
+  if (s.length > MAX_DIGITS + 4) throw damaged(`its pickle holds an absurdly long integer (${s.length} characters)`);
   const m = /^([+-]?)(0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|0(?:_?0)*|[1-9](?:_?\d)*)$/.exec(s);
-  if (!m || m[2].length > MAX_DIGITS) throw damaged(`its pickle holds a malformed or absurdly long integer (${JSON.stringify(s.slice(0, 20))})`);
+  if (!m) throw damaged(`its pickle holds a malformed integer (${JSON.stringify(s.slice(0, 20))})`);
   const v = BigInt(m[2].replace(/_/g, '')) * (m[1] === '-' ? -1n : 1n);
   return Number.isSafeInteger(Number(v)) ? Number(v) : v;
 }
@@ -16,8 +17,9 @@ export function parsePyInt(raw: string): number | bigint {
 /** Python's float(s): decimal or exponent notation, inf and nan. */
 export function parsePyFloat(raw: string): number {
   const s = raw.trim().toLowerCase();
+  if (s.length > MAX_DIGITS) throw damaged(`its pickle holds an absurdly long float (${s.length} characters)`);
   const m = /^([+-]?)(inf|infinity|nan|(?:\d(?:_?\d)*)?(?:\.(?:\d(?:_?\d)*)?)?(?:e[+-]?\d(?:_?\d)*)?)$/.exec(s);
-  if (!m || !/\d|inf|nan/.test(m[2]) || s.length > MAX_DIGITS) throw damaged(`its pickle holds a malformed float (${JSON.stringify(s.slice(0, 20))})`);
+  if (!m || !/\d|inf|nan/.test(m[2])) throw damaged(`its pickle holds a malformed float (${JSON.stringify(s.slice(0, 20))})`);
   const sign = m[1] === '-' ? -1 : 1;
   if (m[2].startsWith('inf')) return sign * Infinity;
   if (m[2] === 'nan') return NaN;

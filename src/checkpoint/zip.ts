@@ -33,6 +33,7 @@ const MAX_COMMENT = 0xffff;
 const U16_MAX = 0xffff;
 const U32_MAX = 0xffffffff;
 const HEADER_BATCH = 64;
+const MAX_DIRECTORY_BYTES = 64 * 2 ** 20; // a torch.save directory takes about 80 bytes per entry
 
 function u64(view: DataView, at: number, what: string): number {
   const v = view.getBigUint64(at, true);
@@ -251,6 +252,7 @@ export async function readCentralDirectory(source: ByteSource, maxEntries: numbe
     throw damaged('its zip central directory does not end where the end record begins (data prepended or appended, or a corrupt file)');
   }
   if (end.entries === 0) throw damaged('the zip archive is empty');
+  if (end.cdSize > MAX_DIRECTORY_BYTES) throw damaged(`its zip central directory is ${end.cdSize} bytes, more than a checkpoint could need`);
   if (end.entries > maxEntries || end.entries * CENTRAL_LEN > end.cdSize) {
     throw damaged(`the zip archive claims ${end.entries} entries in a ${end.cdSize}-byte central directory`
       + (end.entries > maxEntries ? ` (more than the ${maxEntries} a checkpoint could need)` : ''));
