@@ -82,6 +82,12 @@ export function quoted(name: string, limit = 120): string {
   return JSON.stringify(name.length <= limit ? name : `${name.slice(0, limit - 3)}...`);
 }
 
+/** A shape or stride as Python prints a tuple, at most 8 entries shown. */
+export function dims(values: readonly number[]): string {
+  const head = values.slice(0, 8).join(', ');
+  return `(${head}${values.length > 8 ? ', ...' : values.length === 1 ? ',' : ''})`;
+}
+
 /** Up to `n` names quoted and joined, with ", ..." when there are more. */
 export function listSome(items: readonly string[], n = 3): string {
   const some = items.slice(0, n).map((s) => quoted(s)).join(', ');

@@ -2,7 +2,7 @@
 // `npm run convert` accepts (adm/convert.py: a flat dict of tensors, or one under 'state_dict' or
 // 'model'; a 'module.' prefix on every key is dropped). Each tensor must be its storage record
 // exactly: offset 0, contiguous, all of the record, and no other tensor on the same record.
-import { damaged, quoted } from './errors';
+import { damaged, dims, quoted } from './errors';
 import { DTYPE_BYTES, TensorRef, type TorchDtype } from './torch';
 import { PyDict, typeName, type PyValue } from './values';
 
@@ -75,13 +75,13 @@ export function stateDictEntries(root: PyValue): StateDictView {
     const key = strip ? rawKey.slice('module.'.length) : rawKey;
     const t = dict.values[i] as TensorRef;
     const s = t.storage;
-    const shape = `(${t.shape.join(', ')})`;
+    const shape = dims(t.shape);
     if (t.offset !== 0 || t.numel !== s.numel) {
       throw damaged(`the tensor ${quoted(key)} ${shape} is a view into a larger storage record (data/${s.key}: offset ${t.offset}, `
         + `${t.numel} of ${s.numel} elements), which the page cannot map directly; ${CONTIGUOUS_HINT}`);
     }
     if (!isContiguous(t)) {
-      throw damaged(`the tensor ${quoted(key)} ${shape} is not contiguous (stride (${t.stride.join(', ')})), which the page `
+      throw damaged(`the tensor ${quoted(key)} ${shape} is not contiguous (stride ${dims(t.stride)}), which the page `
         + `cannot map directly; ${CONTIGUOUS_HINT}`);
     }
     const owner = owners.get(s);

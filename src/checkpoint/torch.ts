@@ -2,7 +2,7 @@
 // the rebuild functions, with torch's own consistency rules (sizes and strides non-negative, the
 // tensor inside its storage) plus two of ours: a storage's record is exactly numel × element size, and
 // no tensor claims more bytes than the whole file has (a stride-0 tensor of 10^12 elements would).
-import { damaged, quoted, shown, unsafe } from './errors';
+import { damaged, dims, quoted, shown, unsafe } from './errors';
 import type { PickleHost } from './pickle';
 import { HostValue, PyDict, PyList, PyTuple, typeName, type PyValue } from './values';
 import type { ZipEntry } from './zip';
@@ -137,12 +137,12 @@ export function torchHost({ records, fileSize }: TorchHostOptions): PickleHost {
       numel *= shape[i];
       last += (shape[i] - 1) * strides[i];
       if (numel * DTYPE_BYTES[storage.dtype] > fileSize) {
-        throw damaged(`its pickle gives a tensor the shape (${shape.join(', ')}), more elements than the whole file could hold`);
+        throw damaged(`its pickle gives a tensor the shape ${dims(shape)}, more elements than the whole file could hold`);
       }
       if (last >= storage.numel) break;
     }
     if (!empty && last >= storage.numel) {
-      throw damaged(`its pickle gives a tensor of shape (${shape.join(', ')}) and stride (${strides.join(', ')}) that reaches `
+      throw damaged(`its pickle gives a tensor of shape ${dims(shape)} and stride ${dims(strides)} that reaches `
         + `past the end of its storage record data/${storage.key} (${storage.numel} elements)`);
     }
     if (empty) numel = 0;

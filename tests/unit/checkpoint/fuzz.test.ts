@@ -18,8 +18,8 @@ const run = <T>(prop: fc.IAsyncPropertyWithHooks<T> | fc.IPropertyWithHooks<T>, 
   fc.assert(prop as fc.IAsyncProperty<T>, { seed: SEED, numRuns });
 
 let fx: TorchArchives;
-beforeAll(() => {
-  fx = torchArchives();
+beforeAll(async () => {
+  fx = await torchArchives();
 }, 300_000);
 
 /** Indexes `bytes` (and reads every tensor it finds); returns the outcome, failing on any error that is not a CheckpointError. */

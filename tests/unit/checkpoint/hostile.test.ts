@@ -9,8 +9,8 @@ import {
 import { torchArchives, type TorchArchives } from './fixtures';
 
 let fx: TorchArchives;
-beforeAll(() => {
-  fx = torchArchives();
+beforeAll(async () => {
+  fx = await torchArchives();
 }, 300_000);
 
 async function refusal(file: string, limits = {}): Promise<{ err: CheckpointError; bytes: number; largest: number; size: number }> {

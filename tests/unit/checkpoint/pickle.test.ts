@@ -9,8 +9,8 @@ import { PyDict, PyList, PySet, PyTuple, type PyValue } from '../../../src/check
 import { torchArchives, type TorchArchives } from './fixtures';
 
 let fx: TorchArchives;
-beforeAll(() => {
-  fx = torchArchives();
+beforeAll(async () => {
+  fx = await torchArchives();
 }, 300_000);
 
 const host = () => torchHost({ records: new Map(), fileSize: 1000 });

@@ -11,8 +11,8 @@ import {
 import { torchArchives, type TorchArchives } from './fixtures';
 
 let fx: TorchArchives;
-beforeAll(() => {
-  fx = torchArchives();
+beforeAll(async () => {
+  fx = await torchArchives();
 }, 300_000);
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
