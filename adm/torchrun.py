@@ -34,12 +34,19 @@ def repair_std_parser() -> bool:
     return True
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     repair_std_parser()
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.run import main as torchrun_main
 
-    torchrun_main(argv if argv is not None else sys.argv[1:])
+    try:
+        torchrun_main(argv if argv is not None else sys.argv[1:])
+    except SignalException as e:  # the launcher passed the signal on to its workers (adm.train saves and stops)
+        sig = int(getattr(e, "sigval", 15))
+        print(f"torchrun: stopped by signal {sig}; the workers were asked to stop", file=sys.stderr)
+        return 128 + sig
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
