@@ -1,12 +1,14 @@
 """Every random choice of one training step, drawn for the global batch so that it does not depend on how many
 processes share the batch.
 
-Step s of a run with seed S draws, from a generator seeded by (S, s), the global batch's image indices, flips,
-crop offsets, timesteps and label drops, in that order; global sample i's noise comes from its own generator
-seeded by (S, s, i). A rank keeps its slice (adm.dist.shard_bounds) of the first five and draws only its own
-samples' noise. One process holding the whole batch and W processes holding slices therefore see exactly the
-same global batch, and a run resumed at step s continues exactly as it would have: the state of the random
-streams is the step number alone.
+Step s of a run with seed S draws, from a CPU generator seeded by (S, s), the global batch's image indices,
+flips, crop offsets, timesteps and label drops, in that order, and the global batch's noise from a generator on
+the training device seeded by (S, s, noise); every rank keeps its slice (adm.dist.shard_bounds). One process
+holding the whole batch and W processes holding slices therefore see exactly the same global batch, and a run
+resumed at step s continues exactly as it would have: the state of the random streams is the step number alone.
+The noise is drawn where the network runs (on a GPU, one kernel of negligible cost, instead of a CPU draw that
+would take as long as a training step), so a CPU run and a CUDA run of one seed see different noise; runs on the
+same kind of device see the same.
 """
 from __future__ import annotations
 
@@ -35,26 +37,26 @@ def mix_seed(*words: int) -> int:
     return h >> 1
 
 
-def generator(*words: int) -> torch.Generator:
-    return torch.Generator().manual_seed(mix_seed(*words))
+def generator(*words: int, device: torch.device = torch.device("cpu")) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(mix_seed(*words))
 
 
 @dataclass
 class BatchDraw:
-    """One rank's slice of a step's global batch (CPU tensors)."""
+    """One rank's slice of a step's global batch (CPU tensors but the noise)."""
 
     idx: torch.Tensor  # [n] image indices into the data set
     flip: torch.Tensor  # [n] bool: mirror horizontally
     crop: Optional[torch.Tensor]  # [n, 2] (dy, dx) offsets into the reflect-padded image, or None
     t: torch.Tensor  # [n] timesteps
     drop: torch.Tensor  # [n] bool: replace the label by the null label (the U-Net's label dropout)
-    noise: torch.Tensor  # [n, *image_shape]
+    noise: torch.Tensor  # [n, *image_shape], on the training device
     lo: int  # global index of the slice's first sample
 
 
 def draw_batch(seed: int, step: int, batch_size: int, num_images: int, num_timesteps: int,
                image_shape: Tuple[int, ...], part: slice, crop_pad: int = 0,
-               label_dropout: float = 0.0) -> BatchDraw:
+               label_dropout: float = 0.0, device: torch.device = torch.device("cpu")) -> BatchDraw:
     g = generator(seed, BATCH_STREAM, step)
     idx = torch.randint(0, num_images, (batch_size,), generator=g)
     flip = torch.rand(batch_size, generator=g) < 0.5
@@ -62,9 +64,8 @@ def draw_batch(seed: int, step: int, batch_size: int, num_images: int, num_times
     t = torch.randint(0, num_timesteps, (batch_size,), generator=g)
     drop = torch.rand(batch_size, generator=g) < label_dropout
     lo, hi = part.start, part.stop
-    noise = torch.empty((hi - lo, *image_shape))
-    for i in range(lo, hi):
-        torch.randn(image_shape, generator=generator(seed, NOISE_STREAM, step, i), out=noise[i - lo])
+    noise = torch.randn((batch_size, *image_shape), generator=generator(seed, NOISE_STREAM, step, device=device),
+                        device=device)[lo:hi]
     return BatchDraw(idx[lo:hi], flip[lo:hi], crop[lo:hi] if crop is not None else None, t[lo:hi], drop[lo:hi],
                      noise, lo)
 

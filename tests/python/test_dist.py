@@ -93,10 +93,11 @@ def test_shards_are_disjoint_and_cover_the_global_batch():
         parts = [draw_batch(part=slice(*shard_bounds(7, r, w)), **args) for r in range(w)]
         for field in ("idx", "flip", "crop", "t", "drop", "noise"):
             assert torch.equal(torch.cat([getattr(p, field) for p in parts]), getattr(whole, field)), field
-    # Another step or seed draws another batch; noise is per sample, not per position in a slice.
+    # Another step or seed draws another batch.
     assert not torch.equal(draw_batch(part=slice(0, 7), **{**args, "step": 6}).noise, whole.noise)
     assert not torch.equal(draw_batch(part=slice(0, 7), **{**args, "seed": 4}).idx, whole.idx)
     assert len({mix_seed(0, 2, s, i) for s in range(50) for i in range(50)}) == 2500
+    assert len({mix_seed(s) for s in range(1000)}) == 1000
 
 
 def test_micro_batch_chunks_cover_the_batch_for_any_world_size():
