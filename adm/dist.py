@@ -142,18 +142,18 @@ class Dist:
 def init(device: str = "cpu", timeout_s: float | None = None) -> Dist:
     """Join the process group torchrun set up (else: one process on `device`). `device` "cuda" becomes
     cuda:LOCAL_RANK under a launcher; an explicit cuda:N index is refused with several ranks on a node."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DistError(f"--device {device}, but this torch ({torch.__version__}) sees no CUDA device")
     if not launched():
-        return Dist(device=torch.device(device))
+        return Dist(device=dev)
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ["LOCAL_RANK"])
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    dev = torch.device(device)
     if dev.type == "cuda":
         if dev.index is not None and local_world > 1:
             raise DistError(f"--device {device} names one GPU, but {local_world} ranks share this node: "
                             "give --device cuda (each rank takes cuda:LOCAL_RANK)")
-        if not torch.cuda.is_available():
-            raise DistError("--device cuda, but torch sees no CUDA device")
         if dev.index is None:
             if local_rank >= torch.cuda.device_count():
                 raise DistError(f"local rank {local_rank} has no GPU: this node has {torch.cuda.device_count()} "

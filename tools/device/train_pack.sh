@@ -160,7 +160,10 @@ EOF
   cp -f "$(ls "$run_dir"/samples/unet_step*.png 2>/dev/null | tail -n 1)" "$OUT/unet_samples.png" 2>/dev/null
   local left=$((budget - (SECONDS - t0)))
   if [ "$left" -ge 90 ]; then
-    step device_make_pack $((left - 20)) "$PY" -m adm.make_pack --run "$run_dir" --out "$WORK/pack" --force
+    # the TorchScript exporter on torch >= 2.9, as torch_cuda.py asks for it (the toolkit's export assumes it)
+    step device_make_pack $((left - 20)) "$PY" -c 'import sys; sys.path.insert(0, "tools/device")
+from torch_cuda import legacy_onnx_export; legacy_onnx_export()
+from adm.make_pack import main; sys.exit(main(sys.argv[1:]))' --run "$run_dir" --out "$WORK/pack" --force
   else
     status+=("{\"step\": \"device_make_pack\", \"skipped\": \"$left s left\"}")
   fi
