@@ -28,6 +28,7 @@
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
+source tools/device/steps.sh  # step NAME TIMEOUT COMMAND...
 MODE=run
 FINISH_DIR=""
 case "${1:-}" in
@@ -114,7 +115,8 @@ run() {
   local t0=$SECONDS budget="${BUDGET_S:-560}"
   OUT="${OUT:-$(mktemp -d /tmp/train-pack-out.XXXXXX)}"
   mkdir -p "$OUT"
-  local log="$OUT/log.txt" run_dir="$WORK/run" status=()
+  LOG="$OUT/log.txt" STATUS=()
+  local run_dir="$WORK/run"
   stage_parts || { say "cannot run: data parts missing (the --stage calls must come first, back to back)"; exit 3; }
   unpack_data || exit 3
   PY="$(find_python)" || { say "no python3 with torch, numpy and PIL"; exit 3; }
@@ -130,21 +132,11 @@ gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 print(json.dumps(dict(torch=torch.__version__, python=platform.python_version(), gpu=gpu,
                       cuda=torch.version.cuda if torch.cuda.is_available() else None)))
 EOF
-  say "$(cat "$OUT/env.json")" 2>&1 | tee -a "$log"
+  say "$(cat "$OUT/env.json")" 2>&1 | tee -a "$LOG"
   rm -rf "$run_dir"
   local common=(--data "$WORK/data/imagenette-64" --out "$run_dir" --preset "${PRESET:-imagenette64-wide}" --device "$device"
                 --threads "${THREADS:-8}" --anneal-lr --sample-every-min 1000 --ckpt-every-min 2)
   [ "${COMPILE:-0}" = 1 ] && common+=(--compile)
-  step() {  # name, timeout s, command...
-    local name="$1" limit="$2"; shift 2
-    local s0=$SECONDS
-    echo "=== $name: $*" | tee -a "$log" >&2
-    timeout "$limit" "$@" > >(tee -a "$log" >/dev/null) 2> >(tee -a "$log" >&2)
-    local rc=$?
-    echo "=== $name: exit $rc after $((SECONDS - s0)) s" | tee -a "$log" >&2
-    status+=("{\"step\": \"$name\", \"exit\": $rc, \"s\": $((SECONDS - s0))}")
-    return $rc
-  }
   budget_flags() {  # minutes or steps
     if [ -n "${2:-}" ]; then echo "--max-steps $2"; else echo "--max-minutes $1"; fi
   }
@@ -165,9 +157,9 @@ EOF
 from torch_cuda import legacy_onnx_export; legacy_onnx_export()
 from adm.make_pack import main; sys.exit(main(sys.argv[1:]))' --run "$run_dir" --out "$WORK/pack" --force
   else
-    status+=("{\"step\": \"device_make_pack\", \"skipped\": \"$left s left\"}")
+    STATUS+=("{\"step\": \"device_make_pack\", \"skipped\": \"$left s left\"}")
   fi
-  "$PY" - "$OUT" "$run_dir" "$WORK/pack" "$(IFS=,; echo "${status[*]}")" <<'EOF'
+  "$PY" - "$OUT" "$run_dir" "$WORK/pack" "$(IFS=,; echo "${STATUS[*]}")" <<'EOF'
 import json, sys
 from pathlib import Path
 out, run, pack, steps = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), json.loads("[" + sys.argv[4] + "]")
@@ -215,12 +207,12 @@ dry_run() {
   [ "$k" -ge 2 ] || { say "dry run: expected several data parts, got $k"; return 1; }
   local saved="$tmp/parts"; mv "$PARTS_DIR" "$saved"
   for j in $(seq 1 $((k - 1))); do  # each call carries one part, as on the device
-    mkdir -p "$PARTS_DIR" && cp -r "$saved/part-$j" "$PARTS_DIR/" && bash "$0" --stage || return 1
+    mkdir -p "$PARTS_DIR" && cp -r "$saved/part-$j" "$PARTS_DIR/" && bash "$ROOT/tools/device/train_pack.sh" --stage || return 1
     rm -rf "$PARTS_DIR"
   done
   mkdir -p "$PARTS_DIR" && cp -r "$saved/part-$k" "$PARTS_DIR/"
   OUT="$out" DEVICE=cpu THREADS=2 PRESET=tiny BATCH=4 CLS_BATCH=4 UNET_STEPS=2 CLS_STEPS=2 PART_MIB=1 BUDGET_S=100000 \
-    bash "$0" || { say "dry run: the run failed (see $out/log.txt)"; return 1; }
+    bash "$ROOT/tools/device/train_pack.sh" || { say "dry run: the run failed (see $out/log.txt)"; return 1; }
   rm -rf "$PARTS_DIR"
   # what the device tool would bring back: <= 8 plain files of <= 16 MiB, 64 MiB in all, plain names
   local n; n=$(find "$out" -type f | wc -l)
