@@ -5,8 +5,10 @@ RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT in its environment; `i
 group: NCCL when the device is CUDA (each rank on cuda:LOCAL_RANK), gloo on the CPU. Without those variables
 it is one process and every method here is a no-op, so the CLIs run one code path.
 
-Collectives time out (`timeout_s`, default ADM_DIST_TIMEOUT_S or 10 minutes) instead of waiting forever for a
-rank that died; NCCL's asynchronous error handling is switched on so its timeouts raise too. Rank 0 alone
+Collectives time out (`timeout_s`, default ADM_DIST_TIMEOUT_S or 30 minutes, torch's own default: long enough for
+rank 0's sampling and evaluation, during which the others wait) instead of waiting forever for a rank that hangs;
+a rank that dies is noticed at once (its connections close, and the launcher stops the others). NCCL's
+asynchronous error handling is switched on so its timeouts raise too. Rank 0 alone
 writes files; `barrier` makes the others wait for it. `agree` is the per-step handshake: every rank continues
 with rank 0's clock (so time budgets and checkpoint intervals are decided once) and stops when any rank was
 asked to (a SIGTERM that reached one launcher stops the whole job at the same step).
@@ -24,7 +26,7 @@ import torch.distributed as tdist
 import torch.nn as nn
 
 LAUNCH_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-DEFAULT_TIMEOUT_S = 600.0
+DEFAULT_TIMEOUT_S = 1800.0
 
 
 class DistError(RuntimeError):
