@@ -463,10 +463,10 @@ def _stop_on_signals(trainer: "Trainer") -> None:
     first = []
 
     def request(signum, frame):
-        if trainer.stop_requested and signum == signal.SIGINT and not (launched() and time.time() - first[0] < 2.0):
+        echo = launched() and first and time.time() - first[0] < 2.0  # the launcher passing the same Ctrl-C on
+        if trainer.stop_requested and signum == signal.SIGINT and not echo:
             raise KeyboardInterrupt
-        if not trainer.stop_requested:
-            first.append(time.time())
+        first.append(time.time())
         trainer.stop_requested = True
 
     if threading.current_thread() is threading.main_thread():
