@@ -31,6 +31,8 @@ def noisy_accuracy(model: torch.nn.Module, data: ImageFolderData, diffusion: Gau
     if limit is not None and limit < n:
         idx = torch.linspace(0, n - 1, limit).round().long()
     g = torch.Generator().manual_seed(seed)
+    # the draws stay on the CPU, so a model on a GPU scores the same noised images
+    dev = next(model.parameters(), torch.empty(0)).device
     was_training = model.training
     model.eval()
     out: Dict[str, float] = {}
@@ -42,9 +44,9 @@ def noisy_accuracy(model: torch.nn.Module, data: ImageFolderData, diffusion: Gau
                 x0 = data.batch(b, flip=False)
                 t = torch.randint(lo, hi + 1, (len(b),), generator=g)
                 noise = torch.randn(x0.shape, generator=g)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                    logits = model(diffusion.q_sample(x0, t, noise), t).float()
-                correct += int((logits.argmax(-1) == data.labels[b]).sum())
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                    logits = model(diffusion.q_sample(x0, t, noise).to(dev), t.to(dev)).float()
+                correct += int((logits.argmax(-1).cpu() == data.labels[b]).sum())
             out[bucket_name(lo, hi)] = correct / len(idx)
     finally:
         model.train(was_training)

@@ -29,6 +29,13 @@ with up to --ref-per-class per class.
 Writes to --out (atomically: a temp folder renamed at the end): eval.json, eval.png (the plot) and
 grids/<mode>_scale<S>.png, cfg_w<W>.png, both_scale<S>_w<W>.png (one row per class). JSON summary on stdout, progress on stderr.
 Bad input exits with status 2 before any sampling.
+
+Sampling scales out (adm/eval_shards.py): under torchrun every rank draws a part and rank 0 scores the whole;
+on separate machines, `--shard I/N` draws part I into --out and `--merge DIR...` scores the parts. Either way
+the report is the one-process report with the same seed, timings aside.
+    npm run torchrun -- --standalone --nproc_per_node 4 -m adm.eval --pack ... --data ... --out ...
+    npm run eval -- --pack P --data D --shard 0/2 --out s0     (and --shard 1/2 --out s1 elsewhere)
+    npm run eval -- --pack P --data D --merge s0 s1 --out runs/eval/P
 """
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,7 +212,18 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="output folder (default runs/eval/<pack name>)")
     p.add_argument("--keep-samples", action="store_true", help="keep every sample PNG and samples.json under samples/")
     p.add_argument("--threads", type=int, default=int(os.environ.get("ADM_TORCH_THREADS", "2")))
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="only draw part I of N (0 <= I < N) of the samples into --out, for --merge to score")
+    p.add_argument("--merge", nargs="+", type=Path, default=None, metavar="DIR",
+                   help="score the samples that --shard runs (all N of them) drew into these folders")
     args = p.parse_args(argv)
+    if args.shard is not None and args.merge is not None:
+        p.error("give --shard (draw a part) or --merge (score the parts), not both")
+    if args.shard is not None:
+        m = re.fullmatch(r"(\d+)/(\d+)", args.shard.strip())
+        if not m or not int(m[1]) < int(m[2]):
+            p.error(f"--shard must be I/N with 0 <= I < N, e.g. 0/4 (got {args.shard!r})")
+        args.shard = (int(m[1]), int(m[2]))
     if args.samples_per_class < 1:
         p.error("--samples-per-class must be >= 1")
     if args.batch < 1 or args.threads < 1 or args.ref_per_class < 1:
@@ -306,7 +325,8 @@ def plan_eval(args) -> Plan:
             raise EvalError(f"--data {data} has no {split}/ folders for {len(missing)} of the pack's classes: {desc}"
                             f"{' ...' if len(missing) > 6 else ''}")
 
-    out = Path(args.out) if args.out else REPO / "runs" / "eval" / m["name"]
+    name = m["name"] + (f".shard-{args.shard[0]}-of-{args.shard[1]}" if args.shard else "")
+    out = Path(args.out) if args.out else REPO / "runs" / "eval" / name
     try:
         check_output_folder(out)
     except OutputFolderError as e:
@@ -342,9 +362,9 @@ def _json_or_none(line: str):
 
 
 def run_sampler(plan: Plan, mode: str, scale: float, per_class: int, seed: int, batch: int, threads: int,
-                save_dir: Path, on_progress, cfg_scale: float = 0.0) -> Dict:
-    """One sampler run (all classes, per_class each); returns its JSON summary. on_progress(done, total) gets
-    the sampler's step counter, read from its --progress-json lines on stdout."""
+                save_dir: Path, on_progress, cfg_scale: float = 0.0, batch_range: Optional[Tuple[int, int]] = None) -> Dict:
+    """One sampler run (all classes, per_class each; with batch_range only those batches of it); returns its JSON
+    summary. on_progress(done, total) gets the sampler's step counter, read from its --progress-json lines."""
     n = per_class * len(plan.classes)
     cmd = tsx_command() + [
         "--pack", str(plan.pack_dir), "--class", ",".join(str(c.imagenet) for c in plan.classes),
@@ -352,6 +372,8 @@ def run_sampler(plan: Plan, mode: str, scale: float, per_class: int, seed: int, 
         "--ddim" if plan.ddim else "--no-ddim",
         "--seed", str(seed), "--batch", str(min(batch, n)), "--num-samples", str(n),
         "--save-samples", str(save_dir), "--threads", str(threads), "--progress-json"]
+    if batch_range is not None:
+        cmd += ["--batch-range", f"{batch_range[0]},{batch_range[1]}"]
     save_dir.parent.mkdir(parents=True, exist_ok=True)
     summary = None
     with open(save_dir.parent / f"{save_dir.name}.stderr.txt", "w+") as err:
@@ -435,7 +457,8 @@ def prepare_judge(args, plan: Plan):
     return judge, judge_wnids, judge_info
 
 
-def evaluate(args, plan: Plan, judge_bundle, tmp: Path) -> Dict:
+def evaluate(args, plan: Plan, judge_bundle, tmp: Path, drawn: Optional[Dict[str, Dict]] = None) -> Dict:
+    """Sample every row (unless `drawn`: tag -> timing of samples already in tmp/samples/<tag>), score, report."""
     t_start = time.time()
     m = plan.manifest
 
@@ -485,8 +508,9 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path) -> Dict:
             frac = done / max(1, total)
             bar.update(int((r + frac) * per_run), time.time() - t_sampling, int((r + frac) * n_set), {})
 
-        summary = run_sampler(plan, mode, scale, args.samples_per_class, args.seed, args.batch, args.threads,
-                              save_dir, progress, cfg_scale=cfg_scale)
+        summary = drawn[tag] if drawn is not None else run_sampler(
+            plan, mode, scale, args.samples_per_class, args.seed, args.batch, args.threads, save_dir, progress,
+            cfg_scale=cfg_scale)
         x, recs = load_samples(save_dir)
         target = torch.tensor([judge_index[plan.classes[s["label"]].wnid] for s in recs])
         logits, feats = judge_images(judge, x)
@@ -632,24 +656,53 @@ def plot_report(report: Dict, path: str) -> str:
 # ---------------------------------------------------------------------------------------------- main
 
 def main(argv=None) -> int:
+    from . import eval_shards as shards
+    from .dist import Dist, DistError, init as init_dist, launched
+
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    d = Dist()
     try:
+        # Ranks that finish their part early wait for the slowest at the gather: a long collective timeout.
+        d = init_dist("cpu", float(os.environ.get("ADM_DIST_TIMEOUT_S", 3 * 3600))) if launched() else Dist()
+        if d.active and (args.shard or args.merge):
+            raise EvalError("under torchrun the ranks share the samples themselves: drop --shard / --merge")
         plan = plan_eval(args)
-        tsx_command()
-        judge_bundle = prepare_judge(args, plan)
-    except EvalError as e:
-        print(f"error: {e}", file=sys.stderr)
+        part = args.shard or (d.rank, d.world_size)
+        if not args.merge:
+            tsx_command()
+        # The judge is needed where the samples are scored: here, unless this draws a part only.
+        judge_bundle = prepare_judge(args, plan) if not args.shard and not d.active else None
+        parts = shards.read_shards(args.merge, shards.fingerprint(plan, args)) if args.merge else None
+    except (EvalError, DistError) as e:
+        print(f"error: {d.tag()}{e}", file=sys.stderr)
         return 2
+    work = Path(tempfile.mkdtemp(prefix="adm-eval-part-")) if d.active else None
     try:
+        if args.shard:
+            with output_folder(plan.out) as tmp:
+                rows = shards.draw_part(plan, args, shards.part_ranges(plan, args, *part), tmp)
+                shards.write_shard(tmp, shards.fingerprint(plan, args), *part, rows)
+            print(json.dumps(dict(out=str(plan.out), shard=list(part), rows=rows)))
+            return 0
+        if work is not None:  # torchrun: each rank draws its part, rank 0 gathers and scores
+            rows = shards.draw_part(plan, args, shards.part_ranges(plan, args, *part), work)
+            parts = shards.gather_parts(d, work, rows)
+            if not d.is_main:
+                return 0
+            judge_bundle = prepare_judge(args, plan)
         with output_folder(plan.out) as tmp:
-            report = evaluate(args, plan, judge_bundle, tmp)
+            drawn = shards.merge_rows(parts, plan, args, tmp) if parts is not None else None
+            report = evaluate(args, plan, judge_bundle, tmp, drawn)
     except (EvalError, OutputFolderError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {d.tag()}{e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {d.tag()}{e}", file=sys.stderr)
         return 1
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     summary = dict(out=str(plan.out), json=str(plan.out / "eval.json"), plot=str(plan.out / "eval.png"),
                    reference={k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items()
                                                                         if kk != "perClassAccuracy"})

@@ -7,6 +7,11 @@ The paper's recipe scaled down to a 2-core CPU: cosine schedule, learned sigma w
 loss, EMA weights, random horizontal flips, label dropout to a null label (so the same U-Net also
 samples unconditionally), and a classifier trained on q(x_t | x_0) at uniformly random t.
 Runs are resumable (`<out>/<model>.pt` is rewritten atomically) and stop at a time or step budget.
+
+The same module trains data-parallel under torchrun (README, "Training on several GPUs or machines"):
+    npm run torchrun -- --standalone --nproc_per_node 2 -m adm.train --data ... --out ... --model unet --max-minutes 60
+--batch-size is the global batch; every rank draws the global batch's random choices from the seed
+(adm.global_batch) and trains on its slice, so the weights do not depend on the number of processes.
 """
 from __future__ import annotations
 
@@ -30,6 +35,9 @@ from .checkpoint_io import load_checkpoint
 from .config import ClassifierConfig, DiffusionConfig, UNetConfig
 from .data import load_image_folder
 from .diffusion import GaussianDiffusion
+from .dist import DistError, init as init_dist, launched, report_failure
+from .global_batch import draw_batch, flip_and_crop
+from .grad_sync import GradSync
 from .progress import Progress
 from .unet import EncoderUNetModel, UNetModel
 
@@ -42,8 +50,21 @@ TRAIN_PRESETS: Dict[str, dict] = {
                                     attention_resolutions=(8,), num_head_channels=32),
         diffusion=DiffusionConfig(noise_schedule="cosine", diffusion_steps=1000, learn_sigma=True),
     ),
-    # A few-second configuration for tests.
+    # The next default pack's U-Net, for a GPU (tools/device/train_pack.sh; docs/benchmarks.md, "GPU training
+    # recipe"): twice the shipped width (model_channels 64) and attention at 16x16 as well as 8x8; 21.4M parameters,
+    # 4.0x the shipped U-Net's convolution and matmul FLOPs per image (14.8 vs 3.7 GFLOP forward). The classifier
+    # keeps the shipped architecture.
+    "imagenette64-wide": dict(
+        unet=UNetConfig(image_size=64, model_channels=64, channel_mult=(1, 2, 4, 4), num_res_blocks=1,
+                        attention_resolutions=(4, 8), num_head_channels=64, dropout=0.0, out_channels=6),
+        classifier=ClassifierConfig(image_size=64, model_channels=32, channel_mult=(1, 2, 4, 4), num_res_blocks=1,
+                                    attention_resolutions=(8,), num_head_channels=32),
+        diffusion=DiffusionConfig(noise_schedule="cosine", diffusion_steps=1000, learn_sigma=True),
+    ),
+    # A few-second configuration for tests. Its gradients are summed per sample in float64 (--micro-batch 1), so
+    # its runs agree to the last bit whatever the number of processes (adm.grad_sync).
     "tiny": dict(
+        micro_batch=1,
         unet=UNetConfig(image_size=16, model_channels=32, channel_mult=(1, 2), num_res_blocks=1,
                         attention_resolutions=(2,), num_head_channels=32, dropout=0.0, out_channels=6),
         classifier=ClassifierConfig(image_size=16, model_channels=32, channel_mult=(1, 2), num_res_blocks=1,
@@ -66,9 +87,16 @@ def parse_args(argv=None):
     p.add_argument("--label-dropout", type=float, default=0.15, help="U-Net: probability of the null label")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time (all resumes included)")
     p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun each rank takes cuda:LOCAL_RANK)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast (CPU AMX/AVX512-BF16 or CUDA)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels_last memory format (default: on for CUDA)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network (torch >= 2.0; CUDA mainly)")
+    p.add_argument("--micro-batch", type=int, default=None, metavar="M",
+                   help="compute the gradient in chunks of M samples summed in float64: runs with the same M agree to "
+                        "the last bit for any number of processes (adm/grad_sync.py); 0 = one chunk per process "
+                        "under DDP (default, except the tiny preset: 1)")
     p.add_argument("--ckpt-every-min", type=float, default=5.0)
     p.add_argument("--sample-every-min", type=float, default=15.0)
     p.add_argument("--limit-per-class", type=int, default=None, help="use only this many images per class (tests)")
@@ -101,6 +129,11 @@ def parse_args(argv=None):
         p.error("give either --init-from or --init-trunk-from, not both")
     if args.min_snr_gamma is not None and (args.model != "unet" or args.min_snr_gamma <= 0):
         p.error("--min-snr-gamma is a positive number, for --model unet")
+    if args.micro_batch is None:
+        args.micro_batch = TRAIN_PRESETS[args.preset].get("micro_batch")
+    elif args.micro_batch < 0:
+        p.error("--micro-batch must be >= 0")
+    args.micro_batch = args.micro_batch or None
     if args.crop_pad is None:
         args.crop_pad = 4 if args.model == "classifier" else 0
     if args.crop_pad < 0:
@@ -114,9 +147,20 @@ class Trainer:
         preset = TRAIN_PRESETS[args.preset]
         self.kind = args.model
         self.dcfg: DiffusionConfig = preset["diffusion"]
-        self.device = torch.device(args.device)
+        self.dist = init_dist(args.device)
+        self.device = self.dist.device
+        if args.batch_size < self.dist.world_size:
+            raise DistError(f"--batch-size {args.batch_size} (the global batch) is smaller than the {self.dist.world_size} "
+                            "ranks: every rank needs at least one image")
+        if args.compile and not hasattr(torch, "compile"):
+            raise DistError(f"--compile needs torch >= 2.0 (this is torch {torch.__version__})")
+        self.channels_last = args.channels_last if args.channels_last is not None else self.device.type == "cuda"
         torch.manual_seed(args.seed)
         self.data = load_image_folder(args.data, "train", preset["unet"].image_size, limit_per_class=args.limit_per_class)
+        if self.device.type == "cuda":  # the whole data set on the GPU (uint8): a batch is one gather, no copies
+            self.data.images, self.data.labels = self.data.images.to(self.device), self.data.labels.to(self.device)
+            torch.backends.cudnn.benchmark = True  # fixed shapes: the fastest convolutions are chosen once
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # the fp32 ops left
         n_cls = len(self.data.wnids)
         if self.kind == "unet":
             self.cfg = copy.deepcopy(preset["unet"])
@@ -129,7 +173,8 @@ class Trainer:
         # The pack this run started from and what that pack's network had been trained on (manifest `training`),
         # so a pack made from this run can state its totals.
         self.init_from: Optional[Dict] = None
-        resuming = os.path.exists(os.path.join(args.out, f"{self.kind}.pt"))
+        # Rank 0's folder decides (on several machines only rank 0's need hold the checkpoint).
+        resuming = self.dist.broadcast_object(os.path.exists(os.path.join(args.out, f"{self.kind}.pt")))
         if resuming and (args.init_from or args.init_trunk_from):
             print(f"note: {args.out} already has a {self.kind} checkpoint: resuming it, not initialising from a pack",
                   file=sys.stderr)
@@ -137,10 +182,11 @@ class Trainer:
             self._init_from_pack(args.init_from)
         elif args.init_trunk_from:
             self._init_trunk_from_pack(args.init_trunk_from)
-        self.model.to(self.device)
+        self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
-        self.val = None
-        if self.kind == "classifier" and os.path.isdir(os.path.join(args.data, "val")):
+        self.val = None  # rank 0's (the only one that evaluates); has_val is the same on every rank
+        self.has_val = self.dist.broadcast_object(self.kind == "classifier" and os.path.isdir(os.path.join(args.data, "val")))
+        if self.has_val and self.dist.is_main:
             self.val = load_image_folder(args.data, "val", preset["unet"].image_size, wnids=self.data.wnids,
                                          limit_per_class=args.limit_per_class)
         self.val_acc: Dict[str, float] | None = None
@@ -154,12 +200,18 @@ class Trainer:
                                                        learn_sigma=self.dcfg.learn_sigma)
         self.step, self.seen, self.elapsed = 0, 0, 0.0
         self.stop_requested = False  # set by SIGTERM/SIGINT: finish the step, save, exit
-        self.gen = torch.Generator().manual_seed(args.seed)
-        os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
+        if self.dist.is_main:
+            os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
         self.ckpt_path = os.path.join(args.out, f"{self.kind}.pt")
         self.log_path = os.path.join(args.out, f"{self.kind}.log.jsonl")
-        if os.path.exists(self.ckpt_path):
+        if resuming:
             self._resume()
+        # The forward pass goes through DDP (gradients averaged over ranks) and, asked for, torch.compile;
+        # self.model stays the plain module that the optimizer, the EMA and the checkpoints use.
+        self.sync = GradSync(self.dist, args.batch_size, args.micro_batch)
+        self.net = self.dist.wrap(self.model) if self.sync.uses_ddp else self.model
+        if args.compile:
+            self.net = torch.compile(self.net)
 
     def _pack_manifest(self, pack: Path) -> dict:
         from .data import imagenet_index_of_wnids
@@ -214,24 +266,34 @@ class Trainer:
         return max(fracs)
 
     def _resume(self):
-        ck = load_checkpoint(self.ckpt_path)  # plain tensors and containers only: a checkpoint runs no code
+        # plain tensors and containers only: a checkpoint runs no code. Rank 0 reads it and hands it to the others.
+        ck = self.dist.broadcast_object(load_checkpoint(self.ckpt_path) if self.dist.is_main else None)
         if ck["wnids"] != self.data.wnids:
             raise SystemExit(f"error: {self.ckpt_path} was trained on classes {ck['wnids']}, the data has {self.data.wnids}")
         self.model.load_state_dict(ck["model"])
         self.ema.load_state_dict(ck["ema"])
         self.opt.load_state_dict(ck["opt"])
         self.step, self.seen, self.elapsed = ck["step"], ck["seen"], ck["elapsed"]
-        self.gen.set_state(ck["rng"])
         self.val_acc = ck.get("val_acc")
         self.val_images = ck.get("val_images", 0)
         self.val_acc_step = ck.get("val_acc_step", -1)
         self.init_from = ck.get("init_from")
-        print(f"resumed {self.kind} at step {self.step} ({self.elapsed / 60:.1f} min trained)", file=sys.stderr)
+        if self.dist.is_main:
+            was = ck.get("world_size", 1)
+            ranks = f", {was} -> {self.dist.world_size} processes" if was != self.dist.world_size else ""
+            print(f"resumed {self.kind} at step {self.step} ({self.elapsed / 60:.1f} min trained{ranks})", file=sys.stderr)
 
     def save(self):
+        """Rank 0 writes the checkpoint; every rank returns once it is on disk."""
+        self.dist.check_replicas([self.model, self.ema])
+        if self.dist.is_main:
+            self._write_checkpoint()
+        self.dist.barrier()
+
+    def _write_checkpoint(self):
         ck = dict(kind=self.kind, config=asdict(self.cfg), diffusion=asdict(self.dcfg), wnids=self.data.wnids,
                   model=self.model.state_dict(), ema=self.ema.state_dict(), opt=self.opt.state_dict(),
-                  step=self.step, seen=self.seen, elapsed=self.elapsed, rng=self.gen.get_state(),
+                  step=self.step, seen=self.seen, elapsed=self.elapsed, world_size=self.dist.world_size,
                   val_acc=self.val_acc, val_images=self.val_images, val_acc_step=self.val_acc_step,
                   init_from=self.init_from, train_args={k: (str(v) if isinstance(v, Path) else v)
                                                     for k, v in vars(self.args).items()})
@@ -248,91 +310,122 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16)
 
     def train_step(self) -> Dict[str, float]:
-        bs = self.args.batch_size
-        idx = torch.randint(0, len(self.data.labels), (bs,), generator=self.gen)
-        x0 = self.data.batch(idx, flip=True, generator=self.gen)
-        if self.args.crop_pad:
-            x0 = random_crop(x0, self.args.crop_pad, self.gen)
-        x0 = x0.to(self.device)
-        y = self.data.labels[idx].to(self.device)
-        t = torch.randint(0, self.diffusion.num_timesteps, (bs,), generator=self.gen).to(self.device)
-        with self._autocast():
-            if self.kind == "unet":
-                drop = torch.rand(bs, generator=self.gen).to(self.device) < self.args.label_dropout
-                y = torch.where(drop, torch.full_like(y, self.cfg.num_classes - 1), y)
-                noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
-                terms = self.diffusion.training_losses(lambda a, b, **kw: self.model(a, b, **kw).float(), x0, t,
-                                                       dict(y=y), noise=noise, min_snr_gamma=self.args.min_snr_gamma)
-                loss = terms["loss"].mean()
-                stats = {"loss": loss.item(), "mse": terms["mse"].mean().item(), "vb": terms["vb"].mean().item()}
-            else:
-                noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
-                logits = self.model(self.diffusion.q_sample(x0, t, noise), t).float()
-                loss = F.cross_entropy(logits, y)
-                acc = (logits.argmax(-1) == y).float().mean().item()
-                stats = {"loss": loss.item(), "acc": acc}
+        """One optimizer step on the global batch, of which this rank computes its part (adm.grad_sync). Returns
+        this rank's sums of the step's statistics; summed over ranks (Dist.agree) and divided by --batch-size they
+        are the global-batch means."""
         if self.args.anneal_lr:
             frac = min(1.0, self.budget_fraction())
             for group in self.opt.param_groups:
                 group["lr"] = self.base_lr * (1 - frac)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        sums = None
+        for part in self.sync.parts():
+            loss, part_sums = self._loss(part)
+            loss.backward()
+            self.sync.after_backward(self.model.parameters())
+            sums = part_sums if sums is None else sums + part_sums
+        self.sync.finish(self.model.parameters())
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
         # EMA with a warm-up so early checkpoints are usable in a short run.
         rate = min(self.args.ema_rate, (1 + self.step) / (10 + self.step))
-        with torch.no_grad():
-            for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
-                pe.mul_(rate).add_(pm.detach(), alpha=1 - rate)
+        with torch.no_grad():  # one fused update for all tensors (the same arithmetic as per tensor)
+            ema, live = list(self.ema.parameters()), [p.detach() for p in self.model.parameters()]
+            torch._foreach_mul_(ema, rate)
+            torch._foreach_add_(ema, live, alpha=1 - rate)
         self.step += 1
-        self.seen += bs
-        return stats
+        self.seen += self.args.batch_size
+        names = ("loss", "mse", "vb") if self.kind == "unet" else ("loss", "acc")
+        return dict(zip(names, sums.tolist()))  # one device sync per step
+
+    def _loss(self, part: slice):
+        """The loss of the global batch's samples `part` (summed, times GradSync.loss_scale) and their statistics."""
+        bs = self.args.batch_size
+        d = draw_batch(self.args.seed, self.step, bs, len(self.data.labels), self.diffusion.num_timesteps,
+                       tuple(self.data.images.shape[1:]), part, self.args.crop_pad,
+                       self.args.label_dropout if self.kind == "unet" else 0.0, self.device)
+        idx = d.idx.to(self.data.images.device)
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        x0 = flip_and_crop(self.data.batch(idx, flip=False), d.flip, d.crop, self.args.crop_pad)
+        x0 = x0.to(self.device).contiguous(memory_format=fmt)
+        y = self.data.labels[idx].to(self.device)
+        t = d.t.to(self.device)
+        noise = d.noise.contiguous(memory_format=fmt)
+        with self._autocast():
+            if self.kind == "unet":
+                y = torch.where(d.drop.to(self.device), torch.full_like(y, self.cfg.num_classes - 1), y)
+                terms = self.diffusion.training_losses(lambda a, b, **kw: self.net(a, b, **kw).float(), x0, t,
+                                                       dict(y=y), noise=noise, min_snr_gamma=self.args.min_snr_gamma)
+                per_image = terms["loss"]
+                sums = torch.stack([per_image.sum(), terms["mse"].sum(), terms["vb"].sum()])
+            else:
+                logits = self.net(self.diffusion.q_sample(x0, t, noise), t).float()
+                per_image = F.cross_entropy(logits, y, reduction="none")
+                sums = torch.stack([per_image.sum(), (logits.argmax(-1) == y).sum().float()])
+        return per_image.sum() * self.sync.loss_scale, sums.detach()
 
     def run(self):
         args = self.args
         budget_s = args.max_minutes * 60 if args.max_minutes is not None else math.inf
-        bar = Progress(self.kind, total_s=budget_s, total_steps=args.max_steps)
-        last_ckpt = last_sample = last_eval = time.time()
+        main = self.dist.is_main  # rank 0 alone writes the log, checkpoints and samples; the others wait for it
+        bar = Progress(self.kind, total_s=budget_s, total_steps=args.max_steps, every_s=30.0 if main else math.inf)
+        # Intervals run on rank 0's clock (Dist.agree), so every rank decides alike when to save, sample, stop.
+        last_ckpt = last_sample = last_eval = self.dist.agree([], 0.0, time.time(), False)[2]
         running: Dict[str, float] = {}
-        with open(self.log_path, "a") as log:
+        with open(self.log_path if main else os.devnull, "a") as log:
             while (self.elapsed < budget_s and (args.max_steps is None or self.step < args.max_steps)
                    and not self.stop_requested):
                 t0 = time.time()
-                stats = self.train_step()
+                sums = self.train_step()
                 self.elapsed += time.time() - t0
+                totals, self.elapsed, now, self.stop_requested = self.dist.agree(
+                    list(sums.values()), self.elapsed, time.time(), self.stop_requested)
+                stats = {k: v / args.batch_size for k, v in zip(sums, totals)}
                 for k, v in stats.items():
                     running[k] = v if k not in running else 0.98 * running[k] + 0.02 * v
-                bar.update(self.step, self.elapsed, self.seen, running)
+                if main:
+                    bar.update(self.step, self.elapsed, self.seen, running)
                 if self.step % 25 == 0:
                     log.write(json.dumps(dict(step=self.step, seen=self.seen, elapsed=round(self.elapsed, 1), **stats)) + "\n")
                     log.flush()
-                now = time.time()
                 if now - last_ckpt > args.ckpt_every_min * 60:
                     self.save()
                     last_ckpt = now
-                if self.val is not None and now - last_eval > args.eval_every_min * 60:
+                if self.has_val and now - last_eval > args.eval_every_min * 60:
                     self.evaluate(log)
-                    last_eval = time.time()
+                    last_eval = now
                 if self.kind == "unet" and now - last_sample > args.sample_every_min * 60:
-                    self.sample_grid()
-                    last_sample = time.time()
-            bar.close()
+                    self._main_only(self.sample_grid)
+                    last_sample = now
+            if main:
+                bar.close()
             if self.stop_requested:
-                print(f"stopped by a signal at step {self.step}: checkpoint saved, the same command resumes",
-                      file=sys.stderr)
-            elif self.val is not None:
+                if main:
+                    print(f"stopped by a signal at step {self.step}: checkpoint saved, the same command resumes",
+                          file=sys.stderr)
+            elif self.has_val:
                 self.evaluate(log)
         self.save()
         if self.kind == "unet" and not self.stop_requested:
-            self.sample_grid()
+            self._main_only(self.sample_grid)
         summary = dict(model=self.kind, step=self.step, seen=self.seen, minutes=round(self.elapsed / 60, 1),
-                       checkpoint=self.ckpt_path, **{k: round(v, 5) for k, v in running.items()})
+                       checkpoint=self.ckpt_path, world_size=self.dist.world_size,
+                       **{k: round(v, 5) for k, v in running.items()})
         if self.val_acc is not None:
             summary["val_acc"] = {k: round(v, 4) for k, v in self.val_acc.items()}
-        print(json.dumps(summary))
+        if main:
+            print(json.dumps(summary))
 
-    def evaluate(self, log) -> Dict[str, float]:
-        """EMA classifier's top-1 on noised val images per t bucket; logged and kept in the checkpoint."""
+    def _main_only(self, fn) -> None:
+        if self.dist.is_main:
+            fn()
+        self.dist.barrier()
+
+    def evaluate(self, log) -> None:
+        """EMA classifier's top-1 on noised val images per t bucket; logged and kept in the checkpoint (rank 0)."""
+        self._main_only(lambda: self._evaluate(log))
+
+    def _evaluate(self, log) -> Dict[str, float]:
         from .classifier_eval import noisy_accuracy
         self.val_images = min(self.args.eval_limit, len(self.val.labels))
         self.val_acc_step = self.step
@@ -363,20 +456,17 @@ class Trainer:
         return path
 
 
-def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
-    """Reflect-pad by `pad` and crop each image back at a random offset (the classifier's random crops)."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    off = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
-    return torch.stack([padded[i, :, oy:oy + h, ox:ox + w] for i, (oy, ox) in enumerate(off.tolist())])
-
-
 def _stop_on_signals(trainer: "Trainer") -> None:
-    """SIGTERM / Ctrl-C end the current step cleanly and save (a session can stop at any moment).
-    A second Ctrl-C interrupts at once, as usual."""
+    """SIGTERM / Ctrl-C end the current step cleanly and save (a session can stop at any moment); under torchrun
+    the request reaches every rank through Dist.agree. A second Ctrl-C interrupts at once, as usual, except within
+    2 s of the first under a launcher, which forwards the terminal's SIGINT to its workers a second time."""
+    first = []
+
     def request(signum, frame):
-        if trainer.stop_requested and signum == signal.SIGINT:
+        echo = launched() and first and time.time() - first[0] < 2.0  # the launcher passing the same Ctrl-C on
+        if trainer.stop_requested and signum == signal.SIGINT and not echo:
             raise KeyboardInterrupt
+        first.append(time.time())
         trainer.stop_requested = True
 
     if threading.current_thread() is threading.main_thread():
@@ -387,13 +477,22 @@ def _stop_on_signals(trainer: "Trainer") -> None:
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    tag = f"[rank {os.environ['RANK']}] " if launched() and os.environ.get("WORLD_SIZE", "1") != "1" else ""
+    trainer = None
     try:
         trainer = Trainer(args)
         _stop_on_signals(trainer)
         trainer.run()
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (FileNotFoundError, ValueError, DistError) as e:
+        print(f"error: {tag}{e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        if trainer is None or not trainer.dist.active:
+            raise
+        report_failure(trainer.dist, e, "training")  # a dead or unreachable rank, a timeout, diverged replicas
+        return 1
+    if trainer.dist.active:
+        trainer.dist.close()
     return 0
 
 

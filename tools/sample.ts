@@ -2,8 +2,11 @@
 //   [--ddim|--no-ddim] [--eta E] [--unconditional] [--seed N] [--batch B] [--num-samples M]
 //   [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]
 //   [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI] [--progress-json]
-//   [--no-upsample] [--upsample-respacing R]
+//   [--no-upsample] [--upsample-respacing R] [--batch-range FROM,TO]
 //
+// --batch-range runs only batches FROM..TO-1 of the --num-samples run (the samples of those batches, with their
+// run-wide indices, classes and noise streams), so separate processes can each draw a part of one run (adm/eval.py
+// --shard): the parts together are exactly the whole run's samples.
 // A pack with an upsampler (docs/pack-format.md, "Upsampler cascade") is sampled in two stages: the base
 // model as below, then the upsampler, unguided, with the base samples (quantized to 8 bits as the reference's
 // super_res_sample.py reads them) as low_res and its own process and sampling defaults (--upsample-respacing
@@ -43,7 +46,7 @@ const FLAGS = {
   eta: 'string', unconditional: 'boolean', seed: 'string', batch: 'string', 'num-samples': 'string', out: 'string',
   'save-samples': 'string', fp16: 'boolean', threads: 'string', help: 'boolean',
   mode: 'string', 'cfg-scale': 'string', 'guidance-interval': 'string', 'progress-json': 'boolean',
-  'no-upsample': 'boolean', 'upsample-respacing': 'string',
+  'no-upsample': 'boolean', 'upsample-respacing': 'string', 'batch-range': 'string',
 } as const;
 
 
@@ -51,7 +54,7 @@ const USAGE = `usage: sample --pack DIR --class IMAGENET_INDEX[,INDEX...|random]
   [--ddim|--no-ddim] [--eta E] [--unconditional] [--seed N] [--batch B] [--num-samples M]
   [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]
   [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI] [--progress-json]
-  [--no-upsample] [--upsample-respacing R]`;
+  [--no-upsample] [--upsample-respacing R] [--batch-range FROM,TO]`;
 
 /** ImageNet classes requested: one index, a comma list (cycled over samples) or "random" (seeded). */
 function resolveClasses(spec: string, m: PackManifest, count: number, seed: number): number[] {
@@ -73,6 +76,17 @@ function resolveClasses(spec: string, m: PackManifest, count: number, seed: numb
     }
   }
   return Array.from({ length: count }, (_, k) => list[k % list.length]);
+}
+
+/** "FROM,TO": batch indices with 0 <= FROM < TO <= numBatches. */
+function parseBatchRange(raw: string, numBatches: number): [number, number] {
+  const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(raw);
+  const from = m ? Number(m[1]) : NaN;
+  const to = m ? Number(m[2]) : NaN;
+  if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && from < to && to <= numBatches)) {
+    throw new CliError(`--batch-range must be FROM,TO with 0 <= FROM < TO <= ${numBatches} (the run's batches; got "${raw}")`);
+  }
+  return [from, to];
 }
 
 /** "LO,HI": whole original timesteps with 0 <= LO <= HI. */
@@ -109,6 +123,12 @@ runMain('sample', async () => {
   const batch = integer(str(flags, 'batch') ?? '4', 'batch', 1, SAMPLE_LIMITS.maxBatch);
   const numSamples = integer(str(flags, 'num-samples') ?? String(batch), 'num-samples', 1, SAMPLE_LIMITS.maxNumSamples);
   const threads = integer(str(flags, 'threads') ?? '2', 'threads', 1);
+  const numBatches = Math.ceil(numSamples / batch);
+  const rangeArg = str(flags, 'batch-range');
+  const [fromBatch, toBatch] = rangeArg !== undefined ? parseBatchRange(rangeArg, numBatches) : [0, numBatches];
+  const runBatches = toBatch - fromBatch;
+  const first = fromBatch * batch; // run-wide index of the first sample drawn here
+  const count = Math.min(toBatch * batch, numSamples) - first;
   const eta = finiteNumber(str(flags, 'eta') ?? '0', 'eta');
   if (eta < 0) throw new CliError(`--eta must be >= 0 (got ${eta})`);
   const scaleArg = str(flags, 'scale');
@@ -190,15 +210,14 @@ runMain('sample', async () => {
   if (upProblem) throw new CliError(`invalid pack ${packDir}: ${upProblem}`);
   const upTimer: RunTimer = { ms: 0, calls: 0 };
 
-  const numBatches = Math.ceil(numSamples / batch);
   const stepsPerBatch = proc.numTimesteps + (upProc ? upProc.numTimesteps : 0);
-  const progress = new Progress(numBatches * stepsPerBatch, 'sample');
+  const progress = new Progress(runBatches * stepsPerBatch, 'sample');
   const images: Float32Array[] = [];
   const logps: (number | null)[] = [];
   const t0 = performance.now();
   let loopMs = 0; // the sampling loops alone (not the final log p), for ms per image
   let stepsDone = 0;
-  for (let b = 0; b < numBatches; b++) {
+  for (let b = fromBatch; b < toBatch; b++) {
     const n = Math.min(batch, numSamples - b * batch);
     const shape: Shape4 = [n, 3, size, size];
     const bl = labels ? Int32Array.from(labels.slice(b * batch, b * batch + n)) : null;
@@ -220,7 +239,7 @@ runMain('sample', async () => {
       x = rec.x;
       progress.update(++stepsDone, numBatches > 1 ? `batch ${b + 1}/${numBatches}` : '');
       if (flags['progress-json']) {
-        process.stdout.write(`${JSON.stringify({ progress: { step: stepsDone, total: numBatches * stepsPerBatch } })}\n`);
+        process.stdout.write(`${JSON.stringify({ progress: { step: stepsDone, total: runBatches * stepsPerBatch } })}\n`);
       }
     }
     loopMs += performance.now() - tb;
@@ -246,7 +265,7 @@ runMain('sample', async () => {
       xu = rec.x;
       progress.update(++stepsDone, `upsampling${numBatches > 1 ? ` batch ${b + 1}/${numBatches}` : ''}`);
       if (flags['progress-json']) {
-        process.stdout.write(`${JSON.stringify({ progress: { step: stepsDone, total: numBatches * stepsPerBatch } })}\n`);
+        process.stdout.write(`${JSON.stringify({ progress: { step: stepsDone, total: runBatches * stepsPerBatch } })}\n`);
       }
     }
     loopMs += performance.now() - tu;
@@ -255,20 +274,20 @@ runMain('sample', async () => {
   const totalMs = performance.now() - t0;
   const outSize = up ? up.imageSize : size;
 
-  // All samples in one [M, 3, H, W] tensor for the grid and the per-sample files.
-  const all = new Float32Array(numSamples * 3 * outSize * outSize);
+  // The samples drawn here in one [count, 3, H, W] tensor for the grid and the per-sample files.
+  const all = new Float32Array(count * 3 * outSize * outSize);
   images.forEach((img, b) => all.set(img, b * batch * 3 * outSize * outSize));
-  const allShape: Shape4 = [numSamples, 3, outSize, outSize];
-  const samples = Array.from({ length: numSamples }, (_, k) => ({
-    index: k,
-    imagenetClass: classes ? classes[k] : null,
-    label: labels ? labels[k] : null,
-    logp: logps[k],
-    file: saveDir ? `sample_${String(k).padStart(5, '0')}.png` : undefined,
+  const allShape: Shape4 = [count, 3, outSize, outSize];
+  const samples = Array.from({ length: count }, (_, j) => ({
+    index: first + j,
+    imagenetClass: classes ? classes[first + j] : null,
+    label: labels ? labels[first + j] : null,
+    logp: logps[j],
+    file: saveDir ? `sample_${String(first + j).padStart(5, '0')}.png` : undefined,
   }));
   const settings = {
     classes: classSpec ?? null, mode, scale, cfgScale, guidanceInterval, respacing: proc.timestepRespacing, steps: proc.numTimesteps, ddim: useDdim,
-    eta: useDdim ? eta : null, unconditional, seed, batch, numSamples, unet: pack.unet.file, threads,
+    eta: useDdim ? eta : null, unconditional, seed, batch, numSamples, batchRange: [fromBatch, toBatch], unet: pack.unet.file, threads,
     rng: 'createGaussianRng(seed, batchIndex)',
     upsampler: up && upProc ? {
       file: up.file, imageSize: up.imageSize, respacing: upProc.timestepRespacing, steps: upProc.numTimesteps, ddim: up.sampling.useDdim,
@@ -277,26 +296,26 @@ runMain('sample', async () => {
   };
   if (saveDir) {
     mkdirSync(saveDir, { recursive: true });
-    samples.forEach((s) => {
-      writeFileAtomic(join(saveDir, s.file as string), encodePng({ width: outSize, height: outSize, data: toRgba(all, allShape, s.index) }));
+    samples.forEach((s, j) => {
+      writeFileAtomic(join(saveDir, s.file as string), encodePng({ width: outSize, height: outSize, data: toRgba(all, allShape, j) }));
     });
     writeFileAtomic(join(saveDir, 'samples.json'), `${JSON.stringify({ pack: m.name, settings, samples }, null, 1)}\n`);
   }
   if (out) writeFileAtomic(out, encodePng(gridRgba(all, allShape)));
 
-  const totalSteps = numBatches * proc.numTimesteps; // base-model steps (the upsampler's are timed apart)
+  const totalSteps = runBatches * proc.numTimesteps; // base-model steps (the upsampler's are timed apart)
   const summary = {
     pack: m.name,
     packDir: pack.dir,
     settings,
     samples: samples.map(({ index, imagenetClass, label, logp }) => ({ index, imagenetClass, label, logp })),
-    msPerStep: totalMs / (numBatches * stepsPerBatch),
+    msPerStep: totalMs / (runBatches * stepsPerBatch),
     msUnetPerStep: unetTimer.ms / totalSteps,
     msClassifierPerStep: clsTimer.calls ? clsTimer.ms / totalSteps : 0,
-    msUpsamplerPerStep: upProc ? upTimer.ms / (numBatches * upProc.numTimesteps) : null,
+    msUpsamplerPerStep: upProc ? upTimer.ms / (runBatches * upProc.numTimesteps) : null,
     imageSize: outSize,
     /** Sampling time per image (the loops only): the equal-cost measure across guidance modes. */
-    msPerImage: loopMs / numSamples,
+    msPerImage: loopMs / count,
     totalMs,
     out: out ? resolve(out) : null,
     saveSamples: saveDir ? resolve(saveDir) : null,

@@ -221,10 +221,9 @@ def test_training_checkpoints_load(training_run):
         assert set(ck) == set(ref) and ck["kind"] == kind and ck["step"] == 1 and ck["wnids"] == WNIDS
         assert isinstance(ck["elapsed"], float) and ck["train_args"] == ref["train_args"]
         assert ck["opt"]["param_groups"] == ref["opt"]["param_groups"]  # floats, tuples of floats, None, bools
-        assert torch.equal(ck["rng"], ref["rng"]) and ck["config"] == ref["config"]
+        assert ck["world_size"] == ref["world_size"] == 1 and ck["config"] == ref["config"]
         for k, v in ref["ema"].items():
             assert torch.equal(ck["ema"][k], v)
-        torch.Generator().set_state(ck["rng"])
         model, _ = make_pack._load(training_run / f"{kind}.pt", kind)
         assert sum(p.numel() for p in model.parameters()) > 0
 

@@ -156,16 +156,7 @@ STEP_TIMEOUT="${STEP_TIMEOUT:-300}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 STATUS=()
 
-step() {  # name, command...: run with a timeout, log, remember the exit code
-  local name="$1"; shift
-  local t0=$SECONDS
-  echo "=== $name: $*" | tee -a "$LOG" >&2
-  timeout "$STEP_TIMEOUT" "$@" > >(tee -a "$LOG" >/dev/null) 2> >(tee -a "$LOG" >&2)
-  local rc=$?
-  echo "=== $name: exit $rc after $((SECONDS - t0)) s" | tee -a "$LOG" >&2
-  STATUS+=("{\"step\": \"$name\", \"exit\": $rc, \"s\": $((SECONDS - t0))}")
-  return $rc
-}
+source tools/device/steps.sh  # step NAME TIMEOUT COMMAND...
 WEBGPU=(env LD_LIBRARY_PATH="$NODE_LD" "$NODE_BIN" tools/device/webgpu_node.mjs --batch "$BATCH" --warmup "$WARMUP" --iters "$ITERS")
 # onnxruntime-node where the repo's node_modules exist (here); on the GPU machine torch_cuda.py checks against
 # the Python onnxruntime package's CPU EP instead
@@ -175,10 +166,10 @@ TORCH=("$PY" tools/device/torch_cuda.py --device "$TORCH_DEVICE" --batch "$BATCH
 bench_pack() {  # label, pack dir
   local label="$1" pack="$2"
   rm -rf "$WORK/io/$label" && mkdir -p "$WORK/io/$label"
-  step "webgpu:$label" "${WEBGPU[@]}" --pack "$pack" --label "$label" --io-dir "$WORK/io/$label" --out "$J/webgpu_$label.json"
+  step "webgpu:$label" "$STEP_TIMEOUT" "${WEBGPU[@]}" --pack "$pack" --label "$label" --io-dir "$WORK/io/$label" --out "$J/webgpu_$label.json"
   # the app's WebGPU I/O: inputs uploaded once into GPU buffers both graphs bind, outputs read back after both
-  step "webgpu-gpuio:$label" "${WEBGPU[@]}" --pack "$pack" --label "$label" --io gpu --out "$J/webgpuio_$label.json"
-  step "torch:$label" "${TORCH[@]}" --pack "$pack" --label "$label" --io-dir "$WORK/io/$label" --out "$J/torch_$label.json"
+  step "webgpu-gpuio:$label" "$STEP_TIMEOUT" "${WEBGPU[@]}" --pack "$pack" --label "$label" --io gpu --out "$J/webgpuio_$label.json"
+  step "torch:$label" "$STEP_TIMEOUT" "${TORCH[@]}" --pack "$pack" --label "$label" --io-dir "$WORK/io/$label" --out "$J/torch_$label.json"
 }
 
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; } > "$J/gpu.txt"
@@ -190,7 +181,7 @@ case "${BENCH_FULLSIZE:-full}" in
   full|narrow)
     FS="$WORK/fullsize-${BENCH_FULLSIZE:-full}"
     NARROW=(); [ "${BENCH_FULLSIZE:-full}" = narrow ] && NARROW=(--narrow)
-    if [ -f "$FS/pack/device_torch.json" ] || step "make_fullsize" env ADM_TORCH_THREADS="${ADM_TORCH_THREADS:-$(nproc)}" "$PY" tools/device/make_fullsize.py --out "$FS" "${NARROW[@]}"; then
+    if [ -f "$FS/pack/device_torch.json" ] || step "make_fullsize" "$STEP_TIMEOUT" env ADM_TORCH_THREADS="${ADM_TORCH_THREADS:-$(nproc)}" "$PY" tools/device/make_fullsize.py --out "$FS" "${NARROW[@]}"; then
       bench_pack "imagenet64-random${NARROW:+-narrow}" "$FS/pack"
     fi ;;
   none) ;;

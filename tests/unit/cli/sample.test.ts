@@ -74,6 +74,26 @@ describe('tools/sample.ts on the fake-network pack', () => {
     expect(grid.height).toBe(Math.ceil(n / cols) * S + (Math.ceil(n / cols) - 1) * 2);
   });
 
+  it('--batch-range parts of a run are exactly the whole run\'s samples', () => {
+    const base = ['--pack', PACK, '--class', '1,207,360', '--scale', '2', '--respacing', 'ddim4', '--seed', '7', '--batch', '2', '--num-samples', '5'];
+    const whole = join(tmp, 'range-whole');
+    expect(runTool('sample', [...base, '--save-samples', whole]).code).toBe(0);
+    const parts = [[0, 1], [1, 3]].map(([a, b]) => {
+      const dir = join(tmp, `range-${a}-${b}`);
+      const r = runTool('sample', [...base, '--batch-range', `${a},${b}`, '--save-samples', dir]);
+      expect(r.code, r.stderr).toBe(0);
+      return dir;
+    });
+    type Listing = { settings: { batchRange: number[] }; samples: { index: number; label: number; logp: number; file: string }[] };
+    const read = (dir: string) => JSON.parse(readFileSync(join(dir, 'samples.json'), 'utf8')) as Listing;
+    const joined = parts.flatMap((d) => read(d).samples.map((s) => ({ ...s, dir: d })));
+    const all = read(whole).samples;
+    expect(read(parts[1]).settings.batchRange).toEqual([1, 3]);
+    const fields = ({ index, label, logp, file }: Listing['samples'][number]) => ({ index, label, logp, file });
+    expect(joined.map(fields)).toEqual(all.map(fields));
+    for (const s of joined) expect(readFileSync(join(s.dir, s.file))).toEqual(readFileSync(join(whole, s.file)));
+  }, 60_000);
+
   it('uses the manifest sampling defaults (ddim10, DDIM, scale 1)', () => {
     const r = runTool('sample', ['--pack', PACK, '--class', '360', '--batch', '1', '--out', join(tmp, 'defaults.png')]);
     expect(r.code, r.stderr).toBe(0);
@@ -120,6 +140,8 @@ describe('tools/sample.ts bad input: exit 2, one line, nothing written', () => {
     ['class missing', () => ['--pack', PACK], /--class is required/],
     ['unknown flag', () => ['--pack', PACK, '--class', '1', '--steps', '5'], /unknown flag --steps/],
     ['bad batch', () => ['--pack', PACK, '--class', '1', '--batch', '0'], /--batch must be an integer >= 1/],
+    ['batch range past the run', () => ['--pack', PACK, '--class', '1', '--batch', '2', '--num-samples', '4', '--batch-range', '1,3'],
+      /--batch-range must be FROM,TO with 0 <= FROM < TO <= 2/],
   ];
 
   it.each(cases)('%s', (_, args, message) => {
