@@ -51,7 +51,7 @@ import torch
 from PIL import Image
 
 from .cli_safety import OutputFolderError, check_output_folder, output_folder, sigterm_as_exit
-from .data import IMAGENET_WNIDS_PATH, list_classes, load_image_folder
+from .data import IMAGENET_WNIDS_PATH, DataError, list_classes, load_image_folder
 from .frechet import frechet_distance_gaussians, gaussian_fit
 from .images import save_grid
 from .judge import DEFAULT_JUDGE_PATH, TrainSettings, judge_images, load_judge, run_training
@@ -201,7 +201,10 @@ def parse_args(argv=None):
     p.add_argument("--judge-minutes", type=float, default=10.0, help="budget when the judge must be trained first")
     p.add_argument("--classes-tsv", default=None, help="ImageNet class list (index, wnid, names)")
     p.add_argument("--ref-per-class", type=int, default=100, help="train images per class for the large FD reference")
-    p.add_argument("--out", default=None, help="output folder (default runs/eval/<pack name>)")
+    p.add_argument("--out", default=None, help="output folder (default runs/eval/<pack name>); an existing one is "
+                                                 "replaced if this toolkit wrote it")
+    p.add_argument("--replace-any-folder", action="store_true",
+                   help="replace --out even if this toolkit did not write it (its contents are deleted)")
     p.add_argument("--keep-samples", action="store_true", help="keep every sample PNG and samples.json under samples/")
     p.add_argument("--threads", type=int, default=int(os.environ.get("ADM_TORCH_THREADS", "2")))
     args = p.parse_args(argv)
@@ -308,7 +311,7 @@ def plan_eval(args) -> Plan:
 
     out = Path(args.out) if args.out else REPO / "runs" / "eval" / m["name"]
     try:
-        check_output_folder(out)
+        check_output_folder(out, replace_any=args.replace_any_folder)
     except OutputFolderError as e:
         raise EvalError(f"--out {e}") from None
     judge_path = Path(args.judge) if args.judge else REPO / DEFAULT_JUDGE_PATH
@@ -642,9 +645,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        with output_folder(plan.out) as tmp:
+        with output_folder(plan.out, "eval", args.replace_any_folder) as tmp:
             report = evaluate(args, plan, judge_bundle, tmp)
-    except (EvalError, OutputFolderError) as e:
+    except (EvalError, OutputFolderError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
