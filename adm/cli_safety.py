@@ -100,9 +100,12 @@ def _has_marker(folder: Path) -> bool:
     return isinstance(value, dict) and value.get("writtenBy") == WRITTEN_BY
 
 
-def _unexpected(folder: Path, allowed: set) -> list:
-    names = sorted(os.listdir(folder))
-    return [n for n in names if n not in allowed or (n != "grids" and n != "samples" and not _regular(folder / n))]
+def _unexpected(folder: Path, allowed: set) -> str:
+    """The entries of `folder` outside `allowed` (or, but for an eval's grids/ and samples/, not regular files), as
+    a short list; "" when there are none."""
+    extra = [n for n in sorted(os.listdir(folder))
+             if n not in allowed or (n not in ("grids", "samples") and not _regular(folder / n))]
+    return ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
 
 
 def foreign_reason(folder: Path) -> Optional[str]:
@@ -120,14 +123,10 @@ def foreign_reason(folder: Path) -> Optional[str]:
         listed = {"manifest.json", MARKER_NAME} | {g["file"] for g in graphs} | \
                  {e["file"] for g in graphs for e in g.get("externalData") or []}
         extra = _unexpected(folder, listed)
-        if not extra:
-            return None
-        return f"it holds entries its manifest does not list ({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''})"
+        return f"it holds entries its manifest does not list ({extra})" if extra else None
     if _regular(folder / "eval.json"):
         extra = _unexpected(folder, _LEGACY_EVAL | {MARKER_NAME})
-        if not extra:
-            return None
-        return f"it holds entries an eval does not write ({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''})"
+        return f"it holds entries an eval does not write ({extra})" if extra else None
     n = len(os.listdir(folder))
     return f"it has {n} entr{'y' if n == 1 else 'ies'} and no {MARKER_NAME} marker, so no pack or eval of this toolkit"
 

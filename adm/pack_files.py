@@ -70,25 +70,25 @@ def open_listed(pack_dir: PathLike, name: str, at: Optional[str] = None) -> Iter
         yield f, st
 
 
-def _read_checked(pack_dir: PathLike, spec: Mapping, at: str, keep: bool) -> bytes:
+def _read_checked(pack_dir: PathLike, spec: Mapping, at: str, keep: bool) -> bytearray:
     name, size, sha = spec["file"], spec["bytes"], spec["sha256"]
     with open_listed(pack_dir, name, f"{at}.file") as (f, st):
         _need(st.st_size == size, f"{at}.bytes", f"the file size ({st.st_size})", size)
         h = hashlib.sha256()
-        parts = []
+        buf = bytearray(size if keep else min(size, _CHUNK))
+        view = memoryview(buf)
         got = 0
-        while got <= size:  # never more than the recorded size (+1 byte to notice a file that grew)
-            b = f.read(min(_CHUNK, size + 1 - got))
-            if not b:
+        while got < size:
+            part = view[got:got + _CHUNK] if keep else view[:min(_CHUNK, size - got)]
+            n = f.readinto(part)
+            if not n:
                 break
-            h.update(b)
-            got += len(b)
-            if keep:
-                parts.append(b)
-        _need(got == size, f"{at}.bytes", f"the file size ({got} bytes read)", size)
+            h.update(part[:n])
+            got += n
+        _need(got == size and not f.read(1), f"{at}.bytes", f"the file size (it changed while read: {got}+)", size)
         digest = h.hexdigest()
         _need(digest == sha, f"{at}.sha256", f"the file's sha256 ({digest})", sha)
-    return b"".join(parts) if keep else b""
+    return buf if keep else bytearray()
 
 
 def check_pack_file(pack_dir: PathLike, spec: Mapping, at: str) -> None:
@@ -97,8 +97,9 @@ def check_pack_file(pack_dir: PathLike, spec: Mapping, at: str) -> None:
     _read_checked(pack_dir, spec, at, keep=False)
 
 
-def read_pack_file(pack_dir: PathLike, spec: Mapping, at: str) -> bytes:
-    """The bytes of the listed file `spec`, read once and checked (size, sha256) before they are returned."""
+def read_pack_file(pack_dir: PathLike, spec: Mapping, at: str) -> bytearray:
+    """The bytes of the listed file `spec`, read once (into one buffer) and checked (size, sha256) before they are
+    returned."""
     return _read_checked(pack_dir, spec, at, keep=True)
 
 
@@ -141,7 +142,7 @@ def all_tensors(proto) -> Iterator:
         yield from graph(ti.algorithm)
 
 
-def resolve_external_data(proto, data: Mapping[str, bytes], graph_file: str) -> None:
+def resolve_external_data(proto, data: Mapping[str, bytearray], graph_file: str) -> None:
     """Fills every external-data tensor of `proto` in place from `data` (listed file name -> its checked bytes) and
     marks it internal. PackFileError for a reference to any other location or a range outside its file."""
     from onnx import TensorProto
@@ -164,7 +165,7 @@ def resolve_external_data(proto, data: Mapping[str, bytes], graph_file: str) -> 
         if offset < 0 or length < 0 or offset + length > len(blob):
             raise PackFileError(f"{graph_file}: tensor {t.name!r} reads bytes {offset}..{offset + length} of {loc}, "
                                 f"which has {len(blob)}")
-        t.raw_data = blob[offset:offset + length]
+        t.raw_data = bytes(memoryview(blob)[offset:offset + length])
         del t.external_data[:]
         t.data_location = TensorProto.DEFAULT
 
@@ -177,7 +178,7 @@ def load_pack_graph(pack_dir: PathLike, manifest: Mapping, key: str):
     g = manifest[key]
     raw = read_pack_file(pack_dir, g, key)
     try:
-        proto = onnx.load_model_from_string(raw)
+        proto = onnx.load_model_from_string(bytes(raw))
     except Exception as e:  # protobuf's DecodeError and friends
         raise PackFileError(f"{g['file']} is not a readable ONNX graph ({type(e).__name__})") from None
     data = {e["file"]: read_pack_file(pack_dir, e, f"{key}.externalData[{i}]")

@@ -70,7 +70,7 @@ export function readListedFile(dir: string, name: string, size: { max?: number; 
     const buf = Buffer.allocUnsafe(st.size);
     let at = 0;
     while (at < st.size) {
-      const n = readSync(fd, buf, at, st.size - at, at);
+      const n = readSync(fd, buf, at, Math.min(st.size - at, 1 << 30), at); // at most 1 GiB per call (Node's limit is 2 GiB)
       if (n <= 0) throw new CliError(`invalid pack ${dir}: ${name} ended after ${at} of ${st.size} bytes while it was read`);
       at += n;
     }
