@@ -61,7 +61,7 @@ describe('tools/sample.ts reads only what the manifest lists, checked', () => {
     const r = sample(pack('listed', (d, m) => externalUnet(d, m, 'w.data', true)));
     expect(r.code, r.stderr).toBe(0);
     expect(r.wrote).toBe(true);
-  }, 60_000);
+  });
 
   const refused: [string, () => string, RegExp][] = [
     ['an unlisted external-data file in the pack', () => pack('unlisted', (d, m) => externalUnet(d, m, 'evil.data', false)),
@@ -99,5 +99,5 @@ describe('tools/sample.ts reads only what the manifest lists, checked', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stdout).toBe('');
     expect(r.wrote).toBe(false);
-  }, 60_000);
+  });
 });
