@@ -47,6 +47,26 @@ function varint(b: Uint8Array, at: { i: number }, end: number): number {
   }
 }
 
+/** Skips a (deprecated) group up to its end tag, as protobuf's own parser does with an unknown one. */
+function skipGroup(b: Uint8Array, at: { i: number }, end: number, no: number, depth = 0): void {
+  if (depth > MAX_NESTING) throw new OnnxScanError(`protobuf groups nested more than ${MAX_NESTING} deep`);
+  for (;;) {
+    const key = varint(b, at, end);
+    const wire = key % 8;
+    if (wire === 4) {
+      if (Math.floor(key / 8) !== no) throw new OnnxScanError(`malformed protobuf (unmatched group end) at byte ${at.i}`);
+      return;
+    }
+    if (wire === 0) varint(b, at, end);
+    else if (wire === 1) at.i += 8;
+    else if (wire === 5) at.i += 4;
+    else if (wire === 2) at.i += varint(b, at, end);
+    else if (wire === 3) skipGroup(b, at, end, Math.floor(key / 8), depth + 1);
+    else throw new OnnxScanError(`malformed protobuf (wire type ${wire}) at byte ${at.i}`);
+    if (at.i > end) throw new OnnxScanError('truncated protobuf group');
+  }
+}
+
 /** The fields of the message in b[start, end). */
 function* fields(b: Uint8Array, start: number, end: number): Generator<Field> {
   const at = { i: start };
@@ -63,7 +83,8 @@ function* fields(b: Uint8Array, start: number, end: number): Generator<Field> {
       f.start = at.i;
       f.end = at.i + len;
       at.i = f.end;
-    } else throw new OnnxScanError(`unsupported protobuf wire type ${wire} at byte ${at.i}`);
+    } else if (wire === 3) skipGroup(b, at, end, no);
+    else throw new OnnxScanError(`malformed protobuf (wire type ${wire}) at byte ${at.i}`);
     if (at.i > end) throw new OnnxScanError(`truncated protobuf field ${no} (ends past byte ${end})`);
     if (no === 0) throw new OnnxScanError(`malformed protobuf (field number 0) at byte ${at.i}`);
     yield f;

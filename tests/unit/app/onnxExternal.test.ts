@@ -64,7 +64,11 @@ describe('externalDataRefs / externalDataProblem', () => {
   it('refuses bytes that are not a readable protobuf, and graphs nested without end', () => {
     const model = addModel(Float32Array.of(1, 2, 3, 4));
     expect(externalDataProblem(model.subarray(0, model.length - 3), 'g.onnx', [])).toMatch(/^g\.onnx is not a readable ONNX graph \(truncated protobuf/);
-    expect(externalDataProblem(Uint8Array.of(0x0b, 0x00), 'g.onnx', [])).toMatch(/unsupported protobuf wire type 3/);
+    expect(externalDataProblem(Uint8Array.of(0x07, 0x07), 'g.onnx', [])).toMatch(/malformed protobuf \(wire type 7\)/);
+    // An unknown group (wire types 3/4) is skipped as protobuf skips it; a reference after it is still found.
+    const group = Uint8Array.of(0xc3, 0x3e, 0x08, 0x01, 0xc4, 0x3e); // field 1000: start group, a varint, end group
+    expect(externalDataRefs(cat(group, addModel({ location: 'x.bin' })))).toEqual([{ tensor: 'W', location: 'x.bin' }]);
+    expect(externalDataProblem(Uint8Array.of(0xc3, 0x3e, 0x08, 0x01), 'g.onnx', [])).toMatch(/not a readable ONNX graph/);
     let g = msg(5, ext('t', 'a.bin'));
     for (let i = 0; i < 80; i++) g = msg(1, str(4, 'If'), msg(5, str(1, 'then_branch'), msg(6, g)));
     expect(externalDataProblem(msg(7, g), 'g.onnx', [])).toMatch(/graphs nested more than 64 deep/);
