@@ -3,6 +3,7 @@
     write_pack(out, unet, classifier, fp16=True, verify=False, **manifest_fields)  # export, manifest, publish
     write_pack(..., upsampler=Upsampler(sr_model, low_res_size, diffusion, "250", False))  # + the cascade's stage 2
     read_pack(pack_dir)                          # the validated manifest (files' sizes and sha256 checked)
+    load_pack_graph(pack_dir, manifest, "unet")  # a graph from memory, external data checked (adm.pack_files)
     verify_pack(pack_dir, unet, classifier, manifest)  # each graph under onnxruntime-node vs PyTorch
     run_onnx(model_path, feeds_list, workdir)    # one .onnx under onnxruntime-node (tools/ort_run.mjs)
 
