@@ -1,3 +1,5 @@
+import { createReadStream, realpathSync, statSync } from 'node:fs';
+import { extname, join, resolve, sep } from 'node:path';
 import { defaultClientConditions, defineConfig, type Connect, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
 
@@ -60,13 +62,88 @@ function securityHeadersPlugin(): Plugin {
   };
 }
 
+const RANGE_TYPES: Record<string, string> = {
+  '.json': 'application/json', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
+  '.html': 'text/html', '.css': 'text/css', '.png': 'image/png', '.svg': 'image/svg+xml',
+};
+
+/**
+ * The byte range a `Range` header asks of a file of `size` bytes: [start, end] inclusive, 'unsatisfiable'
+ * (answered 416), or null when the header is to be ignored (another unit, several ranges, bad syntax:
+ * the whole file with 200, as RFC 9110 allows).
+ */
+export function byteRange(header: string, size: number): [number, number] | 'unsatisfiable' | null {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.replace(/\s+/g, ''));
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  if (m[1] === '') {
+    const n = Number(m[2]); // a suffix: the last n bytes
+    return n === 0 || size === 0 ? 'unsatisfiable' : [Math.max(0, size - n), size - 1];
+  }
+  const start = Number(m[1]);
+  const last = m[2] === '' ? size - 1 : Number(m[2]);
+  if (start >= size || last < start) return 'unsatisfiable';
+  return [start, Math.min(last, size - 1)];
+}
+
+/**
+ * Range requests on the static files under `root`, answered here: the file server behind Vite (sirv)
+ * reads `bytes=-10` as the first 11 bytes, `bytes=0-0` as the whole file, and drops the connection
+ * on `bytes=10-5`. Anything that is not a file inside `root` is left to it (it answers 404).
+ */
+function rangeRequests(root: () => string): Connect.NextHandleFunction {
+  return (req, res, next) => {
+    const header = req.headers.range;
+    if (!header || (req.method !== 'GET' && req.method !== 'HEAD')) return next();
+    if (req.headers['if-range']) {
+      delete req.headers.range; // no validators here: the whole file is always a correct answer
+      return next();
+    }
+    let file: string;
+    let size: number;
+    try {
+      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+      const base = realpathSync(root());
+      file = realpathSync(join(base, path));
+      const st = statSync(file);
+      if (!file.startsWith(base + sep) || !st.isFile()) return next();
+      size = st.size;
+    } catch {
+      return next();
+    }
+    const range = byteRange(header, size);
+    if (range === null) {
+      delete req.headers.range;
+      return next();
+    }
+    res.setHeader('Accept-Ranges', 'bytes');
+    if (range === 'unsatisfiable') {
+      res.writeHead(416, { 'Content-Range': `bytes */${size}`, 'Content-Length': '0' });
+      return void res.end();
+    }
+    const [start, end] = range;
+    if (!res.getHeader('Content-Type')) res.setHeader('Content-Type', RANGE_TYPES[extname(file)] ?? 'application/octet-stream');
+    res.writeHead(206, { 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': String(end - start + 1) });
+    if (req.method === 'HEAD') return void res.end();
+    createReadStream(file, { start, end }).on('error', () => res.destroy()).pipe(res);
+  };
+}
+
+function rangeRequestsPlugin(): Plugin {
+  return {
+    name: 'range-requests',
+    configureServer: (server) => void server.middlewares.use(rangeRequests(() => server.config.publicDir)),
+    configurePreviewServer: (server) =>
+      void server.middlewares.use(rangeRequests(() => resolve(server.config.root, server.config.build.outDir))),
+  };
+}
+
 export default defineConfig({
   // Relative base: the built app works from any sub-path (packs are fetched relative to the page).
   base: './',
   // Multi-page, not SPA: a missing file is a real 404 instead of index.html with 200, so a missing
   // manifest or model reads as "not found" in the app (index.html and bench.html still serve).
   appType: 'mpa',
-  plugins: [react(), securityHeadersPlugin()],
+  plugins: [react(), securityHeadersPlugin(), rangeRequestsPlugin()],
   worker: { format: 'es' },
   // Pick onnxruntime-web's build that loads its wasm glue (.mjs) as a separate file. The default
   // build inlines the glue, so its pthread workers would re-run our whole worker chunk.

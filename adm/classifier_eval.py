@@ -85,11 +85,12 @@ def classifier_from_pack(pack) -> Tuple[torch.nn.Module, dict]:
     from .export import export_classifier_grad
     from .onnx_weights import load_onnx_weights
     from .pack import read_pack
+    from .pack_files import load_pack_graph
     from .train import TRAIN_PRESETS
     from .unet import EncoderUNetModel
 
     pack = Path(pack)
-    m = read_pack(pack)
+    m = read_pack(pack, check_files=False)  # the classifier's files are read and checked by load_pack_graph
     if "classifierGrad" not in m:
         raise ValueError(f"{pack} has no classifier")
     presets = [p for p in TRAIN_PRESETS.values() if p["classifier"].image_size == m["imageSize"]]
@@ -97,7 +98,8 @@ def classifier_from_pack(pack) -> Tuple[torch.nn.Module, dict]:
         raise ValueError(f"{pack} is {m['imageSize']} px: no training preset of that size to rebuild its classifier")
     cfg = copy.deepcopy(presets[0]["classifier"])
     cfg.out_channels = len(m["labels"])
-    model = load_onnx_weights(EncoderUNetModel(cfg), pack / m["classifierGrad"]["file"], export_classifier_grad)
+    model = load_onnx_weights(EncoderUNetModel(cfg), load_pack_graph(pack, m, "classifierGrad"),
+                              export_classifier_grad)
     return model.eval(), m
 
 

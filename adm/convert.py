@@ -195,9 +195,9 @@ def _log(quiet: bool, msg: str) -> None:
 
 def convert(args: argparse.Namespace) -> Path:
     quiet = args.quiet
-    out = Path(args.out).resolve()
+    out = Path(os.path.abspath(args.out))  # never resolved: a symbolic link at --out is replaced, not followed
     try:
-        check_output_folder(out, replace=args.force)
+        check_output_folder(out, replace=args.force, replace_any=args.replace_any_folder)
     except OutputFolderError as e:
         raise ConvertError(f"--out {e}.") from None
 
@@ -329,7 +329,7 @@ def convert(args: argparse.Namespace) -> Path:
         _log(quiet, "convert: node/onnxruntime-node not found: skipping the ONNX Runtime check (--no-verify "
                     "silences this)")
     write_pack(out, unet, classifier, fp16=args.fp16, verify=verify, log=lambda line: _log(quiet, f"convert: {line}"),
-               upsampler=upsampler, name=name, title=title, unconditional_label=None, labels=IMAGENET_LABELS, diffusion=mf.diffusion,
+               upsampler=upsampler, replace_any=args.replace_any_folder, name=name, title=title, unconditional_label=None, labels=IMAGENET_LABELS, diffusion=mf.diffusion,
                classifier_scale=float(scale), timestep_respacing=str(respacing), use_ddim=use_ddim, source=source,
                license=args.license or DEFAULT_LICENSE)
     _log(quiet, f"convert: wrote {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")
@@ -359,7 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upsampler-fp16", action="store_true", help="store the upsampler in fp16 instead of fp32")
     p.add_argument("--out", required=True, help="pack folder to create")
     p.add_argument("--fp16", action="store_true", help="also write an fp16 U-Net (unet.fp16.onnx)")
-    p.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--force", action="store_true",
+                   help="replace a non-empty --out that is a pack or eval folder this toolkit wrote, or a symbolic "
+                        "link (the link is replaced, its target left alone)")
+    p.add_argument("--replace-any-folder", action="store_true",
+                   help="with --force: replace --out even if this toolkit did not write it (its contents are deleted)")
     p.add_argument("--name", help="pack id (default: preset name or checkpoint file name)")
     p.add_argument("--title", help="pack title shown in the app")
     p.add_argument("--classifier-scale", type=float, help="recommended guidance scale (default: preset table)")
@@ -394,6 +398,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (VerificationError, OnnxRunError) as e:
         print(f"convert: error: {e}", file=sys.stderr)
         return EXIT_INTERNAL
+    except OSError as e:  # --out changed under us, or the disk filled up: nothing was published
+        print(f"convert: error: could not write the pack: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 

@@ -59,7 +59,7 @@ import torch
 from PIL import Image
 
 from .cli_safety import OutputFolderError, check_output_folder, output_folder, sigterm_as_exit
-from .data import IMAGENET_WNIDS_PATH, list_classes, load_image_folder
+from .data import IMAGENET_WNIDS_PATH, DataError, list_classes, load_image_folder
 from .frechet import frechet_distance_gaussians, gaussian_fit
 from .images import save_grid
 from .judge import DEFAULT_JUDGE_PATH, TrainSettings, judge_images, load_judge, run_training
@@ -209,7 +209,10 @@ def parse_args(argv=None):
     p.add_argument("--judge-minutes", type=float, default=10.0, help="budget when the judge must be trained first")
     p.add_argument("--classes-tsv", default=None, help="ImageNet class list (index, wnid, names)")
     p.add_argument("--ref-per-class", type=int, default=100, help="train images per class for the large FD reference")
-    p.add_argument("--out", default=None, help="output folder (default runs/eval/<pack name>)")
+    p.add_argument("--out", default=None, help="output folder (default runs/eval/<pack name>); an existing one is "
+                                                 "replaced if this toolkit wrote it")
+    p.add_argument("--replace-any-folder", action="store_true",
+                   help="replace --out even if this toolkit did not write it (its contents are deleted)")
     p.add_argument("--keep-samples", action="store_true", help="keep every sample PNG and samples.json under samples/")
     p.add_argument("--threads", type=int, default=int(os.environ.get("ADM_TORCH_THREADS", "2")))
     p.add_argument("--shard", default=None, metavar="I/N",
@@ -328,7 +331,7 @@ def plan_eval(args) -> Plan:
     name = m["name"] + (f".shard-{args.shard[0]}-of-{args.shard[1]}" if args.shard else "")
     out = Path(args.out) if args.out else REPO / "runs" / "eval" / name
     try:
-        check_output_folder(out)
+        check_output_folder(out, replace_any=args.replace_any_folder)
     except OutputFolderError as e:
         raise EvalError(f"--out {e}") from None
     judge_path = Path(args.judge) if args.judge else REPO / DEFAULT_JUDGE_PATH
@@ -680,7 +683,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="adm-eval-part-")) if d.active else None
     try:
         if args.shard:
-            with output_folder(plan.out) as tmp:
+            with output_folder(plan.out, "eval", args.replace_any_folder) as tmp:
                 rows = shards.draw_part(plan, args, shards.part_ranges(plan, args, *part), tmp)
                 shards.write_shard(tmp, shards.fingerprint(plan, args), *part, rows)
             print(json.dumps(dict(out=str(plan.out), shard=list(part), rows=rows)))
@@ -691,10 +694,10 @@ def main(argv=None) -> int:
             if not d.is_main:
                 return 0
             judge_bundle = prepare_judge(args, plan)
-        with output_folder(plan.out) as tmp:
+        with output_folder(plan.out, "eval", args.replace_any_folder) as tmp:
             drawn = shards.merge_rows(parts, plan, args, tmp) if parts is not None else None
             report = evaluate(args, plan, judge_bundle, tmp, drawn)
-    except (EvalError, OutputFolderError) as e:
+    except (EvalError, OutputFolderError, DataError) as e:
         print(f"error: {d.tag()}{e}", file=sys.stderr)
         return 2
     except RuntimeError as e:

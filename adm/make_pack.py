@@ -48,14 +48,15 @@ def _load(path: Path, kind: str):
 
 def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool, force: bool,
               guidance_mode: Optional[str] = None, cfg_scale: Optional[float] = None,
-              data: Optional[Path] = None, accuracy_limit: int = 1000) -> Path:
+              data: Optional[Path] = None, accuracy_limit: int = 1000, replace_any: bool = False) -> Path:
     unet, uck = _load(run / "unet.pt", "unet")
     classifier, cck = _load(run / "classifier.pt", "classifier")
     if uck["wnids"] != cck["wnids"]:
         raise ValueError("the U-Net and the classifier were trained on different classes")
     labels = imagenet_index_of_wnids(uck["wnids"])
     respacing_step_count(int(uck["diffusion"]["diffusion_steps"]), respacing)  # ValueError before any export
-    check_output_folder(out, replace=force)  # OutputFolderError (a FileExistsError) before any export
+    out = Path(os.path.abspath(out))  # never resolved: a symbolic link at --out is replaced, not followed
+    check_output_folder(out, replace=force, replace_any=replace_any)  # OutputFolderError before any export
     size = unet.cfg.image_size
     accuracy = None
     if data is not None:  # measured now, on the weights that go into the pack
@@ -68,7 +69,8 @@ def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool
         accuracy = dict(metric=ACCURACY_METRIC, images=int(cck.get("val_images") or 1),
                         top1ByT={k: round(float(v), 4) for k, v in cck["val_acc"].items()})
     return write_pack(
-        out, unet, classifier, name=out.resolve().name, title=f"Imagenette {size}x{size} (trained here)",
+        out, unet, classifier, replace_any=replace_any, name=out.name,
+        title=f"Imagenette {size}x{size} (trained here)",
         unconditional_label=len(labels), labels=labels, diffusion=DiffusionConfig(**uck["diffusion"]),
         classifier_scale=scale, timestep_respacing=respacing, use_ddim=use_ddim, guidance_mode=guidance_mode,
         cfg_scale=cfg_scale, classifier_accuracy=accuracy,
@@ -115,13 +117,22 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=None,
                    help="ImageFolder with val/: measure the classifier's top-1 on noised val images for the manifest "
                         "(default: copy the training run's measurement when it is of the final weights)")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out if it is a pack or eval folder this toolkit wrote, or a symbolic link (the "
+                        "link is replaced, its target left alone)")
+    p.add_argument("--replace-any-folder", action="store_true",
+                   help="with --force: replace --out even if it is a folder this toolkit did not write (its contents "
+                        "are deleted)")
     a = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("ADM_TORCH_THREADS", "2")))
     try:
-        out = make_pack(a.run, a.out, a.scale, a.respacing, a.ddim, a.force, a.guidance_mode, a.cfg_scale, a.data)
+        out = make_pack(a.run, a.out, a.scale, a.respacing, a.ddim, a.force, a.guidance_mode, a.cfg_scale, a.data,
+                        replace_any=a.replace_any_folder)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"make-pack: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # e.g. the disk filled up while the pack was written: nothing was published
+        print(f"make-pack: error: could not write the pack: {e}", file=sys.stderr)
         return 2
     total = sum(f.stat().st_size for f in out.iterdir())
     print(f"wrote {out} ({total / 1e6:.1f} MB)")

@@ -70,7 +70,8 @@ def build_upsampler():
     return randomize_zero_init(SuperResModel(UPSAMPLER), seed=SEED + 2, std=0.02).eval()
 
 
-def make_pack(out: Path, cascade: bool = False, external_data_bytes: Optional[int] = None) -> Path:
+def make_pack(out: Path, cascade: bool = False, external_data_bytes: Optional[int] = None,
+              replace_any: bool = False) -> Path:
     """tiny16, or with `cascade` tiny16up (no fp16 U-Net, plus the upsampler). `external_data_bytes`: write every
     graph whose fp32 weights reach it with external data (tests force it with 0)."""
     from .pack import EXTERNAL_DATA_BYTES, Upsampler, write_pack
@@ -80,7 +81,7 @@ def make_pack(out: Path, cascade: bool = False, external_data_bytes: Optional[in
     if cascade:
         extra = dict(fp16=False, upsampler=Upsampler(build_upsampler(), 16, UPSAMPLER_DIFFUSION, "ddim10", True))
     return write_pack(
-        out, unet, classifier, name="tiny16up" if cascade else "tiny16",
+        out, unet, classifier, replace_any=replace_any, name="tiny16up" if cascade else "tiny16",
         title="Tiny 16x16 -> 32x32 cascade test pack (random weights)" if cascade else
         "Tiny 16x16 test pack (random weights)",
         external_data_bytes=EXTERNAL_DATA_BYTES if external_data_bytes is None else external_data_bytes, **extra,
@@ -102,11 +103,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="pack folder (replaced; default public/models/tiny16, or tiny16up with --cascade)")
     p.add_argument("--cascade", action="store_true", help="add a 16 -> 32 upsampler (the cascade test pack)")
     p.add_argument("--external-data", action="store_true", help="write every graph with an external-data file")
+    p.add_argument("--replace-any-folder", action="store_true",
+                   help="replace --out even if this toolkit did not write it (its contents are deleted)")
     args = p.parse_args(argv)
     out_arg = args.out or ("public/models/tiny16up" if args.cascade else "public/models/tiny16")
     try:
-        out = make_pack(Path(out_arg), args.cascade, 0 if args.external_data else None)
-    except FileExistsError as e:  # --out below a regular file (adm.cli_safety.OutputFolderError)
+        out = make_pack(Path(out_arg), args.cascade, 0 if args.external_data else None, args.replace_any_folder)
+    except OSError as e:  # adm.cli_safety.OutputFolderError (--out below a file, not ours, unwritable), disk full
         print(f"make_tiny_pack: error: {e}", file=sys.stderr)
         return 2
     total = sum(f.stat().st_size for f in out.iterdir())

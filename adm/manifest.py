@@ -28,6 +28,8 @@ MAX_IMAGE_SIZE = 1024
 MAX_DIFFUSION_STEPS = 10000
 MAX_FILE_NAME_LENGTH = 200
 MAX_EXTERNAL_DATA_FILES = 16
+MAX_MANIFEST_BYTES = 64 << 20  # a real manifest has a few KB
+MAX_JSON_DEPTH = 64  # a real manifest nests 4 deep
 # What JavaScript's String.prototype.trim removes (Python's str.strip differs: it keeps U+FEFF, drops U+001C..U+001F).
 _JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
              "\u2028\u2029\u202f\u205f\u3000\ufeff")
@@ -180,10 +182,22 @@ def write_manifest(pack_dir: PathLike, manifest: Dict) -> Path:
 
 
 def read_manifest(pack_dir: PathLike, check_files: bool = True) -> Dict:
+    """The validated manifest of `pack_dir` (with `check_files`, every listed file's size and sha256 too).
+    manifest.json is read like the pack's other files: not through a symbolic link, at most MAX_MANIFEST_BYTES,
+    JSON nested at most MAX_JSON_DEPTH deep (adm.json_limits)."""
+    from .json_limits import JsonLimitError, loads_bounded
+    from .pack_files import PackFileError, open_listed
+
     path = Path(pack_dir) / MANIFEST_NAME
     try:
-        m = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        with open_listed(pack_dir, MANIFEST_NAME) as (f, st):
+            if st.st_size > MAX_MANIFEST_BYTES:
+                raise ManifestError(f"{path} has {st.st_size} bytes; a manifest may have at most {MAX_MANIFEST_BYTES}")
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
+        m = loads_bounded(raw, MAX_MANIFEST_BYTES, MAX_JSON_DEPTH)
+    except PackFileError as e:
+        raise ManifestError(f"cannot read {path}: {e}") from None
+    except JsonLimitError as e:
         raise ManifestError(f"cannot read {path}: {e}") from None
     validate_manifest(m, pack_dir if check_files else None)
     return m
@@ -192,10 +206,15 @@ def read_manifest(pack_dir: PathLike, check_files: bool = True) -> Dict:
 # --- validation (same rules as src/shared/manifest.ts, plus file checks) ------------------------------------
 
 def _show(value) -> str:
+    if isinstance(value, float) and math.isinf(value):  # e.g. 1e309: JSON allows it, a float64 cannot hold it
+        return f"{'-' if value < 0 else ''}Infinity (the number is too large for a 64-bit float)"
     try:
         text = json.dumps(value, default=repr)
     except (TypeError, ValueError, RecursionError):
-        text = repr(value)
+        try:
+            text = repr(value)
+        except RecursionError:
+            text = "a value nested too deeply to show"
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -234,12 +253,9 @@ def _graph(m: Dict, key: str, required_in: Sequence[str], required_out: Sequence
 
 def _check_file(pack_dir: Optional[Path], key: str, f: str, size_wanted: int, sha: str) -> None:
     if pack_dir is not None:
-        p = Path(pack_dir) / f
-        _need(p.is_file(), f"{key}.file", f"an existing file in {pack_dir}", f)
-        size = p.stat().st_size
-        _need(size == size_wanted, f"{key}.bytes", f"the file size ({size})", size_wanted)
-        digest = sha256_file(p)
-        _need(digest == sha, f"{key}.sha256", f"the file's sha256 ({digest})", sha)
+        from .pack_files import check_pack_file  # opened without following links, checked on the descriptor
+
+        check_pack_file(pack_dir, {"file": f, "bytes": size_wanted, "sha256": sha}, key)
 
 
 def _external_data(ext, key: str, graph_file: str, pack_dir: Optional[Path]) -> None:

@@ -1,7 +1,11 @@
 """Read a pack's ONNX weights back into a PyTorch state dict (the inverse of adm.export).
 
     model = UNetModel(cfg)
-    load_onnx_weights(model, "public/models/imagenette64/unet.onnx", export_unet)
+    load_onnx_weights(model, load_pack_graph(pack_dir, manifest, "unet"), export_unet)  # a pack's graph, checked
+
+A pack's graph comes through adm.pack_files.load_pack_graph (listed files only, size and sha256 checked, external
+data filled in from memory). A path is read as one self-contained file: external-data references are refused, so
+onnx never opens another file on the graph's say-so.
 
 Most parameters keep their module path as the initializer name (`net.model.input_blocks.1.0...`).
 GroupNorm scales and shifts do not: the exporter folds them into anonymous `onnx::Mul_N` /
@@ -80,10 +84,25 @@ def _anonymous_map(model: nn.Module, export_fn: Callable[[nn.Module, None], onnx
     return found
 
 
-def onnx_state_dict(model: nn.Module, onnx_path: PathLike,
+def _graph(source: Union[PathLike, onnx.ModelProto]) -> onnx.ModelProto:
+    if isinstance(source, onnx.ModelProto):
+        return source
+    proto = onnx.load(str(source), load_external_data=False)
+    from .pack_files import all_tensors
+
+    if any(t.external_data for t in all_tensors(proto)):
+        raise OnnxWeightsError(f"{source} keeps weights in external-data files: read it from its pack "
+                               "(adm.pack_files.load_pack_graph), which checks them against the manifest")
+    return proto
+
+
+def onnx_state_dict(model: nn.Module, onnx_path: Union[PathLike, onnx.ModelProto],
                     export_fn: Callable[[nn.Module, None], onnx.ModelProto]) -> Dict[str, torch.Tensor]:
-    """The state dict of `model`'s architecture as stored in `onnx_path` (fp32 graphs only)."""
-    proto = onnx.load(str(onnx_path))
+    """The state dict of `model`'s architecture as stored in `onnx_path` (a self-contained .onnx file, or a graph
+    from load_pack_graph; fp32 graphs only)."""
+    proto = _graph(onnx_path)
+    if isinstance(onnx_path, onnx.ModelProto):
+        onnx_path = "the pack's graph"  # only used in messages
     inits = _initializers(proto)
     target = model.state_dict()
     out: Dict[str, torch.Tensor] = {}
@@ -112,7 +131,7 @@ def _as_param(arr: np.ndarray, ref: torch.Tensor, name: str, path: PathLike) -> 
     return torch.from_numpy(arr.copy()).reshape(ref.shape).to(ref.dtype)
 
 
-def load_onnx_weights(model: nn.Module, onnx_path: PathLike,
+def load_onnx_weights(model: nn.Module, onnx_path: Union[PathLike, onnx.ModelProto],
                       export_fn: Callable[[nn.Module, None], onnx.ModelProto]) -> nn.Module:
     model.load_state_dict(onnx_state_dict(model, onnx_path, export_fn))
     return model

@@ -3,6 +3,7 @@
     write_pack(out, unet, classifier, fp16=True, verify=False, **manifest_fields)  # export, manifest, publish
     write_pack(..., upsampler=Upsampler(sr_model, low_res_size, diffusion, "250", False))  # + the cascade's stage 2
     read_pack(pack_dir)                          # the validated manifest (files' sizes and sha256 checked)
+    load_pack_graph(pack_dir, manifest, "unet")  # a graph from memory, external data checked (adm.pack_files)
     verify_pack(pack_dir, unet, classifier, manifest)  # each graph under onnxruntime-node vs PyTorch
     run_onnx(model_path, feeds_list, workdir)    # one .onnx under onnxruntime-node (tools/ort_run.mjs)
 
@@ -14,6 +15,7 @@ A pack is built in a hidden folder beside its destination and renamed into place
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -157,16 +159,17 @@ def _export_graphs(folder: Path, unet: nn.Module, classifier: Optional[nn.Module
 
 def write_pack(out: PathLike, unet: nn.Module, classifier: Optional[nn.Module] = None, *, fp16: bool = True,
                verify: bool = False, log: Callable[[str], None] = _silent, upsampler: Optional[Upsampler] = None,
-               external_data_bytes: int = EXTERNAL_DATA_BYTES, **fields) -> Path:
+               external_data_bytes: int = EXTERNAL_DATA_BYTES, replace_any: bool = False, **fields) -> Path:
     """Export the U-Net (fp32, and fp16 too with `fp16`; a graph whose fp32 weights reach `external_data_bytes`, by
     default the ones that would pass 2 GiB, keeps them in an external-data file beside it), given a classifier its
     gradient graph and given an `upsampler` the cascade's second stage, write the manifest, optionally `verify` every
     graph under ONNX Runtime, and
     publish the folder as `out` (an existing `out` is replaced; adm.cli_safety.OutputFolderError when `out` cannot
-    be a folder). `fields` are build_manifest's arguments other than the graph entries and the U-Net's own facts
-    (image size, learned sigma, class-conditional). Returns the pack folder."""
-    out = Path(out).resolve()
-    with output_folder(out) as tmp:
+    be a folder, or is a non-empty folder this toolkit did not write and `replace_any` is not set; a symbolic link at
+    `out` is replaced, never followed). `fields` are build_manifest's arguments other than the graph entries and the
+    U-Net's own facts (image size, learned sigma, class-conditional). Returns the pack folder."""
+    out = Path(os.path.abspath(out))
+    with output_folder(out, "pack", replace_any) as tmp:
         entries = _export_graphs(tmp, unet, classifier, fp16, log, upsampler, external_data_bytes)
         manifest = build_manifest(
             image_size=unet.cfg.image_size, learn_sigma=unet.cfg.learn_sigma, class_cond=unet.num_classes is not None,

@@ -41,6 +41,8 @@ from .grad_sync import GradSync
 from .progress import Progress
 from .unet import EncoderUNetModel, UNetModel
 
+FIRST_CKPT_S = 60.0  # the first checkpoint after a start; then every --ckpt-every-min
+
 # Sized by measurement on the 2-core CPU (bf16 autocast): ~23 img/s for the U-Net at batch 32.
 TRAIN_PRESETS: Dict[str, dict] = {
     "imagenette64": dict(
@@ -216,7 +218,7 @@ class Trainer:
     def _pack_manifest(self, pack: Path) -> dict:
         from .data import imagenet_index_of_wnids
         from .pack import read_pack
-        m = read_pack(pack)
+        m = read_pack(pack, check_files=False)  # the graph used is read and checked by load_pack_graph
         labels = imagenet_index_of_wnids(self.data.wnids)
         if m["labels"] != labels:
             raise ValueError(f"{pack} was trained on ImageNet labels {m['labels']}, the data's classes are {labels}")
@@ -227,24 +229,26 @@ class Trainer:
     def _init_from_pack(self, pack: Path):
         from .export import export_classifier_grad, export_unet
         from .onnx_weights import load_onnx_weights
+        from .pack_files import load_pack_graph
         m = self._pack_manifest(pack)
         if self.kind == "unet":
             if m.get("unconditionalLabel") != self.cfg.num_classes - 1:
                 raise ValueError(f"{pack} has no null label at {self.cfg.num_classes - 1}: cannot continue its U-Net")
-            load_onnx_weights(self.model, pack / m["unet"]["file"], export_unet)
+            load_onnx_weights(self.model, load_pack_graph(pack, m, "unet"), export_unet)
         else:
-            load_onnx_weights(self.model, pack / m["classifierGrad"]["file"], export_classifier_grad)
+            load_onnx_weights(self.model, load_pack_graph(pack, m, "classifierGrad"), export_classifier_grad)
         self.init_from = dict(pack=m["name"], prior=(m.get("training") or {}).get(self.kind))
         print(f"initialised the {self.kind} from {pack}", file=sys.stderr)
 
     def _init_trunk_from_pack(self, pack: Path):
         from .export import export_unet
         from .onnx_weights import load_onnx_weights
+        from .pack_files import load_pack_graph
         m = self._pack_manifest(pack)
         preset = TRAIN_PRESETS[self.args.preset]
         ucfg = copy.deepcopy(preset["unet"])
         ucfg.num_classes = len(self.data.wnids) + 1 if m.get("unconditionalLabel") is not None else len(self.data.wnids)
-        unet = load_onnx_weights(UNetModel(ucfg), pack / m["unet"]["file"], export_unet)
+        unet = load_onnx_weights(UNetModel(ucfg), load_pack_graph(pack, m, "unet"), export_unet)
         src = unet.state_dict()
         own = self.model.state_dict()
         shared = {k: v for k, v in src.items()
@@ -371,6 +375,9 @@ class Trainer:
         bar = Progress(self.kind, total_s=budget_s, total_steps=args.max_steps, every_s=30.0 if main else math.inf)
         # Intervals run on rank 0's clock (Dist.agree), so every rank decides alike when to save, sample, stop.
         last_ckpt = last_sample = last_eval = self.dist.agree([], 0.0, time.time(), False)[2]
+        # The first checkpoint of a start comes after FIRST_CKPT_S (a kill in the first minutes would otherwise lose
+        # them all), the next ones every --ckpt-every-min.
+        ckpt_after_s = min(FIRST_CKPT_S, args.ckpt_every_min * 60)
         running: Dict[str, float] = {}
         with open(self.log_path if main else os.devnull, "a") as log:
             while (self.elapsed < budget_s and (args.max_steps is None or self.step < args.max_steps)
@@ -388,9 +395,10 @@ class Trainer:
                 if self.step % 25 == 0:
                     log.write(json.dumps(dict(step=self.step, seen=self.seen, elapsed=round(self.elapsed, 1), **stats)) + "\n")
                     log.flush()
-                if now - last_ckpt > args.ckpt_every_min * 60:
+                if now - last_ckpt > ckpt_after_s:
                     self.save()
                     last_ckpt = now
+                    ckpt_after_s = args.ckpt_every_min * 60
                 if self.has_val and now - last_eval > args.eval_every_min * 60:
                     self.evaluate(log)
                     last_eval = now

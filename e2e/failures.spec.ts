@@ -1,5 +1,7 @@
 // Broken packs and bad links, served through route interception (no broken files are shipped).
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { withExternalInitializer } from '../tests/fixtures/onnxPayloads';
 import { expect, generate, originalBytes, status, test, waitReady } from './fixtures';
 
 const TINY = './?pack=tiny16&ep=wasm&steps=5';
@@ -41,7 +43,8 @@ test('missing, truncated and corrupt model files each get a clear message', asyn
   await page.reload();
   await expect(page.getByRole('alert')).toContainText(/\.onnx: got \d+ bytes but the manifest says \d+/);
 
-  // Right size and hash per the manifest, but not an ONNX model: ONNX Runtime's own error is shown.
+  // Right size and hash per the manifest, but not an ONNX model: refused before ONNX Runtime, by the
+  // scan for external-data references (src/shared/onnxExternal.ts), which cannot read it either.
   await page.unroute('**/models/tiny16/*.onnx');
   const junk = Buffer.alloc(4096, 7);
   let unetFile = '';
@@ -55,7 +58,7 @@ test('missing, truncated and corrupt model files each get a clear message', asyn
     route.fulfill({ body: route.request().url().endsWith(`/${unetFile}`) ? junk : await originalBytes(route) }),
   );
   await page.reload();
-  await expect(page.getByRole('alert')).toContainText(/Could not load the model pack: unet\.onnx: ONNX Runtime \(wasm\) could not load it/);
+  await expect(page.getByRole('alert')).toContainText(/Could not load the model pack: unet\.onnx is not a readable ONNX graph \(malformed protobuf/);
   await expect(page.getByRole('combobox', { name: 'Model pack' })).toBeEnabled();
 });
 
@@ -136,4 +139,37 @@ test('a manifest whose labels do not match the classifier is refused at load', a
   });
   await page.goto(TINY);
   await expect(page.getByRole('alert')).toContainText(/Could not load the model pack: classifier_grad\.onnx: the classifier has 10 classes but the manifest lists 11 labels/);
+});
+
+test('hostile manifests and graphs: nested 100k deep, 1e309, an unlisted external-data file: one sentence each', async ({ page }) => {
+  let manifest = async (m: Record<string, unknown>, _raw: string): Promise<string> => JSON.stringify(m);
+  await page.route('**/models/tiny16/manifest.json', async (route) => {
+    const raw = (await originalBytes(route)).toString();
+    await route.fulfill({ body: await manifest(JSON.parse(raw), raw), contentType: 'application/json' });
+  });
+  const alert = page.getByRole('alert');
+
+  const n = 100_000;
+  manifest = async () => `{"schemaVersion":1,"classCond":true,"labels":${'['.repeat(n)}${']'.repeat(n)}}`;
+  await page.goto(TINY);
+  await expect(alert).toContainText('Could not load the model pack: manifest.json nests arrays or objects more than 64 deep');
+
+  manifest = async (_m, raw) => raw.replace(/"classifierScale": [^,]+/, '"classifierScale": 1e309');
+  await page.reload();
+  await expect(alert).toContainText('manifest.sampling.classifierScale must be a finite number (got Infinity (the number is too large for a 64-bit float))');
+
+  // The U-Net graph names evil.data for one of its weights; the manifest lists no such file (and the
+  // server would even serve one). Refused before ONNX Runtime sees the graph.
+  const evil = Buffer.from(withExternalInitializer(readFileSync('public/models/tiny16/unet.onnx'), 'evil.data'));
+  await page.route('**/models/tiny16/unet.onnx', (route) => route.fulfill({ body: evil }));
+  await page.route('**/models/tiny16/evil.data', (route) => route.fulfill({ body: Buffer.alloc(16, 7) }));
+  const requested: string[] = [];
+  page.on('request', (r) => requested.push(new URL(r.url()).pathname.split('/').pop()!));
+  manifest = async (m) => {
+    Object.assign(m.unet as object, { bytes: evil.length, sha256: createHash('sha256').update(evil).digest('hex') });
+    return JSON.stringify(m);
+  };
+  await page.reload();
+  await expect(alert).toContainText('unet.onnx: tensor "extra_weight" takes its data from "evil.data", which is not one of this graph\'s external-data files in the manifest (none)');
+  expect(requested).not.toContain('evil.data');
 });

@@ -1,5 +1,7 @@
-// The production server's security headers (vite.config.ts, `npm start`), and the app working
-// under its Content-Security-Policy: a full generation on the tiny pack with no CSP violation.
+// The production server's security headers (vite.config.ts, `npm start`), its answers to Range
+// requests, and the app working under its Content-Security-Policy: a full generation on the tiny pack
+// with no CSP violation.
+import { readFileSync } from 'node:fs';
 import { expect, generate, samplePixels, test, waitReady } from './fixtures';
 
 test('pages, packs and models carry the security headers; .onnx is typed; missing files are 404', async ({ page }) => {
@@ -20,6 +22,29 @@ test('pages, packs and models carry the security headers; .onnx is typed; missin
 });
 
 const headers = (res: { headers(): Record<string, string> }) => res.headers();
+
+test('Range requests: a suffix is the last bytes, an unsatisfiable range is 416, several ranges get the whole file', async ({ page }) => {
+  const file = readFileSync('public/models/tiny16/manifest.json');
+  const n = file.length;
+  const get = (range: string) => page.request.get('./models/tiny16/manifest.json', { headers: { Range: range } });
+  const cases: [string, number, string | undefined, Buffer][] = [
+    ['bytes=-10', 206, `bytes ${n - 10}-${n - 1}/${n}`, file.subarray(n - 10)],
+    ['bytes=0-0', 206, `bytes 0-0/${n}`, file.subarray(0, 1)],
+    ['bytes=10-', 206, `bytes 10-${n - 1}/${n}`, file.subarray(10)],
+    ['bytes=10-5', 416, `bytes */${n}`, Buffer.alloc(0)],
+    [`bytes=${n}-`, 416, `bytes */${n}`, Buffer.alloc(0)],
+    ['bytes=-0', 416, `bytes */${n}`, Buffer.alloc(0)],
+    ['bytes=0-1,5-6', 200, undefined, file],
+    ['items=0-5', 200, undefined, file],
+  ];
+  for (const [range, code, contentRange, body] of cases) {
+    const res = await get(range);
+    expect(res.status(), range).toBe(code);
+    expect(res.headers()['content-range'], range).toBe(contentRange);
+    expect(await res.body(), range).toEqual(body);
+    expect(res.headers()['content-security-policy'], range).toContain("frame-ancestors 'none'");
+  }
+});
 
 test('a full generation runs under the CSP without a single violation', async ({ page }) => {
   const problems: string[] = [];

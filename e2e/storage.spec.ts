@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Page } from '@playwright/test';
+import type { BrowserContext, Page } from '@playwright/test';
 import { expect, status, test, waitReady } from './fixtures';
 
 const ID = 'storetest';
@@ -322,4 +322,82 @@ test('a pack whose U-Net keeps its weights in an ONNX external-data file is stor
   await page.reload();
   await waitReady(page);
   await expect(profile(page)).toContainText(/all from storage: manifest .* \(storage\)/);
+});
+
+/**
+ * Two tabs (two pages of one browser context, so one OPFS and one lock manager): the pack is listed and
+ * served to both, and each model file's first response is held back until `release()`: a download in
+ * progress in whichever tab asked first.
+ */
+async function serveHeld(context: BrowserContext): Promise<{ log: Served[]; release: () => void }> {
+  const log: Served[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  await context.route('**/models/index.json', async (route) => {
+    const { range: _r, ...headers } = route.request().headers();
+    const index = await (await route.fetch({ headers })).json();
+    index.packs.push({ id: PACK.id, title: PACK.title, path: `models/${PACK.id}/` });
+    await route.fulfill({ json: index });
+  });
+  await context.route(`**/models/${PACK.id}/*`, async (route) => {
+    const file = new URL(route.request().url()).pathname.split('/').pop()!;
+    if (file === 'manifest.json') return route.fulfill({ json: PACK.manifest });
+    const body = PACK.files[file];
+    const range = route.request().headers()['range'];
+    const { start, status, headers } = rangeAnswer(body, range);
+    log.push({ file, range, status, bytes: body.length - start });
+    await gate;
+    await route.fulfill({ status, body: body.subarray(start), headers });
+  });
+  return { log, release };
+}
+
+test('two tabs: the second waits for the file the first is downloading, says so, then reads it from storage', async ({ context }) => {
+  const { log, release } = await serveHeld(context);
+  const first = await context.newPage();
+  await first.goto(URL_);
+  await expect.poll(() => log.length).toBe(1); // the first tab is downloading unet.onnx (held)
+  const second = await context.newPage();
+  await second.goto(URL_);
+  await expect(status(second)).toHaveText(/waiting for another tab of this app, which is storing unet\.onnx/, { timeout: 60_000 });
+  await second.waitForTimeout(4000); // longer than the old lock retry (3 s): still waiting, no error
+  await expect(status(second)).toHaveText(/waiting for another tab/);
+  await expect(second.getByRole('alert')).toHaveCount(0);
+  release();
+  await waitReady(first);
+  await waitReady(second);
+  // Each file crossed the network once, for the first tab; the second read the completed copies.
+  expect(log.map((s) => [s.file, s.status])).toEqual([['unet.onnx', 200], ['classifier_grad.onnx', 200]]);
+  await expect(profile(second)).toContainText(/all from storage/);
+  await second.getByRole('button', { name: 'Generate' }).click();
+  await expect(status(second)).toHaveText(/Done .*step 2 \/ 2/, { timeout: 120_000 });
+});
+
+test('two tabs: deleting a pack the other tab is loading is refused, and that tab ends Ready with the pack stored', async ({ context }) => {
+  const { release } = await serveHeld(context);
+  const loading = await context.newPage();
+  await loading.goto(URL_);
+  const other = await context.newPage();
+  await other.goto('./?pack=tiny16&ep=wasm&steps=2');
+  await waitReady(other, 120_000);
+  await other.locator('summary', { hasText: 'Cached packs' }).click();
+  const row = other.getByRole('row', { name: new RegExp(TITLE) });
+  await expect(row).toContainText('partial'); // the first tab's download in progress
+  await other.getByRole('button', { name: `Delete ${TITLE}` }).click();
+  await expect(other.getByText(`Could not delete the stored pack: ${TITLE} is being loaded in a tab of this app; delete it once that load has finished`)).toBeVisible();
+  await expect(row).toBeVisible();
+  release();
+  await waitReady(loading);
+  // The store holds the whole pack: a reload with the pack's network cut off is ready from storage.
+  await context.unrouteAll({ behavior: 'wait' });
+  await context.route('**/models/**', (route) => route.abort('internetdisconnected'));
+  await loading.reload();
+  await waitReady(loading);
+  await expect(profile(loading)).toContainText(/all from storage/);
+  // Once no tab is loading it, the delete goes through.
+  await other.locator('summary', { hasText: 'Cached packs' }).click();
+  await other.locator('summary', { hasText: 'Cached packs' }).click();
+  await expect(row).toContainText('complete');
+  await other.getByRole('button', { name: `Delete ${TITLE}` }).click();
+  await expect(row).toHaveCount(0);
 });

@@ -36,7 +36,7 @@ import {
 import { DEFAULTS, LIMITS } from '../src/shared/protocol';
 import { CliError, asUserError, finiteNumber, integer, numberInLimits, parseFlags, runMain, str } from './lib/cli';
 import { openSession, ortClassifierGrad, ortDenoiser, type RunTimer } from './lib/ort';
-import { loadPack } from './lib/pack';
+import { loadPack, takeGraph } from './lib/pack';
 import { SAMPLE_LIMITS, checkOutDir, checkOutFile, checkSampleMemory } from './lib/preflight';
 import { encodePng, writeFileAtomic } from './lib/png';
 import { Progress } from './lib/progress';
@@ -145,12 +145,12 @@ runMain('sample', async () => {
 
   const pack = await loadPack(packDir, { fp16: Boolean(flags.fp16), upsampler: !flags['no-upsample'] });
   const m = pack.manifest;
-  const up = pack.upsamplerPath && m.upsampler ? m.upsampler : null;
+  const up = pack.hasUpsampler && m.upsampler ? m.upsampler : null;
   if (!up && str(flags, 'upsample-respacing') !== undefined) {
     throw new CliError(flags['no-upsample'] ? '--upsample-respacing contradicts --no-upsample' : `pack ${m.name} has no upsampler (--upsample-respacing)`);
   }
   checkSampleMemory(batch, numSamples, up ? up.imageSize : m.imageSize);
-  const hasClassifier = pack.classifierGradPath !== null;
+  const hasClassifier = pack.hasClassifier;
   const mode: GuidanceMode = (modeArg as GuidanceMode | undefined)
     ?? (cfgGiven !== undefined ? (scaleGiven !== undefined ? 'both' : 'cfg')
       : scaleGiven !== undefined || flags.unconditional ? 'classifier'
@@ -193,8 +193,8 @@ runMain('sample', async () => {
   const upProc = up ? asUserError(() => upsamplerProcess({ ...m, upsampler: up }, upRespacing)) : null;
 
   const size = m.imageSize;
-  const unetSession = await openSession(pack.unetPath, threads);
-  const clsSession = pack.classifierGradPath ? await openSession(pack.classifierGradPath, threads) : null;
+  const unetSession = await openSession(takeGraph(pack, 'unet'), threads);
+  const clsSession = pack.hasClassifier ? await openSession(takeGraph(pack, 'classifierGrad'), threads) : null;
   const ioProblem = graphIoProblem(unetSession, GRAPH_IO.unet, m.classCond, pack.unet.file)
     ?? (clsSession && m.classifierGrad ? graphIoProblem(clsSession, GRAPH_IO.classifierGrad, true, m.classifierGrad.file) : null);
   if (ioProblem) throw new CliError(`invalid pack ${packDir}: ${ioProblem}`);
@@ -205,7 +205,7 @@ runMain('sample', async () => {
   const denoise = ortDenoiser(unetSession, m.learnSigma ? 6 : 3, unetTimer);
   const classifierGrad = clsSession ? ortClassifierGrad(clsSession, clsTimer) : undefined;
   const finalGrad = clsSession ? ortClassifierGrad(clsSession) : undefined;
-  const upSession = up && pack.upsamplerPath ? await openSession(pack.upsamplerPath, threads) : null;
+  const upSession = up ? await openSession(takeGraph(pack, 'upsampler'), threads) : null;
   const upProblem = upSession && up ? graphIoProblem(upSession, GRAPH_IO.upsampler, up.classCond, up.file) : null;
   if (upProblem) throw new CliError(`invalid pack ${packDir}: ${upProblem}`);
   const upTimer: RunTimer = { ms: 0, calls: 0 };

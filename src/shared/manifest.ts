@@ -15,6 +15,10 @@ export const MANIFEST_LIMITS = {
   maxFileNameLength: 200,
   /** External-data files of one graph entry. */
   maxExternalDataFiles: 16,
+  /** manifest.json itself (a real one has a few KB): bigger files are refused unread (src/shared/jsonLimits.ts). */
+  maxManifestBytes: 64 * 1024 * 1024,
+  /** Arrays/objects nested deeper than this in manifest.json are refused before parsing (a real one nests 4). */
+  maxJsonDepth: 64,
 } as const;
 
 /**
@@ -150,9 +154,18 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A bad value as shown in a message: JSON, cut short (a hostile manifest may hold megabytes). */
+/**
+ * A bad value as shown in a message: JSON, cut short (a hostile manifest may hold megabytes); a number
+ * JSON.parse turned into Infinity (1e309) says so instead of JSON.stringify's "null".
+ */
 function shown(v: unknown): string {
-  const text = v === undefined ? 'nothing' : JSON.stringify(v);
+  if (typeof v === 'number' && !Number.isFinite(v) && !Number.isNaN(v)) return `${v} (the number is too large for a 64-bit float)`;
+  let text: string;
+  try {
+    text = v === undefined ? 'nothing' : (JSON.stringify(v) ?? String(v));
+  } catch {
+    text = 'a value nested too deeply to show'; // JSON.stringify ran out of stack (or met a BigInt)
+  }
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 

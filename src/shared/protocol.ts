@@ -132,8 +132,8 @@ export interface LoadTimings {
   storage: 'opfs' | 'cache' | 'none';
 }
 
-/** What a load is doing once the files are in memory (the status line says it). */
-export type LoadStage = 'sessions' | 'warmup';
+/** What a load is doing once the files are in memory, or that it waits for another tab (the status line says it). */
+export type LoadStage = 'waiting' | 'sessions' | 'warmup';
 
 export type ToWorker =
   /** `fp16` false: prefer the pack's fp32 U-Net even where the fp16 one could run (`?fp16=0`); absent: true. */
@@ -183,7 +183,8 @@ export type FromWorker =
       resumedAt?: number;
     }
   | { kind: 'ready'; loadId: number; manifest: PackManifest; epInfo: EpInfo; warmupMs: number; timings?: LoadTimings }
-  | { kind: 'loadStage'; loadId: number; stage: LoadStage }
+  /** `file`: with 'waiting', the model file another tab of this app has open (is storing) right now. */
+  | { kind: 'loadStage'; loadId: number; stage: LoadStage; file?: string }
   /**
    * The worker is about to store downloads and asks the page for StorageManager.estimate() (and to
    * call persist(), which exists only on the page): the page answers with `storageEstimate`.

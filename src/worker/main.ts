@@ -108,6 +108,9 @@ async function load(req: LoadRequest, signal: AbortSignal): Promise<void> {
   await old?.upsampler?.release();
   const store = await storeReady;
   const storage: LoadStorage = { store, cache: store ? null : await openPackCache(), estimate: () => askEstimate(req.loadId) };
+  // While this load runs no tab can delete the pack; a file another tab is storing is waited for.
+  const releasePack = store ? await store.holdForLoad(req.packUrl) : null;
+  if (store) store.onWaitForOtherTab = (file) => post({ kind: 'loadStage', loadId: req.loadId, stage: 'waiting', file });
   try {
     const loaded = await loadPack(req, wasmThreads, queue, post, () => req.loadId === latestLoad, signal, storage);
     if (!loaded) return;
@@ -118,6 +121,7 @@ async function load(req: LoadRequest, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return; // superseded: the newer load reports instead
     post({ kind: 'loadError', loadId: req.loadId, message: e instanceof Error ? e.message : String(e) });
   } finally {
+    releasePack?.();
     if (!signal.aborted) void postStored(); // the Cached packs list follows every load
   }
 }

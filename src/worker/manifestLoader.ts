@@ -1,5 +1,7 @@
-// Fetches and validates a pack's manifest.json; every failure becomes one readable sentence.
-import { parseManifest, ManifestError, type PackManifest } from '../shared/manifest';
+// Fetches and validates a pack's manifest.json; every failure becomes one readable sentence. The body is
+// read within MANIFEST_LIMITS (bytes, then nesting depth) before JSON.parse sees it.
+import { JsonLimitError, parseJsonBounded } from '../shared/jsonLimits';
+import { MANIFEST_LIMITS, parseManifest, ManifestError, type PackManifest } from '../shared/manifest';
 import { abortable, errorText } from './download';
 import { packFileUrl } from './packUrl';
 
@@ -29,10 +31,11 @@ export async function loadManifest(fetchFn: typeof fetch, packUrl: string, signa
   if (!res.ok) throw new PackError(`manifest.json: HTTP ${res.status} ${res.statusText}`.trim());
   let json: unknown;
   try {
-    json = await abortable(res.json(), signal);
-  } catch {
+    json = parseJsonBounded(await boundedText(res, MANIFEST_LIMITS.maxManifestBytes, signal), MANIFEST_LIMITS.maxJsonDepth);
+  } catch (e) {
     signal?.throwIfAborted();
-    throw new PackError('manifest.json is not valid JSON');
+    if (e instanceof PackError) throw e;
+    throw new PackError(e instanceof JsonLimitError ? `manifest.json ${e.message.replace(/^it /, '')}` : 'manifest.json is not valid JSON');
   }
   try {
     return parseManifest(json);
@@ -40,6 +43,32 @@ export async function loadManifest(fetchFn: typeof fetch, packUrl: string, signa
     if (e instanceof ManifestError) throw new PackError(`invalid manifest: ${e.message}`);
     throw e;
   }
+}
+
+/** The body as text; more than `max` bytes (announced, or arrived) is refused without reading the rest. */
+async function boundedText(res: Response, max: number, signal?: AbortSignal): Promise<string> {
+  const tooBig = () => new PackError(`manifest.json has more than ${max} bytes (a manifest has a few KB): refused unread`);
+  if (Number(res.headers.get('Content-Length') ?? 0) > max) {
+    await res.body?.cancel().catch(() => {});
+    throw tooBig();
+  }
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await abortable(reader.read(), signal);
+    if (done) break;
+    n += value.length;
+    if (n > max) {
+      await reader.cancel().catch(() => {});
+      throw tooBig();
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(n);
+  parts.reduce((at, p) => (all.set(p, at), at + p.length), 0);
+  return new TextDecoder().decode(all);
 }
 
 export interface LoadedManifest {

@@ -154,7 +154,7 @@ export async function loadGraphFromStore(
 ): Promise<StoredGraph> {
   const url = packFileUrl(packUrl, g.file);
   signal?.throwIfAborted();
-  const file = await store.openFile(g, clock as PhaseClock);
+  const file = await store.openFile(g, clock as PhaseClock, signal); // may wait for another tab storing it
   try {
     const bytes = allocBytes(g.bytes, g.file);
     const readBytes = file.offset;

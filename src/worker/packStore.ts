@@ -12,12 +12,16 @@
 // that mark (and checks the size) instead of hashing 1 GB again. A checkpoint flushes the data
 // first, then saves the hash state, so the bytes up to a checkpoint are always on disk: a resumed
 // download truncates whatever came after it and continues hashing from the saved state.
+//
+// Tabs share the store through locks (storeLocks.ts): a file open in one tab makes another wait for it
+// (then read the completed copy), and a pack being loaded anywhere cannot be deleted.
 import type { GraphFile, PackManifest } from '../shared/manifest';
 import { graphParts } from './graphChoice';
 import type { StoredPackInfo } from '../shared/protocol';
 import { formatBytes } from '../shared/bytes';
 import { isLocked, isNotFound, isQuotaExceeded, type DirHandleLike, type FileHandleLike, type SyncHandleLike } from './opfs';
 import { Sha256, type Sha256State } from './sha256';
+import { acquire, defaultLocks, type LocksLike, type Release } from './storeLocks';
 
 export const STORE_DIR = 'guided-diffusion-packs-v1';
 /** A resume checkpoint (data flushed, hash state saved) after at least this many new bytes. */
@@ -247,22 +251,27 @@ export class StoredFile {
 }
 
 export class PackStore {
-  /** sha256 of the files this worker has open (never garbage-collected, never deleted). */
-  private readonly open = new Set<string>();
+  /** sha256 of the files this worker has open (never garbage-collected, never deleted), and their file locks. */
+  private readonly open = new Map<string, Release>();
   private readonly files: DirHandleLike;
   private readonly records: DirHandleLike;
+  private readonly locks: LocksLike;
   readonly checkpointBytes: number;
+  /** Told when openFile has to wait for another tab that has the file open (a download in progress there). */
+  onWaitForOtherTab: ((file: string) => void) | null = null;
 
-  private constructor(files: DirHandleLike, records: DirHandleLike, checkpointBytes: number) {
+  private constructor(files: DirHandleLike, records: DirHandleLike, checkpointBytes: number, locks: LocksLike) {
     this.files = files;
     this.records = records;
     this.checkpointBytes = checkpointBytes;
+    this.locks = locks;
   }
 
-  static async open(root: DirHandleLike, checkpointBytes = CHECKPOINT_BYTES): Promise<PackStore> {
+  /** `locks`: the origin's lock manager (navigator.locks) by default; tests pass one shared by two "tabs". */
+  static async open(root: DirHandleLike, checkpointBytes = CHECKPOINT_BYTES, locks: LocksLike = defaultLocks()): Promise<PackStore> {
     const dir = await root.getDirectoryHandle(STORE_DIR, { create: true });
     const files = await dir.getDirectoryHandle('files', { create: true });
-    return new PackStore(files, await dir.getDirectoryHandle('records', { create: true }), checkpointBytes);
+    return new PackStore(files, await dir.getDirectoryHandle('records', { create: true }), checkpointBytes, locks);
   }
 
   /** The record key of a pack folder URL. */
@@ -276,11 +285,30 @@ export class PackStore {
     return m ? m.offset : 0;
   }
 
-  /** Opens `g` for reading or resuming; the caller must close() it. */
-  async openFile(g: FileSpec, clock: PhaseClock): Promise<StoredFile> {
+  /**
+   * Opens `g` for reading or resuming; the caller must close() it. When another tab has it open, waits
+   * for that tab (telling onWaitForOtherTab) and then finds what it stored; `signal` ends the wait.
+   */
+  async openFile(g: FileSpec, clock: PhaseClock, signal?: AbortSignal): Promise<StoredFile> {
     if (this.open.has(g.sha256)) throw new StoreError(`${g.file} is already open in this tab`);
-    const data = await openSync(await this.files.getFileHandle(dataName(g.sha256), { create: true }), g.file);
-    this.open.add(g.sha256);
+    const lockName = `${STORE_DIR}:file:${g.sha256}`;
+    let unlock = await acquire(this.locks, lockName, { ifAvailable: true });
+    if (!unlock) {
+      this.onWaitForOtherTab?.(g.file);
+      unlock = (await acquire(this.locks, lockName, { signal }))!;
+    }
+    if (this.open.has(g.sha256)) {
+      unlock();
+      throw new StoreError(`${g.file} is already open in this tab`);
+    }
+    let data: SyncHandleLike;
+    try {
+      data = await openSync(await this.files.getFileHandle(dataName(g.sha256), { create: true }), g.file);
+    } catch (e) {
+      unlock();
+      throw e;
+    }
+    this.open.set(g.sha256, unlock);
     try {
       const meta = await this.readMeta(g);
       const size = data.getSize();
@@ -294,14 +322,23 @@ export class PackStore {
       return new StoredFile(this, g, data, 0, false, new Sha256(), clock);
     } catch (e) {
       data.close();
-      this.open.delete(g.sha256);
+      this.released(g.sha256);
       throw e;
     }
   }
 
-  /** Called by StoredFile.close(). */
+  /** Called by StoredFile.close(), after the file's access handle is closed. */
   released(sha256: string): void {
+    this.open.get(sha256)?.();
     this.open.delete(sha256);
+  }
+
+  /**
+   * Marks the pack at `packUrl` as being loaded (a shared lock, held until the returned Release is
+   * called): while any tab holds it, deletePack refuses to delete the pack.
+   */
+  async holdForLoad(packUrl: string): Promise<Release> {
+    return (await acquire(this.locks, `${STORE_DIR}:pack:${PackStore.key(packUrl)}`, { mode: 'shared' }))!;
   }
 
   async writeMeta(m: FileMeta): Promise<void> {
@@ -389,13 +426,19 @@ export class PackStore {
     if (!r) throw new StoreError('no such stored pack (already deleted?)');
     const busy = r.files.find((f) => this.open.has(f.sha256));
     if (busy) throw new StoreError(`${r.title || r.name} is being loaded right now (${busy.file}); delete it once the load has finished`);
-    await removeIfThere(this.records, `${key}.json`);
-    await this.collectGarbage();
+    const unlock = await acquire(this.locks, `${STORE_DIR}:pack:${key}`, { ifAvailable: true });
+    if (!unlock) throw new StoreError(`${r.title || r.name} is being loaded in a tab of this app; delete it once that load has finished`);
+    try {
+      await removeIfThere(this.records, `${key}.json`);
+      await this.collectGarbage();
+    } finally {
+      unlock();
+    }
   }
 
   /** Removes files that no record names (skipping open ones and ones another tab holds). */
   async collectGarbage(): Promise<void> {
-    const used = new Set<string>(this.open);
+    const used = new Set<string>(this.open.keys());
     for (const name of await this.recordNames()) for (const f of (await this.readRecord(name))?.files ?? []) used.add(f.sha256);
     const names: string[] = [];
     for await (const name of this.files.keys()) names.push(name);

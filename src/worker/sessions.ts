@@ -4,6 +4,7 @@ import type * as ort from 'onnxruntime-web';
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../diffusion/types';
 import type { Ep } from '../shared/protocol';
 import { GRAPH_IO, classifierLabelProblem, graphIoProblem, type PackManifest, type UpsamplerGraph } from '../shared/manifest';
+import { externalDataProblem } from '../shared/onnxExternal';
 import type { GpuUploadDevice } from './gpu';
 import type { Feed } from './gpuFeeds';
 import { cpuGraphIo, gpuGraphIo, type GraphIo } from './graphIo';
@@ -44,6 +45,9 @@ export interface GraphBytes {
 
 /** Session creation with the file named in the error (ORT's own message says "protobuf parsing failed"). */
 export async function createSession(file: GraphBytes, ep: Ep, extra: Partial<ort.InferenceSession.SessionOptions> = {}): Promise<ort.InferenceSession> {
+  // The graph may read external data only from the files the manifest lists (handed over below).
+  const problem = externalDataProblem(file.bytes, file.name, (file.externalData ?? []).map((e) => e.path));
+  if (problem) throw new Error(problem);
   try {
     const ort = await ortFor(ep);
     const options = { ...sessionOptions(ep), ...extra };

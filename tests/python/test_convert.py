@@ -49,8 +49,8 @@ def test_round_trip(ckpts, tmp_path, capsys):
                       "--classifier-flags", CLS_FLAGS, "--out", out, "--fp16", "--name", "tiny"], capsys)
     assert code == 0, err
     m = read_manifest(out)  # validates fields, sizes and sha256
-    assert sorted(p.name for p in out.iterdir()) == ["classifier_grad.onnx", "manifest.json", "unet.fp16.onnx",
-                                                      "unet.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == [".adm-output.json", "classifier_grad.onnx", "manifest.json",
+                                                      "unet.fp16.onnx", "unet.onnx"]
     assert m["name"] == "tiny" and m["imageSize"] == 64 and m["classCond"] and m["learnSigma"]
     assert m["labels"] == list(range(1000)) and m["unconditionalLabel"] is None
     assert m["diffusion"] == {"noiseSchedule": "cosine", "diffusionSteps": 1000, "predictXstart": False,
@@ -204,10 +204,19 @@ def test_existing_out_dir(ckpts, tmp_path, capsys):
     code, err = _run(["--unet", ckpts["unet_pt"], "--unet-flags", UNET_FLAGS, "--out", out, "--no-verify"], capsys)
     assert code == 2 and "already exists and is not empty" in err and "--force" in err
     assert (out / "keep.txt").read_text() == "mine" and sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    # --force replaces only a folder this toolkit wrote; another one needs --replace-any-folder as well
+    code, err = _run(["--unet", ckpts["unet_pt"], "--unet-flags", UNET_FLAGS, "--out", out, "--no-verify",
+                      "--force"], capsys)
+    assert code == 2 and "is not a folder this toolkit wrote" in err and "--replace-any-folder" in err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    code, err = _run(["--unet", ckpts["unet_pt"], "--unet-flags", UNET_FLAGS, "--out", out, "--no-verify",
+                      "--force", "--replace-any-folder"], capsys)
+    assert code == 0, err
+    assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
+    # the pack it wrote is replaced by --force alone (the marker says it is ours)
     code, err = _run(["--unet", ckpts["unet_pt"], "--unet-flags", UNET_FLAGS, "--out", out, "--no-verify",
                       "--force"], capsys)
     assert code == 0, err
-    assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
     assert not list(tmp_path.glob(".p.*"))
 
 
@@ -255,7 +264,7 @@ def test_cascade_round_trip(ckpts, tmp_path, capsys):
                       "--upsampler-flags", UPSAMPLER_FLAGS, "--upsampler-respacing", "ddim25", "--out", out], capsys)
     assert code == 0, err
     m = read_manifest(out)
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "unet.onnx", "upsampler.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == [".adm-output.json", "manifest.json", "unet.onnx", "upsampler.onnx"]
     u = m["upsampler"]
     assert (u["imageSize"], u["lowResSize"], u["classCond"], u["dtype"]) == (256, 64, True, "float32")
     assert u["diffusion"]["noiseSchedule"] == "linear" and m["diffusion"]["noiseSchedule"] == "cosine"

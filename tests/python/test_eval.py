@@ -78,7 +78,7 @@ def test_eval_tiny16_both_modes(tiny_setup, tmp_path, capsys, need_ort):
         _assert_png(out / r["grid"], (16, 16 * 10))  # one row per class
         assert "samples" not in r
     _assert_png(out / "eval.png", (800, 400))
-    assert sorted(p.name for p in out.iterdir()) == ["eval.json", "eval.png", "grids"]
+    assert sorted(p.name for p in out.iterdir()) == [".adm-output.json", "eval.json", "eval.png", "grids"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp folders left behind"
     # a second run replaces the folder atomically
     rc, _, stderr = _run(_eval_args(TINY16, data, judge, out, scales="0", extra=["--modes", "uncond"]), capsys)

@@ -7,7 +7,7 @@
 // (classifier row: U-Net 6 + gradient 6; CFG row: U-Net 11, no gradient).
 import type { Browser } from '@playwright/test';
 import { openSession, ortClassifierGrad, ortDenoiser } from '../lib/ort';
-import { loadPack } from '../lib/pack';
+import { loadPack, takeGraph } from '../lib/pack';
 import { median, round } from './report';
 
 export interface BatchCall {
@@ -54,9 +54,9 @@ export function summarise(rows: Omit<BatchRow, 'msPerCell' | 'overBatch1'>[]): {
 export async function benchNodeBatches(packDir: string, batches: number[], steps: number, threads: number, log: (m: string) => void) {
   const pack = await loadPack(packDir);
   const m = pack.manifest;
-  if (!pack.classifierGradPath) throw new Error(`pack ${m.name} has no classifier gradient graph`);
-  const unet = await openSession(pack.unetPath, threads);
-  const cls = await openSession(pack.classifierGradPath, threads);
+  if (!pack.hasClassifier) throw new Error(`pack ${m.name} has no classifier gradient graph`);
+  const unet = await openSession(takeGraph(pack, 'unet'), threads);
+  const cls = await openSession(takeGraph(pack, 'classifierGrad'), threads);
   const denoise = ortDenoiser(unet, m.learnSigma ? 6 : 3);
   const grad = ortClassifierGrad(cls);
   const s = m.imageSize;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createGaussianRng, createProcessForPack, sampleLoop } from '../../src/diffusion';
 import { CliError } from '../lib/cli';
 import { openSession, ortClassifierGrad, ortDenoiser } from '../lib/ort';
-import { loadPack } from '../lib/pack';
+import { loadPack, takeGraph } from '../lib/pack';
 import { log, round, stats } from './report';
 
 /** Threads of the node runs (intra-op), comparable with the browser's wasm EP. */
@@ -13,10 +13,10 @@ export const NODE_THREADS = 2;
 export async function benchNode(packName: string, steps: number, scaleArg: number | undefined) {
   const pack = await loadPack(join('public/models', packName));
   const m = pack.manifest;
-  if (!pack.classifierGradPath) throw new CliError(`pack ${m.name} has no classifier gradient graph`);
+  if (!pack.hasClassifier) throw new CliError(`pack ${m.name} has no classifier gradient graph`);
   const threads = NODE_THREADS;
-  const unet = await openSession(pack.unetPath, threads);
-  const cls = await openSession(pack.classifierGradPath, threads);
+  const unet = await openSession(takeGraph(pack, 'unet'), threads);
+  const cls = await openSession(takeGraph(pack, 'classifierGrad'), threads);
   // steps + 1 respaced DDIM steps: the first is the warm-up and is not counted.
   const proc = createProcessForPack(m, `ddim${steps + 1}`);
   const scale = scaleArg ?? m.sampling.classifierScale;

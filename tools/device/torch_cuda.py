@@ -78,6 +78,7 @@ def build_models(pack: Path, manifest: dict):
     legacy_onnx_export()
     from adm.export import export_classifier_grad, export_unet
     from adm.onnx_weights import load_onnx_weights
+    from adm.pack_files import load_pack_graph
     from adm.unet import EncoderUNetModel, UNetModel
 
     name = manifest.get("name")
@@ -96,9 +97,9 @@ def build_models(pack: Path, manifest: dict):
     unet = UNetModel(ucfg)
     cls = EncoderUNetModel(ccfg) if "classifierGrad" in manifest else None
     try:
-        load_onnx_weights(unet, pack / manifest["unet"]["file"], export_unet)
+        load_onnx_weights(unet, load_pack_graph(pack, manifest, "unet"), export_unet)
         if cls is not None:
-            load_onnx_weights(cls, pack / manifest["classifierGrad"]["file"], export_classifier_grad)
+            load_onnx_weights(cls, load_pack_graph(pack, manifest, "classifierGrad"), export_classifier_grad)
     except Exception as e:  # noqa: BLE001 - e.g. another torch's exporter lays the template graph out differently
         # The timings need only the architecture; the output comparison is then meaningless (and skipped).
         return unet, cls, f"RANDOM (same architecture): reading the pack's weights failed: {type(e).__name__}: {e}"

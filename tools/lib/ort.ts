@@ -4,6 +4,8 @@ import * as ort from 'onnxruntime-node';
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../../src/diffusion';
 import { GRAPH_IO } from '../../src/shared/manifest';
 import { createSerialQueue } from '../../src/worker/serialQueue';
+import { CliError } from './cli';
+import type { VerifiedGraph } from './pack';
 
 const IO = GRAPH_IO.names;
 
@@ -24,13 +26,22 @@ function runTimed(session: ort.InferenceSession, feeds: Record<string, ort.Tenso
   });
 }
 
-export async function openSession(path: string, threads = 2): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(path, {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-  });
+/**
+ * A session for a checked graph (tools/lib/pack.ts): from its bytes in memory, with its external-data
+ * files given as bytes too, so ONNX Runtime reads no file. A graph ORT refuses is the pack's fault: CliError.
+ */
+export async function openSession(graph: VerifiedGraph, threads = 2): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(graph.bytes, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      ...(graph.externalData.length ? { externalData: graph.externalData } : {}),
+    });
+  } catch (e) {
+    throw new CliError(`${graph.file}: ONNX Runtime could not load it: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 const int64 = (labels: Int32Array) => BigInt64Array.from(labels, (v) => BigInt(v));

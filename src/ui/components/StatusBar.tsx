@@ -16,6 +16,9 @@ export function formatDuration(sec: number): string {
 /** The status line's text for a state (exported for tests). */
 export function statusText(s: AppState): string {
   if (s.packStatus === 'loading') {
+    if (s.loadStage === 'waiting') {
+      return `Loading pack: waiting for another tab of this app, which is storing ${s.waitingFor ?? 'this pack'}; it is read from storage once that tab is done…`;
+    }
     if (s.loadStage === 'sessions') return 'Loading pack: creating the ONNX Runtime sessions…';
     if (s.loadStage === 'warmup') return 'Loading pack: preparing the models (warm-up run)…';
     const p = s.progress;

@@ -36,8 +36,10 @@ export interface ModelSlice {
   warmupMs: number | null;
   /** Where the newest ready load's time went. */
   loadTimings: LoadTimings | null;
-  /** What a load does after its downloads (sessions, warm-up); null before. */
+  /** What a load does after its downloads (sessions, warm-up), or 'waiting' for another tab; null otherwise. */
   loadStage: LoadStage | null;
+  /** With loadStage 'waiting': the model file the other tab of this app is storing. */
+  waitingFor: string | null;
   loadError: string | null;
   /** Null until the worker first reports. */
   stored: StoredState | null;
@@ -48,7 +50,7 @@ export interface ModelSlice {
   loadProgress: (p: LoadProgress) => void;
   loadReady: (manifest: PackManifest, epInfo: EpInfo, warmupMs: number, timings?: LoadTimings | null) => void;
   loadFailed: (message: string) => void;
-  loadStageChanged: (stage: LoadStage) => void;
+  loadStageChanged: (stage: LoadStage, file?: string) => void;
   setStored: (stored: StoredState) => void;
   setStorageEstimate: (estimate: StorageEstimateInfo | null) => void;
 }
@@ -64,17 +66,19 @@ export const createModelSlice: StateCreator<AppState, [], [], ModelSlice> = (set
   warmupMs: null,
   loadTimings: null,
   loadStage: null,
+  waitingFor: null,
   loadError: null,
   stored: null,
   storageEstimate: null,
   setPacks: (packs, defaultPackId) => set({ packs, defaultPackId }),
   loadStarted: (loadId) =>
-    set({ loadId, packStatus: 'loading', progress: null, manifest: null, epInfo: null, warmupMs: null, loadTimings: null, loadStage: null, loadError: null }),
-  loadProgress: (progress) => set({ progress }),
+    set({ loadId, packStatus: 'loading', progress: null, manifest: null, epInfo: null, warmupMs: null, loadTimings: null, loadStage: null, waitingFor: null, loadError: null }),
+  // Progress means the wait for another tab (if any) is over.
+  loadProgress: (progress) => set((s) => (s.loadStage === 'waiting' ? { progress, loadStage: null, waitingFor: null } : { progress })),
   loadReady: (manifest, epInfo, warmupMs, timings = null) =>
-    set({ packStatus: 'ready', manifest, epInfo, warmupMs, loadTimings: timings, loadStage: null, progress: null }),
-  loadFailed: (loadError) => set({ packStatus: 'error', loadError, progress: null, loadStage: null }),
-  loadStageChanged: (loadStage) => set({ loadStage }),
+    set({ packStatus: 'ready', manifest, epInfo, warmupMs, loadTimings: timings, loadStage: null, waitingFor: null, progress: null }),
+  loadFailed: (loadError) => set({ packStatus: 'error', loadError, progress: null, loadStage: null, waitingFor: null }),
+  loadStageChanged: (loadStage, file) => set({ loadStage, waitingFor: loadStage === 'waiting' ? (file ?? null) : null }),
   setStored: (stored) => set({ stored }),
   setStorageEstimate: (storageEstimate) => set({ storageEstimate }),
 });

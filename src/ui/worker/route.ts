@@ -21,7 +21,7 @@ export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker,
       }
       return 'none';
     case 'loadStage':
-      if (msg.loadId === s.loadId) s.loadStageChanged(msg.stage);
+      if (msg.loadId === s.loadId) s.loadStageChanged(msg.stage, msg.file);
       return 'none';
     case 'needStorageEstimate':
       // Answered by the client even for an older load: the worker is waiting on it either way.

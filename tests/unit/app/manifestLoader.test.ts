@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MANIFEST_LIMITS, parseManifest } from '../../../src/shared/manifest';
 import { loadManifest } from '../../../src/worker/manifestLoader';
 import { fakeManifest } from './fakes';
 
@@ -25,5 +26,38 @@ describe('loadManifest', () => {
       throw new TypeError('Failed to fetch');
     }) as typeof fetch;
     await expect(loadManifest(fail, BASE)).rejects.toThrow('could not fetch manifest.json (Failed to fetch)');
+  });
+
+  it('refuses a manifest nested 100k deep before parsing it, in one sentence', async () => {
+    const n = 100_000;
+    const text = `{"schemaVersion":1,"classCond":true,"labels":${'['.repeat(n)}${']'.repeat(n)}}`;
+    await expect(loadManifest(serve(() => new Response(text)), BASE)).rejects.toThrow(/^manifest\.json nests arrays or objects more than 64 deep$/);
+    // A value that deep reaching the validator some other way is shown as such, not a stack overflow.
+    let deep: unknown = [];
+    for (let i = 0; i < n; i++) deep = [deep];
+    expect(() => parseManifest({ schemaVersion: 1, classCond: true, labels: deep })).toThrow(/manifest\.labels\[0\] must be an ImageNet index 0\.\.999 \(got a value nested too deeply to show\)/);
+  });
+
+  it('refuses an oversized manifest unread: announced by Content-Length, or streamed without one', async () => {
+    const max = MANIFEST_LIMITS.maxManifestBytes;
+    let pulled = 0;
+    const announced = () => new Response('{}', { headers: { 'Content-Length': String(max + 1) } });
+    await expect(loadManifest(serve(announced), BASE)).rejects.toThrow(`manifest.json has more than ${max} bytes`);
+    const endless = () => new Response(new ReadableStream<Uint8Array>({
+      pull(c) {
+        pulled += 1 << 20;
+        c.enqueue(new Uint8Array(1 << 20).fill(0x20));
+      },
+    }));
+    await expect(loadManifest(serve(endless), BASE)).rejects.toThrow(`manifest.json has more than ${max} bytes`);
+    expect(pulled).toBeLessThanOrEqual(max + 2 * (1 << 20)); // stopped right after the limit
+  });
+
+  it('says that 1e309 is too large rather than "null"', async () => {
+    const m = JSON.stringify(fakeManifest()).replace(/"classifierScale":[^,}]+/, '"classifierScale":1e309');
+    expect(m).toContain('1e309');
+    await expect(loadManifest(serve(() => new Response(m)), BASE)).rejects.toThrow(
+      'invalid manifest: manifest.sampling.classifierScale must be a finite number (got Infinity (the number is too large for a 64-bit float))',
+    );
   });
 });

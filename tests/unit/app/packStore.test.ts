@@ -8,6 +8,7 @@ import type { GraphFile } from '../../../src/shared/manifest';
 import { DownloadError } from '../../../src/worker/download';
 import { loadGraphFromStore, type LoadClock } from '../../../src/worker/packFiles';
 import { PackStore, STORE_DIR } from '../../../src/worker/packStore';
+import { localLocks } from '../../../src/worker/storeLocks';
 import { fakeManifest } from './fakes';
 import { FakeDir, serveFile, type ServeOptions } from './fakeOpfs';
 
@@ -296,10 +297,10 @@ describe('PackStore records', () => {
     expect((await store.getRecord(BASE))?.files.map((f) => f.sha256)).toEqual([unet2.sha256]);
   });
 
-  it('another tab holding a file: the second opener waits for the lock, or gives up with a message', async () => {
+  it('without a shared lock manager (the previous page\'s worker on reload), the second opener retries, then gives up with a message', async () => {
     const root = new FakeDir();
-    const tabA = await PackStore.open(root, CHECKPOINT);
-    const tabB = await PackStore.open(root, CHECKPOINT);
+    const tabA = await PackStore.open(root, CHECKPOINT, localLocks());
+    const tabB = await PackStore.open(root, CHECKPOINT, localLocks());
     await expect(tabA.openFile(unet, clock().fn).then((f) => f.close())).resolves.toBeUndefined();
     const held = await tabA.openFile(unet, clock().fn);
     await expect(tabA.openFile(unet, clock().fn)).rejects.toThrow(/already open in this tab/);
@@ -318,5 +319,72 @@ describe('PackStore records', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  /** Two tabs of one origin: one store each on the same OPFS and the same lock manager (navigator.locks). */
+  async function twoTabs() {
+    const root = new FakeDir();
+    const locks = localLocks();
+    return { root, tabA: await PackStore.open(root, CHECKPOINT, locks), tabB: await PackStore.open(root, CHECKPOINT, locks) };
+  }
+
+  it('two tabs: the second waits (and says so) while the first stores a file, then reads the completed copy without downloading', async () => {
+    const { tabA, tabB } = await twoTabs();
+    await tabA.putRecord(BASE, manifest, [unet]);
+    const a = await tabA.openFile(unet, clock().fn); // tab A is downloading unet.onnx
+    await a.append(body.subarray(0, 20_000));
+    const waited: string[] = [];
+    tabB.onWaitForOtherTab = (file) => waited.push(file);
+    let bDone = false;
+    let b: Awaited<ReturnType<typeof load>>;
+    vi.useFakeTimers();
+    try {
+      b = await load(tabB, {}, unet);
+      void b.p.then(() => (bDone = true), () => (bDone = true));
+      await vi.advanceTimersByTimeAsync(60_000); // a long download in tab A
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(waited).toEqual(['unet.onnx']);
+    expect(bDone).toBe(false); // still waiting: no "open in another tab" failure after a few seconds
+    await a.append(body.subarray(20_000));
+    expect((await a.finish()).ok).toBe(true);
+    a.close();
+    const got = await b.p;
+    expect(got).toMatchObject({ fromStore: true, fetchedBytes: 0, readBytes: body.length });
+    expect(sha(got.bytes)).toBe(unet.sha256);
+    expect(b.server.requests).toEqual([]);
+  });
+
+  it('two tabs: picking another pack while waiting for the other tab ends the wait at once', async () => {
+    const { tabA, tabB } = await twoTabs();
+    const a = await tabA.openFile(unet, clock().fn);
+    const ctrl = new AbortController();
+    const server = serveFile(body);
+    const p = loadGraphFromStore(tabB, server.fetchFn, BASE, unet, () => {}, clock().fn, ctrl.signal, []);
+    await new Promise((r) => setTimeout(r, 50));
+    ctrl.abort(new DOMException('another model pack was picked', 'AbortError'));
+    await expect(p).rejects.toThrow('another model pack was picked');
+    a.close();
+    const again = await tabB.openFile(unet, clock().fn); // nothing left locked by the abandoned wait
+    again.close();
+  });
+
+  it('two tabs: deleting a pack the other tab is loading is refused, so that tab ends Ready with its pack stored', async () => {
+    const { root, tabA, tabB } = await twoTabs();
+    // Tab B loads the pack: it holds it for the whole load, stores unet.onnx, then the classifier.
+    const release = await tabB.holdForLoad(BASE);
+    await tabB.putRecord(BASE, manifest, [unet, grad]);
+    await (await load(tabB, {}, unet)).p;
+    // Tab A's Delete in between: refused with a message (before the fix it removed the record and unet.onnx).
+    await expect(tabA.deletePack(PackStore.key(BASE))).rejects.toThrow(/Pack P is being loaded in a tab of this app; delete it once that load has finished/);
+    await (await load(tabB, {}, grad, gradBytes)).p;
+    release();
+    expect(await tabA.list()).toEqual([expect.objectContaining({ title: 'Pack P', bytes: 57_000, totalBytes: 57_000, complete: true })]);
+    expect(root.names(`${STORE_DIR}/files`)).toHaveLength(4);
+    // Once the load is over the delete goes through, in either tab.
+    await tabA.deletePack(PackStore.key(BASE));
+    expect(await tabB.list()).toEqual([]);
+    expect(root.names(`${STORE_DIR}/files`)).toEqual([]);
   });
 });
