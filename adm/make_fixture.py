@@ -7,7 +7,7 @@ configuration, with their templates from the template CLI (and, with --convert, 
 DIR/unet.pt, DIR/classifier.pt   flat float32 state dicts saved with torch.save, keys as the released files have them
                                  (NARROW_UNET_FLAGS / NARROW_CLASSIFIER_FLAGS: 64x64, 32 channels, ~1-2 M parameters)
 DIR/templates/                   index.json + narrow64_diffusion/ + narrow64_classifier/: the same layout as
-                                 public/templates, written by the template CLI's code (adm.templates, adm.template_index)
+                                 public/templates, the folders written by `npm run template -- --kind ... --flags ...`
 DIR/pack/                        (--convert) `npm run convert -- --templates DIR/templates --fp16 ...` of the two files
 DIR/fixture.json                 the flags, seeds, parameter counts and paths above
 
@@ -30,7 +30,8 @@ import torch
 from .cli_safety import output_folder, sigterm_as_exit
 from .presets import build_model, randomize_zero_init
 from .template_index import write_index
-from .templates import make_template, spec_from_flags
+from .template_cli import main as template_cli
+from .templates import spec_from_flags
 
 # The released 64x64 flags, narrowed: one level of attention, two levels (U-Net), 32 channels, one block. The
 # classifier's channel multipliers are fixed by image size (create_classifier), hence 64x64 for both.
@@ -41,7 +42,9 @@ NARROW_UNET_FLAGS = (
 NARROW_CLASSIFIER_FLAGS = (
     "--image_size 64 --classifier_attention_resolutions 8 --classifier_depth 1 --classifier_width 32 "
     "--classifier_pool attention --classifier_resblock_updown True --classifier_use_scale_shift_norm True")
-STEMS = {"unet": "narrow64_diffusion", "classifier": "narrow64_classifier"}
+FOLDERS = {"unet": "narrow64_diffusion", "classifier": "narrow64_classifier"}
+TITLES = {"unet": "Narrowed 64\u00d764 class-conditional U-Net (test fixture)",
+          "classifier": "Narrowed 64\u00d764 noisy classifier (test fixture)"}
 
 
 def random_checkpoint(slot: str, flags: str, path: Path, seed: int) -> int:
@@ -75,9 +78,12 @@ def make_fixture(out: Path, seed: int = 1, convert: bool = False) -> dict:
         flags = {"unet": NARROW_UNET_FLAGS, "classifier": NARROW_CLASSIFIER_FLAGS}
         params = {slot: random_checkpoint(slot, f, tmp / f"{slot}.pt", seed + i)
                   for i, (slot, f) in enumerate(flags.items())}
-        for slot, f in flags.items():
-            make_template(spec_from_flags(slot, f, stem=STEMS[slot]), tmp / "templates" / STEMS[slot])
-        write_index(tmp / "templates", list(STEMS.values()))
+        for slot, f in flags.items():  # npm run template -- --kind SLOT --flags F --out DIR
+            code = template_cli(["--kind", slot, "--flags", f, "--title", TITLES[slot],
+                                 "--out", str(tmp / "templates" / FOLDERS[slot])])
+            if code != 0:
+                raise SystemExit(code)
+        write_index(tmp / "templates", list(FOLDERS.values()))
         info = {"seed": seed, "unetFlags": NARROW_UNET_FLAGS, "classifierFlags": NARROW_CLASSIFIER_FLAGS,
                 "parameters": params, "unet": "unet.pt", "classifier": "classifier.pt", "templates": "templates"}
         if convert:

@@ -50,7 +50,8 @@ def tensor_bytes(value: Union[torch.Tensor, np.ndarray], dtype: str) -> bytes:
     a = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
     a = np.ascontiguousarray(a, dtype="<f4")
     if dtype == "float16":
-        return a.astype("<f2").tobytes()
+        with np.errstate(over="ignore"):  # beyond 65504 is infinity in fp16, as numpy rounds it
+            return a.astype("<f2").tobytes()
     if dtype == "float32":
         return a.tobytes()
     raise ValueError(f"unknown stored dtype {dtype!r}")

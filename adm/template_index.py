@@ -30,8 +30,8 @@ from .templates import (FORMAT, SHIPPED_STEMS, TEMPLATE_FILE, VERSION, TemplateE
 PathLike = Union[str, Path]
 SHIPPED = REPO / "public" / "templates"
 INDEX_FILE = "index.json"
-# The modules whose code decides a template's bytes (every adm module `import adm.template_index` loads; the test
-# checks the list is complete).
+# The modules whose code decides a template's bytes: every adm module `import adm.templates` loads, plus adm.superres
+# (build_model imports it for upsamplers). tests/python/test_templates.py checks the list is complete.
 GENERATOR_MODULES = ("adm.config", "adm.export", "adm.flags", "adm.grad_graph", "adm.graph_passes", "adm.manifest",
                      "adm.pack", "adm.presets", "adm.static_blocks", "adm.static_ops", "adm.static_unet",
                      "adm.superres", "adm.template_graph", "adm.templates", "adm.unet", "adm.cli_safety")
@@ -57,7 +57,7 @@ def generator_fingerprint() -> Dict:
 def index_entry(folder: Path) -> Dict:
     t = read_template(folder)
     files = sorted([TEMPLATE_FILE] + [g["file"] for g in t["graphs"]])
-    entry = {"stem": t["stem"], "slot": t["slot"], "title": t["title"], "imageSize": t["imageSize"]}
+    entry = {"stem": t.get("stem"), "slot": t["slot"], "title": t["title"], "imageSize": t["imageSize"]}
     if "lowResSize" in t:
         entry["lowResSize"] = t["lowResSize"]
     entry.update({
@@ -67,11 +67,12 @@ def index_entry(folder: Path) -> Dict:
     return entry
 
 
-def write_index(root: PathLike = SHIPPED, stems: Sequence[str] = SHIPPED_STEMS) -> Dict:
-    """index.json of the template folders `stems` under `root`, with this toolkit's generator fingerprint."""
+def write_index(root: PathLike = SHIPPED, folders: Sequence[str] = SHIPPED_STEMS) -> Dict:
+    """index.json of the template `folders` under `root` (those that exist), with this toolkit's generator
+    fingerprint."""
     root = Path(root)
     index = {"format": FORMAT + "-index", "version": VERSION, "generator": generator_fingerprint(),
-             "templates": [index_entry(root / stem) for stem in stems if (root / stem).is_dir()]}
+             "templates": [index_entry(root / name) for name in folders if (root / name).is_dir()]}
     (root / INDEX_FILE).write_text(dump_json(index))
     return index
 
