@@ -13,8 +13,11 @@ mismatch, unreadable file or bad flag ends with one paragraph on stderr and exit
 is left in --out: the pack is written to a temporary folder beside it and renamed at the end. An
 existing non-empty --out is only replaced with --force.
 
-With node and onnxruntime-node available, every exported graph is run once under ONNX Runtime and
-compared with PyTorch before the pack is published (--no-verify skips this).
+The graphs are templates (adm.templates): the shipped one of each network under public/templates (or
+--templates DIR), else one made from the flags on the spot, with the checkpoint's tensors written into their
+external-data files (adm.template_pack), byte for byte what the page builds from the same files. With node and
+onnxruntime-node available, every graph is run once under ONNX Runtime and compared with PyTorch before the
+pack is published (--no-verify skips this).
 """
 from __future__ import annotations
 
@@ -334,7 +337,9 @@ def convert(args: argparse.Namespace) -> Path:
     fields = model_fields(image_size=mf.unet.image_size, learn_sigma=mf.unet.learn_sigma, class_cond=mf.class_cond,
                           unconditional_label=None, labels=IMAGENET_LABELS, diffusion=mf.diffusion,
                           classifier_scale=float(scale), timestep_respacing=str(respacing), use_ddim=use_ddim)
-    log = lambda line: _log(quiet, f"convert: {line}")  # noqa: E731
+    def log(line: str) -> None:
+        _log(quiet, f"convert: {line}")
+
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="adm-templates-") as work:
         # the graphs come from templates (the shipped one of each network, else made from the flags here) and

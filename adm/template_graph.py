@@ -78,15 +78,24 @@ def weight_keys(model: nn.Module) -> List[str]:
     return keys
 
 
+def _trace_value(p: torch.Tensor) -> torch.Tensor:
+    """What a parameter feeds the trace: its own values, or for a meta-device parameter (shapes only) zeros that
+    take no memory (one element, broadcast; the ops copy what they need)."""
+    if p.device.type == "meta":
+        return torch.zeros((), dtype=p.dtype).expand(p.shape)
+    return p.detach()
+
+
 def trace_weight_free(kind: str, model: nn.Module, low_res_size: Optional[int] = None,
                       example_batch: int = 1) -> onnx.ModelProto:
     """The fp32 pack graph of `kind` ('unet' | 'upsampler' | 'classifier'; adm.export.graph_module) with each
-    checkpoint key as a graph input after the pack's own inputs. The parameters' values only feed the trace."""
+    checkpoint key as a graph input after the pack's own inputs. The parameters' values only feed the trace; a
+    model built on the meta device (adm.presets.build_model(..., init="meta")) is traced with zeros."""
     module, args, inputs, outputs = graph_module(kind, model, example_batch, low_res_size)
     keys = weight_keys(model)
     params = dict(model.named_parameters())
     wrapped = _WeightsAsInputs(module, model, keys, len(args))
-    return onnx_export(wrapped, tuple(args) + tuple(params[k].detach() for k in keys), None, inputs, outputs,
+    return onnx_export(wrapped, tuple(args) + tuple(_trace_value(params[k]) for k in keys), None, inputs, outputs,
                        static_inputs=keys)
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Union
 
 import onnx
-import torch
 import torch.nn as nn
 
 from .export import check_ops, external_data_file
@@ -129,12 +128,9 @@ def official_spec(stem: str) -> TemplateSpec:
 # --- making ------------------------------------------------------------------------------------------------
 
 def blank_model(spec: TemplateSpec) -> nn.Module:
-    """The spec's network with zero weights: values never reach a template, and zeros trace fast."""
-    model = build_model(spec.model_kind, spec.cfg, init="skip").eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-    return model
+    """The spec's network on the meta device (shapes, no memory): traced with zeros (adm.template_graph), as weight
+    values never reach a template."""
+    return build_model(spec.model_kind, spec.cfg, init="meta").eval()
 
 
 def keys_sha256(keys: List[List]) -> str:
@@ -147,7 +143,7 @@ def keys_sha256(keys: List[List]) -> str:
 def make_template(spec: TemplateSpec, out: PathLike, model: Optional[nn.Module] = None,
                   log: Callable[[str], None] = lambda s: None) -> Dict:
     """Write the spec's graphs and template.json into `out` (created); returns the template dict. `model`: the
-    network to trace (any weights; default blank_model), e.g. a loaded checkpoint's, which saves a second copy."""
+    network to trace (any weights, e.g. a loaded checkpoint's; default blank_model)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

@@ -286,3 +286,17 @@ def test_cli_out_folder_errors(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and match in err and len(err.strip().splitlines()) == 1, err
     assert (tmp_path / "full" / "mine.txt").read_text() == "mine"
+
+
+def test_weights_read_back_from_a_converted_pack(fixture_dir):
+    """train --init-from (adm.onnx_weights) on a pack made from templates: the checkpoint's tensors, by key."""
+    from adm.export import export_classifier_grad, export_unet
+    from adm.onnx_weights import onnx_state_dict
+
+    for slot, flags, graph, ckpt, export in (
+            ("unet", NARROW_UNET_FLAGS, "unet.onnx", "unet.pt", export_unet),
+            ("classifier", NARROW_CLASSIFIER_FLAGS, "classifier_grad.onnx", "classifier.pt", export_classifier_grad)):
+        spec = spec_from_flags(slot, flags)
+        got = onnx_state_dict(build_model(spec.model_kind, spec.cfg, init="meta"), fixture_dir / "pack" / graph, export)
+        want = load_checkpoint(fixture_dir / ckpt)
+        assert list(got) == list(want) and all(torch.equal(got[k], want[k]) for k in want)
