@@ -1,8 +1,8 @@
 """Test fixtures for the checkpoint-to-page path: random-weight checkpoints in the official format, for a narrowed
 configuration, with their templates from the template CLI (and, with --convert, the pack `npm run convert` makes).
 
-    /usr/bin/python3 -m adm.make_fixture --out DIR [--convert] [--seed 1]
-    /usr/bin/python3 -m adm.make_fixture --fp16-cases FILE
+    npm run fixture -- --out DIR [--convert] [--seed 1]      # = /usr/bin/python3 -m adm.make_fixture ...
+    npm run fixture -- --fp16-cases FILE
 
 DIR/unet.pt, DIR/classifier.pt   flat float32 state dicts saved with torch.save, keys as the released files have them
                                  (NARROW_UNET_FLAGS / NARROW_CLASSIFIER_FLAGS: 64x64, 32 channels, ~1-2 M parameters)

@@ -164,13 +164,18 @@ def _rel(a, b):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
 
 
-def test_filled_unet_runs_like_pytorch(fixture_dir, tmp_path, need_ort):
-    spec = spec_from_flags("unet", NARROW_UNET_FLAGS)
-    sd = load_checkpoint(fixture_dir / "unet.pt")
-    model = build_model("unet", spec.cfg, init="skip")
+def _filled_fixture(fixture_dir, slot, dest):
+    """The fixture's checkpoint of `slot` as a PyTorch model, and its template filled from the .pt file in `dest`."""
+    spec = spec_from_flags(slot, {"unet": NARROW_UNET_FLAGS, "classifier": NARROW_CLASSIFIER_FLAGS}[slot])
+    sd = load_checkpoint(fixture_dir / f"{slot}.pt")
+    model = build_model(slot, spec.cfg, init="skip")
     model.load_state_dict(sd)
-    model.eval()
-    _fill(fixture_dir / "templates" / "narrow64_diffusion", sd, tmp_path / "p")
+    _fill(fixture_dir / "templates" / FOLDERS[slot], sd, dest)
+    return model.eval()
+
+
+def test_filled_unet_runs_like_pytorch(fixture_dir, tmp_path, need_ort):
+    model = _filled_fixture(fixture_dir, "unet", tmp_path / "p")
     g = torch.Generator().manual_seed(3)
     x, t, y = torch.randn(3, 3, 64, 64, generator=g), torch.tensor([999.0, 0.0, 417.0]), torch.tensor([1, 999, 417])
     with torch.no_grad():
@@ -184,12 +189,7 @@ def test_filled_unet_runs_like_pytorch(fixture_dir, tmp_path, need_ort):
 
 
 def test_filled_classifier_gradient_is_autograd(fixture_dir, tmp_path, need_ort):
-    spec = spec_from_flags("classifier", NARROW_CLASSIFIER_FLAGS)
-    sd = load_checkpoint(fixture_dir / "classifier.pt")
-    model = build_model("classifier", spec.cfg, init="skip")
-    model.load_state_dict(sd)
-    model.eval()
-    _fill(fixture_dir / "templates" / "narrow64_classifier", sd, tmp_path / "p")
+    model = _filled_fixture(fixture_dir, "classifier", tmp_path / "p")
     g = torch.Generator().manual_seed(4)
     x, t, y = torch.randn(2, 3, 64, 64, generator=g), torch.tensor([10.0, 700.0]), torch.tensor([5, 998])
     xg = x.clone().requires_grad_(True)
