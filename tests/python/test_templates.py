@@ -300,3 +300,44 @@ def test_weights_read_back_from_a_converted_pack(fixture_dir):
         got = onnx_state_dict(build_model(spec.model_kind, spec.cfg, init="meta"), fixture_dir / "pack" / graph, export)
         want = load_checkpoint(fixture_dir / ckpt)
         assert list(got) == list(want) and all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_weights_split_over_several_data_files(fixture_dir, tmp_path, monkeypatch, need_ort):
+    """Graphs whose weights pass the data-file limit (the released 256 and 512 U-Nets at 1 GiB) use several files:
+    same outputs as one file, a manifest both validators accept."""
+    import os
+    import subprocess
+
+    from conftest import REPO
+    from test_manifest_fuzz import TS_CHECK
+
+    from adm import templates
+    from adm.template_pack import Part, write_template_pack
+
+    monkeypatch.setattr(templates, "DATA_FILE_BYTES", 1_000_000)
+    spec = spec_from_flags("unet", NARROW_UNET_FLAGS)
+    make_template(spec, tmp_path / "t")
+    t = read_template(tmp_path / "t")
+    names = [p["file"] for p in t["graphs"][0]["externalData"]]
+    assert len(names) >= 3 and names == [f"unet.onnx.{i}.data" for i in range(len(names))]
+    sd = load_checkpoint(fixture_dir / "unet.pt")
+    one = json.loads((fixture_dir / "pack" / "manifest.json").read_text())
+    pack = write_template_pack(tmp_path / "pack", {k: one[k] for k in one if k not in (
+        "name", "title", "unet", "unetFp16", "classifierGrad", "source", "license")}, unet=Part(tmp_path / "t", t, sd),
+        fp16=True, name="split", title="split", source="test", license="test")
+    m = json.loads((pack / "manifest.json").read_text())
+    assert [e["file"] for e in m["unet"]["externalData"]] == names and len(m["unetFp16"]["externalData"]) >= 2
+    g = torch.Generator().manual_seed(8)
+    feeds = [{"x": torch.randn(1, 3, 64, 64, generator=g).numpy(), "timesteps": np.array([321.0], np.float32),
+              "y": np.array([7])}]
+    for graph in ("unet.onnx", "unet.fp16.onnx"):
+        a = run_ort(pack / graph, feeds, tmp_path / "a")[0]["model_output"]
+        b = run_ort(fixture_dir / "pack" / graph, feeds, tmp_path / "b")[0]["model_output"]
+        assert np.array_equal(a, b), graph
+    (tmp_path / "cases.json").write_text(json.dumps([m]))
+    env = dict(os.environ, ADM_MANIFEST_CASES=str(tmp_path / "cases.json"),
+               ADM_MANIFEST_RESULTS=str(tmp_path / "results.json"))
+    p = subprocess.run([str(REPO / "node_modules" / ".bin" / "tsx"), "-e", TS_CHECK], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads((tmp_path / "results.json").read_text()) == [None]
