@@ -34,7 +34,8 @@ INDEX_FILE = "index.json"
 # (build_model imports it for upsamplers). tests/python/test_templates.py checks the list is complete.
 GENERATOR_MODULES = ("adm.config", "adm.export", "adm.flags", "adm.grad_graph", "adm.graph_passes", "adm.manifest",
                      "adm.pack", "adm.presets", "adm.static_blocks", "adm.static_ops", "adm.static_unet",
-                     "adm.superres", "adm.template_graph", "adm.templates", "adm.unet", "adm.cli_safety")
+                     "adm.superres", "adm.template_graph", "adm.template_layout", "adm.templates", "adm.unet",
+                     "adm.cli_safety")
 
 
 def _syntax_digest(module: str) -> str:

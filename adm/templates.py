@@ -29,7 +29,8 @@ from .manifest import IMAGENET_LABELS, graph_entry, model_fields, sha256_file, u
 from .pack import (CLASSIFIER_GRAD_FILE, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_FILE, UNET_FP16_FILE,
                    UNET_OUTPUTS, UPSAMPLER_FILE, UPSAMPLER_FP16_FILE, unet_inputs, upsampler_inputs)
 from .presets import CLASSIFIER_FLAGS, DEFAULT_LICENSE, MODEL_FLAGS, PRESETS, build_model, official_checkpoint_config
-from .template_graph import FLOAT, compact_names, externalize, fp16_variant, trace_weight_free, weight_keys
+from .template_graph import fp16_variant, trace_weight_free, weight_keys
+from .template_layout import FLOAT, compact_names, externalize
 
 PathLike = Union[str, Path]
 FORMAT = "adm-graph-template"
@@ -241,11 +242,9 @@ def read_template(folder: PathLike, check_files: bool = True) -> Dict:
     return t
 
 
-def architecture(slot: str, cfg) -> object:
-    """What decides a template's graphs: the configuration without dropout (training only)."""
-    return replace(cfg, dropout=0.0) if hasattr(cfg, "dropout") else cfg
-
-
 def same_network(spec: TemplateSpec, other: TemplateSpec) -> bool:
-    return (spec.slot == other.slot and spec.low_res_size == other.low_res_size
-            and architecture(spec.slot, spec.cfg) == architecture(other.slot, other.cfg))
+    """Whether the two make the same graphs: the same slot and configuration, dropout (training only) aside."""
+    def arch(cfg):
+        return replace(cfg, dropout=0.0) if hasattr(cfg, "dropout") else cfg
+
+    return spec.slot == other.slot and spec.low_res_size == other.low_res_size and arch(spec.cfg) == arch(other.cfg)

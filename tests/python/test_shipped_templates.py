@@ -102,3 +102,19 @@ def test_full_size_classifier_gradient_filled_with_random_weights(tmp_path, need
                                                              "y": y.numpy()}], tmp_path)[0]
     assert _rel(out["grad"], grad.numpy()) <= 1e-3
     assert abs(float(out["logp"][0]) - float(logp)) <= 1e-4
+
+
+def test_convert_finds_the_shipped_template_of_a_network():
+    """convert's lookup: by network, so the released flags, LSUN's (the 256x256 unconditional network) and flags that
+    differ in dropout only find a shipped template; other networks find none."""
+    from adm.presets import MODEL_FLAGS
+    from adm.template_index import shipped_template
+    from adm.templates import spec_from_flags
+
+    for stem in SHIPPED_STEMS:
+        assert shipped_template(official_spec(stem)) == SHIPPED / stem
+    assert shipped_template(official_spec("lsun_256")) == SHIPPED / "256x256_diffusion_uncond"
+    flags = MODEL_FLAGS["64x64_diffusion"].replace("--dropout 0.1", "--dropout 0.3")
+    assert shipped_template(spec_from_flags("unet", flags)) == SHIPPED / "64x64_diffusion"
+    assert shipped_template(spec_from_flags("unet", flags.replace("--num_res_blocks 3", "--num_res_blocks 2"))) is None
+    assert shipped_template(spec_from_flags("classifier", "--classifier_depth 3", image_size=64)) is None
