@@ -13,8 +13,11 @@ mismatch, unreadable file or bad flag ends with one paragraph on stderr and exit
 is left in --out: the pack is written to a temporary folder beside it and renamed at the end. An
 existing non-empty --out is only replaced with --force.
 
-With node and onnxruntime-node available, every exported graph is run once under ONNX Runtime and
-compared with PyTorch before the pack is published (--no-verify skips this).
+The graphs are templates (adm.templates): the shipped one of each network under public/templates (or
+--templates DIR), else one made from the flags on the spot, with the checkpoint's tensors written into their
+external-data files (adm.template_pack), byte for byte what the page builds from the same files. With node and
+onnxruntime-node available, every graph is run once under ONNX Runtime and compared with PyTorch before the
+pack is published (--no-verify skips this).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -34,14 +38,15 @@ from .checkpoint_io import load_checkpoint as read_checkpoint_file
 from .cli_safety import OutputFolderError, check_output_folder, sigterm_as_exit
 from .config import ModelPreset
 from .flags import FlagError, ModelFlags, parse_classifier_flags, parse_model_flags
-from .manifest import IMAGENET_LABELS, respacing_step_count, safe_name, sha256_file
-from .pack import OnnxRunError, Upsampler, VerificationError, ort_available, write_pack
-from .presets import CONVERT_PRESETS, OFFICIAL_STEMS, PRESETS, build_model, get_preset, official_checkpoint_config
+from .manifest import IMAGENET_LABELS, model_fields, respacing_step_count, safe_name, sha256_file, upsampler_fields
+from .pack import OnnxRunError, VerificationError, ort_available
+from .template_index import SHIPPED
+from .template_pack import template_for, write_template_pack
+from .templates import spec_from_flags
+from .presets import CONVERT_PRESETS, DEFAULT_LICENSE, OFFICIAL_STEMS, PRESETS, build_model, get_preset, official_checkpoint_config
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
-DEFAULT_LICENSE = ("Weights as distributed by their source; the guided-diffusion checkpoints (openai/guided-diffusion) "
-                   "are released with that repository under the MIT License (see its model-card.md for intended use).")
 WRAPPER_KEYS = ("state_dict", "model")
 
 
@@ -289,12 +294,13 @@ def convert(args: argparse.Namespace) -> Path:
     if umf is not None:
         up_path = Path(args.upsampler)
         usd = load_checkpoint(up_path, "upsampler")
-        up_model = load_model("superres", umf.unet, usd, "upsampler", up_path, "--upsampler-flags")
+        upsampler = load_model("superres", umf.unet, usd, "upsampler", up_path, "--upsampler-flags")
         del usd
         # guided-diffusion's super_res_sample.py always runs p_sample_loop (its use_ddim flag is ignored)
         up_ddim = bool(args.upsampler_ddim) or str(up_respacing).startswith("ddim")
-        upsampler = Upsampler(up_model, int(umf.small_size), umf.diffusion, str(up_respacing), up_ddim,
-                              fp16=bool(args.upsampler_fp16))
+        up_fields = upsampler_fields(image_size=umf.unet.image_size, low_res_size=umf.small_size,
+                                     learn_sigma=umf.unet.learn_sigma, class_cond=umf.class_cond,
+                                     diffusion=umf.diffusion, timestep_respacing=str(up_respacing), use_ddim=up_ddim)
     _log(quiet, f"convert: loaded checkpoints in {time.time() - t0:.1f}s")
 
     # sampling defaults: CLI > values in the pasted flags > preset table > 1.0 / "250" / ancestral
@@ -328,10 +334,33 @@ def convert(args: argparse.Namespace) -> Path:
     if not args.no_verify and not verify:
         _log(quiet, "convert: node/onnxruntime-node not found: skipping the ONNX Runtime check (--no-verify "
                     "silences this)")
-    write_pack(out, unet, classifier, fp16=args.fp16, verify=verify, log=lambda line: _log(quiet, f"convert: {line}"),
-               upsampler=upsampler, replace_any=args.replace_any_folder, name=name, title=title, unconditional_label=None, labels=IMAGENET_LABELS, diffusion=mf.diffusion,
-               classifier_scale=float(scale), timestep_respacing=str(respacing), use_ddim=use_ddim, source=source,
-               license=args.license or DEFAULT_LICENSE)
+    fields = model_fields(image_size=mf.unet.image_size, learn_sigma=mf.unet.learn_sigma, class_cond=mf.class_cond,
+                          unconditional_label=None, labels=IMAGENET_LABELS, diffusion=mf.diffusion,
+                          classifier_scale=float(scale), timestep_respacing=str(respacing), use_ddim=use_ddim)
+    def log(line: str) -> None:
+        _log(quiet, f"convert: {line}")
+
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="adm-templates-") as work:
+        # the graphs come from templates (the shipped one of each network, else made from the flags here) and
+        # the weights go into their external-data files: the bytes the page writes from the same checkpoints
+        specs = [("unet", unet, spec_from_flags("unet", unet_flags_text))]
+        if classifier is not None:
+            specs.append(("classifier", classifier,
+                          spec_from_flags("classifier", cflags_text, image_size=mf.unet.image_size)))
+        if upsampler is not None:
+            specs.append(("upsampler", upsampler, spec_from_flags("upsampler", args.upsampler_flags)))
+        root = Path(args.templates) if args.templates else SHIPPED
+        parts = {slot: template_for(spec, model, work, log, root) for slot, model, spec in specs}
+        models = {slot: model for slot, model, _ in specs}
+        write_template_pack(out, fields, unet=parts["unet"], classifier=parts.get("classifier"),
+                            upsampler=parts.get("upsampler"), fp16=args.fp16,
+                            upsampler_fp16=bool(args.upsampler_fp16),
+                            upsampler_fields=up_fields if upsampler is not None else None, name=name, title=title,
+                            source=source, license=args.license or DEFAULT_LICENSE,
+                            verify_models=models if verify else None, log=log,
+                            replace_any=args.replace_any_folder)
+    log(f"wrote the graphs and their weights in {time.time() - t0:.1f}s")
     _log(quiet, f"convert: wrote {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")
     return out
 
@@ -372,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     ddim.add_argument("--use-ddim", dest="use_ddim", action="store_true", default=None)
     ddim.add_argument("--no-ddim", dest="use_ddim", action="store_false")
     p.add_argument("--license", help="licence note stored in the manifest")
+    p.add_argument("--templates", help="a folder of graph templates with its index.json (default: public/templates); "
+                                       "flags without a template there get one made on the spot")
     p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime parity check")
     p.add_argument("--quiet", action="store_true")
     return p

@@ -49,14 +49,17 @@ PathLike = Union[str, Path]
 # --- generic export --------------------------------------------------------------------------------------
 
 def onnx_export(module: nn.Module, args: Tuple, path: Optional[PathLike], input_names: Sequence[str],
-                output_names: Sequence[str], dynamic_batch: bool = True) -> onnx.ModelProto:
+                output_names: Sequence[str], dynamic_batch: bool = True,
+                static_inputs: Sequence[str] = ()) -> onnx.ModelProto:
     """Export `module(*args)` at opset 17 (fp32) with the given ordered names; batch axis 0 dynamic.
+    `static_inputs` name further trailing inputs whose shapes are all fixed (adm.template_graph's weights).
 
     The graph is cleaned (Identity and no-op Cast removed), checked, and saved to `path` if given.
     Returns the ModelProto.
     """
     module = module.eval()
     axes = {n: {0: BATCH_AXIS} for n in list(input_names) + list(output_names)} if dynamic_batch else None
+    input_names = list(input_names) + list(static_inputs)
     with tempfile.TemporaryDirectory(prefix="adm-onnx-") as tmp:
         # a file (not a buffer) so torch can fall back to external data for graphs over 2 GB
         raw = Path(tmp) / "raw.onnx"
@@ -166,48 +169,58 @@ class ClassifierGradGraph(nn.Module):
         return self.net(x, timesteps.to(torch.float32), y)
 
 
-def export_unet(model: nn.Module, path: Optional[PathLike], fp16: bool = False,
-                example_batch: int = 2, external_data: bool = False) -> onnx.ModelProto:
-    """Export the U-Net graph; `example_batch` only sizes the tracing input (the graph's batch is dynamic);
-    `external_data`: weights in external_data_file(path) (see save)."""
+def graph_module(kind: str, model: nn.Module, example_batch: int = 2, low_res_size: Optional[int] = None
+                 ) -> Tuple[nn.Module, Tuple, Tuple[str, ...], Tuple[str, ...]]:
+    """What is traced for a pack graph: (module, example args, input names, output names). kind: 'unet' (a base
+    U-Net), 'upsampler' (a SuperResModel; `low_res_size` its input size) or 'classifier' (the gradient graph)."""
     cfg = model.cfg
-    inputs, outputs = unet_inputs(model.num_classes is not None), UNET_OUTPUTS
+    if kind == "classifier":
+        x, t, y = _example_inputs(cfg.image_size, cfg.in_channels, batch=example_batch, num_classes=cfg.out_channels)
+        return ClassifierGradGraph(model), (x, t, y), CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS
     x, t, y = _example_inputs(cfg.image_size, 3, batch=example_batch, num_classes=cfg.num_classes)
-    if cfg.in_channels != 3:
-        raise ValueError("a super-resolution model (6 input channels) is exported with export_upsampler")
-    args = (x, t, y) if "y" in inputs else (x, t)
-    proto = onnx_export(UNetGraph(model), args, None, inputs, outputs)
+    if kind == "unet":
+        if cfg.in_channels != 3:
+            raise ValueError("a super-resolution model (6 input channels) is exported with export_upsampler")
+        inputs = unet_inputs(model.num_classes is not None)
+        return UNetGraph(model), ((x, t, y) if "y" in inputs else (x, t)), inputs, UNET_OUTPUTS
+    if kind != "upsampler":
+        raise ValueError(f"unknown graph kind {kind!r}")
+    if cfg.in_channels != 6:
+        raise ValueError(f"export_upsampler needs a super-resolution model (6 input channels), got {cfg.in_channels}")
+    if low_res_size is None or not 0 < low_res_size <= cfg.image_size:
+        raise ValueError(f"low-resolution size {low_res_size} must be in 1..{cfg.image_size}")
+    inputs = upsampler_inputs(model.num_classes is not None)
+    low = torch.randn(example_batch, 3, low_res_size, low_res_size, generator=torch.Generator().manual_seed(1))
+    args = (x, t, low, y) if "y" in inputs else (x, t, low)
+    return SuperResGraph(model, low_res_size), args, inputs, UNET_OUTPUTS
+
+
+def _export(kind: str, model: nn.Module, path: Optional[PathLike], fp16: bool, example_batch: int,
+            external_data: bool, low_res_size: Optional[int] = None) -> onnx.ModelProto:
+    module, args, inputs, outputs = graph_module(kind, model, example_batch, low_res_size)
+    proto = onnx_export(module, args, None, inputs, outputs)
     if fp16:
         proto = convert_to_fp16(proto)
     if path is not None:
         save(proto, path, external_data)
     return proto
+
+
+def export_unet(model: nn.Module, path: Optional[PathLike], fp16: bool = False,
+                example_batch: int = 2, external_data: bool = False) -> onnx.ModelProto:
+    """Export the U-Net graph; `example_batch` only sizes the tracing input (the graph's batch is dynamic);
+    `external_data`: weights in external_data_file(path) (see save)."""
+    return _export("unet", model, path, fp16, example_batch, external_data)
 
 
 def export_upsampler(model: nn.Module, path: Optional[PathLike], low_res_size: int, fp16: bool = False,
                      example_batch: int = 2, external_data: bool = False) -> onnx.ModelProto:
     """Export a SuperResModel (adm.superres): inputs x, timesteps, low_res[, y] -> model_output."""
-    cfg = model.cfg
-    if cfg.in_channels != 6:
-        raise ValueError(f"export_upsampler needs a super-resolution model (6 input channels), got {cfg.in_channels}")
-    if not 0 < low_res_size <= cfg.image_size:
-        raise ValueError(f"low-resolution size {low_res_size} must be in 1..{cfg.image_size}")
-    inputs = upsampler_inputs(model.num_classes is not None)
-    x, t, y = _example_inputs(cfg.image_size, 3, batch=example_batch, num_classes=cfg.num_classes)
-    low = torch.randn(example_batch, 3, low_res_size, low_res_size, generator=torch.Generator().manual_seed(1))
-    args = (x, t, low, y) if "y" in inputs else (x, t, low)
-    proto = onnx_export(SuperResGraph(model, low_res_size), args, None, inputs, UNET_OUTPUTS)
-    if fp16:
-        proto = convert_to_fp16(proto)
-    if path is not None:
-        save(proto, path, external_data)
-    return proto
+    return _export("upsampler", model, path, fp16, example_batch, external_data, low_res_size)
 
 
 def export_classifier_grad(model: nn.Module, path: Optional[PathLike], example_batch: int = 2) -> onnx.ModelProto:
-    cfg = model.cfg
-    x, t, y = _example_inputs(cfg.image_size, cfg.in_channels, batch=example_batch, num_classes=cfg.out_channels)
-    return onnx_export(ClassifierGradGraph(model), (x, t, y), path, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS)
+    return _export("classifier", model, path, False, example_batch, False)
 
 
 # --- graph inspection --------------------------------------------------------------------------------

@@ -119,6 +119,53 @@ def safe_name(text: str) -> str:
     return s or "pack"
 
 
+def diffusion_fields(diffusion: DiffusionConfig) -> Dict:
+    """The manifest's `diffusion` block (also an upsampler's)."""
+    return {
+        "noiseSchedule": diffusion.noise_schedule,
+        "diffusionSteps": int(diffusion.diffusion_steps),
+        "predictXstart": bool(diffusion.predict_xstart),
+        "rescaleTimesteps": bool(diffusion.rescale_timesteps),
+    }
+
+
+def model_fields(*, image_size: int, learn_sigma: bool, class_cond: bool, unconditional_label: Optional[int],
+                 labels: Sequence[int], diffusion: DiffusionConfig, classifier_scale: float, timestep_respacing: str,
+                 use_ddim: bool, guidance_mode: Optional[str] = None, cfg_scale: Optional[float] = None) -> Dict:
+    """The manifest's fields that follow from the U-Net and its sampling defaults: everything but the name, title,
+    graphs, source and licence (build_manifest adds those; adm.templates stores these in a template)."""
+    m: Dict = {
+        "schemaVersion": SCHEMA_VERSION,
+        "imageSize": int(image_size),
+        "learnSigma": bool(learn_sigma),
+        "classCond": bool(class_cond),
+        "unconditionalLabel": None if unconditional_label is None else int(unconditional_label),
+        "labels": [int(v) for v in labels],
+        "diffusion": diffusion_fields(diffusion),
+        "sampling": {
+            "classifierScale": float(classifier_scale),
+            "timestepRespacing": str(timestep_respacing),
+            "useDdim": bool(use_ddim),
+        },
+    }
+    if guidance_mode is not None:
+        m["sampling"]["guidanceMode"] = str(guidance_mode)
+    if cfg_scale is not None:
+        m["sampling"]["cfgScale"] = float(cfg_scale)
+    return m
+
+
+def upsampler_fields(*, image_size: int, low_res_size: int, learn_sigma: bool, class_cond: bool,
+                     diffusion: DiffusionConfig, timestep_respacing: str, use_ddim: bool) -> Dict:
+    """The `upsampler` entry's fields other than its graph's (file, dtype, bytes, sha256, inputs, outputs)."""
+    return {
+        "imageSize": int(image_size), "lowResSize": int(low_res_size),
+        "learnSigma": bool(learn_sigma), "classCond": bool(class_cond),
+        "diffusion": diffusion_fields(diffusion),
+        "sampling": {"timestepRespacing": str(timestep_respacing), "useDdim": bool(use_ddim)},
+    }
+
+
 def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool, class_cond: bool,
                    unconditional_label: Optional[int], labels: Sequence[int], diffusion: DiffusionConfig,
                    classifier_scale: float, timestep_respacing: str, use_ddim: bool, unet: Dict,
@@ -132,42 +179,27 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
     optional {"metric", "images", "top1ByT": {"lo-hi": fraction}} measured by adm.classifier_eval. training: optional
     {"unet" | "classifier": {"images", "steps", "minutes"}}, what each network was trained on in all (runs continued
     with --init-from included)."""
-    m: Dict = {
-        "schemaVersion": SCHEMA_VERSION,
-        "name": name,
-        "title": title,
-        "imageSize": int(image_size),
-        "learnSigma": bool(learn_sigma),
-        "classCond": bool(class_cond),
-        "unconditionalLabel": None if unconditional_label is None else int(unconditional_label),
-        "labels": [int(v) for v in labels],
-        "diffusion": {
-            "noiseSchedule": diffusion.noise_schedule,
-            "diffusionSteps": int(diffusion.diffusion_steps),
-            "predictXstart": bool(diffusion.predict_xstart),
-            "rescaleTimesteps": bool(diffusion.rescale_timesteps),
-        },
-        "sampling": {
-            "classifierScale": float(classifier_scale),
-            "timestepRespacing": str(timestep_respacing),
-            "useDdim": bool(use_ddim),
-        },
-        "unet": unet,
-    }
-    if guidance_mode is not None:
-        m["sampling"]["guidanceMode"] = str(guidance_mode)
-    if cfg_scale is not None:
-        m["sampling"]["cfgScale"] = float(cfg_scale)
-    if unet_fp16 is not None:
-        m["unetFp16"] = unet_fp16
-    if classifier_grad is not None:
-        m["classifierGrad"] = classifier_grad
-    if upsampler is not None:
-        m["upsampler"] = upsampler
-    if classifier_accuracy is not None:
-        m["classifierAccuracy"] = classifier_accuracy
-    if training is not None:
-        m["training"] = training
+    fields = model_fields(image_size=image_size, learn_sigma=learn_sigma, class_cond=class_cond,
+                          unconditional_label=unconditional_label, labels=labels, diffusion=diffusion,
+                          classifier_scale=classifier_scale, timestep_respacing=timestep_respacing, use_ddim=use_ddim,
+                          guidance_mode=guidance_mode, cfg_scale=cfg_scale)
+    return assemble_manifest(fields, name=name, title=title, unet=unet, unet_fp16=unet_fp16,
+                             classifier_grad=classifier_grad, upsampler=upsampler, source=source, license=license,
+                             classifier_accuracy=classifier_accuracy, training=training)
+
+
+def assemble_manifest(fields: Dict, *, name: str, title: str, unet: Dict, source: str, license: str,
+                      unet_fp16: Optional[Dict] = None, classifier_grad: Optional[Dict] = None,
+                      upsampler: Optional[Dict] = None, classifier_accuracy: Optional[Dict] = None,
+                      training: Optional[Dict] = None) -> Dict:
+    """model_fields' dict plus the name, title, graph entries and notes, in the manifest's key order (validated)."""
+    m: Dict = {"schemaVersion": fields["schemaVersion"], "name": name, "title": title}
+    m.update({k: v for k, v in fields.items() if k != "schemaVersion"})
+    m["unet"] = unet
+    for key, value in (("unetFp16", unet_fp16), ("classifierGrad", classifier_grad), ("upsampler", upsampler),
+                       ("classifierAccuracy", classifier_accuracy), ("training", training)):
+        if value is not None:
+            m[key] = value
     m["source"] = source
     m["license"] = license
     validate_manifest(m)

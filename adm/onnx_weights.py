@@ -7,7 +7,9 @@ A pack's graph comes through adm.pack_files.load_pack_graph (listed files only, 
 data filled in from memory). A path is read as one self-contained file: external-data references are refused, so
 onnx never opens another file on the graph's say-so.
 
-Most parameters keep their module path as the initializer name (`net.model.input_blocks.1.0...`).
+Graphs made from templates (npm run convert) name every weight by its checkpoint key and hold it as external data
+beside the graph, which onnx.load reads. In other exports most parameters keep their module path as the
+initializer name (`net.model.input_blocks.1.0...`).
 GroupNorm scales and shifts do not: the exporter folds them into anonymous `onnx::Mul_N` /
 `onnx::Add_N` constants, and it merges parameters with equal values (such as fresh zero-initialised
 convs) into one initializer. To map those, a template of the same architecture is exported with every
@@ -107,7 +109,8 @@ def onnx_state_dict(model: nn.Module, onnx_path: Union[PathLike, onnx.ModelProto
     target = model.state_dict()
     out: Dict[str, torch.Tensor] = {}
     for name, ref in target.items():
-        arr = inits.get(PREFIX + name)
+        # packs built from templates (adm.templates, npm run convert) name each weight by its checkpoint key
+        arr = inits.get(PREFIX + name, inits.get(name))
         if arr is not None:
             out[name] = _as_param(arr, ref, name, onnx_path)
     missing = {k: v for k, v in target.items() if k not in out}

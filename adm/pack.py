@@ -30,7 +30,8 @@ import torch.nn as nn
 
 from .cli_safety import output_folder
 from .config import DiffusionConfig
-from .manifest import ManifestError, build_manifest, graph_entry, read_manifest, sha256_file, write_manifest
+from .manifest import (ManifestError, build_manifest, graph_entry, read_manifest, sha256_file, upsampler_fields,
+                       write_manifest)
 
 PathLike = Union[str, Path]
 REPO = Path(__file__).resolve().parents[1]
@@ -140,14 +141,10 @@ def _export_graphs(folder: Path, unet: nn.Module, classifier: Optional[nn.Module
         files = save(proto, folder / name, up_bytes >= external_data_bytes)
         e = _entry(files, "float16" if upsampler.fp16 else "float32", upsampler_inputs(up.num_classes is not None),
                    UNET_OUTPUTS)
-        d = upsampler.diffusion
-        e.update({
-            "imageSize": int(up.cfg.image_size), "lowResSize": int(upsampler.low_res_size),
-            "learnSigma": bool(up.cfg.learn_sigma), "classCond": up.num_classes is not None,
-            "diffusion": {"noiseSchedule": d.noise_schedule, "diffusionSteps": int(d.diffusion_steps),
-                          "predictXstart": bool(d.predict_xstart), "rescaleTimesteps": bool(d.rescale_timesteps)},
-            "sampling": {"timestepRespacing": str(upsampler.timestep_respacing), "useDdim": bool(upsampler.use_ddim)},
-        })
+        e.update(upsampler_fields(
+            image_size=up.cfg.image_size, low_res_size=upsampler.low_res_size, learn_sigma=up.cfg.learn_sigma,
+            class_cond=up.num_classes is not None, diffusion=upsampler.diffusion,
+            timestep_respacing=upsampler.timestep_respacing, use_ddim=upsampler.use_ddim))
         entries["upsampler"] = e
     if classifier is not None:
         export_classifier_grad(classifier, folder / CLASSIFIER_GRAD_FILE, example_batch=_tracing_batch(classifier))

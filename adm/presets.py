@@ -18,6 +18,10 @@ import torch.nn as nn
 from .config import ModelPreset
 from .flags import parse_classifier_flags, parse_model_flags
 
+# The licence note a converted pack carries unless told otherwise.
+DEFAULT_LICENSE = ("Weights as distributed by their source; the guided-diffusion checkpoints (openai/guided-diffusion) "
+                   "are released with that repository under the MIT License (see its model-card.md for intended use).")
+
 # README MODEL_FLAGS, verbatim apart from order-independent whitespace.
 MODEL_FLAGS: Dict[str, str] = {
     "64x64_diffusion": (

@@ -49,8 +49,11 @@ def test_round_trip(ckpts, tmp_path, capsys):
                       "--classifier-flags", CLS_FLAGS, "--out", out, "--fp16", "--name", "tiny"], capsys)
     assert code == 0, err
     m = read_manifest(out)  # validates fields, sizes and sha256
-    assert sorted(p.name for p in out.iterdir()) == [".adm-output.json", "classifier_grad.onnx", "manifest.json",
-                                                      "unet.fp16.onnx", "unet.onnx"]
+    # graphs from templates (made from these flags on the spot), weights in external data beside each
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".adm-output.json", "classifier_grad.onnx", "classifier_grad.onnx.data", "manifest.json", "unet.fp16.onnx",
+        "unet.fp16.onnx.data", "unet.onnx", "unet.onnx.data"]
+    assert [e["file"] for e in m["unet"]["externalData"]] == ["unet.onnx.data"]
     assert m["name"] == "tiny" and m["imageSize"] == 64 and m["classCond"] and m["learnSigma"]
     assert m["labels"] == list(range(1000)) and m["unconditionalLabel"] is None
     assert m["diffusion"] == {"noiseSchedule": "cosine", "diffusionSteps": 1000, "predictXstart": False,
@@ -234,13 +237,13 @@ def test_cli_exit_code(tmp_path):
 def test_verification_failure_exit_1(ckpts, tmp_path, capsys, monkeypatch):
     """A graph that ONNX Runtime computes differently (adm.pack.VerificationError) ends convert with exit 1 and
     leaves no pack; the error is told apart by its class, not its message."""
-    from adm import convert, pack
+    from adm import convert, pack, template_pack
 
     def disagree(*args, **kwargs):
         raise pack.VerificationError("the graphs disagree")
 
     monkeypatch.setattr(convert, "ort_available", lambda: True)
-    monkeypatch.setattr(pack, "verify_pack", disagree)
+    monkeypatch.setattr(template_pack, "verify_pack", disagree)
     out = tmp_path / "p"
     code, err = _run(["--unet", ckpts["unet_pt"], "--unet-flags", UNET_FLAGS, "--out", out], capsys)
     assert code == 1 and err == "convert: error: the graphs disagree\n", err
@@ -264,7 +267,8 @@ def test_cascade_round_trip(ckpts, tmp_path, capsys):
                       "--upsampler-flags", UPSAMPLER_FLAGS, "--upsampler-respacing", "ddim25", "--out", out], capsys)
     assert code == 0, err
     m = read_manifest(out)
-    assert sorted(p.name for p in out.iterdir()) == [".adm-output.json", "manifest.json", "unet.onnx", "upsampler.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == [".adm-output.json", "manifest.json", "unet.onnx", "unet.onnx.data",
+                                                      "upsampler.onnx", "upsampler.onnx.data"]
     u = m["upsampler"]
     assert (u["imageSize"], u["lowResSize"], u["classCond"], u["dtype"]) == (256, 64, True, "float32")
     assert u["diffusion"]["noiseSchedule"] == "linear" and m["diffusion"]["noiseSchedule"] == "cosine"

@@ -5,7 +5,8 @@
 
 Writes OUT/weights/{unet,classifier}.pt (random state dicts: the released 64x64 flags of adm.presets,
 torch.manual_seed 1 and 2 plus randomize_zero_init, exactly as check_full_size.save_random makes them) and
-OUT/pack/ (adm.convert with --fp16: unet.onnx, unet.fp16.onnx, classifier_grad.onnx, manifest.json) plus
+OUT/pack/ (adm.convert with --fp16: unet.onnx, unet.fp16.onnx, classifier_grad.onnx, each with its external-data
+file, and manifest.json) plus
 OUT/pack/device_torch.json, which tells tools/device/torch_cuda.py to load the same state dicts.
 
 --narrow: the same flags with 64 channels, 1 res block and a 64-wide, depth-1 classifier, for trying the
@@ -74,7 +75,8 @@ def main(argv=None) -> int:
     print(json.dumps({"make_fullsize": str(pack), "preset": args.preset, "narrow": args.narrow,
                       "unet_params": n_unet, "classifier_params": n_cls,
                       "random_s": round(t1 - t0, 1), "convert_s": round(time.time() - t1, 1),
-                      "files": {k: {"file": m[k]["file"], "MiB": round(m[k]["bytes"] / 2**20, 1)}
+                      "files": {k: {"file": m[k]["file"], "MiB": round((m[k]["bytes"] + sum(
+                          e["bytes"] for e in m[k].get("externalData", []))) / 2**20, 1)}
                                 for k in ("unet", "unetFp16", "classifierGrad") if k in m}}))
     return 0
 

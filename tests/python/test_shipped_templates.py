@@ -1,0 +1,120 @@
+"""The shipped templates (public/templates) are what `npm run template -- --shipped` writes, and they fit the released
+checkpoints.
+
+Regenerating all eleven full-size templates takes far too long for this suite on 2 cores (the 64x64 classifier's
+gradient graph alone takes minutes in torch's exporter), so the check is split: (1) every file's bytes and sha256
+are the ones the CLI recorded in index.json when it wrote them; (2) the generator recorded there (a digest of the
+syntax trees of every toolkit module that decides a template's bytes, and the torch and onnx versions) is this
+checkout's, so the CLI would write them again; (3) generation is deterministic and independent of the weights
+(tests/python/test_templates.py, on narrowed configurations through the same code). Together: the shipped files are
+the CLI's output. `npm run template -- --check` regenerates them all and compares bytes (the full check, minutes).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, official_keys_dir, run_ort
+from test_official_keys import read_keys
+from test_templates import _check_structure, _fill, _rel
+
+from adm.manifest import sha256_file
+from adm.presets import PRESETS, build_model, randomize_zero_init
+from adm.template_index import GENERATOR_MODULES, SHIPPED, generator_fingerprint, read_index
+from adm.templates import SHIPPED_STEMS, TEMPLATE_FILE, keys_sha256, official_spec, read_template
+
+BUDGET_BYTES = 12_000_000
+REGENERATE = "run `npm run template -- --shipped` to regenerate them (and `npm run template -- --check` to compare)"
+
+
+@pytest.fixture(scope="module")
+def index():
+    return read_index()
+
+
+def test_every_shipped_template_is_indexed_with_its_files(index):
+    assert [t["stem"] for t in index["templates"]] == list(SHIPPED_STEMS)
+    for item in index["templates"]:
+        folder = SHIPPED / item["dir"]
+        assert sorted(p.name for p in folder.iterdir()) == sorted(item["files"]), item["stem"]
+        for name, f in item["files"].items():
+            assert (folder / name).stat().st_size == f["bytes"] and sha256_file(folder / name) == f["sha256"], \
+                f"{item['stem']}/{name} is not the file the template CLI wrote; {REGENERATE}"
+        t = read_template(folder)  # graph files against template.json
+        assert t["stem"] == item["stem"] and t["slot"] == item["slot"] and t["title"] == item["title"]
+        assert item["keysSha256"] == keys_sha256(t["keys"])
+
+
+def test_generated_by_this_toolkit(index):
+    assert index["generator"] == generator_fingerprint(), (
+        f"public/templates were made by other code than this checkout's (or another torch/onnx); {REGENERATE}")
+
+
+def test_generator_modules_are_complete():
+    """Every toolkit module a template's bytes can depend on is in the fingerprint."""
+    code = "import sys, adm.templates; print(' '.join(m for m in sys.modules if m.startswith('adm.')))"
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert set(loaded.stdout.split()) | {"adm.superres"} == set(GENERATOR_MODULES)
+
+
+def test_budget(index):
+    total = sum(f["bytes"] for t in index["templates"] for f in t["files"].values())
+    total += (SHIPPED / "index.json").stat().st_size
+    assert total <= BUDGET_BYTES, f"shipped templates take {total} bytes, over the {BUDGET_BYTES} budget"
+
+
+@pytest.mark.parametrize("stem", SHIPPED_STEMS)
+def test_template_fits_the_released_checkpoint(stem):
+    """Keys, shapes and order are the released file's; each key is one external initializer at its planned offset."""
+    folder = SHIPPED / stem
+    t = _check_structure(folder)
+    ref = read_keys(official_keys_dir() / f"{stem}.keys.txt")
+    assert [k for k, _, _ in t["keys"]] == list(ref)
+    assert all(tuple(shape) == ref[k] and dt == "float32" for k, dt, shape in t["keys"])
+    assert t["parameters"] == sum(int(np.prod(s)) for s in ref.values())
+    spec = official_spec(stem)
+    assert t["flags"] == spec.flags and t["title"] == spec.title and t["manifest"] == spec.manifest
+    assert [g["file"] for g in t["graphs"]] == {
+        "unet": ["unet.onnx", "unet.fp16.onnx"], "classifier": ["classifier_grad.onnx"],
+        "upsampler": ["upsampler.onnx", "upsampler.fp16.onnx"]}[t["slot"]]
+    if t["slot"] == "unet":  # the README's recommended classifier scale
+        preset = next(p for p in PRESETS.values() if p.extra.get("model_flags") == t["flags"])
+        assert t["manifest"]["sampling"]["classifierScale"] == preset.classifier_scale
+    assert (folder / TEMPLATE_FILE).is_file()
+
+
+def test_full_size_classifier_gradient_filled_with_random_weights(tmp_path, need_ort):
+    """The released 64x64 classifier's template, filled with random weights, against torch.autograd."""
+    spec = official_spec("64x64_classifier")
+    torch.manual_seed(0)
+    model = randomize_zero_init(build_model("classifier", spec.cfg), seed=0, std=0.02).eval()
+    _fill(SHIPPED / "64x64_classifier", model.state_dict(), tmp_path / "p")
+    g = torch.Generator().manual_seed(1)
+    x, t, y = torch.randn(1, 3, 64, 64, generator=g), torch.tensor([300.0]), torch.tensor([207])
+    xg = x.clone().requires_grad_(True)
+    logp = torch.log_softmax(model(xg, t), dim=-1)[0, y[0]]
+    (grad,) = torch.autograd.grad(logp, xg)
+    out = run_ort(tmp_path / "p" / "classifier_grad.onnx", [{"x": x.numpy(), "timesteps": t.numpy(),
+                                                             "y": y.numpy()}], tmp_path)[0]
+    assert _rel(out["grad"], grad.numpy()) <= 1e-3
+    assert abs(float(out["logp"][0]) - float(logp)) <= 1e-4
+
+
+def test_convert_finds_the_shipped_template_of_a_network():
+    """convert's lookup: by network, so the released flags, LSUN's (the 256x256 unconditional network) and flags that
+    differ in dropout only find a shipped template; other networks find none."""
+    from adm.presets import MODEL_FLAGS
+    from adm.template_index import shipped_template
+    from adm.templates import spec_from_flags
+
+    for stem in SHIPPED_STEMS:
+        assert shipped_template(official_spec(stem)) == SHIPPED / stem
+    assert shipped_template(official_spec("lsun_256")) == SHIPPED / "256x256_diffusion_uncond"
+    flags = MODEL_FLAGS["64x64_diffusion"].replace("--dropout 0.1", "--dropout 0.3")
+    assert shipped_template(spec_from_flags("unet", flags)) == SHIPPED / "64x64_diffusion"
+    assert shipped_template(spec_from_flags("unet", flags.replace("--num_res_blocks 3", "--num_res_blocks 2"))) is None
+    assert shipped_template(spec_from_flags("classifier", "--classifier_depth 3", image_size=64)) is None
