@@ -26,7 +26,8 @@ import torch.nn as nn
 
 from .grad_graph import ClassifierGrad
 from .graph_passes import cleanup, convert_to_fp16
-from .pack import CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs, upsampler_inputs
+from .pack import (CLASSIFIER_FEATURES, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs,
+                   upsampler_inputs)
 from .static_unet import StaticUNet
 
 OPSET = 17
@@ -156,7 +157,7 @@ class SuperResGraph(nn.Module):
 
 
 class ClassifierGradGraph(nn.Module):
-    """x, timesteps, y -> grad, logp, logits."""
+    """x, timesteps, y -> grad, logp, logits, features."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -207,7 +208,8 @@ def export_upsampler(model: nn.Module, path: Optional[PathLike], low_res_size: i
 def export_classifier_grad(model: nn.Module, path: Optional[PathLike], example_batch: int = 2) -> onnx.ModelProto:
     cfg = model.cfg
     x, t, y = _example_inputs(cfg.image_size, cfg.in_channels, batch=example_batch, num_classes=cfg.out_channels)
-    return onnx_export(ClassifierGradGraph(model), (x, t, y), path, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS)
+    return onnx_export(ClassifierGradGraph(model), (x, t, y), path, CLASSIFIER_GRAD_INPUTS,
+                       CLASSIFIER_GRAD_OUTPUTS + (CLASSIFIER_FEATURES,))
 
 
 # --- graph inspection --------------------------------------------------------------------------------

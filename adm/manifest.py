@@ -28,6 +28,8 @@ MAX_IMAGE_SIZE = 1024
 MAX_DIFFUSION_STEPS = 10000
 MAX_FILE_NAME_LENGTH = 200
 MAX_EXTERNAL_DATA_FILES = 16
+MAX_REFERENCE_FEATURE_BYTES = 1 << 20  # referenceFeatures: a few hundred feature vectors, at most 1 MiB
+MIN_REFERENCE_PER_LABEL = 4  # precision/recall's k = 3 needs more than 3 points per set
 # What JavaScript's String.prototype.trim removes (Python's str.strip differs: it keeps U+FEFF, drops U+001C..U+001F).
 _JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
              "\u2028\u2029\u202f\u205f\u3000\ufeff")
@@ -62,6 +64,13 @@ def graph_entry(path: PathLike, dtype: str, inputs: Sequence[str], outputs: Sequ
         "inputs": list(inputs),
         "outputs": list(outputs),
     }
+
+
+def reference_features_entry(path: PathLike, shape: Sequence[int], timestep: int, source: str) -> Dict:
+    """The referenceFeatures record of a float32 file of shape [labels, images per label, feature dim]."""
+    p = Path(path)
+    return {"file": p.name, "dtype": "float32", "shape": [int(v) for v in shape], "bytes": p.stat().st_size,
+            "sha256": sha256_file(p), "timestep": int(timestep), "source": source}
 
 
 def plain_file_name(name) -> bool:
@@ -124,12 +133,12 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
                    upsampler: Optional[Dict] = None,
                    source: str, license: str, guidance_mode: Optional[str] = None,
                    cfg_scale: Optional[float] = None, classifier_accuracy: Optional[Dict] = None,
-                   training: Optional[Dict] = None) -> Dict:
+                   training: Optional[Dict] = None, reference_features: Optional[Dict] = None) -> Dict:
     """The manifest dict (validated). guidance_mode / cfg_scale: optional recommended defaults (sampling.guidanceMode,
     sampling.cfgScale); left out when None, and then readers default to classifier guidance. classifier_accuracy:
     optional {"metric", "images", "top1ByT": {"lo-hi": fraction}} measured by adm.classifier_eval. training: optional
     {"unet" | "classifier": {"images", "steps", "minutes"}}, what each network was trained on in all (runs continued
-    with --init-from included)."""
+    with --init-from included). reference_features: optional referenceFeatures entry (reference_features_entry)."""
     m: Dict = {
         "schemaVersion": SCHEMA_VERSION,
         "name": name,
@@ -166,6 +175,8 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
         m["classifierAccuracy"] = classifier_accuracy
     if training is not None:
         m["training"] = training
+    if reference_features is not None:
+        m["referenceFeatures"] = reference_features
     m["source"] = source
     m["license"] = license
     validate_manifest(m)
@@ -331,6 +342,39 @@ def _training(t) -> None:
               and minutes >= 0, f"training.{k}.minutes", "a non-negative number", minutes)
 
 
+def _reference_features(m: Dict, pack_dir: Optional[Path]) -> None:
+    """The classifier's penultimate features of real images per label (src/shared/manifest.ts: referenceFeatures):
+    float32 [labels, images per label, dim], little-endian, in label order; needs a gradient graph with "features"."""
+    from .pack import CLASSIFIER_FEATURES
+
+    r = m["referenceFeatures"]
+    _need(isinstance(r, dict), "referenceFeatures", "an object", r)
+    f = r.get("file")
+    _need(isinstance(f, str) and plain_file_name(f), "referenceFeatures.file",
+          'a plain file name inside the pack (letters, digits, . _ -; no "..")', f)
+    _need(r.get("dtype") == "float32", "referenceFeatures.dtype", '"float32"', r.get("dtype"))
+    shape = r.get("shape")
+    n_labels = len(m["labels"])
+    _need(isinstance(shape, list) and len(shape) == 3 and all(_is_int(v) for v in shape) and shape[0] == n_labels
+          and shape[1] >= MIN_REFERENCE_PER_LABEL and shape[2] >= 1, "referenceFeatures.shape",
+          f"[{n_labels} (the labels), images per label (at least {MIN_REFERENCE_PER_LABEL}), feature size]", shape)
+    size = 4 * shape[0] * shape[1] * shape[2]
+    _need(size <= MAX_REFERENCE_FEATURE_BYTES, "referenceFeatures.shape", f"at most {MAX_REFERENCE_FEATURE_BYTES} bytes "
+          "of float32", shape)
+    _need(r.get("bytes") == size and _is_int(r.get("bytes")), "referenceFeatures.bytes", f"4 x the shape's product ({size})",
+          r.get("bytes"))
+    sha = r.get("sha256")
+    _need(isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha) is not None, "referenceFeatures.sha256",
+          "64 lowercase hex digits", sha)
+    t = r.get("timestep")
+    _need(_is_int(t) and 0 <= t < m["diffusion"]["diffusionSteps"], "referenceFeatures.timestep",
+          f"a timestep 0..{m['diffusion']['diffusionSteps'] - 1}", t)
+    g = m.get("classifierGrad")
+    _need(isinstance(g, dict) and CLASSIFIER_FEATURES in g["outputs"], "referenceFeatures",
+          f'given only with a classifierGrad graph whose outputs include "{CLASSIFIER_FEATURES}"', r)
+    _check_file(pack_dir, "referenceFeatures", f, size, sha)
+
+
 def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
     """Raise ManifestError naming the first bad field; with `pack_dir`, also check the files."""
     # imported here: adm.pack builds on this module
@@ -401,3 +445,5 @@ def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
         _graph(m, "classifierGrad", CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, pd)
     if "upsampler" in m:
         _upsampler(m, pd)
+    if "referenceFeatures" in m:
+        _reference_features(m, pd)

@@ -38,6 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
 UNET_OUTPUTS: Tuple[str, ...] = ("model_output",)
 CLASSIFIER_GRAD_INPUTS: Tuple[str, ...] = ("x", "timesteps", "y")
 CLASSIFIER_GRAD_OUTPUTS: Tuple[str, ...] = ("grad", "logp", "logits")
+# The classifier's penultimate features [N, C], an output the graphs exported since have beside the three a
+# classifier-gradient graph must give; a pack's reference features (manifest referenceFeatures) are its values.
+CLASSIFIER_FEATURES = "features"
 
 
 def unet_inputs(class_cond: bool) -> Tuple[str, ...]:
@@ -150,7 +153,7 @@ def _export_graphs(folder: Path, unet: nn.Module, classifier: Optional[nn.Module
     if classifier is not None:
         export_classifier_grad(classifier, folder / CLASSIFIER_GRAD_FILE, example_batch=_tracing_batch(classifier))
         entries["classifierGrad"] = graph_entry(folder / CLASSIFIER_GRAD_FILE, "float32", CLASSIFIER_GRAD_INPUTS,
-                                                CLASSIFIER_GRAD_OUTPUTS)
+                                                CLASSIFIER_GRAD_OUTPUTS + (CLASSIFIER_FEATURES,))
     log(f"exported ONNX graphs in {time.time() - t0:.1f}s")
     return entries
 
