@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -28,7 +28,11 @@ import torch.nn as nn
 
 from .cli_safety import output_folder
 from .config import DiffusionConfig
-from .manifest import ManifestError, build_manifest, graph_entry, read_manifest, sha256_file, write_manifest
+from .manifest import (ManifestError, build_manifest, graph_entry, read_manifest, reference_features_entry, sha256_file,
+                       write_manifest)
+
+if TYPE_CHECKING:
+    from .reference_features import ReferenceSet
 
 PathLike = Union[str, Path]
 REPO = Path(__file__).resolve().parents[1]
@@ -160,21 +164,29 @@ def _export_graphs(folder: Path, unet: nn.Module, classifier: Optional[nn.Module
 
 def write_pack(out: PathLike, unet: nn.Module, classifier: Optional[nn.Module] = None, *, fp16: bool = True,
                verify: bool = False, log: Callable[[str], None] = _silent, upsampler: Optional[Upsampler] = None,
-               external_data_bytes: int = EXTERNAL_DATA_BYTES, **fields) -> Path:
+               external_data_bytes: int = EXTERNAL_DATA_BYTES, reference: Optional["ReferenceSet"] = None,
+               **fields) -> Path:
     """Export the U-Net (fp32, and fp16 too with `fp16`; a graph whose fp32 weights reach `external_data_bytes`, by
     default the ones that would pass 2 GiB, keeps them in an external-data file beside it), given a classifier its
     gradient graph and given an `upsampler` the cascade's second stage, write the manifest, optionally `verify` every
     graph under ONNX Runtime, and
     publish the folder as `out` (an existing `out` is replaced; adm.cli_safety.OutputFolderError when `out` cannot
-    be a folder). `fields` are build_manifest's arguments other than the graph entries and the U-Net's own facts
-    (image size, learned sigma, class-conditional). Returns the pack folder."""
+    be a folder). `reference`: the classifier's features of real images (adm.reference_features), written as the
+    manifest's referenceFeatures. `fields` are build_manifest's arguments other than the graph entries and the U-Net's
+    own facts (image size, learned sigma, class-conditional). Returns the pack folder."""
+    from .reference_features import write_reference
+
     out = Path(out).resolve()
     with output_folder(out) as tmp:
         entries = _export_graphs(tmp, unet, classifier, fp16, log, upsampler, external_data_bytes)
+        ref_entry = None
+        if reference is not None:
+            ref_entry = reference_features_entry(write_reference(tmp, reference), reference.features.shape,
+                                                 reference.timestep, reference.source)
         manifest = build_manifest(
             image_size=unet.cfg.image_size, learn_sigma=unet.cfg.learn_sigma, class_cond=unet.num_classes is not None,
             unet=entries["unet"], unet_fp16=entries.get("unetFp16"), classifier_grad=entries.get("classifierGrad"),
-            upsampler=entries.get("upsampler"),
+            upsampler=entries.get("upsampler"), reference_features=ref_entry,
             **fields)
         write_manifest(tmp, manifest)
         if verify:
@@ -278,6 +290,14 @@ def verify_pack(pack_dir: PathLike, unet: nn.Module, classifier: Optional[nn.Mod
             if gerr > 1e-3 or lerr > 1e-4:
                 raise VerificationError(f"verification failed for the classifier gradient: grad {gerr:.3e}, "
                                         f"logp {lerr:.3e}")
+            if CLASSIFIER_FEATURES in got:
+                from .reference_features import penultimate_features
+
+                ref_f = penultimate_features(classifier, x, t).numpy()
+                ferr = float(np.abs(got[CLASSIFIER_FEATURES] - ref_f).max()) / max(float(np.abs(ref_f).max()), 1e-12)
+                lines.append(f"{manifest['classifierGrad']['file']}: features rel. error {ferr:.2e} (limit 1e-4)")
+                if ferr > 1e-4:
+                    raise VerificationError(f"verification failed for the classifier features: {ferr:.3e}")
         if upsampler is not None and "upsampler" in manifest:
             e = manifest["upsampler"]
             xu = torch.randn(1, 3, e["imageSize"], e["imageSize"], generator=g)
