@@ -135,3 +135,41 @@ def test_bootstrap_intervals():
     half = 1.96 * math.sqrt(x.mean() * (1 - x.mean()) / len(x))
     assert hi - lo == pytest.approx(2 * half, rel=0.2)
     assert percentile_interval([None, float("nan")]) is None
+
+
+TS_CHECK = r"""
+import { readFileSync, writeFileSync } from 'node:fs';
+import { precisionRecall } from './src/diffusion/precisionRecall';
+const cases = JSON.parse(readFileSync(process.env.ADM_PR_CASES!, 'utf8'));
+const out = cases.map((c: { real: number[]; fake: number[]; dim: number; k: number }) =>
+  precisionRecall(Float32Array.from(c.real), Float32Array.from(c.fake), c.dim, c.k));
+writeFileSync(process.env.ADM_PR_RESULTS!, JSON.stringify(out));
+"""
+
+
+def test_app_precision_recall_matches(tmp_path):
+    """src/diffusion/precisionRecall.ts (the Trade-off view's) gives adm.metrics' numbers on the same float32 sets."""
+    import json
+    import os
+    import shutil
+    import subprocess
+
+    from conftest import REPO
+
+    tsx = REPO / "node_modules" / ".bin" / "tsx"
+    if not tsx.exists() or shutil.which("node") is None:
+        pytest.skip("node_modules/.bin/tsx missing (npm install)")
+    rng = np.random.default_rng(9)
+    cases, want = [], []
+    for n_real, n_fake, dim, k in ((50, 8, 128, 3), (12, 6, 4, 3), (30, 30, 16, 1), (7, 20, 3, 5)):
+        real = rng.standard_normal((n_real, dim)).astype(np.float32)
+        fake = (0.8 * rng.standard_normal((n_fake, dim)) + 0.2).astype(np.float32)
+        cases.append(dict(real=real.ravel().tolist(), fake=fake.ravel().tolist(), dim=dim, k=k))
+        want.append(precision_recall(real, fake, k=k))
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    env = dict(os.environ, ADM_PR_CASES=str(tmp_path / "cases.json"), ADM_PR_RESULTS=str(tmp_path / "out.json"))
+    p = subprocess.run([str(tsx), "-e", TS_CHECK], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    got = json.loads((tmp_path / "out.json").read_text())
+    assert [(g["precision"], g["recall"]) for g in got] == pytest.approx(want, abs=1e-12)
+    assert len({w for w in want}) > 1
