@@ -80,7 +80,7 @@ def classifier_from_pack(pack) -> Tuple[torch.nn.Module, dict]:
     import copy
     from pathlib import Path
 
-    from .export import export_classifier_grad
+    from .export import classifier_grad_exporter
     from .onnx_weights import load_onnx_weights
     from .pack import read_pack
     from .train import TRAIN_PRESETS
@@ -95,7 +95,8 @@ def classifier_from_pack(pack) -> Tuple[torch.nn.Module, dict]:
         raise ValueError(f"{pack} is {m['imageSize']} px: no training preset of that size to rebuild its classifier")
     cfg = copy.deepcopy(presets[0]["classifier"])
     cfg.out_channels = len(m["labels"])
-    model = load_onnx_weights(EncoderUNetModel(cfg), pack / m["classifierGrad"]["file"], export_classifier_grad)
+    model = load_onnx_weights(EncoderUNetModel(cfg), pack / m["classifierGrad"]["file"],
+                              classifier_grad_exporter(m["classifierGrad"]["outputs"]))
     return model.eval(), m
 
 

@@ -18,7 +18,7 @@ import tempfile
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import onnx
 import torch
@@ -157,11 +157,11 @@ class SuperResGraph(nn.Module):
 
 
 class ClassifierGradGraph(nn.Module):
-    """x, timesteps, y -> grad, logp, logits, features."""
+    """x, timesteps, y -> grad, logp, logits, features (features=False: without the last)."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, features: bool = True):
         super().__init__()
-        self.net = ClassifierGrad(model)
+        self.net = ClassifierGrad(model, features)
 
     def forward(self, x, timesteps, y):
         return self.net(x, timesteps.to(torch.float32), y)
@@ -205,11 +205,20 @@ def export_upsampler(model: nn.Module, path: Optional[PathLike], low_res_size: i
     return proto
 
 
-def export_classifier_grad(model: nn.Module, path: Optional[PathLike], example_batch: int = 2) -> onnx.ModelProto:
+def export_classifier_grad(model: nn.Module, path: Optional[PathLike], example_batch: int = 2,
+                           features: bool = True) -> onnx.ModelProto:
+    """The classifier-gradient graph; `features` adds the penultimate features output (packs made before it existed
+    have the graph without it)."""
     cfg = model.cfg
     x, t, y = _example_inputs(cfg.image_size, cfg.in_channels, batch=example_batch, num_classes=cfg.out_channels)
-    return onnx_export(ClassifierGradGraph(model), (x, t, y), path, CLASSIFIER_GRAD_INPUTS,
-                       CLASSIFIER_GRAD_OUTPUTS + (CLASSIFIER_FEATURES,))
+    outputs = CLASSIFIER_GRAD_OUTPUTS + ((CLASSIFIER_FEATURES,) if features else ())
+    return onnx_export(ClassifierGradGraph(model, features), (x, t, y), path, CLASSIFIER_GRAD_INPUTS, outputs)
+
+
+def classifier_grad_exporter(outputs: Sequence[str]) -> Callable[[nn.Module, Optional[PathLike]], onnx.ModelProto]:
+    """The export of a pack's gradient graph as its manifest lists its outputs (for reading its weights back with
+    adm.onnx_weights: with or without the features output)."""
+    return lambda model, path: export_classifier_grad(model, path, features=CLASSIFIER_FEATURES in outputs)
 
 
 # --- graph inspection --------------------------------------------------------------------------------

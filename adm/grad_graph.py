@@ -22,11 +22,13 @@ from .static_ops import silu, timestep_freqs
 
 class ClassifierGrad(nn.Module):
     """grad = ∇ₓ Σᵢ log softmax(f(xᵢ, tᵢ))[yᵢ] (not scaled), logp[i] = log p(yᵢ | xᵢ), logits [N, K], features
-    [N, C] (the attention pool's token before its projection to the logits).
+    [N, C] (the attention pool's token before its projection to the logits; `features` False: not returned, the
+    graph of packs made before that output existed).
     A label outside 0..K-1 selects nothing: logp = 0 and grad = 0 for that sample."""
 
-    def __init__(self, model: "U.EncoderUNetModel"):
+    def __init__(self, model: "U.EncoderUNetModel", features: bool = True):
         super().__init__()
+        self.features = features
         if model.cfg.pool != "attention":
             raise NotImplementedError(f"classifier pool {model.cfg.pool!r}")
         self.model = model
@@ -43,8 +45,8 @@ class ClassifierGrad(nn.Module):
         for blk in [*m.input_blocks, m.middle_block]:
             h, c, hw, vjp = sequence(blk, h, emb_act, c, hw, norm_with_vjp)
             vjps.append(vjp)
-        features, _, _, token_vjp = attention_pool_token(m.out, h, c, hw, norm_with_vjp)
-        logits, _, _, proj_vjp = pool_projection(m.out[2], features, c)
+        token, _, _, token_vjp = attention_pool_token(m.out, h, c, hw, norm_with_vjp)
+        logits, _, _, proj_vjp = pool_projection(m.out[2], token, c)
         vjps += [token_vjp, proj_vjp]
 
         # log p(y|x) and its gradient w.r.t. the logits
@@ -55,4 +57,6 @@ class ClassifierGrad(nn.Module):
         onehot = torch.relu(1.0 - torch.abs(self.label_range - y.to(torch.float32).reshape(-1, 1)))
         logp = (logp_all * onehot).sum(dim=1)
         g_logits = onehot - torch.softmax(logits, dim=1) * onehot.sum(dim=1, keepdim=True)
-        return chain(vjps)(g_logits), logp, logits, features
+        outs = (chain(vjps)(g_logits), logp, logits)
+        # last, so that without it the graph is node for node the one exported before this output existed
+        return outs + (token.reshape(-1, c),) if self.features else outs
