@@ -82,7 +82,7 @@ def classifier_from_pack(pack) -> Tuple[torch.nn.Module, dict]:
     import copy
     from pathlib import Path
 
-    from .export import export_classifier_grad
+    from .export import classifier_grad_exporter
     from .onnx_weights import load_onnx_weights
     from .pack import read_pack
     from .pack_files import load_pack_graph
@@ -99,7 +99,7 @@ def classifier_from_pack(pack) -> Tuple[torch.nn.Module, dict]:
     cfg = copy.deepcopy(presets[0]["classifier"])
     cfg.out_channels = len(m["labels"])
     model = load_onnx_weights(EncoderUNetModel(cfg), load_pack_graph(pack, m, "classifierGrad"),
-                              export_classifier_grad)
+                              classifier_grad_exporter(m["classifierGrad"]["outputs"]))
     return model.eval(), m
 
 

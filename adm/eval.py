@@ -13,21 +13,27 @@ onnxruntime-node) draws --samples-per-class images for every class of the pack:
   cfg         classifier-free guidance (Ho & Salimans): the U-Net on the class and on the null label in
               one batch of 2N, no classifier (one row per --cfg-scales value);
   both        classifier-free and classifier guidance together (one row per non-zero pair of
-              --scales x --cfg-scales).
+              --scales x --both-cfg-scales, which defaults to --cfg-scales).
 Every row uses the same seed, so the runs start from the same noise. Each row records msPerImage, the
 sampler's time per image (CFG doubles the U-Net batch, classifier guidance adds the gradient graph):
 compare modes at equal cost with it.
 
 The judge (adm/judge.py: a small ResNet trained on clean train images only, never used for guidance)
 scores the samples: accuracy on the requested class (fidelity), mean judge log p of the requested
-class, and the Fréchet distance between Gaussian fits of its penultimate features for the samples
-and for the val images (diversity + quality). The guidance classifier's own final log p (from the
+class, the Fréchet distance between Gaussian fits of its penultimate features for the samples
+and for the val images (diversity + quality), and the paper's other metrics on the same judge
+(adm/eval_scores.py): precision and recall of its features against as many real val images (k = 3),
+and the Inception-Score analogue of its softmax; every number has a 95% bootstrap interval (ci). The guidance classifier's own final log p (from the
 sampler) is recorded beside them. Reference rows: the judge on real val images, and the FD of real
 train images vs val, with as many images as one sample set (the floor at this sample size) and
 with up to --ref-per-class per class.
 
-Writes to --out (atomically: a temp folder renamed at the end): eval.json, eval.png (the plot) and
-grids/<mode>_scale<S>.png, cfg_w<W>.png, both_scale<S>_w<W>.png (one row per class). JSON summary on stdout, progress on stderr.
+Rows that sample the same thing (cfg w 0 and classifier scale 0) are sampled once. --samples-dir keeps each
+row's samples in <dir>/<row tag>/ and reuses a row found there with the same sampler settings, so an
+interrupted eval resumes and a new judge rescores without sampling again.
+
+Writes to --out (atomically: a temp folder renamed at the end): eval.json, eval.png (the plot),
+tradeoff.png (precision and recall against the scale, IS against FD) and grids/<mode>_scale<S>.png, cfg_w<W>.png, both_scale<S>_w<W>.png (one row per class). JSON summary on stdout, progress on stderr.
 Bad input exits with status 2 before any sampling.
 
 Sampling scales out (adm/eval_shards.py): under torchrun every rank draws a part and rank 0 scores the whole;
@@ -60,12 +66,14 @@ from PIL import Image
 
 from .cli_safety import OutputFolderError, check_output_folder, output_folder, sigterm_as_exit
 from .data import IMAGENET_WNIDS_PATH, DataError, list_classes, load_image_folder
-from .frechet import frechet_distance_gaussians, gaussian_fit
+from .eval_scores import METRICS_NOTE, class_balanced_subset, set_scores
+from .frechet import gaussian_fit
 from .images import save_grid
 from .judge import DEFAULT_JUDGE_PATH, TrainSettings, judge_images, load_judge, run_training
 from .manifest import ManifestError, respacing_step_count
 from .pack import read_pack
 from .plot import GREY, color, line_chart, nice_ticks
+from .tradeoff_plot import plot_tradeoff
 from .progress import Progress
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,6 +203,8 @@ def parse_args(argv=None):
     p.add_argument("--scales", default="0,1,2,4,8", help="classifier scales, comma list (default 0,1,2,4,8)")
     p.add_argument("--cfg-scales", default="0,1,3,5",
                    help="classifier-free scales w for --modes cfg and both, comma list (default 0,1,3,5)")
+    p.add_argument("--both-cfg-scales", default=None,
+                   help="classifier-free scales w of the --modes both rows (default: --cfg-scales)")
     p.add_argument("--modes", default=None, help="comma list of cond, uncond, classifier, cfg, both "
                    "(default: cond,uncond as far as the pack supports them)")
     p.add_argument("--unconditional", action="store_true", help="only the unconditional mode (= --modes uncond)")
@@ -214,6 +224,9 @@ def parse_args(argv=None):
     p.add_argument("--replace-any-folder", action="store_true",
                    help="replace --out even if this toolkit did not write it (its contents are deleted)")
     p.add_argument("--keep-samples", action="store_true", help="keep every sample PNG and samples.json under samples/")
+    p.add_argument("--samples-dir", default=None, help="keep each row's samples in DIR/<row tag>/ and reuse rows "
+                   "found there with the same sampler settings (resume, or rescore with another judge)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates per interval (default 1000)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("ADM_TORCH_THREADS", "2")))
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="only draw part I of N (0 <= I < N) of the samples into --out, for --merge to score")
@@ -229,8 +242,8 @@ def parse_args(argv=None):
         args.shard = (int(m[1]), int(m[2]))
     if args.samples_per_class < 1:
         p.error("--samples-per-class must be >= 1")
-    if args.batch < 1 or args.threads < 1 or args.ref_per_class < 1:
-        p.error("--batch, --threads and --ref-per-class must be >= 1")
+    if args.batch < 1 or args.threads < 1 or args.ref_per_class < 1 or args.bootstrap < 1:
+        p.error("--batch, --threads, --ref-per-class and --bootstrap must be >= 1")
     if args.judge_minutes <= 0:
         p.error("--judge-minutes must be > 0")
     return args
@@ -252,16 +265,20 @@ class Plan:
     cfg_scales: List[float] = field(default_factory=list)
     # (mode, classifier scale, cfg scale) per row, in order
     runs: List[Tuple[str, float, float]] = field(default_factory=list)
+    both_cfg_scales: Optional[List[float]] = None
 
 
-def run_list(modes: Sequence[str], scales: Sequence[float], cfg_scales: Sequence[float]) -> List[Tuple[str, float, float]]:
-    """The rows of an eval: classifier modes per scale, cfg per cfg scale, both per non-zero (scale, cfg scale)."""
+def run_list(modes: Sequence[str], scales: Sequence[float], cfg_scales: Sequence[float],
+             both_cfg_scales: Optional[Sequence[float]] = None) -> List[Tuple[str, float, float]]:
+    """The rows of an eval: classifier modes per scale, cfg per cfg scale, both per non-zero (scale, cfg scale) with
+    the cfg scale from both_cfg_scales (default cfg_scales)."""
     runs: List[Tuple[str, float, float]] = []
     for md in modes:
         if md == "cfg":
             runs += [(md, 0.0, w) for w in cfg_scales]
         elif md == "both":
-            runs += [(md, s, w) for s in scales for w in cfg_scales if s != 0 and w != 0]
+            both_w = cfg_scales if both_cfg_scales is None else both_cfg_scales
+            runs += [(md, s, w) for s in scales for w in both_w if s != 0 and w != 0]
         else:
             runs += [(md, s, 0.0) for s in scales]
     return runs
@@ -276,6 +293,7 @@ def plan_eval(args) -> Plan:
         raise EvalError(f"--pack: {e}") from None
     scales = parse_scales(args.scales)
     cfg_scales = parse_scales(args.cfg_scales, "--cfg-scales")
+    both_cfg_scales = parse_scales(args.both_cfg_scales, "--both-cfg-scales") if args.both_cfg_scales else None
     can_uncond = (not m["classCond"]) or m.get("unconditionalLabel") is not None
     if args.unconditional and args.modes:
         raise EvalError("give --unconditional or --modes, not both")
@@ -301,9 +319,9 @@ def plan_eval(args) -> Plan:
                         "(--modes cfg, both)")
     if any(md in CLASSIFIER_MODES for md in modes) and any(s != 0 for s in scales) and "classifierGrad" not in m:
         raise EvalError(f"pack {m['name']} has no classifier gradient graph: it cannot be guided (use --scales 0)")
-    runs = run_list(modes, scales, cfg_scales)
+    runs = run_list(modes, scales, cfg_scales, both_cfg_scales)
     if "both" in modes and not any(r[0] == "both" for r in runs):
-        raise EvalError("--modes both needs a non-zero value in --scales and in --cfg-scales")
+        raise EvalError("--modes both needs a non-zero value in --scales and in --cfg-scales (--both-cfg-scales)")
     respacing = args.respacing or m["sampling"]["timestepRespacing"]
     steps = respacing_steps(respacing, m["diffusion"]["diffusionSteps"])
     ddim = m["sampling"]["useDdim"] if args.ddim is None else args.ddim
@@ -335,7 +353,8 @@ def plan_eval(args) -> Plan:
     except OutputFolderError as e:
         raise EvalError(f"--out {e}") from None
     judge_path = Path(args.judge) if args.judge else REPO / DEFAULT_JUDGE_PATH
-    return Plan(pack_dir, m, classes, tsv, scales, modes, respacing, steps, ddim, out, judge_path, cfg_scales, runs)
+    return Plan(pack_dir, m, classes, tsv, scales, modes, respacing, steps, ddim, out, judge_path, cfg_scales, runs,
+                both_cfg_scales)
 
 
 # ---------------------------------------------------------------------------------------------- sampling
@@ -400,7 +419,35 @@ def run_sampler(plan: Plan, mode: str, scale: float, per_class: int, seed: int, 
     if rc != 0 or summary is None:
         raise RuntimeError(f"sampler failed (exit {rc}) for {mode} scale {_fmt_scale(scale)}:\n  "
                            + "\n  ".join(tail) + f"\n  command: {' '.join(cmd)}")
+    with open(save_dir / "summary.json", "w") as f:  # marks the row's samples complete (--samples-dir)
+        json.dump(summary, f)
     return summary
+
+
+def kept_summary(save_dir: Path, plan: Plan, mode: str, scale: float, cfg_scale: float, n: int, seed: int,
+                 batch: int) -> Optional[Dict]:
+    """The sampler summary of a complete row kept in save_dir when its settings are this row's, else None."""
+    try:
+        summary = json.loads((save_dir / "summary.json").read_text())
+        st = summary["settings"]
+        same = (summary["pack"] == plan.manifest["name"]
+                and st["classes"] == ",".join(str(c.imagenet) for c in plan.classes)
+                and st["mode"] == ("classifier" if mode in ("cond", "uncond") else mode)
+                and float(st.get("scale") or 0) == (0.0 if mode == "cfg" else scale)
+                and float(st.get("cfgScale") or 0) == (cfg_scale if mode in ("cfg", "both") else 0.0)
+                and bool(st.get("unconditional")) == (mode == "uncond") and st.get("guidanceInterval") is None
+                and st["respacing"] == plan.respacing and st["ddim"] == plan.ddim and st["seed"] == seed
+                and st["batch"] == min(batch, n) and st["numSamples"] == n
+                and (save_dir / "samples.json").is_file())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return summary if same else None
+
+
+def same_samples_key(mode: str, scale: float, cfg_scale: float) -> Tuple[bool, float, float]:
+    """Rows with equal keys sample the same images: (null label, classifier scale, cfg scale) as the sampler
+    runs them (cfg w = classifier s = 0 is the plain conditional U-Net)."""
+    return (mode == "uncond", 0.0 if mode == "cfg" else scale, cfg_scale if mode in ("cfg", "both") else 0.0)
 
 
 def load_samples(save_dir: Path) -> Tuple[torch.Tensor, List[Dict]]:
@@ -434,6 +481,17 @@ def per_class_accuracy(logits: torch.Tensor, target: torch.Tensor, classes: Sequ
 
 def _round(v: Optional[float], nd: int = 4) -> Optional[float]:
     return None if v is None or not math.isfinite(v) else round(float(v), nd)
+
+
+def interval_text(row: Dict) -> str:
+    """'precision 0.61 [0.55, 0.67]  recall ...' for a row's paper metrics."""
+    parts = []
+    for key, name in (("precision", "precision"), ("recall", "recall"), ("inceptionScore", "IS"), ("fd", "FD"),
+                      ("judgeAccuracy", "acc")):
+        v, ci = row.get(key), (row.get("ci") or {}).get(key)
+        if v is not None:
+            parts.append(f"{name} {v:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
+    return "  ".join(parts)
 
 
 def prepare_judge(args, plan: Plan):
@@ -475,35 +533,49 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path, drawn: Optional[Dict[str
     val = load_image_folder(args.data, "val", size, wnids=wnids)
     val_target = torch.tensor([judge_index[w] for w in wnids])[val.labels]
     val_logits, val_feats = judge_images(judge, val.images)
-    mu_val, cov_val = gaussian_fit(val_feats.numpy())
+    val_fit = gaussian_fit(val_feats.numpy())
     n_set = args.samples_per_class * len(plan.classes)
+    # precision/recall reference: as many real val images as one sample set, in the same class proportions
+    real_pr = val_feats.numpy()[class_balanced_subset(val.labels.numpy(), args.samples_per_class)]
     reference: Dict[str, Dict] = {
         "note": ("val: real val images (the FD target), scored with their true class. trainSameSize/trainLarge: real "
                  "train images (seen by the judge in training, so their accuracy is optimistic); their FD vs val is the "
                  "floor for a set of that many real images (FD is biased upward at small N: compare a sample set with "
-                 "trainSameSize)."),
+                 "trainSameSize), their precision/recall against the val reference what real images score."),
         "chance": 1.0 / len(plan.classes),
         "val": dict(images=len(val.labels), **{k: _round(v) for k, v in score(val_logits, val_target).items()},
+                    inceptionScore=set_scores(val_logits, val_feats, val_target, None, None, 1, args.seed)[0]["inceptionScore"],
                     perClassAccuracy=per_class_accuracy(val_logits, val_target, plan.classes, judge_index)),
+        "precisionRecallReference": dict(images=len(real_pr), perClass=args.samples_per_class, split="val"),
     }
     for key, per in (("trainSameSize", args.samples_per_class), ("trainLarge", args.ref_per_class)):
         tr = load_image_folder(args.data, "train", size, wnids=wnids, limit_per_class=per)
         tr_target = torch.tensor([judge_index[w] for w in wnids])[tr.labels]
         tr_logits, tr_feats = judge_images(judge, tr.images)
-        fd = frechet_distance_gaussians(*gaussian_fit(tr_feats.numpy()), mu_val, cov_val) if len(tr.labels) > 1 else None
-        reference[key] = dict(images=len(tr.labels), perClass=per, fd=_round(fd),
-                              **{k: _round(v) for k, v in score(tr_logits, tr_target).items()})
+        values, ci = set_scores(tr_logits, tr_feats, tr_target, real_pr if key == "trainSameSize" else None, val_fit,
+                                args.bootstrap, args.seed)
+        reference[key] = dict(images=len(tr.labels), perClass=per, **values, ci=ci)
 
     # samples: one sampler run per row (mode, classifier scale, cfg scale)
-    runs = plan.runs or run_list(plan.modes, plan.scales, plan.cfg_scales)
+    runs = plan.runs or run_list(plan.modes, plan.scales, plan.cfg_scales, plan.both_cfg_scales)
     per_run = math.ceil(n_set / min(args.batch, n_set)) * plan.steps
     bar = Progress("eval", total_steps=len(runs) * per_run)
     t_sampling = time.time()
     results = []
+    sampled: Dict[Tuple[bool, float, float], Dict] = {}  # same_samples_key -> the row that sampled it
     (tmp / "grids").mkdir(parents=True, exist_ok=True)
     for r, (mode, scale, cfg_scale) in enumerate(runs):
         tag = row_tag(mode, scale, cfg_scale)
-        save_dir = tmp / "samples" / tag
+        grid = Path("grids") / f"{tag}.png"
+        same = sampled.get(same_samples_key(mode, scale, cfg_scale))
+        if same is not None:  # e.g. cfg w 0 after classifier scale 0: the same sampler run, scored once
+            row = dict(same, mode=mode, scale=scale, cfgScale=cfg_scale, grid=str(grid), sameSamplesAs=same["tag"])
+            shutil.copyfile(tmp / same["grid"], tmp / grid)
+            results.append(row)
+            continue
+        # merged shards (`drawn`) are already in tmp/samples; --samples-dir keeps and reuses this process's own rows
+        keep_dir = Path(args.samples_dir) / tag if args.samples_dir and drawn is None else None
+        save_dir = keep_dir or tmp / "samples" / tag
         t0 = time.time()
         bar.name = f"eval {row_label(mode, scale, cfg_scale)} ({r + 1}/{len(runs)})"
 
@@ -511,30 +583,37 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path, drawn: Optional[Dict[str
             frac = done / max(1, total)
             bar.update(int((r + frac) * per_run), time.time() - t_sampling, int((r + frac) * n_set), {})
 
-        summary = drawn[tag] if drawn is not None else run_sampler(
-            plan, mode, scale, args.samples_per_class, args.seed, args.batch, args.threads, save_dir, progress,
-            cfg_scale=cfg_scale)
+        n_row = args.samples_per_class * len(plan.classes)
+        summary = drawn[tag] if drawn is not None else (
+            kept_summary(keep_dir, plan, mode, scale, cfg_scale, n_row, args.seed, args.batch) if keep_dir else None)
+        if summary is None:
+            if keep_dir is not None and keep_dir.exists():
+                shutil.rmtree(keep_dir)  # another run's or incomplete samples
+            summary = run_sampler(plan, mode, scale, args.samples_per_class, args.seed, args.batch, args.threads,
+                                  save_dir, progress, cfg_scale=cfg_scale)
         x, recs = load_samples(save_dir)
         target = torch.tensor([judge_index[plan.classes[s["label"]].wnid] for s in recs])
         logits, feats = judge_images(judge, x)
-        row = dict(mode=mode, scale=scale, cfgScale=cfg_scale, numSamples=len(recs))
-        row.update({k: _round(v) for k, v in score(logits, target).items()})
-        row["fd"] = _round(frechet_distance_gaussians(*gaussian_fit(feats.numpy()), mu_val, cov_val)) \
-            if len(recs) > 1 else None
+        row = dict(mode=mode, scale=scale, cfgScale=cfg_scale, numSamples=len(recs), tag=tag)
+        values, ci = set_scores(logits, feats, target, real_pr, val_fit, args.bootstrap, args.seed)
+        row.update(values)
+        row["ci"] = ci
         cls_logp = [s["logp"] for s in recs if s.get("logp") is not None]
         row["classifierLogp"] = _round(float(np.mean(cls_logp))) if cls_logp else None
         row["perClassAccuracy"] = per_class_accuracy(logits, target, plan.classes, judge_index)
         # grid: one row per class in the pack's label order, up to 16 samples each
         cols = min(args.samples_per_class, 16)
         order = [i for c in plan.classes for i in [j for j, s in enumerate(recs) if s["label"] == c.label][:cols]]
-        grid = Path("grids") / f"{tag}.png"
         save_grid(x[order].float() / 127.5 - 1.0, str(tmp / grid), nrow=cols)
         row.update(grid=str(grid), msPerStep=_round(summary.get("msPerStep"), 2),
                    msPerImage=_round(summary.get("msPerImage"), 2), seconds=round(time.time() - t0, 1))
-        if args.keep_samples:
+        if keep_dir is not None:
+            row["samples"] = shown_path(keep_dir)
+        elif args.keep_samples:
             row["samples"] = str(Path("samples") / tag)
         else:
             shutil.rmtree(save_dir)
+        sampled[same_samples_key(mode, scale, cfg_scale)] = row
         results.append(row)
         bar.close()  # ends the redrawn line on a terminal before the result line
         print(f"eval: {row_label(mode, scale, cfg_scale):22s}: judge acc {100 * row['judgeAccuracy']:5.1f}%  "
@@ -542,6 +621,7 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path, drawn: Optional[Dict[str
               f"classifier log p {row['classifierLogp'] if row['classifierLogp'] is not None else float('nan'):7.3f}  "
               f"{row['msPerImage'] if row['msPerImage'] is not None else float('nan'):8.1f} ms/image  "
               f"({row['seconds']}s)", file=sys.stderr)
+        print(f"eval: {'':22s}  {interval_text(row)}", file=sys.stderr)
     if not args.keep_samples and (tmp / "samples").exists():
         shutil.rmtree(tmp / "samples")
 
@@ -552,14 +632,15 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path, drawn: Optional[Dict[str
         judge=dict(path=shown_path(plan.judge_path), imageSize=size, featureDim=judge.cfg.feature_dim,
                    params=sum(p.numel() for p in judge.parameters()), classes=len(judge_wnids),
                    trainedValAccuracy=judge_info.get("val_accuracy"), resized=size != m["imageSize"]),
-        settings=dict(scales=plan.scales, cfgScales=plan.cfg_scales, modes=plan.modes, samplesPerClass=args.samples_per_class,
+        settings=dict(scales=plan.scales, cfgScales=plan.cfg_scales, bothCfgScales=plan.both_cfg_scales, modes=plan.modes, samplesPerClass=args.samples_per_class,
                       respacing=plan.respacing, steps=plan.steps, ddim=plan.ddim, seed=args.seed, batch=args.batch,
                       threads=args.threads, unconditionalLabel=m.get("unconditionalLabel")),
-        reference=reference, results=results, plot="eval.png",
+        reference=reference, results=results, plot="eval.png", tradeoffPlot="tradeoff.png", metrics=METRICS_NOTE,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         seconds=round(time.time() - t_start, 1),
     )
     plot_report(report, str(tmp / "eval.png"))
+    plot_tradeoff(report, str(tmp / "tradeoff.png"))
     with open(tmp / "eval.json", "w") as f:
         json.dump(report, f, indent=1)
         f.write("\n")

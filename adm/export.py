@@ -18,7 +18,7 @@ import tempfile
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import onnx
 import torch
@@ -26,7 +26,8 @@ import torch.nn as nn
 
 from .grad_graph import ClassifierGrad
 from .graph_passes import cleanup, convert_to_fp16
-from .pack import CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs, upsampler_inputs
+from .pack import (CLASSIFIER_FEATURES, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs,
+                   upsampler_inputs)
 from .static_unet import StaticUNet
 
 OPSET = 17
@@ -159,24 +160,25 @@ class SuperResGraph(nn.Module):
 
 
 class ClassifierGradGraph(nn.Module):
-    """x, timesteps, y -> grad, logp, logits."""
+    """x, timesteps, y -> grad, logp, logits, features (features=False: without the last)."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, features: bool = True):
         super().__init__()
-        self.net = ClassifierGrad(model)
+        self.net = ClassifierGrad(model, features)
 
     def forward(self, x, timesteps, y):
         return self.net(x, timesteps.to(torch.float32), y)
 
 
-def graph_module(kind: str, model: nn.Module, example_batch: int = 2, low_res_size: Optional[int] = None
-                 ) -> Tuple[nn.Module, Tuple, Tuple[str, ...], Tuple[str, ...]]:
+def graph_module(kind: str, model: nn.Module, example_batch: int = 2, low_res_size: Optional[int] = None,
+                 features: bool = True) -> Tuple[nn.Module, Tuple, Tuple[str, ...], Tuple[str, ...]]:
     """What is traced for a pack graph: (module, example args, input names, output names). kind: 'unet' (a base
     U-Net), 'upsampler' (a SuperResModel; `low_res_size` its input size) or 'classifier' (the gradient graph)."""
     cfg = model.cfg
     if kind == "classifier":
         x, t, y = _example_inputs(cfg.image_size, cfg.in_channels, batch=example_batch, num_classes=cfg.out_channels)
-        return ClassifierGradGraph(model), (x, t, y), CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS
+        outputs = CLASSIFIER_GRAD_OUTPUTS + ((CLASSIFIER_FEATURES,) if features else ())
+        return ClassifierGradGraph(model, features), (x, t, y), CLASSIFIER_GRAD_INPUTS, outputs
     x, t, y = _example_inputs(cfg.image_size, 3, batch=example_batch, num_classes=cfg.num_classes)
     if kind == "unet":
         if cfg.in_channels != 3:
@@ -219,8 +221,18 @@ def export_upsampler(model: nn.Module, path: Optional[PathLike], low_res_size: i
     return _export("upsampler", model, path, fp16, example_batch, external_data, low_res_size)
 
 
-def export_classifier_grad(model: nn.Module, path: Optional[PathLike], example_batch: int = 2) -> onnx.ModelProto:
-    return _export("classifier", model, path, False, example_batch, False)
+def export_classifier_grad(model: nn.Module, path: Optional[PathLike], example_batch: int = 2,
+                           features: bool = True) -> onnx.ModelProto:
+    """The classifier-gradient graph; `features` adds the penultimate features output (packs made before it existed
+    have the graph without it)."""
+    module, args, inputs, outputs = graph_module("classifier", model, example_batch, features=features)
+    return onnx_export(module, args, path, inputs, outputs)
+
+
+def classifier_grad_exporter(outputs: Sequence[str]) -> Callable[[nn.Module, Optional[PathLike]], onnx.ModelProto]:
+    """The export of a pack's gradient graph as its manifest lists its outputs (for reading its weights back with
+    adm.onnx_weights: with or without the features output)."""
+    return lambda model, path: export_classifier_grad(model, path, features=CLASSIFIER_FEATURES in outputs)
 
 
 # --- graph inspection --------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 
 Uses the EMA weights of `<run>/unet.pt` and `<run>/classifier.pt`; adm.pack.write_pack exports the fp32
 and fp16 U-Net and the classifier-gradient graph and writes the manifest (ImageNet index of every label,
-the null label for unconditional sampling, recommended scale and respacing, licence note). The pack is
+the null label for unconditional sampling, recommended scale and respacing, licence note). With --data it
+also measures the classifier's noisy top-1 and stores its features of real val images at t = 0
+(reference_features.bin, manifest referenceFeatures) for the app's precision/recall. The pack is
 built in a temp folder beside --out and renamed at the end, so a failure leaves nothing half-written.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .config import ClassifierConfig, DiffusionConfig, UNetConfig
 from .data import imagenet_index_of_wnids
 from .manifest import respacing_step_count
 from .pack import write_pack
+from .reference_features import DEFAULT_PER_LABEL, reference_set
 from .unet import EncoderUNetModel, UNetModel
 
 ACCURACY_METRIC = ("classifier top-1 on val images noised to q(x_t|x_0), t uniform in each bucket "
@@ -48,7 +51,8 @@ def _load(path: Path, kind: str):
 
 def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool, force: bool,
               guidance_mode: Optional[str] = None, cfg_scale: Optional[float] = None,
-              data: Optional[Path] = None, accuracy_limit: int = 1000, replace_any: bool = False) -> Path:
+              data: Optional[Path] = None, accuracy_limit: int = 1000, replace_any: bool = False,
+              reference_per_label: int = DEFAULT_PER_LABEL, source: Optional[str] = None) -> Path:
     unet, uck = _load(run / "unet.pt", "unet")
     classifier, cck = _load(run / "classifier.pt", "classifier")
     if uck["wnids"] != cck["wnids"]:
@@ -59,12 +63,15 @@ def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool
     check_output_folder(out, replace=force, replace_any=replace_any)  # OutputFolderError before any export
     size = unet.cfg.image_size
     accuracy = None
+    reference = None
     if data is not None:  # measured now, on the weights that go into the pack
         from .classifier_eval import val_accuracy
         d = DiffusionConfig(**uck["diffusion"])
         acc, images = val_accuracy(classifier, str(data), cck["wnids"], size, d.noise_schedule, d.diffusion_steps,
                                    d.learn_sigma, limit=accuracy_limit)
         accuracy = dict(metric=ACCURACY_METRIC, images=images, top1ByT={k: round(float(v), 4) for k, v in acc.items()})
+        if reference_per_label > 0:
+            reference = reference_set(classifier, str(data), cck["wnids"], size, reference_per_label)
     elif cck.get("val_acc") and cck.get("val_acc_step") == cck["step"]:  # adm.train's check of these weights
         accuracy = dict(metric=ACCURACY_METRIC, images=int(cck.get("val_images") or 1),
                         top1ByT={k: round(float(v), 4) for k, v in cck["val_acc"].items()})
@@ -75,10 +82,10 @@ def make_pack(run: Path, out: Path, scale: float, respacing: str, use_ddim: bool
         classifier_scale=scale, timestep_respacing=respacing, use_ddim=use_ddim, guidance_mode=guidance_mode,
         cfg_scale=cfg_scale, classifier_accuracy=accuracy,
         training=dict(unet=training_totals(uck), classifier=training_totals(cck)),
-        source=(f"adm.train on {len(labels)} Imagenette classes: U-Net EMA at step {uck['step']} "
-                f"({run_text(uck)}), classifier EMA at step {cck['step']} ({run_text(cck)}); "
-                f"see docs/training-report.md"),
-        license=LICENSE)
+        source=source or (f"adm.train on {len(labels)} Imagenette classes: U-Net EMA at step {uck['step']} "
+                          f"({run_text(uck)}), classifier EMA at step {cck['step']} ({run_text(cck)}); "
+                          f"see docs/training-report.md"),
+        license=LICENSE, reference=reference)
 
 
 def training_totals(ck: dict) -> dict:
@@ -117,6 +124,11 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=None,
                    help="ImageFolder with val/: measure the classifier's top-1 on noised val images for the manifest "
                         "(default: copy the training run's measurement when it is of the final weights)")
+    p.add_argument("--reference-per-class", type=int, default=DEFAULT_PER_LABEL,
+                   help="with --data: the classifier's features at t = 0 of this many val images per class go into the "
+                        f"pack for the app's precision/recall (manifest referenceFeatures; default {DEFAULT_PER_LABEL}, "
+                        "0: none)")
+    p.add_argument("--source", default=None, help="the manifest's source text (default: a summary of the run)")
     p.add_argument("--force", action="store_true",
                    help="replace --out if it is a pack or eval folder this toolkit wrote, or a symbolic link (the "
                         "link is replaced, its target left alone)")
@@ -124,10 +136,12 @@ def main(argv=None) -> int:
                    help="with --force: replace --out even if it is a folder this toolkit did not write (its contents "
                         "are deleted)")
     a = p.parse_args(argv)
+    if a.reference_per_class < 0:
+        p.error("--reference-per-class must be >= 0")
     torch.set_num_threads(int(os.environ.get("ADM_TORCH_THREADS", "2")))
     try:
         out = make_pack(a.run, a.out, a.scale, a.respacing, a.ddim, a.force, a.guidance_mode, a.cfg_scale, a.data,
-                        replace_any=a.replace_any_folder)
+                        replace_any=a.replace_any_folder, reference_per_label=a.reference_per_class, source=a.source)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"make-pack: error: {e}", file=sys.stderr)
         return 2

@@ -30,6 +30,8 @@ MAX_FILE_NAME_LENGTH = 200
 MAX_EXTERNAL_DATA_FILES = 16
 MAX_MANIFEST_BYTES = 64 << 20  # a real manifest has a few KB
 MAX_JSON_DEPTH = 64  # a real manifest nests 4 deep
+MAX_REFERENCE_FEATURE_BYTES = 1 << 20  # referenceFeatures: a few hundred feature vectors, at most 1 MiB
+MIN_REFERENCE_PER_LABEL = 4  # precision/recall's k = 3 needs more than 3 points per set
 # What JavaScript's String.prototype.trim removes (Python's str.strip differs: it keeps U+FEFF, drops U+001C..U+001F).
 _JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
              "\u2028\u2029\u202f\u205f\u3000\ufeff")
@@ -64,6 +66,13 @@ def graph_entry(path: PathLike, dtype: str, inputs: Sequence[str], outputs: Sequ
         "inputs": list(inputs),
         "outputs": list(outputs),
     }
+
+
+def reference_features_entry(path: PathLike, shape: Sequence[int], timestep: int, source: str) -> Dict:
+    """The referenceFeatures record of a float32 file of shape [labels, images per label, feature dim]."""
+    p = Path(path)
+    return {"file": p.name, "dtype": "float32", "shape": [int(v) for v in shape], "bytes": p.stat().st_size,
+            "sha256": sha256_file(p), "timestep": int(timestep), "source": source}
 
 
 def plain_file_name(name) -> bool:
@@ -173,31 +182,33 @@ def build_manifest(*, name: str, title: str, image_size: int, learn_sigma: bool,
                    upsampler: Optional[Dict] = None,
                    source: str, license: str, guidance_mode: Optional[str] = None,
                    cfg_scale: Optional[float] = None, classifier_accuracy: Optional[Dict] = None,
-                   training: Optional[Dict] = None) -> Dict:
+                   training: Optional[Dict] = None, reference_features: Optional[Dict] = None) -> Dict:
     """The manifest dict (validated). guidance_mode / cfg_scale: optional recommended defaults (sampling.guidanceMode,
     sampling.cfgScale); left out when None, and then readers default to classifier guidance. classifier_accuracy:
     optional {"metric", "images", "top1ByT": {"lo-hi": fraction}} measured by adm.classifier_eval. training: optional
     {"unet" | "classifier": {"images", "steps", "minutes"}}, what each network was trained on in all (runs continued
-    with --init-from included)."""
+    with --init-from included). reference_features: optional referenceFeatures entry (reference_features_entry)."""
     fields = model_fields(image_size=image_size, learn_sigma=learn_sigma, class_cond=class_cond,
                           unconditional_label=unconditional_label, labels=labels, diffusion=diffusion,
                           classifier_scale=classifier_scale, timestep_respacing=timestep_respacing, use_ddim=use_ddim,
                           guidance_mode=guidance_mode, cfg_scale=cfg_scale)
     return assemble_manifest(fields, name=name, title=title, unet=unet, unet_fp16=unet_fp16,
                              classifier_grad=classifier_grad, upsampler=upsampler, source=source, license=license,
-                             classifier_accuracy=classifier_accuracy, training=training)
+                             classifier_accuracy=classifier_accuracy, training=training,
+                             reference_features=reference_features)
 
 
 def assemble_manifest(fields: Dict, *, name: str, title: str, unet: Dict, source: str, license: str,
                       unet_fp16: Optional[Dict] = None, classifier_grad: Optional[Dict] = None,
                       upsampler: Optional[Dict] = None, classifier_accuracy: Optional[Dict] = None,
-                      training: Optional[Dict] = None) -> Dict:
+                      training: Optional[Dict] = None, reference_features: Optional[Dict] = None) -> Dict:
     """model_fields' dict plus the name, title, graph entries and notes, in the manifest's key order (validated)."""
     m: Dict = {"schemaVersion": fields["schemaVersion"], "name": name, "title": title}
     m.update({k: v for k, v in fields.items() if k != "schemaVersion"})
     m["unet"] = unet
     for key, value in (("unetFp16", unet_fp16), ("classifierGrad", classifier_grad), ("upsampler", upsampler),
-                       ("classifierAccuracy", classifier_accuracy), ("training", training)):
+                       ("classifierAccuracy", classifier_accuracy), ("training", training),
+                       ("referenceFeatures", reference_features)):
         if value is not None:
             m[key] = value
     m["source"] = source
@@ -379,6 +390,39 @@ def _training(t) -> None:
               and minutes >= 0, f"training.{k}.minutes", "a non-negative number", minutes)
 
 
+def _reference_features(m: Dict, pack_dir: Optional[Path]) -> None:
+    """The classifier's penultimate features of real images per label (src/shared/manifest.ts: referenceFeatures):
+    float32 [labels, images per label, dim], little-endian, in label order; needs a gradient graph with "features"."""
+    from .pack import CLASSIFIER_FEATURES
+
+    r = m["referenceFeatures"]
+    _need(isinstance(r, dict), "referenceFeatures", "an object", r)
+    f = r.get("file")
+    _need(isinstance(f, str) and plain_file_name(f), "referenceFeatures.file",
+          'a plain file name inside the pack (letters, digits, . _ -; no "..")', f)
+    _need(r.get("dtype") == "float32", "referenceFeatures.dtype", '"float32"', r.get("dtype"))
+    shape = r.get("shape")
+    n_labels = len(m["labels"])
+    _need(isinstance(shape, list) and len(shape) == 3 and all(_is_int(v) for v in shape) and shape[0] == n_labels
+          and shape[1] >= MIN_REFERENCE_PER_LABEL and shape[2] >= 1, "referenceFeatures.shape",
+          f"[{n_labels} (the labels), images per label (at least {MIN_REFERENCE_PER_LABEL}), feature size]", shape)
+    size = 4 * shape[0] * shape[1] * shape[2]
+    _need(size <= MAX_REFERENCE_FEATURE_BYTES, "referenceFeatures.shape", f"at most {MAX_REFERENCE_FEATURE_BYTES} bytes "
+          "of float32", shape)
+    _need(r.get("bytes") == size and _is_int(r.get("bytes")), "referenceFeatures.bytes", f"4 x the shape's product ({size})",
+          r.get("bytes"))
+    sha = r.get("sha256")
+    _need(isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha) is not None, "referenceFeatures.sha256",
+          "64 lowercase hex digits", sha)
+    t = r.get("timestep")
+    _need(_is_int(t) and 0 <= t < m["diffusion"]["diffusionSteps"], "referenceFeatures.timestep",
+          f"a timestep 0..{m['diffusion']['diffusionSteps'] - 1}", t)
+    g = m.get("classifierGrad")
+    _need(isinstance(g, dict) and CLASSIFIER_FEATURES in g["outputs"], "referenceFeatures",
+          f'given only with a classifierGrad graph whose outputs include "{CLASSIFIER_FEATURES}"', r)
+    _check_file(pack_dir, "referenceFeatures", f, size, sha)
+
+
 def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
     """Raise ManifestError naming the first bad field; with `pack_dir`, also check the files."""
     # imported here: adm.pack builds on this module
@@ -449,3 +493,5 @@ def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
         _graph(m, "classifierGrad", CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, pd)
     if "upsampler" in m:
         _upsampler(m, pd)
+    if "referenceFeatures" in m:
+        _reference_features(m, pd)

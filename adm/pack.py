@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -30,8 +30,11 @@ import torch.nn as nn
 
 from .cli_safety import output_folder
 from .config import DiffusionConfig
-from .manifest import (ManifestError, build_manifest, graph_entry, read_manifest, sha256_file, upsampler_fields,
-                       write_manifest)
+from .manifest import (ManifestError, build_manifest, graph_entry, read_manifest, reference_features_entry, sha256_file,
+                       upsampler_fields, write_manifest)
+
+if TYPE_CHECKING:
+    from .reference_features import ReferenceSet
 
 PathLike = Union[str, Path]
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +44,9 @@ REPO = Path(__file__).resolve().parents[1]
 UNET_OUTPUTS: Tuple[str, ...] = ("model_output",)
 CLASSIFIER_GRAD_INPUTS: Tuple[str, ...] = ("x", "timesteps", "y")
 CLASSIFIER_GRAD_OUTPUTS: Tuple[str, ...] = ("grad", "logp", "logits")
+# The classifier's penultimate features [N, C], an output the graphs exported since have beside the three a
+# classifier-gradient graph must give; a pack's reference features (manifest referenceFeatures) are its values.
+CLASSIFIER_FEATURES = "features"
 
 
 def unet_inputs(class_cond: bool) -> Tuple[str, ...]:
@@ -149,29 +155,37 @@ def _export_graphs(folder: Path, unet: nn.Module, classifier: Optional[nn.Module
     if classifier is not None:
         export_classifier_grad(classifier, folder / CLASSIFIER_GRAD_FILE, example_batch=_tracing_batch(classifier))
         entries["classifierGrad"] = graph_entry(folder / CLASSIFIER_GRAD_FILE, "float32", CLASSIFIER_GRAD_INPUTS,
-                                                CLASSIFIER_GRAD_OUTPUTS)
+                                                CLASSIFIER_GRAD_OUTPUTS + (CLASSIFIER_FEATURES,))
     log(f"exported ONNX graphs in {time.time() - t0:.1f}s")
     return entries
 
 
 def write_pack(out: PathLike, unet: nn.Module, classifier: Optional[nn.Module] = None, *, fp16: bool = True,
                verify: bool = False, log: Callable[[str], None] = _silent, upsampler: Optional[Upsampler] = None,
-               external_data_bytes: int = EXTERNAL_DATA_BYTES, replace_any: bool = False, **fields) -> Path:
+               external_data_bytes: int = EXTERNAL_DATA_BYTES, replace_any: bool = False,
+               reference: Optional["ReferenceSet"] = None, **fields) -> Path:
     """Export the U-Net (fp32, and fp16 too with `fp16`; a graph whose fp32 weights reach `external_data_bytes`, by
     default the ones that would pass 2 GiB, keeps them in an external-data file beside it), given a classifier its
     gradient graph and given an `upsampler` the cascade's second stage, write the manifest, optionally `verify` every
     graph under ONNX Runtime, and
     publish the folder as `out` (an existing `out` is replaced; adm.cli_safety.OutputFolderError when `out` cannot
     be a folder, or is a non-empty folder this toolkit did not write and `replace_any` is not set; a symbolic link at
-    `out` is replaced, never followed). `fields` are build_manifest's arguments other than the graph entries and the
-    U-Net's own facts (image size, learned sigma, class-conditional). Returns the pack folder."""
+    `out` is replaced, never followed). `reference`: the classifier's features of real images (adm.reference_features),
+    written as the manifest's referenceFeatures. `fields` are build_manifest's arguments other than the graph entries
+    and the U-Net's own facts (image size, learned sigma, class-conditional). Returns the pack folder."""
+    from .reference_features import write_reference
+
     out = Path(os.path.abspath(out))
     with output_folder(out, "pack", replace_any) as tmp:
         entries = _export_graphs(tmp, unet, classifier, fp16, log, upsampler, external_data_bytes)
+        ref_entry = None
+        if reference is not None:
+            ref_entry = reference_features_entry(write_reference(tmp, reference), reference.features.shape,
+                                                 reference.timestep, reference.source)
         manifest = build_manifest(
             image_size=unet.cfg.image_size, learn_sigma=unet.cfg.learn_sigma, class_cond=unet.num_classes is not None,
             unet=entries["unet"], unet_fp16=entries.get("unetFp16"), classifier_grad=entries.get("classifierGrad"),
-            upsampler=entries.get("upsampler"),
+            upsampler=entries.get("upsampler"), reference_features=ref_entry,
             **fields)
         write_manifest(tmp, manifest)
         if verify:
@@ -275,6 +289,14 @@ def verify_pack(pack_dir: PathLike, unet: nn.Module, classifier: Optional[nn.Mod
             if gerr > 1e-3 or lerr > 1e-4:
                 raise VerificationError(f"verification failed for the classifier gradient: grad {gerr:.3e}, "
                                         f"logp {lerr:.3e}")
+            if CLASSIFIER_FEATURES in got:
+                from .reference_features import penultimate_features
+
+                ref_f = penultimate_features(classifier, x, t).numpy()
+                ferr = float(np.abs(got[CLASSIFIER_FEATURES] - ref_f).max()) / max(float(np.abs(ref_f).max()), 1e-12)
+                lines.append(f"{manifest['classifierGrad']['file']}: features rel. error {ferr:.2e} (limit 1e-4)")
+                if ferr > 1e-4:
+                    raise VerificationError(f"verification failed for the classifier features: {ferr:.3e}")
         if upsampler is not None and "upsampler" in manifest:
             e = manifest["upsampler"]
             xu = torch.randn(1, 3, e["imageSize"], e["imageSize"], generator=g)

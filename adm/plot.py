@@ -4,6 +4,8 @@ A panel is a dict:
     title, xlabel, ylabel: str
     xticks: list of (position, label) - x positions are plain numbers (the eval uses 0..k-1, one per scale)
     series: list of {name, x: [..], y: [..], color: (r,g,b)}   (None in y leaves a gap)
+            optional lo/hi: [..] (an interval per point, drawn as a vertical whisker; None: none)
+            and labels: [..] (text beside each point)
     hlines: list of {name, y, color}                           (dashed reference lines)
     ymin, ymax: optional values the y range must include
 The legend goes under each panel's axes.
@@ -99,7 +101,7 @@ def _draw_panel(img: Image.Image, draw: ImageDraw.ImageDraw, box: Tuple[int, int
 
     series = panel.get("series", [])
     hlines = panel.get("hlines", [])
-    ys = [v for s in series for v in s["y"] if v is not None and math.isfinite(v)]
+    ys = [v for s in series for key in ("y", "lo", "hi") for v in s.get(key) or [] if v is not None and math.isfinite(v)]
     ys += [h["y"] for h in hlines if h.get("y") is not None and math.isfinite(h["y"])]
     ylo, yhi = (min(ys), max(ys)) if ys else (0.0, 1.0)
     if panel.get("ymin") is not None:
@@ -156,8 +158,16 @@ def _draw_panel(img: Image.Image, draw: ImageDraw.ImageDraw, box: Tuple[int, int
         color = s.get("color", PALETTE[0])
         if len(pts) > 1:
             draw.line(pts, fill=color, width=3, joint="curve")
+        for x, lo, hi in zip(s["x"], s.get("lo") or [], s.get("hi") or []):
+            if lo is not None and hi is not None:
+                draw.line([(px(x), py(lo)), (px(x), py(hi))], fill=color, width=1)
+                for v in (lo, hi):
+                    draw.line([(px(x) - 4, py(v)), (px(x) + 4, py(v))], fill=color, width=1)
         for x, y in pts:
             draw.ellipse([x - 5, y - 5, x + 5, y + 5], fill=color, outline=(255, 255, 255))
+        for x, y, text in zip(s["x"], s["y"], s.get("labels") or []):
+            if text and y is not None and math.isfinite(y):
+                draw.text((px(x) + 7, py(y) - 17), text, fill=color, font=fonts["tick"])
 
     # legend under the axes (never over the data), one row per entry
     entries = _legend_entries(panel)

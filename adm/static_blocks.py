@@ -197,9 +197,10 @@ def sequence(seq: nn.Module, x, emb_act, c: int, hw: HW, norm: Norm) -> Out:
     return Out(h, c, hw, chain(vjps))
 
 
-def attention_pool_head(head: nn.Sequential, x, c: int, hw: HW, norm: Norm) -> Out:
-    """The classifier head GroupNorm -> SiLU -> AttentionPool2d -> logits [N, K]. Only token 0 (the mean token)
-    is read, so only query 0 is computed; the VJP maps the logits' cotangent to the input's."""
+def attention_pool_token(head: nn.Sequential, x, c: int, hw: HW, norm: Norm) -> Out:
+    """The classifier head GroupNorm -> SiLU -> AttentionPool2d up to the pooled token, per head [N * heads, c / heads,
+    1] (reshaped to [N, c]: the penultimate features, what c_proj projects to the logits). Only token 0 (the mean
+    token) is read, so only query 0 is computed; the VJP maps the token's cotangent to the input's."""
     hn, gn_vjp = norm(x, head[0], c, hw)
     a_in = silu(hn)
     pool: U.AttentionPool2d = head[2]
@@ -213,11 +214,8 @@ def attention_pool_head(head: nn.Sequential, x, c: int, hw: HW, norm: Norm) -> O
     k = qkv[:, c:2 * c].reshape(-1, ch, t1)
     v = qkv[:, 2 * c:].reshape(-1, ch, t1)
     a0, attn_vjp = attention_core(q, k, v, ch)
-    k_out = pool.c_proj.out_channels
-    logits = conv1x1_matmul(a0.reshape(-1, c, 1), pool.c_proj).reshape(-1, k_out)
 
-    def vjp(g_logits):
-        g_a0 = conv1x1_matmul_input_grad(g_logits.reshape(-1, k_out, 1), pool.c_proj).reshape(-1, ch, 1)
+    def vjp(g_a0):
         g_q0, g_k, g_v = attn_vjp(g_a0)
         g_q = F.pad(g_q0.reshape(-1, c, 1), (0, t))  # query gradient is zero except at token 0
         g_qkv = torch.cat([g_q, g_k.reshape(-1, c, t1), g_v.reshape(-1, c, t1)], dim=1)
@@ -226,4 +224,23 @@ def attention_pool_head(head: nn.Sequential, x, c: int, hw: HW, norm: Norm) -> O
         g_z = g_tok[:, :, 1:] + g_tok0 * (1.0 / t)
         return gn_vjp(silu_backward(g_z.reshape(-1, c, hw[0], hw[1]), hn))
 
+    return Out(a0, c, (), vjp)
+
+
+def pool_projection(pool: "U.AttentionPool2d", a0: torch.Tensor, c: int) -> Out:
+    """The attention pool's c_proj: the pooled token (attention_pool_token's output) -> logits [N, K]."""
+    ch = c // pool.num_heads
+    k_out = pool.c_proj.out_channels
+    logits = conv1x1_matmul(a0.reshape(-1, c, 1), pool.c_proj).reshape(-1, k_out)
+
+    def vjp(g_logits):
+        return conv1x1_matmul_input_grad(g_logits.reshape(-1, k_out, 1), pool.c_proj).reshape(-1, ch, 1)
+
     return Out(logits, k_out, (), vjp)
+
+
+def attention_pool_head(head: nn.Sequential, x, c: int, hw: HW, norm: Norm) -> Out:
+    """The whole classifier head: input -> logits [N, K] (attention_pool_token, then pool_projection)."""
+    a0, _, _, token_vjp = attention_pool_token(head, x, c, hw, norm)
+    logits, k_out, _, proj_vjp = pool_projection(head[2], a0, c)
+    return Out(logits, k_out, (), chain([token_vjp, proj_vjp]))

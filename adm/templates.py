@@ -26,7 +26,7 @@ import torch.nn as nn
 from .export import check_ops, external_data_file
 from .flags import FlagError, parse_classifier_flags, parse_model_flags
 from .manifest import IMAGENET_LABELS, graph_entry, model_fields, sha256_file, upsampler_fields
-from .pack import (CLASSIFIER_GRAD_FILE, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_FILE, UNET_FP16_FILE,
+from .pack import (CLASSIFIER_FEATURES, CLASSIFIER_GRAD_FILE, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_FILE, UNET_FP16_FILE,
                    UNET_OUTPUTS, UPSAMPLER_FILE, UPSAMPLER_FP16_FILE, unet_inputs, upsampler_inputs)
 from .presets import CLASSIFIER_FLAGS, DEFAULT_LICENSE, MODEL_FLAGS, PRESETS, build_model, official_checkpoint_config
 from .template_graph import fp16_variant, trace_weight_free, weight_keys
@@ -157,7 +157,7 @@ def make_template(spec: TemplateSpec, out: PathLike, model: Optional[nn.Module] 
     traced = trace_weight_free(graph_kind, model, spec.low_res_size)
     log(f"traced {spec.stem or spec.slot} in {time.time() - t0:.1f}s")
     if spec.slot == "classifier":
-        ins, outs = CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS
+        ins, outs = CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS + (CLASSIFIER_FEATURES,)
     elif spec.slot == "upsampler":
         ins, outs = upsampler_inputs(spec.cfg.num_classes is not None), UNET_OUTPUTS
     else:

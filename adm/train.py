@@ -227,7 +227,7 @@ class Trainer:
         return m
 
     def _init_from_pack(self, pack: Path):
-        from .export import export_classifier_grad, export_unet
+        from .export import classifier_grad_exporter, export_unet
         from .onnx_weights import load_onnx_weights
         from .pack_files import load_pack_graph
         m = self._pack_manifest(pack)
@@ -236,7 +236,8 @@ class Trainer:
                 raise ValueError(f"{pack} has no null label at {self.cfg.num_classes - 1}: cannot continue its U-Net")
             load_onnx_weights(self.model, load_pack_graph(pack, m, "unet"), export_unet)
         else:
-            load_onnx_weights(self.model, load_pack_graph(pack, m, "classifierGrad"), export_classifier_grad)
+            load_onnx_weights(self.model, load_pack_graph(pack, m, "classifierGrad"),
+                              classifier_grad_exporter(m["classifierGrad"]["outputs"]))
         self.init_from = dict(pack=m["name"], prior=(m.get("training") or {}).get(self.kind))
         print(f"initialised the {self.kind} from {pack}", file=sys.stderr)
 

@@ -95,7 +95,7 @@ test('tabs: keyboard, names, and the view in the URL', async ({ page }) => {
   await page.goto('./?pack=tiny16&ep=wasm&steps=3');
   await waitReady(page);
   const tabs = page.getByRole('tablist', { name: 'Views' }).getByRole('tab');
-  await expect(tabs).toHaveText(['Single', 'Sweep', 'Diversity']);
+  await expect(tabs).toHaveText(['Single', 'Sweep', 'Diversity', 'Trade-off']);
   const single = page.getByRole('tab', { name: 'Single' });
   await expect(single).toHaveAttribute('aria-selected', 'true');
   await expect(page.getByRole('tabpanel', { name: 'Single' })).toBeVisible();
@@ -105,7 +105,7 @@ test('tabs: keyboard, names, and the view in the URL', async ({ page }) => {
   await expect(page.getByRole('tabpanel', { name: 'Sweep' })).toBeVisible();
   expect(page.url()).toContain('view=sweep');
   await page.keyboard.press('End');
-  await expect(page.getByRole('tab', { name: 'Diversity' })).toHaveAttribute('aria-selected', 'true');
+  await expect(page.getByRole('tab', { name: 'Trade-off' })).toHaveAttribute('aria-selected', 'true');
   await page.keyboard.press('ArrowRight'); // wraps
   await expect(page.getByRole('tab', { name: 'Single' })).toBeFocused();
   expect(page.url()).not.toContain('view=');

@@ -22,3 +22,5 @@ export { guidanceHeatInto, sampleL2Norm } from './instruments';
 export { meanPairwiseRms, meanPairwiseL2, softmaxRows } from './diversity';
 export type { UpsampleOptions } from './cascade';
 export { UPSAMPLE_STREAM, quantizeLowRes, upsamplerProcess, upsampleLoop } from './cascade';
+export type { PrecisionRecall } from './precisionRecall';
+export { kthNeighbourRadii, pickRows, precisionRecall } from './precisionRecall';

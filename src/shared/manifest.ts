@@ -19,6 +19,10 @@ export const MANIFEST_LIMITS = {
   maxManifestBytes: 64 * 1024 * 1024,
   /** Arrays/objects nested deeper than this in manifest.json are refused before parsing (a real one nests 4). */
   maxJsonDepth: 64,
+  /** referenceFeatures: a few hundred feature vectors, at most 1 MiB of float32. */
+  maxReferenceFeatureBytes: 1 << 20,
+  /** referenceFeatures images per label: precision/recall's k = 3 needs more than 3 points per set. */
+  minReferencePerLabel: 4,
 } as const;
 
 /**
@@ -28,6 +32,8 @@ export const MANIFEST_LIMITS = {
  */
 const IO_NAMES = {
   x: 'x', timesteps: 'timesteps', y: 'y', lowRes: 'low_res', modelOutput: 'model_output', grad: 'grad', logp: 'logp', logits: 'logits',
+  /** Optional output of the classifier-gradient graph: the classifier's penultimate features [N, C]. */
+  features: 'features',
 } as const;
 
 export type GraphIoName = (typeof IO_NAMES)[keyof typeof IO_NAMES];
@@ -109,6 +115,20 @@ export interface UpsamplerGraph extends GraphFile {
   sampling: { timestepRespacing: string; useDdim: boolean };
 }
 
+/**
+ * The classifier's penultimate features (the gradient graph's "features" output) of real images: float32,
+ * little-endian, [labels, images per label, feature size] in label order (docs/pack-format.md).
+ */
+export interface ReferenceFeatures {
+  file: string;
+  dtype: 'float32';
+  shape: [number, number, number];
+  bytes: number;
+  sha256: string;
+  /** The timestep the classifier was given (0: clean images). */
+  timestep: number;
+}
+
 export interface PackManifest {
   schemaVersion: 1;
   name: string;
@@ -137,6 +157,8 @@ export interface PackManifest {
   unetFp16?: GraphFile;
   classifierGrad?: GraphFile;
   upsampler?: UpsamplerGraph;
+  /** Reference features for precision/recall of samples (the Trade-off view); absent: none. */
+  referenceFeatures?: ReferenceFeatures;
   source: string;
   license: string;
 }
@@ -272,6 +294,26 @@ function upsampler(m: Obj, baseSize: number): UpsamplerGraph {
   return { ...g, imageSize, lowResSize, learnSigma, classCond, diffusion, sampling: { timestepRespacing, useDdim } };
 }
 
+/** Same rules as adm/manifest.py `_reference_features`. */
+function referenceFeatures(m: Obj, labels: number, diffusionSteps: number, grad: GraphFile | undefined): ReferenceFeatures {
+  const r = m.referenceFeatures;
+  need(isObj(r), 'referenceFeatures', 'an object', r);
+  const R = r as Obj;
+  const file = plainFile(R, 'referenceFeatures.');
+  need(R.dtype === 'float32', 'referenceFeatures.dtype', '"float32"', R.dtype);
+  const L = MANIFEST_LIMITS;
+  const sh = R.shape;
+  const ok = Array.isArray(sh) && sh.length === 3 && sh.every((v) => Number.isInteger(v)) && sh[0] === labels && sh[1] >= L.minReferencePerLabel && sh[2] >= 1;
+  const shape = need<[number, number, number]>(ok, 'referenceFeatures.shape', `[${labels} (the labels), images per label (at least ${L.minReferencePerLabel}), feature size]`, sh);
+  const size = 4 * shape[0] * shape[1] * shape[2];
+  need(size <= L.maxReferenceFeatureBytes, 'referenceFeatures.shape', `at most ${L.maxReferenceFeatureBytes} bytes of float32`, sh);
+  const bytes = need<number>(Number.isInteger(R.bytes) && R.bytes === size, 'referenceFeatures.bytes', `4 x the shape's product (${size})`, R.bytes);
+  const sha256 = need<string>(typeof R.sha256 === 'string' && /^[0-9a-f]{64}$/.test(R.sha256), 'referenceFeatures.sha256', '64 lowercase hex digits', R.sha256);
+  const timestep = need<number>(Number.isInteger(R.timestep) && (R.timestep as number) >= 0 && (R.timestep as number) < diffusionSteps, 'referenceFeatures.timestep', `a timestep 0..${diffusionSteps - 1}`, R.timestep);
+  need(grad !== undefined && grad.outputs.includes(GRAPH_IO.names.features), 'referenceFeatures', `given only with a classifierGrad graph whose outputs include "${GRAPH_IO.names.features}"`, r);
+  return { file, dtype: 'float32', shape: [shape[0], shape[1], shape[2]], bytes, sha256, timestep };
+}
+
 /** Validates parsed JSON as a PackManifest; throws ManifestError naming the first bad field. */
 export function parseManifest(json: unknown): PackManifest {
   need(isObj(json), '', 'a JSON object', json);
@@ -344,6 +386,7 @@ export function parseManifest(json: unknown): PackManifest {
   if (m.unetFp16 !== undefined) manifest.unetFp16 = graph(m, 'unetFp16', GRAPH_IO.unet, classCond);
   if (m.classifierGrad !== undefined) manifest.classifierGrad = graph(m, 'classifierGrad', GRAPH_IO.classifierGrad, true);
   if (m.upsampler !== undefined) manifest.upsampler = upsampler(m, imageSize);
+  if (m.referenceFeatures !== undefined) manifest.referenceFeatures = referenceFeatures(m, labelList.length, diffusionSteps, manifest.classifierGrad);
   return manifest;
 }
 

@@ -16,8 +16,11 @@ export type Ep = 'webgpu' | 'wasm';
 export type PreviewOf = 'x' | 'predX0';
 export type Sampler = 'ddpm' | 'ddim';
 
-/** The app's views: one image, a sweep of guidance scales, or grids of seeds at two scales. */
-export type View = 'single' | 'sweep' | 'diversity';
+/**
+ * The app's views: one image, a sweep of guidance scales, grids of seeds at two scales, or seeds at
+ * several scales with fidelity, diversity, precision and recall per scale (the trade-off).
+ */
+export type View = 'single' | 'sweep' | 'diversity' | 'tradeoff';
 
 /**
  * Where the classifier gradient is taken in an ancestral (DDPM) step: at x_t (the reference) or at
@@ -242,6 +245,11 @@ export type FromWorker =
       logp: (number | null)[] | null;
       /** Per group: mean pairwise pixel L2 (RMS over the values of x₀ in [-1, 1]) of this step's predicted x₀. */
       pixelDiversity: number[];
+      /**
+       * Trade-off view: per group, the guidance classifier's mean log p(y | x̂₀) of this step's predicted x₀
+       * (at t = 0, every cell); absent or null in the other views or without a classifier.
+       */
+      groupLogp?: number[] | null;
     }
   | {
       kind: 'gridReadout';
@@ -255,6 +263,14 @@ export type FromWorker =
       classifierL2: number[] | null;
       /** Per cell: the classifier's log p(y | x_0) of the final sample (t = 0); null without a classifier. */
       logp: number[] | null;
+      /**
+       * Trade-off view: per group, precision and recall of the final samples' classifier features
+       * (t = 0) against the pack's reference features of the class (k = 3); null, with `prNote`
+       * saying why, where they cannot be measured. Absent in the other views.
+       */
+      precision?: number[] | null;
+      recall?: number[] | null;
+      prNote?: string | null;
     }
   | { kind: 'done'; runId: number; ms: number }
   /** `step`: base-model steps done; `stage` 'upsample': stopped during the upsampler (after `upsampleStep` of its steps). */
@@ -286,6 +302,9 @@ export const LIMITS = {
   sweepScales: { min: 1, max: 8 },
   /** Seeds per diversity grid. */
   diversitySeeds: { min: 2, max: 12 },
+  /** Trade-off view: scales, and seeds per scale (k = 3 nearest neighbours need at least 4); 5 x 6 cells at most. */
+  tradeoffScales: { min: 2, max: 5 },
+  tradeoffSeeds: { min: 4, max: 6 },
 } as const;
 
 /** One place for the app's fallback defaults (a pack's manifest may recommend others). */
@@ -307,4 +326,7 @@ export const GRID_DEFAULTS = {
   sweepCfgScales: [0, 1, 2, 3, 5, 8],
   diversityScales: [0, 8],
   diversitySeeds: 8,
+  /** Until a pack recommends a scale (then 0, s/2, s, 2s of its recommended scale). */
+  tradeoffScales: [0, 2, 4, 8],
+  tradeoffSeeds: 6,
 } as const;

@@ -18,6 +18,8 @@ export interface ExportPlan {
   tile: number;
   header: TextAt;
   rows: { title: TextAt; tiles: { index: number; x: number; y: number; label: TextAt }[] }[];
+  /** Where a figure under the grid goes (the trade-off chart), at its own size; null: none. */
+  figure: { x: number; y: number; width: number; height: number } | null;
 }
 
 const PAD = 12;
@@ -25,12 +27,17 @@ const HEADER = 30;
 const TITLE = 24;
 const LABEL = 18;
 
-/** Positions for `layout` with `imageSize` px cells, zoomed to at least 128 px; titles may carry notes. */
-export function planExport(layout: GridLayout, imageSize: number, header: string, rowNotes: (string | null)[] = []): ExportPlan {
+/**
+ * Positions for `layout` with `imageSize` px cells, zoomed to at least 128 px; titles may carry notes;
+ * `figure`: the size of a picture to place under the grid (the trade-off chart).
+ */
+export function planExport(
+  layout: GridLayout, imageSize: number, header: string, rowNotes: (string | null)[] = [], figure: { width: number; height: number } | null = null,
+): ExportPlan {
   const zoom = Math.max(1, Math.ceil(128 / imageSize));
   const tile = imageSize * zoom;
   const cols = Math.max(1, ...layout.rows.map((r) => Math.min(r.cells.length, r.columns ?? r.cells.length)));
-  const width = PAD + cols * (tile + PAD);
+  const width = Math.max(PAD + cols * (tile + PAD), figure ? figure.width + 2 * PAD : 0);
   let y = PAD + HEADER;
   const rows = layout.rows.map((r, k) => {
     const perLine = Math.max(1, r.columns ?? r.cells.length);
@@ -45,7 +52,9 @@ export function planExport(layout: GridLayout, imageSize: number, header: string
     y += Math.ceil(r.cells.length / perLine) * (tile + LABEL + PAD / 2) + PAD / 2;
     return { title, tiles };
   });
-  return { width, height: y + PAD / 2, tile, header: { text: header, x: PAD, y: PAD + 18 }, rows };
+  const placed = figure ? { x: PAD, y: y + PAD / 2, width: figure.width, height: figure.height } : null;
+  const height = placed ? placed.y + placed.height + PAD : y + PAD / 2;
+  return { width, height, tile, header: { text: header, x: PAD, y: PAD + 18 }, rows, figure: placed };
 }
 
 /** "English springer (217) · ddim 25 steps · seed 0 · sweep" */
@@ -60,7 +69,7 @@ export function gridPngName(p: GenerateParams, layout: GridLayout): string {
   return `${cls}-${layout.view}-${what}-${p.sampler}${p.steps}-seed${p.seed}.png`;
 }
 
-export function drawExport(ctx: CanvasRenderingContext2D, plan: ExportPlan, sources: (CanvasImageSource | null)[]): void {
+export function drawExport(ctx: CanvasRenderingContext2D, plan: ExportPlan, sources: (CanvasImageSource | null)[], figure: CanvasImageSource | null = null): void {
   ctx.fillStyle = '#ffffff';
   ctx.fillRect(0, 0, plan.width, plan.height);
   ctx.fillStyle = '#1d1d1b';
@@ -84,5 +93,9 @@ export function drawExport(ctx: CanvasRenderingContext2D, plan: ExportPlan, sour
       }
       ctx.fillText(t.label.text, t.label.x, t.label.y);
     }
+  }
+  if (figure && plan.figure) {
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(figure, plan.figure.x, plan.figure.y, plan.figure.width, plan.figure.height);
   }
 }

@@ -24,7 +24,7 @@ export interface LayoutRow {
 }
 
 export interface GridLayout {
-  view: 'sweep' | 'diversity';
+  view: 'sweep' | 'diversity' | 'tradeoff';
   rows: LayoutRow[];
   cells: GridCell[];
   groups: number[][];
@@ -64,30 +64,41 @@ export function sweepLayout(p: Params, caps: PackCaps): GridLayout {
 
 /** Diversity: seeds seed, seed+1, ... at each of the two scales (of the kind the guidance mode picks). */
 export function diversityLayout(p: Params, caps: PackCaps): GridLayout {
+  return seedGrids('diversity', p.diversityScales, p.diversitySeeds, 4, p, caps);
+}
+
+/** Trade-off: N seeds at each of K scales (of the kind the guidance mode picks), one line and one group per scale. */
+export function tradeoffLayout(p: Params, caps: PackCaps): GridLayout {
+  return seedGrids('tradeoff', p.tradeoffScales, p.tradeoffSeeds, null, p, caps);
+}
+
+/** Seeds seed, seed+1, ... at each scale, one row and one group per scale. */
+function seedGrids(view: 'diversity' | 'tradeoff', scales: readonly number[], seeds: number, columns: number | null, p: Params, caps: PackCaps): GridLayout {
   const mode = caps.cfg ? p.guidanceMode : 'classifier';
   const rows: LayoutRow[] = [];
   const cells: GridCell[] = [];
   const groups: number[][] = [];
-  for (const v of p.diversityScales) {
+  for (const v of scales) {
     const cell = (seed: number): GridCell =>
       mode === 'classifier' ? { seed, guidanceMode: mode, classifierScale: v, cfgScale: 0 }
         : mode === 'cfg' ? { seed, guidanceMode: mode, classifierScale: 0, cfgScale: v }
           : { seed, guidanceMode: mode, classifierScale: v, cfgScale: p.cfgScale };
     const title = mode === 'classifier' ? `scale ${v}` : mode === 'cfg' ? `CFG scale ${v}` : `scale ${v}, CFG scale ${p.cfgScale}`;
-    const row: LayoutRow = { title, group: groups.length, columns: 4, cells: [] };
-    for (let k = 0; k < p.diversitySeeds; k++) {
+    const row: LayoutRow = { title, group: groups.length, columns, cells: [] };
+    for (let k = 0; k < seeds; k++) {
       const c = cell(seedAt(p.seed, k));
       row.cells.push({ index: cells.push(c) - 1, name: `seed ${c.seed}`, cell: c });
     }
     groups.push(row.cells.map((c) => c.index));
     rows.push(row);
   }
-  return { view: 'diversity', rows, cells, groups };
+  return { view, rows, cells, groups };
 }
 
 export function gridLayout(p: Params, caps: PackCaps): GridLayout | null {
   if (p.view === 'sweep') return sweepLayout(p, caps);
   if (p.view === 'diversity') return diversityLayout(p, caps);
+  if (p.view === 'tradeoff') return tradeoffLayout(p, caps);
   return null;
 }
 

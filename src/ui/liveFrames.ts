@@ -52,7 +52,7 @@ export function createLatestBus<T>(): LatestBus<T> {
   };
 }
 
-export type GridView = 'sweep' | 'diversity';
+export type GridView = 'sweep' | 'diversity' | 'tradeoff';
 
 export interface LiveBuses {
   grid: Record<GridView, LatestBus<GridFrame>>;
@@ -60,7 +60,7 @@ export interface LiveBuses {
 }
 
 export function createLiveBuses(): LiveBuses {
-  return { grid: { sweep: createLatestBus(), diversity: createLatestBus() }, heat: createLatestBus() };
+  return { grid: { sweep: createLatestBus(), diversity: createLatestBus(), tradeoff: createLatestBus() }, heat: createLatestBus() };
 }
 
 export const liveBuses = createLiveBuses();

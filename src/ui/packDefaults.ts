@@ -1,7 +1,7 @@
 // When a pack becomes ready: adopt its recommended sampling settings (unless the user or URL set
 // them) and make sure the chosen class and conditioning are possible with this pack.
 import { canUseCfg, type PackManifest } from '../shared/manifest';
-import { DEFAULTS, LIMITS } from '../shared/protocol';
+import { DEFAULTS, GRID_DEFAULTS, LIMITS } from '../shared/protocol';
 import { shortName } from './data/classes';
 import type { Params } from './store/paramsSlice';
 import type { AppStore } from './store/store';
@@ -11,6 +11,18 @@ export function stepsOfRespacing(spec: string): number | null {
   const s = spec.trim().replace(/^ddim/, '');
   if (!/^\d+(,\d+)*$/.test(s)) return null;
   return s.split(',').reduce((a, b) => a + Number(b), 0);
+}
+
+/**
+ * The trade-off view's default scales: 0, s/2, s and 2s of the pack's recommended scale of the kind its
+ * guidance mode varies (the CFG scale w in cfg mode, else the classifier scale s), within the limits.
+ */
+export function tradeoffScalesFor(m: PackManifest): number[] {
+  const cfgMode = canUseCfg(m) && m.sampling.guidanceMode === 'cfg';
+  const r = cfgMode ? LIMITS.cfgScale : LIMITS.classifierScale;
+  const s = Math.min(r.max, Math.max(r.min, cfgMode ? (m.sampling.cfgScale ?? DEFAULTS.cfgScale) : m.sampling.classifierScale));
+  const values = s > 0 ? [0, s / 2, s, Math.min(r.max, 2 * s)] : [...GRID_DEFAULTS.tradeoffScales];
+  return [...new Set(values.map((v) => Math.round(v * 100) / 100))];
 }
 
 export function adoptPack(store: AppStore, m: PackManifest): void {
@@ -31,6 +43,7 @@ export function adoptPack(store: AppStore, m: PackManifest): void {
     const r = LIMITS.cfgScale;
     defaults.cfgScale = Math.min(r.max, Math.max(r.min, m.sampling.cfgScale ?? DEFAULTS.cfgScale));
   }
+  if (!explicit.tradeoffScales) defaults.tradeoffScales = tradeoffScalesFor(m);
   const steps = stepsOfRespacing(m.sampling.timestepRespacing);
   if (!explicit.steps && steps !== null) defaults.steps = Math.min(steps, m.diffusion.diffusionSteps);
   if (!explicit.sampler) defaults.sampler = m.sampling.useDdim ? 'ddim' : 'ddpm';

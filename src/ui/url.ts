@@ -63,12 +63,15 @@ const FIELDS: Field[] = [
   { key: 'guidanceInterval', name: 'gi', parse: interval },
   // Views: `view` (single, sweep, diversity), the sweep rows `scales` and `cfgs`, the diversity
   // view's two scales `dscales` and seeds per grid `n`; `grad=mean` takes the gradient at the mean.
-  { key: 'view', name: 'view', parse: oneOf(['single', 'sweep', 'diversity'] as const) },
+  { key: 'view', name: 'view', parse: oneOf(['single', 'sweep', 'diversity', 'tradeoff'] as const) },
   { key: 'sweepScales', name: 'scales', parse: scaleList(LIMITS.classifierScale, LIMITS.sweepScales) },
   { key: 'sweepCfgScales', name: 'cfgs', parse: scaleList(LIMITS.cfgScale, LIMITS.sweepScales) },
   // Classifier or CFG scales, whichever the guidance mode picks: both kinds share the range 0..20.
   { key: 'diversityScales', name: 'dscales', parse: scaleList(LIMITS.classifierScale, { min: 2, max: 2 }) },
   { key: 'diversitySeeds', name: 'n', parse: inRange(LIMITS.diversitySeeds, true) },
+  // The trade-off view's scales `tscales` (of the kind the guidance mode picks) and seeds per scale `tn`.
+  { key: 'tradeoffScales', name: 'tscales', parse: scaleList(LIMITS.classifierScale, LIMITS.tradeoffScales) },
+  { key: 'tradeoffSeeds', name: 'tn', parse: inRange(LIMITS.tradeoffSeeds, true) },
   { key: 'gradientAt', name: 'grad', parse: oneOf(['x', 'mean'] as const) },
   // `up=0`: stop after the base model of a pack with an upsampler (the cascade runs by default).
   { key: 'upsample', name: 'up', parse: (raw) => (raw === '1' ? ok(true) : raw === '0' ? ok(false) : bad('must be 0 or 1')) },
@@ -126,6 +129,9 @@ export function toSearch(p: Params): string {
   if (sweep || !sameList(p.sweepCfgScales, GRID_DEFAULTS.sweepCfgScales)) q.set('cfgs', formatScaleList(p.sweepCfgScales, ','));
   if (diversity || !sameList(p.diversityScales, GRID_DEFAULTS.diversityScales)) q.set('dscales', formatScaleList(p.diversityScales, ','));
   if (diversity || p.diversitySeeds !== GRID_DEFAULTS.diversitySeeds) q.set('n', String(p.diversitySeeds));
+  const tradeoff = p.view === 'tradeoff';
+  if (tradeoff) q.set('tscales', formatScaleList(p.tradeoffScales, ','));
+  if (tradeoff || p.tradeoffSeeds !== GRID_DEFAULTS.tradeoffSeeds) q.set('tn', String(p.tradeoffSeeds));
   if (p.ep !== 'auto') q.set('ep', p.ep);
   if (!p.fp16) q.set('fp16', '0');
   return `?${q.toString()}`;

@@ -3,6 +3,7 @@
 import { guidanceHeatInto, meanPairwiseL2, meanPairwiseRms, sampleL2Norm, softmaxRows, toRgba, type Shape4, type StepRecord } from '../diffusion';
 import type { FromWorker, PreviewOf } from '../shared/protocol';
 import type { RunPlan } from './runPlan';
+import type { GroupPr } from './tradeoff';
 
 export interface Outgoing {
   msg: FromWorker;
@@ -38,7 +39,8 @@ export function singleFrame(runId: number, rec: StepRecord, plan: RunPlan, previ
   };
 }
 
-export function gridFrame(runId: number, rec: StepRecord, plan: RunPlan, previewOf: PreviewOf): Outgoing {
+/** `groupLogp`: the Trade-off view's per-group mean log p(y | x̂₀) of this step (tradeoff.ts). */
+export function gridFrame(runId: number, rec: StepRecord, plan: RunPlan, previewOf: PreviewOf, groupLogp: number[] | null = null): Outgoing {
   const [k, c, height, width] = plan.shape;
   const tile = height * width * 4;
   const all = new Uint8ClampedArray(k * tile);
@@ -52,6 +54,7 @@ export function gridFrame(runId: number, rec: StepRecord, plan: RunPlan, preview
       // NaN: a cell the classifier did not see at this step (not classifier-guided).
       logp: rec.logp ? Array.from(rec.logp, (v) => (Number.isNaN(v) ? null : v)) : null,
       pixelDiversity: groups.map((g) => meanPairwiseRms(rec.predXstart, c * height * width, g)),
+      ...(groupLogp ? { groupLogp } : {}),
     },
     transfer: [rgba],
   };
@@ -59,9 +62,10 @@ export function gridFrame(runId: number, rec: StepRecord, plan: RunPlan, preview
 
 /**
  * Read-out of the final samples: per group, pixel L2 (RMS) and, given the classifier's logits at t = 0,
- * its softmax L2; per cell, log p(y | x_0) of the requested class (every cell, guided or not).
+ * its softmax L2; per cell, log p(y | x_0) of the requested class (every cell, guided or not); and
+ * the Trade-off view's precision and recall per group (`pr`).
  */
-export function gridReadout(runId: number, finalX: Float32Array, plan: RunPlan, logits: Float32Array | null): Outgoing {
+export function gridReadout(runId: number, finalX: Float32Array, plan: RunPlan, logits: Float32Array | null, pr: GroupPr | null = null): Outgoing {
   const [k, c, h, w] = plan.shape;
   const groups = plan.grid?.groups ?? [];
   let classifierL2: number[] | null = null;
@@ -74,7 +78,7 @@ export function gridReadout(runId: number, finalX: Float32Array, plan: RunPlan, 
     if (labels) logp = Array.from({ length: k }, (_, s) => Math.log(probs[s * classes + labels[s]]));
   }
   return {
-    msg: { kind: 'gridReadout', runId, pixelL2: groups.map((g) => meanPairwiseRms(finalX, c * h * w, g)), classifierL2, logp },
+    msg: { kind: 'gridReadout', runId, pixelL2: groups.map((g) => meanPairwiseRms(finalX, c * h * w, g)), classifierL2, logp, ...(pr ?? {}) },
     transfer: [],
   };
 }

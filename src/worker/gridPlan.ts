@@ -4,7 +4,7 @@ import { GUIDANCE_MODES, canUseCfg, modeUses, type PackManifest } from '../share
 import { LIMITS, type GenerateParams, type GridRequest } from '../shared/protocol';
 import { inRange, type BasePlan, type RunPlan } from './runPlan';
 
-const VIEWS = ['sweep', 'diversity'] as const;
+const VIEWS = ['sweep', 'diversity', 'tradeoff'] as const;
 
 export function planGrid(m: PackManifest, p: GenerateParams, grid: GridRequest, base: BasePlan): RunPlan {
   if (!VIEWS.includes(grid.view)) throw new Error(`grid view "${String(grid.view)}" is not one of ${VIEWS.join(', ')}`);

@@ -171,7 +171,8 @@ function handle(msg: ToWorker): void {
         manifest: pack.manifest,
         denoise: pack.sessions.denoise,
         classifierGrad: pack.sessions.classifierGrad,
-        classifierLogits: pack.sessions.classifierLogits,
+        classifierReadout: pack.sessions.classifierReadout,
+        reference: pack.reference,
         upsampler: pack.upsampler,
         fp16Unet: pack.epInfo.fp16,
       });

@@ -15,12 +15,15 @@ import { checkRoom } from './quota';
 import { RateMeter } from './rate';
 import { createModelSessions, createUpsamplerSession, startRuntime, type GraphBytes, type ModelSessions, type UpsamplerSession } from './sessions';
 import type { SerialQueue } from './serialQueue';
+import { referenceFromBytes, type ReferenceFeatureSet } from './tradeoff';
 
 export interface LoadedPack {
   manifest: PackManifest;
   sessions: ModelSessions;
   /** The cascade's second stage (manifest `upsampler`); null when the pack has none. */
   upsampler: UpsamplerSession | null;
+  /** The classifier's features of real images (manifest `referenceFeatures`); null when the pack has none. */
+  reference: ReferenceFeatureSet | null;
   epInfo: EpInfo;
   warmupMs: number;
   timings: LoadTimings;
@@ -81,9 +84,11 @@ export async function loadPack(
   // Refused here, before any download, when the EP can run none of the files.
   const choice = chooseGraphs(manifest, decision.ep, decision.shaderF16, req.fp16 !== false);
   const graphs = choice.classifierGrad ? [choice.unet, choice.classifierGrad] : [choice.unet];
-  // Every file to load: each graph's .onnx file and its external-data files (each once); the upsampler's too.
+  // Every file to load: each graph's .onnx file and its external-data files (each once); the upsampler's too,
+  // and the reference features when the classifier that reads them is loaded.
   const upGraph = choice.upsampler;
-  const parts = [...new Map([...graphs, ...(upGraph ? [upGraph] : [])].flatMap(graphParts).map((f) => [f.sha256, f])).values()];
+  const refSpec = choice.classifierGrad ? manifest.referenceFeatures : undefined;
+  const parts = [...new Map([...[...graphs, ...(upGraph ? [upGraph] : [])].flatMap(graphParts), ...(refSpec ? [refSpec] : [])].map((f) => [f.sha256, f])).values()];
   const total = parts.reduce((s, f) => s + f.bytes, 0);
 
   let toFetch = total;
@@ -140,6 +145,7 @@ export async function loadPack(
     ...(g.externalData?.length ? { externalData: g.externalData.map((e) => ({ path: e.file, data: files.get(e.sha256)!.bytes })) } : {}),
   });
 
+  const reference = refSpec ? referenceFromBytes(files.get(refSpec.sha256)!.bytes, refSpec.shape) : null;
   post({ kind: 'loadStage', loadId: req.loadId, stage: 'sessions' });
   timings.runtimeMs = (await runtime) ?? 0;
   t = performance.now();
@@ -177,7 +183,7 @@ export async function loadPack(
   timings.totalMs = performance.now() - t0;
   console.info(`[pack] ${manifest.name} ready on ${decision.ep}: ${describeTimings(timings)}`);
   const epInfo: EpInfo = { ep: decision.ep, reason: decision.reason, adapter: decision.adapter, fp16: choice.fp16, wasmThreads, fileNote: choice.note, gpuResidentIo: sessions.gpuResidentIo };
-  return { manifest, sessions, upsampler, epInfo, warmupMs, timings };
+  return { manifest, sessions, upsampler, reference, epInfo, warmupMs, timings };
 }
 
 /** One line for the console: every phase in ms and what was read or fetched. */

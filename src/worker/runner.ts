@@ -12,13 +12,17 @@ import { type FromWorker, type GenerateParams, type PreviewOf } from '../shared/
 import { scaleProblem } from '../shared/scales';
 import { gridFrame, gridReadout, singleFrame, upsampleFrame } from './frameMessages';
 import { planRun } from './runPlan';
+import type { ClassifierReadoutFn } from './sessions';
+import { groupMeanLogp, groupPrecisionRecall, type ReferenceFeatureSet } from './tradeoff';
 
 export interface RunModel {
   manifest: PackManifest;
   denoise: DenoiseFn;
   classifierGrad: ClassifierGradFn | null;
-  /** The gradient graph's logits [N, classes] (the diversity read-out); absent: no classifier features. */
-  classifierLogits?: ((x: Float32Array, timesteps: Float32Array, y: Int32Array, shape: Shape4) => Promise<Float32Array>) | null;
+  /** The gradient graph's logits and features at given timesteps (grid read-outs); absent: no classifier read-out. */
+  classifierReadout?: ClassifierReadoutFn | null;
+  /** The pack's reference features (Trade-off view's precision/recall); absent or null: none. */
+  reference?: ReferenceFeatureSet | null;
   /**
    * The cascade's second stage (manifest `upsampler`): a DenoiseFn fed the base samples as low_res.
    * Absent or null: single runs stop after the base model.
@@ -97,9 +101,17 @@ export function createRunner(deps: RunnerDeps): Runner {
         shouldStop: () => run.cancelled,
       });
       let finalX: Float32Array | null = null;
+      // Trade-off view: the classifier scores every cell's predicted x₀ at t = 0 after each step (fidelity per scale).
+      const tradeoff = plan.grid?.view === 'tradeoff';
+      const readout = model.classifierReadout ?? null;
+      const k = plan.shape[0];
+      const zeros = new Float32Array(k);
       for await (const rec of loop) {
         stepsDone = rec.step + 1;
-        const out = plan.grid ? gridFrame(runId, rec, plan, run.previewOf) : singleFrame(runId, rec, plan, run.previewOf);
+        const groupLogp = tradeoff && readout && plan.classifierLabels && plan.grid
+          ? groupMeanLogp((await readout(rec.predXstart, zeros, plan.classifierLabels, plan.shape)).logits, plan.classifierLabels, plan.grid.groups)
+          : null;
+        const out = plan.grid ? gridFrame(runId, rec, plan, run.previewOf, groupLogp) : singleFrame(runId, rec, plan, run.previewOf);
         if ((plan.grid || cascade) && stepsDone === numSteps) finalX = rec.x.slice();
         deps.post(out.msg, out.transfer);
         await deps.yieldToEvents();
@@ -130,12 +142,12 @@ export function createRunner(deps: RunnerDeps): Runner {
         }
       } else if (finalX) {
         // The classifier's view of the final samples (t = 0), one extra call: a diversity read-out.
-        // Logits do not depend on y (the graph needs one all the same).
-        const k = plan.shape[0];
-        const logits = model.classifierLogits
-          ? await model.classifierLogits(finalX, new Float32Array(k), plan.classifierLabels ?? new Int32Array(k), plan.shape)
-          : null;
-        const out = gridReadout(runId, finalX, plan, logits);
+        // Logits and features do not depend on y (the graph needs one all the same).
+        const r = readout ? await readout(finalX, zeros, plan.classifierLabels ?? new Int32Array(k), plan.shape) : null;
+        const pr = !tradeoff || !plan.grid ? null
+          : !r ? { precision: null, recall: null, prNote: 'this pack has no classifier, so only diversity is shown' }
+            : groupPrecisionRecall(r.features, k, plan.grid.groups, model.reference ?? null, plan.classifierLabels?.[0] ?? -1);
+        const out = gridReadout(runId, finalX, plan, r?.logits ?? null, pr);
         deps.post(out.msg, out.transfer);
       }
       deps.post({ kind: 'done', runId, ms: deps.now() - t0 });

@@ -14,11 +14,18 @@ import type { SerialQueue } from './serialQueue';
 /** ONNX I/O names fixed by docs/pack-format.md (parseManifest checks the manifest lists them). */
 const IO = GRAPH_IO.names;
 
+export type ClassifierReadoutFn = (
+  x: Float32Array, timesteps: Float32Array, y: Int32Array, shape: Shape4,
+) => Promise<{ logits: Float32Array; features: Float32Array | null }>;
+
 export interface ModelSessions {
   denoise: DenoiseFn;
   classifierGrad: ClassifierGradFn | null;
-  /** The gradient graph's logits [N, classes] (grid diversity read-out); null without a classifier. */
-  classifierLogits: ((x: Float32Array, timesteps: Float32Array, y: Int32Array, shape: Shape4) => Promise<Float32Array>) | null;
+  /**
+   * The gradient graph's logits [N, classes] and, when the graph has that output, its penultimate
+   * features [N, C] (grid read-outs); null without a classifier.
+   */
+  classifierReadout: ClassifierReadoutFn | null;
   /** WebGPU: inputs uploaded once and shared by the graphs, outputs read back from GPU buffers (graphIo.ts). */
   gpuResidentIo: boolean;
   release(): Promise<void>;
@@ -97,14 +104,17 @@ export async function createModelSessions(
         return { grad: out[IO.grad], logp: out[IO.logp] };
       }
     : null;
-  const classifierLogits: ModelSessions['classifierLogits'] = grad
-    ? async (x, timesteps, y, shape) =>
-        (await io.run(grad, { ...baseInputs(x, timesteps, shape), [IO.y]: labelsInput(y) }, [IO.logits]))[IO.logits]
+  const fetches = grad?.outputNames.includes(IO.features) ? [IO.logits, IO.features] : [IO.logits];
+  const classifierReadout: ClassifierReadoutFn | null = grad
+    ? async (x, timesteps, y, shape) => {
+        const out = await io.run(grad, { ...baseInputs(x, timesteps, shape), [IO.y]: labelsInput(y) }, fetches);
+        return { logits: out[IO.logits], features: out[IO.features] ?? null };
+      }
     : null;
   return {
     denoise,
     classifierGrad,
-    classifierLogits,
+    classifierReadout,
     gpuResidentIo: io.gpuResident,
     release: () => queue.run(async () => {
       await unet.release();

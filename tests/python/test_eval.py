@@ -77,8 +77,17 @@ def test_eval_tiny16_both_modes(tiny_setup, tmp_path, capsys, need_ort):
         assert set(r["perClassAccuracy"]) == set(IMAGENETTE_WNIDS)
         _assert_png(out / r["grid"], (16, 16 * 10))  # one row per class
         assert "samples" not in r
+        # the paper's metrics on the judge, each inside its bootstrap interval
+        assert 0.0 <= r["precision"] <= 1.0 and 0.0 <= r["recall"] <= 1.0 and 1.0 <= r["inceptionScore"] <= 10.0
+        for key in ("judgeAccuracy", "judgeLogp", "fd", "precision", "recall", "inceptionScore"):
+            lo, hi = r["ci"][key]
+            assert lo - 1e-4 <= r[key] <= hi + 1e-4, (key, r[key], r["ci"][key])
+    assert ref["precisionRecallReference"] == dict(images=10, perClass=1, split="val")
+    assert 0.0 <= ref["trainSameSize"]["precision"] <= 1.0 and 1.0 <= ref["val"]["inceptionScore"] <= 10.0
+    assert "precision" in stderr and "IS" in stderr
     _assert_png(out / "eval.png", (800, 400))
-    assert sorted(p.name for p in out.iterdir()) == [".adm-output.json", "eval.json", "eval.png", "grids"]
+    _assert_png(out / "tradeoff.png", (3 * 500, 400))
+    assert sorted(p.name for p in out.iterdir()) == [".adm-output.json", "eval.json", "eval.png", "grids", "tradeoff.png"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp folders left behind"
     # a second run replaces the folder atomically
     rc, _, stderr = _run(_eval_args(TINY16, data, judge, out, scales="0", extra=["--modes", "uncond"]), capsys)

@@ -9,14 +9,16 @@ import pytest
 
 from test_eval import CLI_PACK, TINY16, _assert_png, _eval_args, _run
 
-from adm.eval import EvalError, row_tag, run_list, sampler_guidance_args
+from adm.eval import EvalError, row_tag, run_list, same_samples_key, sampler_guidance_args
 
 
 def test_eval_tiny16_guidance_modes(tiny_setup, tmp_path, capsys, need_ort):
     data, judge = tiny_setup
     out = tmp_path / "eval"
+    kept = tmp_path / "kept"
     rc, stdout, stderr = _run(_eval_args(TINY16, data, judge, out, extra=["--modes", "classifier,cfg,both",
-                                                                         "--cfg-scales", "0,3", "--batch", "10"]),
+                                                                         "--cfg-scales", "0,3", "--batch", "10",
+                                                                         "--samples-dir", str(kept)]),
                               capsys)
     assert rc == 0, stderr
     report = json.loads((out / "eval.json").read_text())
@@ -31,14 +33,35 @@ def test_eval_tiny16_guidance_modes(tiny_setup, tmp_path, capsys, need_ort):
         _assert_png(out / r["grid"], (16, 16 * 10))
     assert sorted(p.name for p in (out / "grids").iterdir()) == [
         "both_scale2_w3.png", "cfg_w0.png", "cfg_w3.png", "classifier_scale0.png", "classifier_scale2.png"]
-    # Scale 0 is the same unguided sampler run whatever the mode is called.
+    # Scale 0 is the same unguided sampler run whatever the mode is called: sampled once.
     by = {(r["mode"], r["scale"], r["cfgScale"]): r for r in rows}
     assert by[("cfg", 0.0, 0.0)]["fd"] == by[("classifier", 0.0, 0.0)]["fd"]
+    assert by[("cfg", 0.0, 0.0)]["sameSamplesAs"] == "classifier_scale0"
+    assert sorted(p.name for p in kept.iterdir()) == ["both_scale2_w3", "cfg_w3", "classifier_scale0",
+                                                      "classifier_scale2"]
     assert by[("cfg", 0.0, 3.0)]["fd"] != by[("cfg", 0.0, 0.0)]["fd"]
     assert "ms/image" in stderr
     _assert_png(out / "eval.png", (4 * 500, 400))  # a fourth panel: FD vs accuracy, cost per image in the legend
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert [r["cfgScale"] for r in summary["results"]] == [0.0, 0.0, 0.0, 3.0, 3.0]
+
+    # --samples-dir: a second eval rescores the kept rows without sampling; a row whose settings changed
+    # (here the seed of every row) is sampled again.
+    stamp = {p: p.stat().st_mtime_ns for p in kept.rglob("*.png")}
+    rc, _, stderr = _run(_eval_args(TINY16, data, judge, tmp_path / "again", extra=[
+        "--modes", "classifier,both", "--cfg-scales", "0", "--both-cfg-scales", "3", "--batch", "10",
+        "--samples-dir", str(kept), "--bootstrap", "50"]), capsys)
+    assert rc == 0, stderr
+    again = json.loads((tmp_path / "again" / "eval.json").read_text())
+    assert [(r["mode"], r["scale"], r["cfgScale"]) for r in again["results"]] == [
+        ("classifier", 0.0, 0.0), ("classifier", 2.0, 0.0), ("both", 2.0, 3.0)]
+    assert [r["fd"] for r in again["results"]] == [by[k]["fd"] for k in [
+        ("classifier", 0.0, 0.0), ("classifier", 2.0, 0.0), ("both", 2.0, 3.0)]]
+    assert {p: p.stat().st_mtime_ns for p in kept.rglob("*.png")} == stamp
+    rc, _, stderr = _run(_eval_args(TINY16, data, judge, tmp_path / "reseeded", scales="2", extra=[
+        "--modes", "classifier", "--batch", "10", "--samples-dir", str(kept), "--seed", "5"]), capsys)
+    assert rc == 0, stderr
+    assert (kept / "classifier_scale2" / "sample_00000.png").stat().st_mtime_ns != stamp[kept / "classifier_scale2" / "sample_00000.png"]
 
 
 def test_eval_guidance_bad_input(tiny_setup, tmp_path, capsys, need_ort):
@@ -72,6 +95,12 @@ def test_rows_and_sampler_flags():
     assert sampler_guidance_args("cfg", 0.0, 3.0) == ["--mode", "cfg", "--cfg-scale", "3.0"]
     assert sampler_guidance_args("both", 1.5, 3.0) == ["--mode", "both", "--scale", "1.5", "--cfg-scale", "3.0"]
     assert row_tag("cond", 2.0, 0.0) == "cond_scale2" and row_tag("cfg", 0.0, 1.5) == "cfg_w1.5"
+    assert run_list(["both"], [0.0, 2.0, 4.0], [0.0, 1.0], both_cfg_scales=[3.0]) == [("both", 2.0, 3.0), ("both", 4.0, 3.0)]
+    # rows that sample the same images: cfg w 0 = classifier (cond) s 0; never across the U-Net's label
+    assert same_samples_key("cfg", 0.0, 0.0) == same_samples_key("classifier", 0.0, 0.0) == same_samples_key("cond", 0.0, 0.0)
+    assert same_samples_key("both", 0.0, 3.0) == same_samples_key("cfg", 0.0, 3.0)
+    assert same_samples_key("uncond", 0.0, 0.0) != same_samples_key("cond", 0.0, 0.0)
+    assert same_samples_key("cfg", 0.0, 3.0) != same_samples_key("both", 2.0, 3.0)
     assert issubclass(EvalError, Exception)
 
 

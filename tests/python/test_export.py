@@ -145,7 +145,10 @@ def test_classifier_grad_parity(case, tmp_path, need_ort):
     cfg = model.cfg
     path = tmp_path / "classifier_grad.onnx"
     export_classifier_grad(model, path)
-    _assert_graph_contract(path, ["x", "timesteps", "y"], ["grad", "logp", "logits"])
+    _assert_graph_contract(path, ["x", "timesteps", "y"], ["grad", "logp", "logits", "features"])
+    # the penultimate features: what the attention pool's c_proj reads (token 0 of the attention output)
+    seen = []
+    hook = model.out[2].c_proj.register_forward_hook(lambda mod, inp, out: seen.append(inp[0][:, :, 0]))
     feeds, refs = [], []
     for n, seed in ((1, 11), (3, 12)):
         x, t, y = _inputs(cfg, n, seed, cfg.out_channels)
@@ -153,15 +156,18 @@ def test_classifier_grad_parity(case, tmp_path, need_ort):
         logits = model(xg, t)
         logp = torch.log_softmax(logits, dim=-1)[torch.arange(n), y]
         (grad,) = torch.autograd.grad(logp.sum(), xg)
-        refs.append((grad.numpy(), logp.detach().numpy(), logits.detach().numpy()))
+        refs.append((grad.numpy(), logp.detach().numpy(), logits.detach().numpy(), seen[-1].detach().numpy()))
         feeds.append({"x": x.numpy(), "timesteps": t.numpy(), "y": y.numpy()})
+    hook.remove()
     outs = run_ort(path, feeds, tmp_path)
-    for (grad, logp, logits), out in zip(refs, outs):
+    for (grad, logp, logits, features), out in zip(refs, outs):
         assert out["grad"].shape == grad.shape and out["logp"].shape == logp.shape
         assert np.abs(grad).max() > 1e-6
         assert _rel(out["grad"], grad) <= 1e-3
         assert np.abs(out["logp"] - logp).max() <= 1e-4
         assert _rel(out["logits"], logits) <= 1e-4
+        assert out["features"].shape == features.shape == (len(logp), cfg.model_channels * cfg.channel_mult[-1])
+        assert _rel(out["features"], features) <= 1e-4
 
 
 def test_classifier_grad_label_out_of_range_is_zero():
@@ -171,6 +177,6 @@ def test_classifier_grad_label_out_of_range_is_zero():
     torch.manual_seed(0)
     model = randomize_zero_init(EncoderUNetModel(ClassifierConfig(**CLASSIFIER_CASES["updown_scaleshift"]))).eval()
     x = torch.randn(2, 3, 16, 16)
-    grad, logp, _ = ClassifierGrad(model)(x, torch.tensor([10.0, 500.0]), torch.tensor([3, 10]))
+    grad, logp, _, _ = ClassifierGrad(model)(x, torch.tensor([10.0, 500.0]), torch.tensor([3, 10]))
     assert float(grad[1].abs().max()) == 0.0 and float(logp[1]) == 0.0
     assert float(grad[0].abs().max()) > 0.0

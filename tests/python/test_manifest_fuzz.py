@@ -55,8 +55,36 @@ BASE = {
 }
 
 
+# A pack with reference features (the Trade-off view's precision/recall): its gradient graph gives "features".
+WITH_REFERENCE = copy.deepcopy(BASE)
+WITH_REFERENCE["classifierGrad"]["outputs"].append("features")
+WITH_REFERENCE["referenceFeatures"] = {"file": "reference_features.bin", "dtype": "float32", "shape": [10, 50, 128],
+                                       "bytes": 256000, "sha256": SHA, "timestep": 0, "source": "val"}
+
+
 def test_base_is_valid():
     validate_manifest(copy.deepcopy(BASE))
+    validate_manifest(copy.deepcopy(WITH_REFERENCE))
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(shape=[9, 50, 128], bytes=230400), "referenceFeatures.shape"),
+    (dict(shape=[10, 3, 128], bytes=15360), "referenceFeatures.shape"),
+    (dict(shape=[10, 500, 128], bytes=2560000), "at most 1048576 bytes"),
+    (dict(bytes=256004), "referenceFeatures.bytes"),
+    (dict(dtype="float16"), "referenceFeatures.dtype"),
+    (dict(timestep=1000), "referenceFeatures.timestep"),
+    (dict(file="../x.bin"), "referenceFeatures.file"),
+])
+def test_reference_features_rules(change, message):
+    m = copy.deepcopy(WITH_REFERENCE)
+    m["referenceFeatures"].update(change)
+    with pytest.raises(ManifestError, match=message.replace(".", r"\.")):
+        validate_manifest(m)
+    no_features = copy.deepcopy(WITH_REFERENCE)
+    no_features["classifierGrad"]["outputs"].remove("features")
+    with pytest.raises(ManifestError, match='outputs include "features"'):
+        validate_manifest(no_features)
 
 
 # --- a random JSON-like mutator (driven by hypothesis' Random, or a seeded one for the cross-language check) -------
@@ -397,7 +425,7 @@ def test_python_and_app_validators_agree(tmp_path):
         m["labels"], m["unconditionalLabel"] = labels, ul
         cases.append(m)
     while len(cases) < 700:
-        cases.append(mutate(copy.deepcopy(BASE), rnd, rnd.randrange(1, 5)))
+        cases.append(mutate(copy.deepcopy(BASE if len(cases) % 3 else WITH_REFERENCE), rnd, rnd.randrange(1, 5)))
     text = []
     for m in cases:  # JSON cannot carry NaN/Infinity, and JS numbers are doubles: keep what survives both
         try:

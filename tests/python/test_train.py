@@ -111,7 +111,7 @@ def test_min_snr_gamma_is_for_the_unet():
                              "--min-snr-gamma", "5"]).min_snr_gamma == 5.0
 
 
-def test_make_pack_from_run(data, tmp_path, need_ort):
+def test_make_pack_from_run(data, tmp_path, capsys, need_ort):
     run = tmp_path / "run"
     assert _train(data, run, "unet", 1) == 0 and _train(data, run, "classifier", 1) == 0
     out = tmp_path / "pack"
@@ -127,12 +127,16 @@ def test_make_pack_from_run(data, tmp_path, need_ort):
     # The recommended guidance mode and w are written when given.
     out2 = tmp_path / "pack2"
     assert make_pack_mod.main(["--run", str(run), "--out", str(out2), "--guidance-mode", "cfg", "--cfg-scale", "3",
-                               "--data", str(data)]) == 0
+                               "--data", str(data), "--reference-per-class", "0"]) == 0
     m2 = read_manifest(out2)
     assert m2["sampling"]["guidanceMode"] == "cfg" and m2["sampling"]["cfgScale"] == 3.0
     # --data measures the packed weights now (same protocol as the run's own check of the same weights)
     assert m2["classifierAccuracy"]["images"] == 2 * len(WNIDS)
     assert m2["classifierAccuracy"]["top1ByT"].keys() == acc["top1ByT"].keys()
+    assert "referenceFeatures" not in m2 and "referenceFeatures" not in m
+    # with fewer val images per class than reference features need: a clear error, nothing written
+    assert make_pack_mod.main(["--run", str(run), "--out", str(tmp_path / "p3"), "--data", str(data)]) == 2
+    assert "fewer than 50" in capsys.readouterr().err and not (tmp_path / "p3").exists()
     # An existing pack is not clobbered without --force, and a missing run is a clear error.
     assert make_pack_mod.main(["--run", str(run), "--out", str(out)]) == 2
     assert make_pack_mod.main(["--run", str(tmp_path / "nope"), "--out", str(tmp_path / "p2")]) == 2

@@ -31,6 +31,8 @@ interface Props {
   exportNotes?: () => (string | null)[];
   /** Renders the live line under row `row`; subscribes itself, so the grid does not re-render per step. */
   Note?: ComponentType<{ row: number }>;
+  /** A picture Save PNG puts under the grid (the trade-off chart's canvas), read at save time. */
+  exportFigure?: () => HTMLCanvasElement | null;
 }
 
 /**
@@ -45,7 +47,7 @@ function CellLogp({ view, index }: { view: GridViewName; index: number }) {
   return live === undefined || live === null ? null : <span className="cell-logp" title="the classifier's log p(y | xₜ) at this step">log p {live.toFixed(2)}</span>;
 }
 
-export function GridView({ view, exportNotes, Note }: Props) {
+export function GridView({ view, exportNotes, Note, exportFigure }: Props) {
   // Per-run values only: nothing here changes per step (captions and notes subscribe on their own).
   const layoutOfRun = useApp((s) => s.gridRuns[view]?.layout);
   const runId = useApp((s) => s.gridRuns[view]?.runId ?? -1);
@@ -91,13 +93,14 @@ export function GridView({ view, exportNotes, Note }: Props) {
     const f = liveBuses.grid[view].latest();
     if (!f?.params || f.runId !== runId) return;
     const notes = exportNotes?.() ?? [];
-    const plan = planExport(layout, f.width, exportHeader(f.params, view), layout.rows.map((_, k) => notes[k] ?? null));
+    const figure = exportFigure?.() ?? null;
+    const plan = planExport(layout, f.width, exportHeader(f.params, view), layout.rows.map((_, k) => notes[k] ?? null), figure);
     const out = document.createElement('canvas');
     out.width = plan.width;
     out.height = plan.height;
     const ctx = out.getContext('2d');
     if (!ctx) return;
-    drawExport(ctx, plan, canvases.current);
+    drawExport(ctx, plan, canvases.current, figure);
     downloadCanvas(out, gridPngName(f.params, layout));
   };
 

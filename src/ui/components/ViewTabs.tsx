@@ -1,18 +1,22 @@
-// The three views as tabs (WAI-ARIA tabs pattern, automatic activation): Single, Sweep, Diversity.
+// The four views as tabs (WAI-ARIA tabs pattern, automatic activation): Single, Sweep, Diversity, Trade-off.
 // Arrow keys, Home and End move between tabs; only the chosen view's panel is rendered. The view is
 // a param (URL `view`), so Generate, Stop and the status line serve whichever view is chosen.
-import { useId, useRef, type KeyboardEvent } from 'react';
+import { useId, useRef, type ComponentType, type KeyboardEvent } from 'react';
 import type { View } from '../../shared/protocol';
 import { useApp } from '../store/store';
 import { DiversityView } from './DiversityView';
 import { SingleView } from './SingleView';
 import { SweepView } from './SweepView';
+import { TradeoffView } from './TradeoffView';
 
 const TABS: { view: View; label: string }[] = [
   { view: 'single', label: 'Single' },
   { view: 'sweep', label: 'Sweep' },
   { view: 'diversity', label: 'Diversity' },
+  { view: 'tradeoff', label: 'Trade-off' },
 ];
+
+const PANELS: Record<View, ComponentType> = { single: SingleView, sweep: SweepView, diversity: DiversityView, tradeoff: TradeoffView };
 
 export function ViewTabs() {
   const id = useId();
@@ -20,6 +24,7 @@ export function ViewTabs() {
   const setParam = useApp((s) => s.setParam);
   const refs = useRef<(HTMLButtonElement | null)[]>([]);
   const current = Math.max(0, TABS.findIndex((t) => t.view === view));
+  const Panel = PANELS[TABS[current].view];
 
   const select = (k: number) => {
     const i = (k + TABS.length) % TABS.length;
@@ -56,7 +61,7 @@ export function ViewTabs() {
         ))}
       </div>
       <div role="tabpanel" id={`${id}-panel`} aria-labelledby={`${id}-tab-${TABS[current].view}`} className="tabpanel">
-        {TABS[current].view === 'single' ? <SingleView /> : TABS[current].view === 'sweep' ? <SweepView /> : <DiversityView />}
+        <Panel />
       </div>
     </div>
   );

@@ -1,10 +1,23 @@
-// Grid runs (sweep, diversity): small per-step metadata only, the newest run per view. The cell
-// images go through liveFrames, never through React state.
+// Grid runs (sweep, diversity, trade-off): small per-step metadata only, the newest run per view. The
+// cell images go through liveFrames, never through React state.
 import type { StateCreator } from 'zustand';
 import type { GridLayout } from '../gridRequest';
 import type { AppState } from './store';
 
-export type GridViewName = 'sweep' | 'diversity';
+export type GridViewName = 'sweep' | 'diversity' | 'tradeoff';
+
+/** Of the final samples (the worker's gridReadout). */
+export interface GridReadout {
+  /** Per group: pixel L2 (RMS) and the classifier's softmax L2 (null: no classifier). */
+  pixelL2: number[];
+  classifierL2: number[] | null;
+  /** Per cell: the classifier's log p(y | x_0) (null: no classifier). */
+  logp: number[] | null;
+  /** Trade-off view: per group, precision and recall against the pack's reference features, or why not. */
+  precision?: number[] | null;
+  recall?: number[] | null;
+  prNote?: string | null;
+}
 
 export interface GridRunInfo {
   runId: number;
@@ -16,34 +29,36 @@ export interface GridRunInfo {
   logp: (number | null)[] | null;
   /** Per group, live: mean pairwise pixel L2 (RMS) of the predicted x₀. */
   pixelDiversity: number[];
-  /**
-   * Of the final samples: per group, pixel L2 (RMS) and the classifier's softmax L2; per cell, the
-   * classifier's log p(y | x_0) (both null: no classifier).
-   */
-  readout: { pixelL2: number[]; classifierL2: number[] | null; logp: number[] | null } | null;
+  /** Trade-off view, live: per group, the classifier's mean log p(y | x̂₀) of the predicted x₀ (null: none). */
+  groupLogp: number[] | null;
+  readout: GridReadout | null;
 }
 
 export interface GridSlice {
   gridRuns: Partial<Record<GridViewName, GridRunInfo>>;
   gridRunStarted: (runId: number, layout: GridLayout) => void;
-  gridStepFinished: (view: GridViewName, runId: number, step: number, logp: (number | null)[] | null, pixelDiversity: number[]) => void;
-  gridReadout: (view: GridViewName, runId: number, pixelL2: number[], classifierL2: number[] | null, logp: number[] | null) => void;
+  gridStepFinished: (
+    view: GridViewName, runId: number, step: number, logp: (number | null)[] | null, pixelDiversity: number[], groupLogp?: number[] | null,
+  ) => void;
+  gridReadout: (view: GridViewName, runId: number, readout: GridReadout) => void;
 }
 
 export const createGridSlice: StateCreator<AppState, [], [], GridSlice> = (set) => ({
   gridRuns: {},
   gridRunStarted: (runId, layout) =>
-    set((s) => ({ gridRuns: { ...s.gridRuns, [layout.view]: { runId, layout, step: 0, logp: null, pixelDiversity: [], readout: null } } })),
-  gridStepFinished: (view, runId, step, logp, pixelDiversity) =>
+    set((s) => ({
+      gridRuns: { ...s.gridRuns, [layout.view]: { runId, layout, step: 0, logp: null, pixelDiversity: [], groupLogp: null, readout: null } },
+    })),
+  gridStepFinished: (view, runId, step, logp, pixelDiversity, groupLogp) =>
     set((s) => {
       const prev = s.gridRuns[view];
       if (prev?.runId !== runId) return {};
-      return { gridRuns: { ...s.gridRuns, [view]: { ...prev, step, logp: logp ?? prev.logp, pixelDiversity } } };
+      return { gridRuns: { ...s.gridRuns, [view]: { ...prev, step, logp: logp ?? prev.logp, pixelDiversity, groupLogp: groupLogp ?? prev.groupLogp } } };
     }),
-  gridReadout: (view, runId, pixelL2, classifierL2, logp) =>
+  gridReadout: (view, runId, readout) =>
     set((s) => {
       const prev = s.gridRuns[view];
       if (prev?.runId !== runId) return {};
-      return { gridRuns: { ...s.gridRuns, [view]: { ...prev, readout: { pixelL2, classifierL2, logp } } } };
+      return { gridRuns: { ...s.gridRuns, [view]: { ...prev, readout } } };
     }),
 });

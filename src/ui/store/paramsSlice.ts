@@ -22,6 +22,9 @@ export interface Params extends Omit<GenerateParams, 'guidanceMode' | 'cfgScale'
   /** Diversity: the two scales (one grid each) and the number of seeds per grid (seed, seed+1, ...). */
   diversityScales: number[];
   diversitySeeds: number;
+  /** Trade-off: the scales (one row each) and the seeds per scale (seed, seed+1, ...). */
+  tradeoffScales: number[];
+  tradeoffSeeds: number;
   /** Pack id from models/index.json; '' until the index is read. */
   packId: string;
   ep: EpChoice;
@@ -60,6 +63,8 @@ export const INITIAL_PARAMS: Params = {
   sweepCfgScales: [...GRID_DEFAULTS.sweepCfgScales],
   diversityScales: [...GRID_DEFAULTS.diversityScales],
   diversitySeeds: GRID_DEFAULTS.diversitySeeds,
+  tradeoffScales: [...GRID_DEFAULTS.tradeoffScales],
+  tradeoffSeeds: GRID_DEFAULTS.tradeoffSeeds,
   packId: '',
   ep: 'auto',
   fp16: true,

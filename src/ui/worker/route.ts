@@ -58,7 +58,7 @@ export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker,
       if (msg.runId !== s.runId || s.runState !== 'running' || !view) return 'none';
       // The status line ("step k / N") is shared by every view; log p per step is the single view's chart.
       s.stepFinished(msg.step, msg.numSteps, null, 0, 0);
-      s.gridStepFinished(view, msg.runId, msg.step, msg.logp, msg.pixelDiversity);
+      s.gridStepFinished(view, msg.runId, msg.step, msg.logp, msg.pixelDiversity, msg.groupLogp ?? null);
       live.grid[view].publish({
         runId: msg.runId, step: msg.step, width: msg.width, height: msg.height, cells: msg.cells,
         rgba: new Uint8ClampedArray(msg.rgba), params: s.runParams ?? undefined,
@@ -67,7 +67,11 @@ export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker,
     }
     case 'gridReadout': {
       const view = s.runParams?.grid?.view;
-      if (msg.runId === s.runId && view) s.gridReadout(view, msg.runId, msg.pixelL2, msg.classifierL2, msg.logp);
+      if (msg.runId === s.runId && view) {
+        const { pixelL2, classifierL2, logp, precision, recall, prNote } = msg;
+        const pr = precision !== undefined || prNote !== undefined ? { precision: precision ?? null, recall: recall ?? null, prNote: prNote ?? null } : {};
+        s.gridReadout(view, msg.runId, { pixelL2, classifierL2, logp, ...pr });
+      }
       return 'none';
     }
     case 'done':

@@ -145,10 +145,10 @@ function gridRun(grid: NonNullable<GenerateParams['grid']>, over: Partial<Genera
   const logitCalls: number[] = [];
   const model: RunModel = {
     manifest: fakeManifest(), denoise: rowDenoise(unet), classifierGrad: rowGrad(grads),
-    classifierLogits: async (x, _t, _y, shape) => {
+    classifierReadout: async (x, _t, _y, shape) => {
       logitCalls.push(shape[0]);
       const per = x.length / shape[0];
-      return Float32Array.from({ length: shape[0] * 3 }, (_, k) => x[Math.floor(k / 3) * per + (k % 3)] * 4);
+      return { logits: Float32Array.from({ length: shape[0] * 3 }, (_, k) => x[Math.floor(k / 3) * per + (k % 3)] * 4), features: null };
     },
   };
   return { rec, model, unet, grads, logitCalls, go: (runId = 1) => runner.generate(runId, gen({ grid, ...over }), model) };

@@ -33,7 +33,7 @@ describe('URL: views', () => {
     const { values, errors } = parseUrlParams('?view=grid&scales=0,99&cfgs=&dscales=1&n=1&grad=mu');
     expect(values).toEqual({});
     expect(errors).toEqual([
-      'URL parameter view=grid must be one of single, sweep, diversity; using the default instead.',
+      'URL parameter view=grid must be one of single, sweep, diversity, tradeoff; using the default instead.',
       'URL parameter scales=0,99 must be 1 to 8 numbers from 0 to 20, separated by commas; using the default instead.',
       'URL parameter cfgs= must be 1 to 8 numbers from 0 to 20, separated by commas; using the default instead.',
       'URL parameter dscales=1 must be 2 numbers from 0 to 20, separated by commas; using the default instead.',

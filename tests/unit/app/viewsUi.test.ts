@@ -70,7 +70,7 @@ describe('seriesPoints', () => {
 describe('diversityNotes', () => {
   it('live pixel L2 while running, then the final pixel and classifier distances', () => {
     const layout = diversityLayout({ ...INITIAL_PARAMS, diversitySeeds: 2 }, both);
-    const run = { runId: 1, layout, step: 3, logp: null, pixelDiversity: [0.5, 0.25], readout: null };
+    const run = { runId: 1, layout, step: 3, logp: null, pixelDiversity: [0.5, 0.25], groupLogp: null, readout: null };
     expect(diversityNotes(run)).toEqual([
       'diversity: pixel L2 0.500 (RMS of predicted x₀, step 3)',
       'diversity: pixel L2 0.250 (RMS of predicted x₀, step 3)',
