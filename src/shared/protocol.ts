@@ -110,8 +110,13 @@ export interface LoadTimings {
   manifestMs: number;
   /** Waiting for the network: requests and body reads. */
   fetchMs: number;
-  /** SHA-256 of downloaded bytes (incremental, while they stream in). */
+  /**
+   * What hashing added to the load: waiting for the SHA-256 of downloaded files, which a hashing
+   * thread computes while they stream in (the last file's digest, and any wait while it fell behind).
+   */
   hashMs: number;
+  /** The hashing thread's own time (overlapped with the downloads). */
+  hashThreadMs: number;
   /** Writing downloaded bytes to storage (and the resume checkpoints). */
   storeMs: number;
   /** Reading stored files into memory. */

@@ -8,7 +8,7 @@ import { decideEp, probeAdapter } from './capabilities';
 import { gpuOf } from './gpu';
 import { chooseGraphs, graphParts } from './graphChoice';
 import { loadManifestOrStored } from './manifestLoader';
-import { loadGraphBytes, loadGraphFromStore, type CacheLike } from './packFiles';
+import { loadGraphBytes, loadGraphFromStore, warmHashing, type CacheLike, type LoadClock } from './packFiles';
 import type { PackStore } from './packStore';
 import { checkPackUrl } from './packUrl';
 import { checkRoom } from './quota';
@@ -60,14 +60,16 @@ export async function loadPack(
   const t0 = performance.now();
   const { store, cache } = storage;
   const timings: LoadTimings = {
-    manifestMs: 0, fetchMs: 0, hashMs: 0, storeMs: 0, readMs: 0, runtimeMs: 0, sessionMs: 0, warmupMs: 0, totalMs: 0,
+    manifestMs: 0, fetchMs: 0, hashMs: 0, hashThreadMs: 0, storeMs: 0, readMs: 0, runtimeMs: 0, sessionMs: 0, warmupMs: 0, totalMs: 0,
     fetchedBytes: 0, readBytes: 0, manifestFrom: 'network', storage: store ? 'opfs' : cache ? 'cache' : 'none',
   };
   // Packs come from this app's own origin only (every file URL is checked again in packFileUrl).
   checkPackUrl(req.packUrl, self.location.href);
   const decision = decideEp(req.ep, await probeAdapter(gpuOf(navigator)));
-  // ORT's start-up runs while the manifest and the model files arrive (once per worker and EP).
+  // ORT's start-up runs while the manifest and the model files arrive (once per worker and EP);
+  // so does the hashing thread's, for the files that are not stored yet.
   const runtime = startRuntimeOnce(decision.ep);
+  if (store) warmHashing();
   let t = performance.now();
   const { manifest, from } = await loadManifestOrStored(
     fetch,
@@ -113,7 +115,7 @@ export async function loadPack(
     const etaSec = fromCache ? null : meter.etaSec(toFetch - netBytes);
     post({ kind: 'progress', loadId: req.loadId, file, loaded: before + loaded, total, fromCache, bytesPerSec, etaSec, ...(resumedAt > 0 ? { resumedAt } : {}) });
   };
-  const clock = (phase: 'fetch' | 'hash' | 'store' | 'read', ms: number) => void (timings[`${phase}Ms`] += ms);
+  const clock: LoadClock = (phase, ms) => void (timings[`${phase}Ms`] += ms);
 
   /** By sha256: the bytes of every part, and whether they came from an earlier visit. */
   const files = new Map<string, { bytes: Uint8Array; fromStore: boolean }>();
@@ -185,7 +187,7 @@ export function describeTimings(x: LoadTimings): string {
   const ms = (v: number) => `${Math.round(v)} ms`;
   return (
     `total ${ms(x.totalMs)} = manifest ${ms(x.manifestMs)} (${x.manifestFrom}), fetch ${ms(x.fetchMs)} (${formatBytes(x.fetchedBytes)}), ` +
-    `hash ${ms(x.hashMs)}, store ${ms(x.storeMs)}, read ${ms(x.readMs)} (${formatBytes(x.readBytes)}), ` +
+    `hash ${ms(x.hashMs)} (hashing thread ${ms(x.hashThreadMs)}), store ${ms(x.storeMs)}, read ${ms(x.readMs)} (${formatBytes(x.readBytes)}), ` +
     `runtime start-up ${ms(x.runtimeMs)} (overlapped), sessions ${ms(x.sessionMs)}, warm-up ${ms(x.warmupMs)} [storage: ${x.storage}]`
   );
 }

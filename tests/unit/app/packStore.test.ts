@@ -1,7 +1,8 @@
 // The OPFS pack store with an in-memory file system: a download streams into storage while it is
-// hashed, an interrupted one resumes with a Range request (from the last checkpoint after a
-// crash), servers that ignore or garble ranges make it start again, and only a file whose digest
-// matched is marked complete. Plus the records behind the Cached packs list.
+// hashed (inline here: Node has no Worker), an interrupted one resumes with a Range request (from
+// the last checkpoint after a crash) and its stored part is hashed again, servers that ignore or
+// garble ranges make it start again, and only a file whose digest matched is marked complete and
+// flushed. Plus the records behind the Cached packs list.
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import type { GraphFile } from '../../../src/shared/manifest';
@@ -24,7 +25,7 @@ async function setup() {
 }
 
 function clock() {
-  const t = { fetch: 0, hash: 0, store: 0, read: 0 };
+  const t = { fetch: 0, hash: 0, hashThread: 0, store: 0, read: 0 };
   const fn: LoadClock = (phase, ms) => void (t[phase] += ms);
   return { t, fn };
 }
@@ -53,6 +54,7 @@ describe('loadGraphFromStore', () => {
     expect(first.server.requests).toEqual([{ url: `${BASE}unet.onnx`, range: null, cache: 'no-store' }]);
     expect(dataOf(root, graph())!.bytes()).toEqual(body);
     expect(metaOf(root, graph())).toMatchObject({ complete: true, offset: body.length, hash: null });
+    expect(root.stats.flushes).toBe(2); // the data and the complete mark, once each: checkpoints do not flush
 
     const second = await load(store);
     const r2 = await second.p;
@@ -159,6 +161,26 @@ describe('loadGraphFromStore', () => {
     expect(await store.storedBytes(graph())).toBe(0);
   });
 
+  it('the stored part of a resumed file is hashed again: bytes changed on disk are caught, not handed on', async () => {
+    const { root, store } = await setup();
+    await expect((await load(store, { cutAt: 20_000 })).p).rejects.toThrow(DownloadError);
+    dataOf(root, graph())!.data[123] ^= 0x01; // one bit of the stored part flipped
+    await expect((await load(store)).p).rejects.toThrow(/unet\.onnx: sha256 mismatch/);
+    expect(dataOf(root, graph())).toBeUndefined();
+    expect((await (await load(store)).p).bytes).toEqual(body);
+  });
+
+  it('a sidecar of an earlier version (with a saved hash state) still resumes from its offset', async () => {
+    const { root, store } = await setup();
+    await expect((await load(store, { cutAt: 20_000 })).p).rejects.toThrow(DownloadError);
+    const meta = root.file(`${STORE_DIR}/files/${graph().sha256}.json`)!;
+    meta.data = new TextEncoder().encode(JSON.stringify({ ...metaOf(root, graph()), hash: { h: [1, 2, 3, 4, 5, 6, 7, 8], length: 20_000, tail: '' } }));
+    meta.size = meta.data.length;
+    const resumed = await load(store);
+    expect((await resumed.p).bytes).toEqual(body);
+    expect(resumed.server.requests.map((q) => q.range)).toEqual(['bytes=20000-']);
+  });
+
   it('a resumed file whose digest does not match is deleted, and the next load starts from zero', async () => {
     const { root, store } = await setup();
     const evil = body.slice();
@@ -226,7 +248,7 @@ describe('loadGraphFromStore', () => {
     const c = clock();
     await loadGraphFromStore(store, serveFile(body).fetchFn, BASE, graph(), () => {}, c.fn);
     await loadGraphFromStore(store, serveFile(body).fetchFn, BASE, graph(), () => {}, c.fn);
-    for (const k of ['fetch', 'hash', 'store', 'read'] as const) expect(c.t[k], k).toBeGreaterThan(0);
+    for (const k of ['fetch', 'hash', 'hashThread', 'store', 'read'] as const) expect(c.t[k], k).toBeGreaterThan(0);
   });
 });
 
