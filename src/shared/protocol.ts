@@ -108,11 +108,14 @@ export interface StorageEstimateInfo {
 /** Where the time of one pack load went, in ms (the worker also logs it to the console). */
 export interface LoadTimings {
   manifestMs: number;
+  /** Wall time from the first model file to the last one in memory (the phases below overlap in it). */
+  filesMs: number;
   /** Waiting for the network: requests and body reads. */
   fetchMs: number;
   /**
    * What hashing added to the load: waiting for the SHA-256 of downloaded files, which a hashing
-   * thread computes while they stream in (the last file's digest, and any wait while it fell behind).
+   * thread computes while they stream in and while the sessions are created (any wait while it fell
+   * too far behind, and for digests still missing once the sessions exist).
    */
   hashMs: number;
   /** The hashing thread's own time (overlapped with the downloads). */

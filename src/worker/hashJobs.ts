@@ -1,5 +1,6 @@
 // SHA-256 of the model files being downloaded, one job per file: hash-wasm's WebAssembly SHA-256
-// (about 3x the TypeScript one in ./sha256.ts) fed chunk by chunk. Runs in its own worker
+// (about 3x the TypeScript one in ./sha256.ts) fed chunk by chunk, or told how far a buffer shared
+// with the pack worker is filled (no copies). Runs in its own worker
 // (./hashWorker.ts) so that hashing overlaps the download and the writes to storage instead of
 // alternating with them; the same class runs inline where no worker can be started (./hasher.ts).
 
@@ -8,6 +9,10 @@ import { createSHA256, type IHasher } from 'hash-wasm';
 export type HashRequest =
   /** Hash `chunks` after everything this job was given before (a job starts at its first message). */
   | { kind: 'update'; job: number; chunks: Uint8Array[] }
+  /** The job's bytes are in `data` (memory shared with the sender): 'advance' says how far. */
+  | { kind: 'share'; job: number; data: Uint8Array }
+  /** Hash the shared bytes up to `end` (the sender wrote them before posting this). */
+  | { kind: 'advance'; job: number; end: number }
   /** Forget what was hashed: the download starts again from byte 0. */
   | { kind: 'reset'; job: number }
   /** The digest of everything given; ends the job. */
@@ -27,25 +32,37 @@ function created(): Promise<IHasher> {
   return p;
 }
 
+interface Job {
+  hasher: IHasher;
+  shared: Uint8Array | null;
+  /** With shared bytes: how far they are hashed. */
+  at: number;
+}
+
 export class HashJobs {
-  private readonly jobs = new Map<number, IHasher>();
+  private readonly jobs = new Map<number, Job>();
   /** Spare hashers (creating one instantiates the WebAssembly module, so the first is made at once). */
   private readonly spares: Promise<IHasher>[] = [created()];
 
-  private async hasher(job: number): Promise<IHasher> {
-    let h = this.jobs.get(job);
-    if (!h) {
-      h = await (this.spares.pop() ?? created());
-      h.init();
-      this.jobs.set(job, h);
+  private async get(job: number): Promise<Job> {
+    let j = this.jobs.get(job);
+    if (!j) {
+      const hasher = await (this.spares.pop() ?? created());
+      hasher.init();
+      j = { hasher, shared: null, at: 0 };
+      this.jobs.set(job, j);
     }
-    return h;
+    return j;
   }
 
   private release(job: number): void {
-    const h = this.jobs.get(job);
+    const j = this.jobs.get(job);
     this.jobs.delete(job);
-    if (h && this.spares.length === 0) this.spares.push(Promise.resolve(h));
+    if (j && this.spares.length === 0) this.spares.push(Promise.resolve(j.hasher));
+  }
+
+  private hashed(job: number, t0: number, bytes: number): HashReply {
+    return { kind: 'hashed', job, bytes, ms: performance.now() - t0 };
   }
 
   /** Handles one request; the caller must not start the next before this one resolved (order matters). */
@@ -53,20 +70,35 @@ export class HashJobs {
     try {
       switch (req.kind) {
         case 'update': {
-          const h = await this.hasher(req.job);
+          const { hasher } = await this.get(req.job);
           const t0 = performance.now();
           let bytes = 0;
           for (const c of req.chunks) {
-            h.update(c);
+            hasher.update(c);
             bytes += c.length;
           }
-          return { kind: 'hashed', job: req.job, bytes, ms: performance.now() - t0 };
+          return this.hashed(req.job, t0, bytes);
         }
-        case 'reset':
-          (await this.hasher(req.job)).init();
+        case 'share':
+          (await this.get(req.job)).shared = req.data;
           return null;
+        case 'advance': {
+          const j = await this.get(req.job);
+          if (!j.shared || req.end > j.shared.length || req.end < j.at) throw new Error(`advance to ${req.end}: not within the shared bytes`);
+          const t0 = performance.now();
+          const from = j.at;
+          j.hasher.update(j.shared.subarray(from, req.end));
+          j.at = req.end;
+          return this.hashed(req.job, t0, req.end - from);
+        }
+        case 'reset': {
+          const j = await this.get(req.job);
+          j.hasher.init();
+          j.at = 0;
+          return null;
+        }
         case 'digest': {
-          const hex = (await this.hasher(req.job)).digest('hex');
+          const hex = (await this.get(req.job)).hasher.digest('hex');
           this.release(req.job);
           return { kind: 'digest', job: req.job, hex };
         }

@@ -1,7 +1,9 @@
-// Hashing a file while it downloads without holding the download up: chunks go to a hashing thread
-// (./hashWorker.ts) in batches, their buffers transferred rather than copied where the caller owns
-// them, while the caller goes on fetching and storing. Where no worker can be started (Node, or the
-// worker failed) the same jobs run inline on this thread, one after the other as before.
+// Hashing a file while it downloads without holding the download up: the hashing thread
+// (./hashWorker.ts) reads the file's buffer itself where that is shared memory (a cross-origin
+// isolated page: SharedArrayBuffer), told how far it is filled; otherwise chunks go to it in
+// batches, their buffers transferred rather than copied where the caller owns them. Either way the
+// caller goes on fetching and storing. Where no worker can be started (Node, or the worker failed)
+// the same jobs run inline on this thread, one after the other.
 import { HashJobs, type HashReply, type HashRequest } from './hashJobs';
 
 /** Chunks are posted to the hashing thread in batches of about this many bytes. */
@@ -15,7 +17,9 @@ export interface FileHasher {
    * again, so its buffer may be handed to the hashing thread (it is detached then).
    */
   update(chunk: Uint8Array, owned?: boolean): void;
-  /** Resolves once the bytes waiting to be hashed are back under the limit. */
+  /** For a hasher created on a shared buffer: the bytes [0, end) of the file are in it now. */
+  advance(end: number): void;
+  /** Resolves once the bytes waiting to be hashed are back under the limit (copied chunks only). */
   room(): Promise<void>;
   /** Forgets everything hashed (the download starts again from byte 0). */
   reset(): void;
@@ -36,6 +40,11 @@ export interface HashLimits {
   maxQueuedBytes: number;
 }
 
+/** Whether `b` lives in shared memory, which the hashing thread can read in place. */
+export function isShared(b: Uint8Array): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && b.buffer instanceof SharedArrayBuffer;
+}
+
 /** A chunk as something that may be transferred: its own whole buffer, or a copy. */
 function transferable(chunk: Uint8Array, owned: boolean): Uint8Array<ArrayBuffer> {
   const whole = chunk.buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
@@ -51,19 +60,39 @@ class QueuedHasher implements FileHasher {
   private result: { resolve: (hex: string) => void; reject: (e: Error) => void } | null = null;
   private failure: Error | null = null;
   busyMs = 0;
+  /** Shared mode: how far the buffer is filled, and how far the thread was told. */
+  private filled = 0;
+  private told = 0;
+  private readonly shared: boolean;
   private readonly job: number;
   private readonly send: Send;
   private readonly done: () => void;
   private readonly limits: HashLimits;
 
-  constructor(job: number, send: Send, done: () => void, limits: HashLimits) {
+  constructor(job: number, send: Send, done: () => void, limits: HashLimits, shared: Uint8Array | null) {
     this.job = job;
     this.send = send;
     this.done = done;
     this.limits = limits;
+    this.shared = shared !== null;
+    if (shared) send({ kind: 'share', job, data: shared }, []);
+  }
+
+  advance(end: number): void {
+    if (!this.shared) throw new Error('advance() needs a hasher on a shared buffer');
+    this.filled = end;
+    if (this.filled - this.told >= this.limits.batchBytes) this.tell();
+  }
+
+  private tell(): void {
+    if (this.filled === this.told) return;
+    this.posted += this.filled - this.told;
+    this.told = this.filled;
+    this.send({ kind: 'advance', job: this.job, end: this.told }, []);
   }
 
   update(chunk: Uint8Array, owned = false): void {
+    if (this.shared) throw new Error('update() on a hasher of a shared buffer: use advance()');
     if (chunk.length === 0) return;
     this.batch.push(transferable(chunk, owned));
     this.batchBytes += chunk.length;
@@ -81,19 +110,22 @@ class QueuedHasher implements FileHasher {
 
   room(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.posted - this.hashed <= this.limits.maxQueuedBytes) return Promise.resolve();
+    // Shared bytes cost no memory while they wait: the thread may fall behind as far as it likes.
+    if (this.shared || this.posted - this.hashed <= this.limits.maxQueuedBytes) return Promise.resolve();
     return new Promise((resolve) => this.roomWaiters.push(resolve));
   }
 
   reset(): void {
     this.batch = [];
     this.batchBytes = 0;
+    this.filled = this.told = 0;
     this.send({ kind: 'reset', job: this.job }, []);
   }
 
   digestHex(): Promise<string> {
     if (this.failure) return Promise.reject(this.failure);
-    this.post();
+    if (this.shared) this.tell();
+    else this.post();
     return new Promise((resolve, reject) => {
       this.result = { resolve, reject };
       this.send({ kind: 'digest', job: this.job }, []);
@@ -149,9 +181,10 @@ export class HashPool {
     this.sender();
   }
 
-  create(): FileHasher {
+  /** A hasher for one file; `shared`: the file's buffer in shared memory (then fed with advance()). */
+  create(shared: Uint8Array | null = null): FileHasher {
     const job = this.nextJob++;
-    const h = new QueuedHasher(job, this.sender(), () => this.open.delete(job), this.limits);
+    const h = new QueuedHasher(job, this.sender(), () => this.open.delete(job), this.limits, shared);
     this.open.set(job, h);
     return h;
   }

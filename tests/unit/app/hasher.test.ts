@@ -102,6 +102,27 @@ describe('HashPool with a hashing thread', () => {
     expect(shared.byteLength).toBe(1 << 20);
   });
 
+  it('a shared buffer is read in place: advance() says how far it is filled; reset starts over', async () => {
+    const w = new FakeHashWorker();
+    const pool = new HashPool(() => w as unknown as Worker, { batchBytes: 1000, maxQueuedBytes: 4000 });
+    const data = new Uint8Array(randomBytes(10_000));
+    const buf = new Uint8Array(new SharedArrayBuffer(data.length));
+    const h = pool.create(buf);
+    expect(() => h.update(data)).toThrow(/advance/);
+    buf.set(data.subarray(0, 3000));
+    h.advance(3000);
+    await w.run();
+    h.reset(); // the server ignored Range: the same buffer is filled again from byte 0
+    for (let at = 0; at < data.length; at += 1500) {
+      buf.set(data.subarray(at, at + 1500), at);
+      h.advance(Math.min(data.length, at + 1500));
+      await h.room(); // never waits: shared bytes cost no memory
+    }
+    expect(await until(h.digestHex(), w)).toBe(nodeSha(data));
+    expect(w.inbox).toEqual([]);
+    expect(() => pool.create().advance(1)).toThrow(/shared buffer/);
+  });
+
   it('room() waits while more than the limit is queued, until the thread catches up', async () => {
     const w = new FakeHashWorker();
     const pool = new HashPool(() => w as unknown as Worker, { batchBytes: 1000, maxQueuedBytes: 4000 });

@@ -4,10 +4,11 @@
 // garble ranges make it start again, and only a file whose digest matched is marked complete and
 // flushed. Plus the records behind the Cached packs list.
 import { createHash, randomBytes } from 'node:crypto';
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GraphFile } from '../../../src/shared/manifest';
 import { DownloadError } from '../../../src/worker/download';
-import { loadGraphFromStore, type LoadClock } from '../../../src/worker/packFiles';
+import { loadGraphFromStore, startGraphFromStore, type LoadClock } from '../../../src/worker/packFiles';
+import { HashPool } from '../../../src/worker/hasher';
 import { PackStore, STORE_DIR } from '../../../src/worker/packStore';
 import { fakeManifest } from './fakes';
 import { FakeDir, serveFile, type ServeOptions } from './fakeOpfs';
@@ -43,6 +44,13 @@ const metaOf = (root: FakeDir, g: GraphFile) => {
   const f = root.file(`${STORE_DIR}/files/${g.sha256}.json`);
   return f ? JSON.parse(new TextDecoder().decode(f.bytes())) : null;
 };
+
+// hash-wasm compiles its module once per process (seconds on a loaded machine): not in the first test's time.
+beforeAll(async () => {
+  const h = new HashPool(null).create();
+  h.update(new Uint8Array(1));
+  await h.digestHex();
+}, 60_000);
 
 describe('loadGraphFromStore', () => {
   it('downloads once (no Range, no HTTP cache), stores while hashing, then reads it back without the network', async () => {
@@ -249,6 +257,41 @@ describe('loadGraphFromStore', () => {
     await loadGraphFromStore(store, serveFile(body).fetchFn, BASE, graph(), () => {}, c.fn);
     await loadGraphFromStore(store, serveFile(body).fetchFn, BASE, graph(), () => {}, c.fn);
     for (const k of ['fetch', 'hash', 'hashThread', 'store', 'read'] as const) expect(c.t[k], k).toBeGreaterThan(0);
+  });
+});
+
+describe('with shared memory (a cross-origin isolated worker): the hasher reads the buffer in place', () => {
+  const g = globalThis as { crossOriginIsolated?: boolean };
+  beforeAll(() => void (g.crossOriginIsolated = true));
+  afterAll(() => void delete g.crossOriginIsolated);
+
+  it('downloads into a SharedArrayBuffer, resumes, and the digest is right', async () => {
+    const { root, store } = await setup();
+    await expect((await load(store, { cutAt: 23_456 })).p).rejects.toThrow(DownloadError);
+    const resumed = await load(store);
+    const r = await resumed.p;
+    expect(r.bytes.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(r.bytes).toEqual(body);
+    expect(resumed.server.requests.map((q) => q.range)).toEqual(['bytes=23456-']);
+    expect(metaOf(root, graph())).toMatchObject({ complete: true });
+    dataOf(root, graph())!.data[5] ^= 0x10; // complete: later visits trust the mark and read a plain buffer
+    const again = await (await load(store)).p;
+    expect(again.bytes.buffer).toBeInstanceOf(ArrayBuffer);
+  });
+
+  it('hands the bytes out before the digest is in; `verified` rejects a wrong file and deletes it', async () => {
+    const { root, store } = await setup();
+    await expect((await load(store, { cutAt: 20_000 })).p).rejects.toThrow(DownloadError);
+    dataOf(root, graph())!.data[123] ^= 0x01; // the stored part changed on disk
+    const started = await startGraphFromStore(store, serveFile(body).fetchFn, BASE, graph(), () => {}, clock().fn, undefined, []);
+    expect(started.bytes.length).toBe(body.length);
+    expect(metaOf(root, graph())?.complete).toBe(false); // not marked before the digest
+    await expect(started.verified).rejects.toThrow(/unet\.onnx: sha256 mismatch/);
+    expect(dataOf(root, graph())).toBeUndefined();
+    const fresh = await startGraphFromStore(store, serveFile(body).fetchFn, BASE, graph(), () => {}, clock().fn, undefined, []);
+    await fresh.verified;
+    expect(metaOf(root, graph())).toMatchObject({ complete: true });
+    expect(dataOf(root, graph())!.locked).toBe(false); // closed once verified
   });
 });
 
