@@ -6,7 +6,7 @@
 import type { Page } from '@playwright/test';
 import { previewHeaders } from '../vite.config';
 import { expect, generate, samplePixels, status, test, waitReady } from './fixtures';
-import { serveStatic, type StaticHost } from './staticHost';
+import { serveStatic, type StaticHost } from '../tools/lib/staticHost';
 
 const SUB = '/demo/guided-diffusion/';
 const QUERY = '?pack=tiny16&ep=wasm&steps=3&seed=5';

@@ -66,10 +66,8 @@ export async function loadPack(
   // Packs come from this app's own origin only (every file URL is checked again in packFileUrl).
   checkPackUrl(req.packUrl, self.location.href);
   const decision = decideEp(req.ep, await probeAdapter(gpuOf(navigator)));
-  // ORT's start-up runs while the manifest and the model files arrive (once per worker and EP);
-  // so does the hashing thread's, for the files that are not stored yet.
+  // ORT's start-up runs while the manifest and the model files arrive (once per worker and EP).
   const runtime = startRuntimeOnce(decision.ep);
-  if (store) warmHashing();
   let t = performance.now();
   const { manifest, from } = await loadManifestOrStored(
     fetch,
@@ -93,6 +91,7 @@ export async function loadPack(
     // Before any byte of a model file is fetched: refuse what would not fit.
     toFetch = await checkRoom(store, parts, storage.estimate);
     if (!isCurrent()) return null;
+    if (toFetch > 0) warmHashing(); // the hashing thread starts while the record is written
     await store.putRecord(req.packUrl, manifest, parts);
   }
 
