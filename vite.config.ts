@@ -2,6 +2,7 @@ import { createReadStream, realpathSync, statSync } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
 import { defaultClientConditions, defineConfig, type Connect, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
+import { fileURLToPath } from 'node:url';
 
 // Cross-origin isolation: onnxruntime-web's wasm threads need SharedArrayBuffer.
 const isolationHeaders = {
@@ -137,13 +138,28 @@ function rangeRequestsPlugin(): Plugin {
   };
 }
 
+/**
+ * The cross-origin isolation service worker (src/sw/), emitted as `coi-sw.js` beside index.html: a
+ * fixed name, so that a page registers the same worker across deployments, and a classic script
+ * (it imports nothing the app shares, so it is one chunk without imports or exports).
+ */
+function serviceWorkerPlugin(): Plugin {
+  return {
+    name: 'coi-service-worker',
+    apply: 'build',
+    buildStart() {
+      this.emitFile({ type: 'chunk', id: fileURLToPath(new URL('./src/sw/coiServiceWorker.ts', import.meta.url)), fileName: 'coi-sw.js' });
+    },
+  };
+}
+
 export default defineConfig({
   // Relative base: the built app works from any sub-path (packs are fetched relative to the page).
   base: './',
   // Multi-page, not SPA: a missing file is a real 404 instead of index.html with 200, so a missing
   // manifest or model reads as "not found" in the app (index.html and bench.html still serve).
   appType: 'mpa',
-  plugins: [react(), securityHeadersPlugin(), rangeRequestsPlugin()],
+  plugins: [react(), securityHeadersPlugin(), rangeRequestsPlugin(), serviceWorkerPlugin()],
   worker: { format: 'es' },
   // Pick onnxruntime-web's build that loads its wasm glue (.mjs) as a separate file. The default
   // build inlines the glue, so its pthread workers would re-run our whole worker chunk.

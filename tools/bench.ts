@@ -1,5 +1,6 @@
 // npm run --silent bench -- [--pack imagenette64] [--steps 10] [--webgpu-pack tiny16] [--webgpu-steps N]
-//   [--skip node,wasm,webgpu,bare,batch,ops] [--no-build] [--out-dir DIR] [--scale S] [--batches 1,4,6,8]
+//   [--skip node,wasm,webgpu,bare,batch,ops,static,load] [--no-build] [--out-dir DIR] [--scale S]
+//   [--batches 1,4,6,8] [--load-pack DIR]
 //
 // Milliseconds per guided DDIM step (U-Net + classifier-gradient graph, batch 1) measured three
 // ways, printed as ONE JSON object on stdout (progress on stderr):
@@ -15,6 +16,12 @@
 // long tasks while 12 cells stream).
 // "ops": ONNX Runtime's per-op profile of both graphs on onnxruntime-node and on onnxruntime-web's wasm
 // EP run in Node (the app's wasm build), op type by op type: where the wasm gap goes (bench/ops.ts).
+// "static": the built app on a plain static server without COOP/COEP (under a sub-path), with its
+// service worker (wasm threads) and with service workers blocked (one thread), ms per step of each
+// (bench/static.ts).
+// "load": a first visit of a pack (--load-pack DIR, default the --pack one) on wasm in a fresh on-disk
+// profile: every load phase, ready against transfer + sessions (issue 10's goal), and the second
+// visit from storage (bench/load.ts).
 // "machine" is measured (bench/machine.ts): CPUs and memory from node:os, versions, and the WebGPU
 // adapter the browser reports.
 // This file is the CLI: flags, which parts run, and the result's shape.
@@ -27,15 +34,18 @@ import { browserDevice, describeMachine, hostMachine } from './bench/machine';
 import { NODE_THREADS, benchNode } from './bench/node';
 import { benchOps } from './bench/ops';
 import { errText, log } from './bench/report';
+import { benchLoad } from './bench/load';
 import { build, startPreview } from './bench/serve';
+import { benchStatic } from './bench/static';
 
 const FLAGS = {
   pack: 'string', steps: 'string', 'webgpu-pack': 'string', 'webgpu-steps': 'string', skip: 'string',
-  'no-build': 'boolean', 'out-dir': 'string', scale: 'string', batches: 'string', help: 'boolean',
+  'no-build': 'boolean', 'out-dir': 'string', scale: 'string', batches: 'string', 'load-pack': 'string', help: 'boolean',
 } as const;
 const USAGE = `usage: bench [--pack imagenette64] [--steps 10] [--webgpu-pack tiny16] [--webgpu-steps N]
-  [--skip node,wasm,webgpu,bare,batch,ops] [--no-build] [--out-dir DIR] [--scale S] [--batches 1,4,6,8]`;
-const PARTS = ['node', 'wasm', 'webgpu', 'bare', 'batch', 'ops'] as const;
+  [--skip node,wasm,webgpu,bare,batch,ops,static,load] [--no-build] [--out-dir DIR] [--scale S]
+  [--batches 1,4,6,8] [--load-pack DIR]`;
+const PARTS = ['node', 'wasm', 'webgpu', 'bare', 'batch', 'ops', 'static', 'load'] as const;
 
 runMain('bench', async () => {
   const flags = parseFlags(process.argv.slice(2), FLAGS);
@@ -98,7 +108,9 @@ runMain('bench', async () => {
 
   const wantWasm = !skip.has('wasm');
   const wantGpu = !skip.has('webgpu');
-  if (wantWasm || wantGpu) {
+  const loadPack = resolve(str(flags, 'load-pack') ?? join('public/models', pack));
+  if (!skip.has('load') && !existsSync(join(loadPack, 'manifest.json'))) throw new CliError(`--load-pack: no manifest.json in ${loadPack}`);
+  if (wantWasm || wantGpu || !skip.has('static') || !skip.has('load')) {
     if (!flags['no-build']) build(outDir);
     else if (!existsSync(join(outDir, 'bench.html'))) throw new CliError(`--no-build: ${outDir} has no built bench.html`);
     const { url, proc } = await startPreview(outDir);
@@ -133,6 +145,8 @@ runMain('bench', async () => {
           note: webgpuPack === pack ? undefined : `measured on the ${webgpuPack} pack, not ${pack} (--webgpu-pack to change); WebGPU ran on ${where} (machine.webgpuAdapter)`,
         };
       }
+      if (!skip.has('static')) result.staticHost = await benchStatic(browser, outDir, pack, Math.max(2, Math.min(steps, 5)), await packScale(pack), timeoutMs);
+      if (!skip.has('load')) result.load = await benchLoad(url, outDir, loadPack, timeoutMs * 2);
     } finally {
       await browser.close();
       proc.kill();

@@ -8,15 +8,15 @@
 // sums over the Chromium processes, sampled from /proc every --interval-ms while loading and stepping
 // (./fullsize/procmem.ts).
 // The app only loads packs from its own origin, so the pack is linked into the built folder as
-// models/<id>/ next to an index.json that lists it alone. Chromium gets a fresh on-disk profile per run
+// models/<id>/ next to an index.json that lists it alone (bench/serve.ts linkPack). Chromium gets a fresh on-disk profile per run
 // (the pack is downloaded and stored in OPFS as on a first visit) that is deleted afterwards.
 // Exit code 0 for "ran" and "refused", 1 otherwise.
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { launchChromiumProfile } from './bench/browser';
 import { errText } from './bench/report';
-import { build, startPreview } from './bench/serve';
+import { build, linkPack, startPreview } from './bench/serve';
 import { loadAndStep, type AppRun } from './fullsize/appRun';
 import { startSampler } from './fullsize/procmem';
 import { CliError, integer, parseFlags, runMain, str } from './lib/cli';
@@ -51,13 +51,7 @@ runMain('fullsize_browser', async () => {
 
   if (!flags['no-build']) build(dist);
   else if (!existsSync(join(dist, 'index.html'))) throw new CliError(`--no-build: no built app in ${dist}`);
-  // A link, not a copy: a full-size pack is GBs (vite preview's static server follows it).
-  const linked = join(dist, 'models', PACK_ID);
-  rmSync(linked, { recursive: true, force: true });
-  symlinkSync(packDir, linked, 'dir');
-  writeFileSync(join(dist, 'models', 'index.json'), JSON.stringify({
-    packs: [{ id: PACK_ID, title: manifest.title ?? manifest.name ?? PACK_ID, path: `models/${PACK_ID}/` }], default: PACK_ID,
-  }));
+  const unlink = linkPack(dist, packDir, PACK_ID, manifest.title ?? manifest.name ?? PACK_ID);
 
   const result: Record<string, unknown> = {
     timestamp: new Date().toISOString(), pack: packDir, packName: manifest.name, ep, steps, sampler: 'ddim',
@@ -82,7 +76,7 @@ runMain('fullsize_browser', async () => {
     result.memory = sampler.stop();
     server.proc.kill();
     rmSync(profile, { recursive: true, force: true }); // the OPFS copy of the pack
-    rmSync(linked, { force: true });
+    unlink();
   }
   Object.assign(result, run);
   log(`${run.outcome}${run.error ? `: ${run.error}` : ''}`);

@@ -111,10 +111,18 @@ export interface StorageEstimateInfo {
 /** Where the time of one pack load went, in ms (the worker also logs it to the console). */
 export interface LoadTimings {
   manifestMs: number;
+  /** Wall time from the first model file to the last one in memory (the phases below overlap in it). */
+  filesMs: number;
   /** Waiting for the network: requests and body reads. */
   fetchMs: number;
-  /** SHA-256 of downloaded bytes (incremental, while they stream in). */
+  /**
+   * What hashing added to the load: waiting for the SHA-256 of downloaded files, which a hashing
+   * thread computes while they stream in and while the sessions are created (any wait while it fell
+   * too far behind, and for digests still missing once the sessions exist).
+   */
   hashMs: number;
+  /** The hashing thread's own time (overlapped with the downloads). */
+  hashThreadMs: number;
   /** Writing downloaded bytes to storage (and the resume checkpoints). */
   storeMs: number;
   /** Reading stored files into memory. */

@@ -90,7 +90,7 @@ export interface RangeSink {
   readonly offset: number;
   /** Drop everything stored: the download starts again from byte 0. */
   reset(): Promise<void> | void;
-  /** Append `chunk` at `offset` (and advance it). */
+  /** Append `chunk` at `offset` (and advance it). The sink may take `chunk` over (detach its buffer). */
   append(chunk: Uint8Array): Promise<void> | void;
 }
 
@@ -183,10 +183,11 @@ export async function downloadInto(
   onProgress(loaded, expectedBytes);
   if (!res.body) {
     const all = new Uint8Array(await wait(res.arrayBuffer()));
-    if (loaded + all.length !== expectedBytes) throw sizeError(fileName, loaded + all.length, expectedBytes, false, false);
+    const n = all.length;
+    if (loaded + n !== expectedBytes) throw sizeError(fileName, loaded + n, expectedBytes, false, false);
     await sink.append(all);
     onProgress(expectedBytes, expectedBytes);
-    return { startedAt, restarted, fetchedBytes: all.length };
+    return { startedAt, restarted, fetchedBytes: n };
   }
   const reader = res.body.getReader();
   const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
@@ -204,10 +205,11 @@ export async function downloadInto(
       }
       signal?.throwIfAborted();
       if (chunk.done) break;
-      if (loaded + chunk.value.length > expectedBytes) throw sizeError(fileName, loaded + chunk.value.length, expectedBytes, true, false);
+      const n = chunk.value.length; // read first: the sink may take the chunk's buffer
+      if (loaded + n > expectedBytes) throw sizeError(fileName, loaded + n, expectedBytes, true, false);
       await sink.append(chunk.value);
-      loaded += chunk.value.length;
-      fetchedBytes += chunk.value.length;
+      loaded += n;
+      fetchedBytes += n;
       onProgress(loaded, expectedBytes);
     }
   } finally {

@@ -8,7 +8,7 @@ import { decideEp, probeAdapter } from './capabilities';
 import { gpuOf } from './gpu';
 import { chooseGraphs, graphParts } from './graphChoice';
 import { loadManifestOrStored } from './manifestLoader';
-import { loadGraphBytes, loadGraphFromStore, type CacheLike } from './packFiles';
+import { loadGraphBytes, startGraphFromStore, warmHashing, type CacheLike, type LoadClock } from './packFiles';
 import type { PackStore } from './packStore';
 import { checkPackUrl } from './packUrl';
 import { checkRoom } from './quota';
@@ -63,7 +63,7 @@ export async function loadPack(
   const t0 = performance.now();
   const { store, cache } = storage;
   const timings: LoadTimings = {
-    manifestMs: 0, fetchMs: 0, hashMs: 0, storeMs: 0, readMs: 0, runtimeMs: 0, sessionMs: 0, warmupMs: 0, totalMs: 0,
+    manifestMs: 0, filesMs: 0, fetchMs: 0, hashMs: 0, hashThreadMs: 0, storeMs: 0, readMs: 0, runtimeMs: 0, sessionMs: 0, warmupMs: 0, totalMs: 0,
     fetchedBytes: 0, readBytes: 0, manifestFrom: 'network', storage: store ? 'opfs' : cache ? 'cache' : 'none',
   };
   // Packs come from this app's own origin only (every file URL is checked again in packFileUrl).
@@ -96,6 +96,7 @@ export async function loadPack(
     // Before any byte of a model file is fetched: refuse what would not fit.
     toFetch = await checkRoom(store, parts, storage.estimate);
     if (!isCurrent()) return null;
+    if (toFetch > 0) warmHashing(); // the hashing thread starts while the record is written
     await store.putRecord(req.packUrl, manifest, parts);
   }
 
@@ -118,14 +119,22 @@ export async function loadPack(
     const etaSec = fromCache ? null : meter.etaSec(toFetch - netBytes);
     post({ kind: 'progress', loadId: req.loadId, file, loaded: before + loaded, total, fromCache, bytesPerSec, etaSec, ...(resumedAt > 0 ? { resumedAt } : {}) });
   };
-  const clock = (phase: 'fetch' | 'hash' | 'store' | 'read', ms: number) => void (timings[`${phase}Ms`] += ms);
+  const clock: LoadClock = (phase, ms) => void (timings[`${phase}Ms`] += ms);
 
   /** By sha256: the bytes of every part, and whether they came from an earlier visit. */
   const files = new Map<string, { bytes: Uint8Array; fromStore: boolean }>();
+  /**
+   * The digests of downloaded files, which the hashing thread may still be computing: the sessions
+   * are created meanwhile (ONNX Runtime parses the bytes in its sandbox), and nothing runs on them
+   * before every digest matched.
+   */
+  const checks: Promise<void>[] = [];
+  const tFiles = performance.now();
   for (const f of parts) {
     lastLoaded = 0;
     if (store) {
-      const r = await loadGraphFromStore(store, fetch, req.packUrl, f, (loaded, _total, fromStore, resumedAt) => progress(f.file, f.bytes, loaded, fromStore, resumedAt), clock, signal);
+      const r = await startGraphFromStore(store, fetch, req.packUrl, f, (loaded, _total, fromStore, resumedAt) => progress(f.file, f.bytes, loaded, fromStore, resumedAt), clock, signal);
+      checks.push(r.verified);
       files.set(f.sha256, { bytes: r.bytes, fromStore: r.fromStore });
       timings.fetchedBytes += r.fetchedBytes;
       timings.readBytes += r.readBytes;
@@ -138,6 +147,7 @@ export async function loadPack(
     before += f.bytes;
     if (!isCurrent()) return null;
   }
+  timings.filesMs = performance.now() - tFiles;
   const bytesOf = (g: GraphFile): GraphBytes => ({
     name: g.file,
     bytes: files.get(g.sha256)!.bytes,
@@ -161,6 +171,9 @@ export async function loadPack(
       throw e;
     }
   } catch (e) {
+    // A downloaded file that is not what the manifest pins explains the failure better.
+    const wrong = (await Promise.allSettled(checks)).find((c) => c.status === 'rejected');
+    if (wrong) throw wrong.reason;
     // A stored copy ORT cannot read (damaged on disk?) must not fail every later visit too.
     const stale = [...files].filter(([, f]) => f.fromStore).map(([sha]) => sha);
     if (store && stale.length > 0) {
@@ -172,6 +185,15 @@ export async function loadPack(
   }
   timings.sessionMs = performance.now() - t;
   files.clear(); // the model bytes are in ORT now: let the buffers go before the warm-up
+  t = performance.now();
+  try {
+    await Promise.all(checks);
+  } catch (e) {
+    await sessions.release();
+    await upsampler?.release();
+    throw e;
+  }
+  timings.hashMs += performance.now() - t;
   if (!isCurrent()) {
     await sessions.release();
     await upsampler?.release();
@@ -190,8 +212,8 @@ export async function loadPack(
 export function describeTimings(x: LoadTimings): string {
   const ms = (v: number) => `${Math.round(v)} ms`;
   return (
-    `total ${ms(x.totalMs)} = manifest ${ms(x.manifestMs)} (${x.manifestFrom}), fetch ${ms(x.fetchMs)} (${formatBytes(x.fetchedBytes)}), ` +
-    `hash ${ms(x.hashMs)}, store ${ms(x.storeMs)}, read ${ms(x.readMs)} (${formatBytes(x.readBytes)}), ` +
+    `total ${ms(x.totalMs)} = manifest ${ms(x.manifestMs)} (${x.manifestFrom}), model files ${ms(x.filesMs)} (fetch ${ms(x.fetchMs)} (${formatBytes(x.fetchedBytes)}), ` +
+    `hash ${ms(x.hashMs)} (hashing thread ${ms(x.hashThreadMs)}), store ${ms(x.storeMs)}, read ${ms(x.readMs)} (${formatBytes(x.readBytes)})), ` +
     `runtime start-up ${ms(x.runtimeMs)} (overlapped), sessions ${ms(x.sessionMs)}, warm-up ${ms(x.warmupMs)} [storage: ${x.storage}]`
   );
 }

@@ -2,16 +2,18 @@
 // API accepts (Chromium refused a 1.1 GB Cache.put):
 //
 //   guided-diffusion-packs-v1/files/<sha256>.bin   a model file, written while it downloads
-//   guided-diffusion-packs-v1/files/<sha256>.json  how far it got: {offset, SHA-256 state} at the
-//                                                  last checkpoint, or complete: true
+//   guided-diffusion-packs-v1/files/<sha256>.json  how far it got: the offset of the last
+//                                                  checkpoint, or complete: true
 //   guided-diffusion-packs-v1/records/<key>.json   one per pack folder: its manifest (for offline
 //                                                  visits) and the files it uses (Cached packs list)
 //
-// Files are named by the manifest's sha256, so a re-exported pack never reuses stale bytes. A file
-// is marked complete only after the digest of everything written matched; a later visit trusts
-// that mark (and checks the size) instead of hashing 1 GB again. A checkpoint flushes the data
-// first, then saves the hash state, so the bytes up to a checkpoint are always on disk: a resumed
-// download truncates whatever came after it and continues hashing from the saved state.
+// Files are named by the manifest's sha256, so a re-exported pack never reuses stale bytes. The
+// store does not hash: its caller (packFiles.ts) hashes every byte of the file, the stored part it
+// read back included, and hands the digest to finish(). A file is marked complete only when that
+// digest matches; the data is flushed to disk before the mark, and a later visit trusts the mark
+// (and checks the size) instead of hashing 1 GB again. Checkpoints only record the offset, without
+// flushing: a killed tab leaves its writes with the OS, a resumed download truncates whatever came
+// after the checkpoint, and bytes an OS crash lost fail the digest of the whole file at the end.
 //
 // Tabs share the store through locks (storeLocks.ts): a file open in one tab makes another wait for it
 // (then read the completed copy), and a pack being loaded anywhere cannot be deleted.
@@ -20,12 +22,12 @@ import { graphParts } from './graphChoice';
 import type { StoredPackInfo } from '../shared/protocol';
 import { formatBytes } from '../shared/bytes';
 import { isLocked, isNotFound, isQuotaExceeded, type DirHandleLike, type FileHandleLike, type SyncHandleLike } from './opfs';
-import { Sha256, type Sha256State } from './sha256';
+import { Sha256 } from './sha256';
 import { acquire, defaultLocks, type LocksLike, type Release } from './storeLocks';
 
 export const STORE_DIR = 'guided-diffusion-packs-v1';
-/** A resume checkpoint (data flushed, hash state saved) after at least this many new bytes. */
-export const CHECKPOINT_BYTES = 8 << 20;
+/** A resume checkpoint (the offset saved) after at least this many new bytes. */
+export const CHECKPOINT_BYTES = 32 << 20;
 /** Stored files are read in pieces of this size (progress, and no huge single read call). */
 const READ_CHUNK = 16 << 20;
 /** Opening a file another tab (or the previous page's worker, on reload) still holds: retry this long. */
@@ -35,7 +37,7 @@ const LOCK_WAIT_MS = 3000;
 export type FileSpec = Pick<GraphFile, 'file' | 'bytes' | 'sha256'>;
 
 /** Time accounting of the load profile. */
-export type StorePhase = 'hash' | 'store' | 'read';
+export type StorePhase = 'store' | 'read';
 export type PhaseClock = (phase: StorePhase, ms: number) => void;
 
 export class StoreError extends Error {
@@ -49,10 +51,11 @@ interface FileMeta {
   v: 1;
   sha256: string;
   bytes: number;
-  /** Bytes on disk that the hash state covers (all of them once complete). */
+  /** Bytes on disk up to the last checkpoint (all of them once complete). */
   offset: number;
   complete: boolean;
-  hash: Sha256State | null;
+  /** Written as null. Sidecars of earlier versions kept a hash state here; it is ignored. */
+  hash?: unknown;
 }
 
 interface RecordFile {
@@ -113,13 +116,14 @@ async function readJson(dir: DirHandleLike, name: string): Promise<unknown> {
   }
 }
 
-async function writeJson(dir: DirHandleLike, name: string, value: unknown): Promise<void> {
+/** `durable`: flushed to disk before it resolves (else the OS writes it when it likes). */
+async function writeJson(dir: DirHandleLike, name: string, value: unknown, durable = true): Promise<void> {
   const h = await openSync(await dir.getFileHandle(name, { create: true }), name);
   try {
     const b = new TextEncoder().encode(JSON.stringify(value));
     h.write(b, { at: 0 });
     h.truncate(b.length);
-    h.flush();
+    if (durable) h.flush();
   } finally {
     h.close();
   }
@@ -141,7 +145,7 @@ function quotaError(file: string, at: number): StoreError {
 export class StoredFile {
   private sinceCheckpoint = 0;
   private closed = false;
-  private hasher: Sha256 | null;
+  /** Bytes stored: [0, offset) of the file. */
   offset: number;
   complete: boolean;
   private readonly store: PackStore;
@@ -149,13 +153,12 @@ export class StoredFile {
   private readonly data: SyncHandleLike;
   private readonly clock: PhaseClock;
 
-  constructor(store: PackStore, graph: FileSpec, data: SyncHandleLike, offset: number, complete: boolean, hasher: Sha256 | null, clock: PhaseClock) {
+  constructor(store: PackStore, graph: FileSpec, data: SyncHandleLike, offset: number, complete: boolean, clock: PhaseClock) {
     this.store = store;
     this.graph = graph;
     this.data = data;
     this.offset = offset;
     this.complete = complete;
-    this.hasher = hasher;
     this.clock = clock;
   }
 
@@ -172,10 +175,14 @@ export class StoredFile {
     this.clock('read', now() - t0);
   }
 
-  /** Writes `chunk` at the end, hashes it, and checkpoints every CHECKPOINT_BYTES. */
+  /**
+   * Writes `chunk` at the end and checkpoints every CHECKPOINT_BYTES. Large chunks (megabytes)
+   * keep the per-call cost of the access handle out of the way.
+   */
   async append(chunk: Uint8Array): Promise<void> {
-    if (!this.hasher || this.complete) throw new StoreError(`${this.graph.file}: the stored copy is complete`);
-    let t = now();
+    if (this.complete || this.closed) throw new StoreError(`${this.graph.file}: the stored copy is ${this.complete ? 'complete' : 'closed'}`);
+    if (this.offset + chunk.length > this.graph.bytes) throw new StoreError(`${this.graph.file}: more than the manifest's ${this.graph.bytes} bytes`);
+    const t = now();
     let written: number;
     try {
       written = this.data.write(chunk, { at: this.offset });
@@ -185,9 +192,6 @@ export class StoredFile {
     }
     if (written !== chunk.length) throw quotaError(this.graph.file, this.offset + written);
     this.clock('store', now() - t);
-    t = now();
-    this.hasher.update(chunk);
-    this.clock('hash', now() - t);
     this.offset += chunk.length;
     this.sinceCheckpoint += chunk.length;
     if (this.sinceCheckpoint >= this.store.checkpointBytes) await this.checkpoint();
@@ -197,40 +201,36 @@ export class StoredFile {
   async reset(): Promise<void> {
     this.data.truncate(0);
     this.offset = 0;
-    this.hasher = new Sha256();
     await this.checkpoint();
   }
 
-  /** Flushes the data, then saves offset + hash state: a later load resumes from here. */
+  /** Saves the offset: a later load resumes from here (and hashes the stored part again). */
   async checkpoint(): Promise<void> {
-    if (this.complete || this.closed || !this.hasher) return;
+    if (this.complete || this.closed) return;
     const t = now();
-    this.data.flush();
-    await this.store.writeMeta({ v: 1, sha256: this.graph.sha256, bytes: this.graph.bytes, offset: this.offset, complete: false, hash: this.hasher.save() });
+    await this.store.writeMeta({ v: 1, sha256: this.graph.sha256, bytes: this.graph.bytes, offset: this.offset, complete: false, hash: null }, false);
     this.sinceCheckpoint = 0;
     this.clock('store', now() - t);
   }
 
   /**
-   * The digest of the whole file: when it matches the manifest the file is marked complete,
-   * otherwise it is deleted (the next load downloads it from the start).
+   * Ends a download. `digest` is the SHA-256 of the whole stored file as the caller hashed it (the
+   * part it read back and everything it appended). When it matches the manifest, the data is
+   * flushed and the file marked complete; otherwise the file is deleted (the next load downloads it
+   * from the start). Resolves whether it matched.
    */
-  async finish(): Promise<{ ok: boolean; sha256: string }> {
-    if (!this.hasher || this.offset !== this.graph.bytes) throw new StoreError(`${this.graph.file}: finish() before the whole file is stored`);
-    let t = now();
-    const sha256 = this.hasher.digestHex();
-    this.hasher = null;
-    this.clock('hash', now() - t);
-    if (sha256 !== this.graph.sha256) {
+  async finish(digest: string): Promise<boolean> {
+    if (this.complete || this.closed || this.offset !== this.graph.bytes) throw new StoreError(`${this.graph.file}: finish() before the whole file is stored`);
+    if (digest !== this.graph.sha256) {
       await this.discard();
-      return { ok: false, sha256 };
+      return false;
     }
-    t = now();
+    const t = now();
     this.data.flush();
-    await this.store.writeMeta({ v: 1, sha256, bytes: this.graph.bytes, offset: this.graph.bytes, complete: true, hash: null });
+    await this.store.writeMeta({ v: 1, sha256: digest, bytes: this.graph.bytes, offset: this.graph.bytes, complete: true, hash: null });
     this.complete = true;
     this.clock('store', now() - t);
-    return { ok: true, sha256 };
+    return true;
   }
 
   /** Closes and deletes the file (data and sidecar). */
@@ -312,14 +312,14 @@ export class PackStore {
     try {
       const meta = await this.readMeta(g);
       const size = data.getSize();
-      if (meta?.complete && size === g.bytes) return new StoredFile(this, g, data, g.bytes, true, null, clock);
-      if (meta && !meta.complete && meta.hash && size >= meta.offset) {
-        if (size > meta.offset) data.truncate(meta.offset); // written after the last checkpoint: not hashed
-        return new StoredFile(this, g, data, meta.offset, false, Sha256.restore(meta.hash), clock);
+      if (meta?.complete && size === g.bytes) return new StoredFile(this, g, data, g.bytes, true, clock);
+      if (meta && !meta.complete && size >= meta.offset) {
+        if (size > meta.offset) data.truncate(meta.offset); // written after the last checkpoint
+        return new StoredFile(this, g, data, meta.offset, false, clock);
       }
       if (size > 0) data.truncate(0);
       if (meta) await removeIfThere(this.files, metaName(g.sha256)); // e.g. marked complete, but the data is gone
-      return new StoredFile(this, g, data, 0, false, new Sha256(), clock);
+      return new StoredFile(this, g, data, 0, false, clock);
     } catch (e) {
       data.close();
       this.released(g.sha256);
@@ -341,8 +341,8 @@ export class PackStore {
     return (await acquire(this.locks, `${STORE_DIR}:pack:${PackStore.key(packUrl)}`, { mode: 'shared' }))!;
   }
 
-  async writeMeta(m: FileMeta): Promise<void> {
-    await writeJson(this.files, metaName(m.sha256), m);
+  async writeMeta(m: FileMeta, durable = true): Promise<void> {
+    await writeJson(this.files, metaName(m.sha256), m, durable);
   }
 
   async removeFile(sha256: string): Promise<void> {
@@ -355,12 +355,7 @@ export class PackStore {
     const m = (await readJson(this.files, metaName(g.sha256))) as Partial<FileMeta> | null;
     if (!m || typeof m !== 'object' || m.v !== 1 || m.sha256 !== g.sha256 || m.bytes !== g.bytes) return null;
     if (!Number.isSafeInteger(m.offset) || m.offset! < 0 || m.offset! > g.bytes || typeof m.complete !== 'boolean') return null;
-    if (m.complete) return m.offset === g.bytes ? (m as FileMeta) : null;
-    try {
-      if (!m.hash || Sha256.restore(m.hash).length !== m.offset) return null;
-    } catch {
-      return null;
-    }
+    if (m.complete && m.offset !== g.bytes) return null;
     return m as FileMeta;
   }
 

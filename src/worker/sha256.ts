@@ -1,7 +1,7 @@
-// SHA-256 of model bytes. `sha256Hex` hashes one whole buffer via WebCrypto (available in workers
-// and Node). `Sha256` is an incremental FIPS 180-4 implementation for files that are streamed to
-// storage chunk by chunk (WebCrypto has no incremental digest); its state can be saved with a
-// partial download and restored to continue hashing where the download resumes.
+// SHA-256 without a worker. `sha256Hex` hashes one whole buffer via WebCrypto (available in workers
+// and Node): the model files kept in the Cache API. `Sha256` is a small synchronous FIPS 180-4
+// implementation for short inputs (the pack store's record keys). Model files streamed to OPFS are
+// hashed on the hashing thread instead (./hasher.ts, WebAssembly, about 3x faster).
 
 export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
@@ -25,16 +25,6 @@ const K = Int32Array.from([
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 const H0 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-
-/** A saved hashing state: JSON-safe, so it can be stored next to a partial file. */
-export interface Sha256State {
-  /** The eight working words (unsigned 32-bit). */
-  h: number[];
-  /** Bytes hashed so far (the state covers exactly the first `length` bytes of the input). */
-  length: number;
-  /** The length % 64 bytes not yet compressed, as hex. */
-  tail: string;
-}
 
 export class Sha256 {
   private readonly h = Int32Array.from(H0);
@@ -91,27 +81,6 @@ export class Sha256 {
 
   digestHex(): string {
     return toHex(this.digest());
-  }
-
-  save(): Sha256State {
-    if (this.finished) throw new Error('Sha256: save after digest');
-    return { h: Array.from(this.h, (v) => v >>> 0), length: this.total, tail: toHex(this.block.subarray(0, this.blockLen)) };
-  }
-
-  /** Continues from a saved state; throws on a state that is not well-formed. */
-  static restore(s: Sha256State): Sha256 {
-    const ok =
-      s !== null && typeof s === 'object' && Array.isArray(s.h) && s.h.length === 8 &&
-      s.h.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff) &&
-      Number.isSafeInteger(s.length) && s.length >= 0 && typeof s.tail === 'string' &&
-      /^([0-9a-f]{2})*$/.test(s.tail) && s.tail.length / 2 === s.length % 64;
-    if (!ok) throw new Error('Sha256: not a valid saved state');
-    const x = new Sha256();
-    x.h.set(s.h.map((v) => v | 0));
-    x.total = s.length;
-    x.blockLen = s.tail.length / 2;
-    for (let j = 0; j < x.blockLen; j++) x.block[j] = parseInt(s.tail.slice(2 * j, 2 * j + 2), 16);
-    return x;
   }
 
   /** Compresses the 64-byte blocks of d[from, to). */

@@ -2,7 +2,7 @@
 //   full  the built app: time from status "step 1 / N" to "step N / N", divided by N-1, plus the
 //         main thread's long tasks between the click on Generate and "Done" (./instrument.ts);
 //   bare  bench.html (src/bench/, src/worker/benchBare.ts): the two sessions back to back in a worker.
-import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from '@playwright/test';
 import type { BareResult } from '../../src/shared/benchProtocol';
 import { PAGE_INSTRUMENTATION, type PageBench } from './instrument';
 import { errText, log, round, stats } from './report';
@@ -46,9 +46,13 @@ export function launchChromiumProfile(userDataDir: string): Promise<BrowserConte
 /**
  * `extraQuery` defaults to mode=classifier: the single view then times the step node and the bare
  * loop time (U-Net and gradient graph, one row each), whatever guidance mode the pack recommends.
+ * `contextOptions`: e.g. `{ serviceWorkers: 'block' }`.
  */
-export async function benchFull(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, scale: number, timeoutMs: number, extraQuery = '&mode=classifier') {
-  const ctx = await browser.newContext();
+export async function benchFull(
+  browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, scale: number, timeoutMs: number,
+  extraQuery = '&mode=classifier', contextOptions: BrowserContextOptions = {},
+) {
+  const ctx = await browser.newContext(contextOptions);
   const page = await ctx.newPage();
   try {
     await page.addInitScript(PAGE_INSTRUMENTATION);
@@ -59,6 +63,8 @@ export async function benchFull(browser: Browser, url: string, pack: string, ep:
     if (!ready.includes('Ready')) throw new Error(`app not ready: ${ready}`);
     const loadMs = performance.now() - tLoad;
     const packLine = (await page.locator('.pack-info').first().textContent()) ?? '';
+    const epNote = ep === 'wasm' ? ((await page.getByRole('note', { name: 'Execution provider' }).textContent()) ?? '') : '';
+    const crossOriginIsolated = await page.evaluate(() => window.crossOriginIsolated);
     const clickAt = await page.evaluate(() => performance.now());
     await page.getByRole('button', { name: 'Generate' }).click();
     const final = await waitForStatus(page, RUN_ENDED, timeoutMs);
@@ -80,6 +86,9 @@ export async function benchFull(browser: Browser, url: string, pack: string, ep:
       stepsSeen: ks.length,
       loadToReadyMs: round(loadMs),
       statusText: final,
+      crossOriginIsolated,
+      // The EP notice: "Running on WebAssembly (CPU, N threads)" (wasm only).
+      wasmThreads: Number(/CPU, (\d+) threads?\)/.exec(epNote)?.[1]) || null,
       // WebGPU: the worker keeps the graphs' inputs and outputs in GPU buffers (src/worker/graphIo.ts).
       gpuResidentIo: packLine.includes('tensors in GPU buffers'),
       longTasks: {

@@ -1,8 +1,9 @@
 // The browser parts' build and static server: the app plus bench.html built into one folder
 // (vite.bench.config.ts), served by `vite preview` (its COOP/COEP headers give the page threads).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { log } from './report';
 
 export function build(outDir: string): void {
@@ -43,4 +44,22 @@ export async function startPreview(outDir: string): Promise<{ url: string; proc:
   }
   proc.kill();
   throw new Error('vite preview did not answer within 60 s');
+}
+
+/**
+ * Makes the pack folder `packDir` (anywhere on disk) the built app's pack `id`: a link, not a copy
+ * (full-size packs are GBs; `vite preview` follows it), in a models/index.json that lists it alone.
+ * Returns the undo (the link removed, the original index back).
+ */
+export function linkPack(dist: string, packDir: string, id: string, title: string): () => void {
+  const linked = join(dist, 'models', id);
+  const indexPath = join(dist, 'models', 'index.json');
+  const index = readFileSync(indexPath);
+  rmSync(linked, { recursive: true, force: true });
+  symlinkSync(resolve(packDir), linked, 'dir');
+  writeFileSync(indexPath, JSON.stringify({ packs: [{ id, title, path: `models/${id}/` }], default: id }));
+  return () => {
+    rmSync(linked, { force: true });
+    writeFileSync(indexPath, index);
+  };
 }

@@ -2,7 +2,7 @@
 // click Generate, wait for "Done". Times come from this side (goto to Ready) and from the app (its
 // "[pack] ... ready on EP: ..." console line, the page clock of each step via PAGE_INSTRUMENTATION).
 // A load error is kept as the app words it; the app's up-front refusals are told apart from failures.
-import type { BrowserContext, ConsoleMessage } from '@playwright/test';
+import type { BrowserContext, ConsoleMessage, Page } from '@playwright/test';
 import { LOADED, RUN_ENDED, waitForStatus } from '../bench/browser';
 import { PAGE_INSTRUMENTATION, type PageBench } from '../bench/instrument';
 import { errText, round } from '../bench/report';
@@ -43,35 +43,41 @@ export interface AppRun {
   clickToDoneMs?: number;
 }
 
-/**
- * Loads pack `id` on `ep` and runs `steps` DDIM steps. `phase` is called with 'load' and 'step' as
- * each begins (the memory sampler's phases). Never throws for what the app reports.
- */
-export async function loadAndStep(ctx: BrowserContext, url: string, id: string, ep: string, steps: number, timeoutMs: number, phase: (name: string) => void): Promise<AppRun> {
-  const page = ctx.pages()[0] ?? (await ctx.newPage());
-  await page.addInitScript(PAGE_INSTRUMENTATION);
-  let loadLine: string | undefined;
+/** One page of the app, watched: the worker's latest "[pack] ..." line, crashes, the error banner. */
+export function watchPage(page: Page, timeoutMs: number) {
+  const w = { loadLine: undefined as string | undefined, crashed: false };
   const onConsole = (m: ConsoleMessage) => {
     const t = m.text();
-    if (loadLine === undefined && t.startsWith('[pack] ')) loadLine = t;
+    if (t.startsWith('[pack] ')) w.loadLine = t;
   };
   // The line comes from the worker; depending on the Playwright version it reaches the page's event, the worker's, or both.
   page.on('console', onConsole);
-  page.on('worker', (w) => w.on('console', onConsole));
-  let crashed = false; // the renderer died (out of memory, as a rule): no status to read any more
-  page.on('crash', () => void (crashed = true));
+  page.on('worker', (wk) => wk.on('console', onConsole));
+  page.on('crash', () => void (w.crashed = true)); // the renderer died (out of memory, as a rule): no status to read any more
   const stuck = async (what: string, e: unknown): Promise<Pick<AppRun, 'outcome' | 'statusText' | 'error'>> =>
-    crashed
+    w.crashed
       ? { outcome: 'crashed', statusText: '', error: `the page crashed before "${what}": ${errText(e)}` }
       : { outcome: 'timeout', statusText: await page.evaluate(statusText).catch(() => ''), error: `no "${what}" within ${timeoutMs / 1000} s: ${errText(e)}` };
   const errorBanner = async () => {
     const t = (await page.locator('[role="alert"]').allTextContents()).join(' ').trim();
     return t.replace(/^Could not load the model pack: /, '').replace(/\. Pick another pack or reload the page\.$/, '').replace(/^The run failed: /, '') || undefined;
   };
+  return { w, stuck, errorBanner };
+}
 
-  phase('load');
+/**
+ * Opens pack `id` on `ep` in `page` (or reloads it: `reload`) and waits for "Ready" or the load
+ * error. Never throws for what the app reports.
+ */
+export async function openPack(
+  page: Page, url: string, id: string, ep: string, steps: number, timeoutMs: number,
+  reload = false, watch: ReturnType<typeof watchPage> = watchPage(page, timeoutMs),
+): Promise<AppRun> {
+  const { w, stuck, errorBanner } = watch;
+  w.loadLine = undefined;
   const t0 = performance.now();
-  await page.goto(`${url}?pack=${encodeURIComponent(id)}&ep=${ep}&steps=${steps}&sampler=ddim&seed=1`);
+  if (reload) await page.reload();
+  else await page.goto(`${url}?pack=${encodeURIComponent(id)}&ep=${ep}&steps=${steps}&sampler=ddim&seed=1`);
   let ready: string;
   try {
     ready = await waitForStatus(page, LOADED, timeoutMs, 200);
@@ -84,7 +90,22 @@ export async function loadAndStep(ctx: BrowserContext, url: string, id: string, 
     return { outcome: classifyLoadError(error), statusText: ready, error, toReadyMs };
   }
   await page.waitForTimeout(500); // the console line is posted with "ready": let it arrive
-  const base: AppRun = { outcome: 'ran', statusText: ready, toReadyMs, loadLine, loadPhasesMs: loadLine ? parseLoadLine(loadLine) : undefined };
+  const loadLine = w.loadLine;
+  return { outcome: 'ran', statusText: ready, toReadyMs, loadLine, loadPhasesMs: loadLine ? parseLoadLine(loadLine) : undefined };
+}
+
+/**
+ * Loads pack `id` on `ep` and runs `steps` DDIM steps. `phase` is called with 'load' and 'step' as
+ * each begins (the memory sampler's phases). Never throws for what the app reports.
+ */
+export async function loadAndStep(ctx: BrowserContext, url: string, id: string, ep: string, steps: number, timeoutMs: number, phase: (name: string) => void): Promise<AppRun> {
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  await page.addInitScript(PAGE_INSTRUMENTATION);
+  const watch = watchPage(page, timeoutMs);
+  phase('load');
+  const base = await openPack(page, url, id, ep, steps, timeoutMs, false, watch);
+  if (base.outcome !== 'ran') return base;
+  const { stuck, errorBanner } = watch;
 
   phase('step');
   const clickAt = await page.evaluate(() => performance.now());

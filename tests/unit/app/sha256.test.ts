@@ -1,8 +1,9 @@
-// The incremental SHA-256 that hashes model files while they stream to storage: FIPS 180-4 test
-// vectors, node:crypto on random inputs cut into random chunks, and a saved state that resumes.
+// The synchronous TypeScript SHA-256 (record keys) and the WebCrypto one-shot hash: FIPS 180-4 test
+// vectors, node:crypto on random inputs cut into random chunks. The hashing thread of model files:
+// hasher.test.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Sha256, sha256Hex, type Sha256State } from '../../../src/worker/sha256';
+import { Sha256, sha256Hex } from '../../../src/worker/sha256';
 
 const text = (s: string) => new TextEncoder().encode(s);
 const nodeSha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -61,36 +62,9 @@ describe('Sha256', () => {
     expect(new Sha256().update(data).digestHex()).toBe(await sha256Hex(data));
   });
 
-  it('a state saved mid-stream (through JSON) resumes to the same digest', () => {
-    const data = randomBytes(10_000);
-    for (const cut of [0, 1, 63, 64, 65, 4097, 9999, 10_000]) {
-      const first = new Sha256().update(data.subarray(0, cut));
-      const saved = JSON.parse(JSON.stringify(first.save())) as Sha256State;
-      expect(saved.length).toBe(cut);
-      const resumed = Sha256.restore(saved).update(data.subarray(cut));
-      expect(resumed.digestHex(), `cut at ${cut}`).toBe(nodeSha(data));
-    }
-  });
-
-  it('refuses a malformed saved state', () => {
-    const good = new Sha256().update(text('hello')).save();
-    for (const bad of [
-      { ...good, h: good.h.slice(1) },
-      { ...good, h: [...good.h.slice(1), -1] },
-      { ...good, h: [...good.h.slice(1), 2 ** 32] },
-      { ...good, length: 6 },
-      { ...good, tail: 'zz' },
-      { ...good, length: -1 },
-      null,
-    ]) {
-      expect(() => Sha256.restore(bad as Sha256State)).toThrow(/not a valid saved state/);
-    }
-  });
-
   it('cannot be used after digest', () => {
     const h = new Sha256();
     h.digest();
     expect(() => h.update(text('x'))).toThrow(/after digest/);
-    expect(() => h.save()).toThrow(/after digest/);
   });
 });

@@ -78,5 +78,11 @@ describe('load outcome', () => {
     expect(parseLoadLine(line)).toEqual({
       total: 812, manifest: 3, fetch: 40, hash: 5, store: 6, read: 0, 'runtime start-up': 300, sessions: 200, 'warm-up': 250,
     });
+    // Since the hashing thread: the model files' wall time around the phases that overlap in it.
+    const now = '[pack] x ready on wasm: total 812 ms = manifest 3 ms (network), model files 61 ms (fetch 40 ms (12.5 MB), ' +
+      'hash 5 ms (hashing thread 30 ms), store 6 ms, read 0 ms (0 B)), runtime start-up 300 ms (overlapped), sessions 200 ms, warm-up 250 ms [storage: opfs]';
+    expect(parseLoadLine(now)).toEqual({
+      total: 812, manifest: 3, 'model files': 61, fetch: 40, hash: 5, 'hashing thread': 30, store: 6, read: 0, 'runtime start-up': 300, sessions: 200, 'warm-up': 250,
+    });
   });
 });
