@@ -24,7 +24,6 @@ def cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
     g = model.graph
     _constants_to_initializers(g)
     _fold_constants(g)
-    _conv_transpose_as_conv(g)  # after folding: the weight's flip stays a node, never a second copy
     init_values = {t.name: t for t in g.initializer}
 
     def zero_pad(node) -> bool:
@@ -55,6 +54,9 @@ def cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
         keep.append(node)
     del g.node[:]
     g.node.extend(keep)
+    # after folding (the weight's flip stays a node, never a second copy) and after the Identity nodes that
+    # torch puts between a shared weight and its second user are gone (the weight is then an initializer input)
+    _conv_transpose_as_conv(g)
     used = {i for n in g.node for i in n.input} | graph_outputs
     inits = [t for t in g.initializer if t.name in used]
     del g.initializer[:]
@@ -124,7 +126,7 @@ def _conv_transpose_as_conv(g: onnx.GraphProto) -> None:
     several times slower at the same FLOPs. The weight stays the one initializer it is (no flipped copy in the
     file): Transpose and a reversing Slice read it, and onnxruntime folds them once when the session starts."""
     inits = {t.name: t for t in g.initializer}
-    out, flipped = [], {}
+    out = []
     for n in g.node:
         w = inits.get(n.input[1]) if n.op_type == "ConvTranspose" and len(n.input) > 1 else None
         attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
@@ -136,18 +138,19 @@ def _conv_transpose_as_conv(g: onnx.GraphProto) -> None:
         if not plain or any(p > kk - 1 for p, kk in zip(pads, k + k)):
             out.append(n)
             continue
-        if w.name not in flipped:
-            flipped[w.name] = _flip_weight(g, out, w.name, k)
-        out.append(helper.make_node("Conv", [n.input[0], flipped[w.name]] + list(n.input[2:]), list(n.output),
+        # one flip per node, even for a weight torch shares between convs (equal values): the graph's structure
+        # must not depend on the weights' values (adm.onnx_weights matches graphs node by node)
+        flipped = _flip_weight(g, out, n.name, w.name, k)
+        out.append(helper.make_node("Conv", [n.input[0], flipped] + list(n.input[2:]), list(n.output),
                                     name=n.name + "_as_conv", kernel_shape=k,
                                     pads=[kk - 1 - p for p, kk in zip(pads, k + k)]))
     del g.node[:]
     g.node.extend(out)
 
 
-def _flip_weight(g: onnx.GraphProto, out: List[onnx.NodeProto], name: str, k: List[int]) -> str:
+def _flip_weight(g: onnx.GraphProto, out: List[onnx.NodeProto], prefix: str, name: str, k: List[int]) -> str:
     """Nodes computing W[:, :, ::-1, ::-1] with W's first two axes swapped; returns the result's name."""
-    swapped = name + "__swapped"
+    swapped = prefix + "_weight_swapped"
     out.append(helper.make_node("Transpose", [name], [swapped], name=swapped, perm=[1, 0, 2, 3]))
     if k == [1, 1]:
         return swapped
@@ -155,7 +158,7 @@ def _flip_weight(g: onnx.GraphProto, out: List[onnx.NodeProto], name: str, k: Li
     for key, v in consts.items():
         if not any(t.name == "flip__" + key for t in g.initializer):
             g.initializer.append(numpy_helper.from_array(np.array(v, dtype=np.int64), "flip__" + key))
-    res = name + "__flipped"
+    res = prefix + "_weight_flipped"
     out.append(helper.make_node("Slice", [swapped] + ["flip__" + key for key in consts], [res], name=res))
     return res
 
