@@ -39,8 +39,8 @@ BATCH_AXIS = "N"
 WEBGPU_OPS = frozenset({
     "Add", "Sub", "Mul", "Div", "Sqrt", "Reciprocal", "Exp", "Log", "Abs", "Relu", "Sigmoid", "Cos", "Sin",
     "Conv", "ConvTranspose", "MatMul", "Gemm", "Softmax", "InstanceNormalization",
-    "ReduceMean", "ReduceMax", "ReduceSum", "Reshape", "Transpose", "Slice", "Concat", "Gather",
-    "Resize", "AveragePool", "Cast", "Pad", "Unsqueeze", "Squeeze", "Neg",
+    "ReduceMean", "ReduceMax", "ReduceSum", "ReduceSumSquare", "Reshape", "Transpose", "Slice", "Concat", "Gather",
+    "Resize", "AveragePool", "Cast", "Pad", "Unsqueeze", "Squeeze", "Neg", "BatchNormalization",
 })
 FORBIDDEN_OPS = frozenset({"GroupNormalization", "Einsum", "Shape", "If", "Loop", "SequenceConstruct"})
 

@@ -1,7 +1,7 @@
 """ONNX graph passes applied to the exported pack graphs (adm.export).
 
     cleanup(model)           Constant nodes -> initializers, small constant subgraphs folded, Identity / no-op
-                             Cast / all-zero Pad removed, unused initializers dropped
+                             Cast / all-zero Pad removed, stride-1 ConvTranspose as Conv, unused initializers dropped
     convert_to_fp16(model)   fp32 graph -> fp16 weights and compute with fp32 islands, float32 at the edges
 
 Both work on an onnx.ModelProto in place of torch's own passes, so the result holds only ops that
@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 def cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
     """Constants -> initializers; remove Identity, Casts to the type a tensor already has and all-zero
-    Pads; drop unused initializers."""
+    Pads; stride-1 ConvTranspose as Conv (_conv_transpose_as_conv); drop unused initializers."""
     g = model.graph
     _constants_to_initializers(g)
     _fold_constants(g)
@@ -54,6 +54,9 @@ def cleanup(model: onnx.ModelProto) -> onnx.ModelProto:
         keep.append(node)
     del g.node[:]
     g.node.extend(keep)
+    # after folding (the weight's flip stays a node, never a second copy) and after the Identity nodes that
+    # torch puts between a shared weight and its second user are gone (the weight is then an initializer input)
+    _conv_transpose_as_conv(g)
     used = {i for n in g.node for i in n.input} | graph_outputs
     inits = [t for t in g.initializer if t.name in used]
     del g.initializer[:]
@@ -113,6 +116,51 @@ def _fold_constants(g: onnx.GraphProto) -> None:
         keep.append(n)
     del g.node[:]
     g.node.extend(keep)
+
+
+def _conv_transpose_as_conv(g: onnx.GraphProto) -> None:
+    """A stride-1 ConvTranspose (a conv's input gradient in the classifier-gradient graph) becomes the Conv it
+    equals: the same weight with its two channel axes swapped and its kernel flipped, `pads` k-1-p.
+
+    onnxruntime's CPU EP runs Conv with its blocked NCHWc kernels but ConvTranspose as a plain GEMM + col2im,
+    several times slower at the same FLOPs. The weight stays the one initializer it is (no flipped copy in the
+    file): Transpose and a reversing Slice read it, and onnxruntime folds them once when the session starts."""
+    inits = {t.name: t for t in g.initializer}
+    out = []
+    for n in g.node:
+        w = inits.get(n.input[1]) if n.op_type == "ConvTranspose" and len(n.input) > 1 else None
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        k = list(w.dims[2:]) if w is not None else []
+        plain = (w is not None and len(w.dims) == 4 and attrs.get("group", 1) == 1
+                 and set(attrs) <= {"dilations", "group", "kernel_shape", "pads", "strides"}
+                 and all(v == 1 for v in attrs.get("strides", [1, 1]) + attrs.get("dilations", [1, 1])))
+        pads = attrs.get("pads", [0, 0, 0, 0]) if plain else []
+        if not plain or any(p > kk - 1 for p, kk in zip(pads, k + k)):
+            out.append(n)
+            continue
+        # one flip per node, even for a weight torch shares between convs (equal values): the graph's structure
+        # must not depend on the weights' values (adm.onnx_weights matches graphs node by node)
+        flipped = _flip_weight(g, out, n.name, w.name, k)
+        out.append(helper.make_node("Conv", [n.input[0], flipped] + list(n.input[2:]), list(n.output),
+                                    name=n.name + "_as_conv", kernel_shape=k,
+                                    pads=[kk - 1 - p for p, kk in zip(pads, k + k)]))
+    del g.node[:]
+    g.node.extend(out)
+
+
+def _flip_weight(g: onnx.GraphProto, out: List[onnx.NodeProto], prefix: str, name: str, k: List[int]) -> str:
+    """Nodes computing W[:, :, ::-1, ::-1] with W's first two axes swapped; returns the result's name."""
+    swapped = prefix + "_weight_swapped"
+    out.append(helper.make_node("Transpose", [name], [swapped], name=swapped, perm=[1, 0, 2, 3]))
+    if k == [1, 1]:
+        return swapped
+    consts = {"starts": [-1, -1], "ends": [-(2**63), -(2**63)], "axes": [2, 3], "steps": [-1, -1]}
+    for key, v in consts.items():
+        if not any(t.name == "flip__" + key for t in g.initializer):
+            g.initializer.append(numpy_helper.from_array(np.array(v, dtype=np.int64), "flip__" + key))
+    res = prefix + "_weight_flipped"
+    out.append(helper.make_node("Slice", [swapped] + ["flip__" + key for key in consts], [res], name=res))
+    return res
 
 
 def _attr(node: onnx.NodeProto, name: str, default=None):

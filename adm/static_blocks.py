@@ -6,8 +6,10 @@ output's cotangent to the input's cotangent, using what the forward pass compute
 (adm.static_unet) runs the blocks forward only; the classifier-gradient graph (adm.grad_graph) runs them
 forward and then chains their closures backward.
 
-`norm` chooses how a block computes GroupNorm: `norm_inference` (an InstanceNormalization graph, no
-backward: the U-Net) or `norm_with_vjp` (explicit statistics kept for the backward pass: the classifier).
+`norm` chooses how a block computes GroupNorm, alone (`norm.plain`) or followed by the (AdaGN scale-shift and)
+SiLU that every ADM GroupNorm but the attention block's has (`norm.silu`): `norm_inference` (an
+InstanceNormalization graph, no backward: the U-Net) or `norm_with_vjp` (explicit statistics kept for the backward
+pass, each norm + SiLU fused into few kernels with its derivative: the classifier, adm.static_norm).
 Only what classifiers contain has a backward: an up-sampling block's closure raises NotImplementedError.
 """
 from __future__ import annotations
@@ -29,18 +31,25 @@ from .static_ops import (
     conv2d,
     conv2d_input_grad,
     conv_out_hw,
-    group_norm_explicit,
     group_norm_inorm,
     merge_qkv_grads,
     silu,
-    silu_backward,
     split_qkv,
     time_embedding,
     upsample2,
 )
+from .static_norm import group_norm_silu_vjp, group_norm_vjp
 
 HW = Tuple[int, ...]
-Norm = Callable[[torch.Tensor, nn.GroupNorm, int, HW], Tuple[torch.Tensor, VJP]]
+
+
+class Norm(NamedTuple):
+    """plain(x, norm, c, spatial) -> (GroupNorm(x), vjp);
+    silu(x, norm, c, spatial, scale, shift, grad_scale) -> (SiLU(GroupNorm(x) * (1 + scale) + shift), vjp), scale and
+    shift [N, C, 1, 1] or None, the vjp's cotangent multiplied by grad_scale."""
+
+    plain: Callable[..., Tuple[torch.Tensor, VJP]]
+    silu: Callable[..., Tuple[torch.Tensor, VJP]]
 
 
 class Out(NamedTuple):
@@ -56,12 +65,19 @@ def _no_backward(g: torch.Tensor) -> torch.Tensor:
     raise RuntimeError("this forward pass used norm_inference, which keeps no statistics for a backward pass")
 
 
-def norm_inference(x, norm: nn.GroupNorm, c: int, spatial: HW):
+def _inference_plain(x, norm: nn.GroupNorm, c: int, spatial: HW):
     return group_norm_inorm(x, norm, c, spatial), _no_backward
 
 
-def norm_with_vjp(x, norm: nn.GroupNorm, c: int, spatial: HW):
-    return group_norm_explicit(x, norm, c, spatial)
+def _inference_silu(x, norm: nn.GroupNorm, c: int, spatial: HW, scale=None, shift=None, grad_scale: float = 1.0):
+    h = group_norm_inorm(x, norm, c, spatial)
+    if scale is not None:
+        h = h * (1.0 + scale) + shift
+    return silu(h), _no_backward
+
+
+norm_inference = Norm(_inference_plain, _inference_silu)
+norm_with_vjp = Norm(group_norm_vjp, group_norm_silu_vjp)
 
 
 def chain(vjps: List[VJP]) -> VJP:
@@ -86,43 +102,35 @@ def resblock(blk: U.ResBlock, x, emb_act, c_in: int, hw: HW, norm: Norm) -> Out:
     """ResBlock: GroupNorm -> SiLU -> [up/down] -> conv, AdaGN or additive time embedding, GroupNorm -> SiLU ->
     conv, plus the (1x1 conv) skip path."""
     c_out = blk.out_channels
-    h_in, gn_in_vjp = norm(x, blk.in_layers[0], c_in, hw)
-    a = silu(h_in)
+    mode = None if not blk.updown else ("up" if isinstance(blk.h_upd, U.Upsample) else "down")
+    # a 2x2 average pool's backward spreads a quarter of each cotangent: the 1/4 goes into the norm's factor
+    a, in_vjp = norm.silu(x, blk.in_layers[0], c_in, hw, grad_scale=0.25 if mode == "down" else 1.0)
     new_hw = hw
-    mode = None
-    if blk.updown:
-        mode = "up" if isinstance(blk.h_upd, U.Upsample) else "down"
-        if mode == "up":
-            a, x = upsample2(a), upsample2(x)
-            new_hw = (hw[0] * 2, hw[1] * 2)
-        else:
-            a, x = avgpool2(a), avgpool2(x)
-            new_hw = (hw[0] // 2, hw[1] // 2)
+    if mode == "up":
+        a, x = upsample2(a), upsample2(x)
+        new_hw = (hw[0] * 2, hw[1] * 2)
+    elif mode == "down":
+        a, x = avgpool2(a), avgpool2(x)
+        new_hw = (hw[0] // 2, hw[1] // 2)
     h = conv2d(a, blk.in_layers[2])
     lin = blk.emb_layers[1]
     e = F.linear(emb_act, lin.weight, lin.bias).reshape(-1, lin.out_features, 1, 1)
     if blk.use_scale_shift_norm:
-        scale, shift = e[:, :c_out], e[:, c_out:]
-        hn, gn_out_vjp = norm(h, blk.out_layers[0], c_out, new_hw)
-        h2 = hn * (1.0 + scale) + shift
+        a2, out_vjp = norm.silu(h, blk.out_layers[0], c_out, new_hw, e[:, :c_out], e[:, c_out:])
     else:
-        scale = None
-        h2, gn_out_vjp = norm(h + e, blk.out_layers[0], c_out, new_hw)
-    out_h = conv2d(silu(h2), blk.out_layers[3])
+        a2, out_vjp = norm.silu(h + e, blk.out_layers[0], c_out, new_hw)
+    out_h = conv2d(a2, blk.out_layers[3])
     identity_skip = isinstance(blk.skip_connection, nn.Identity)
     skip = x if identity_skip else conv2d(x, blk.skip_connection)
 
     def vjp(g):
-        g_h2 = silu_backward(conv2d_input_grad(g, blk.out_layers[3], new_hw), h2)
-        if scale is not None:
-            g_h2 = g_h2 * (1.0 + scale)
-        g_a = conv2d_input_grad(gn_out_vjp(g_h2), blk.in_layers[2], new_hw)
+        g_a = conv2d_input_grad(out_vjp(conv2d_input_grad(g, blk.out_layers[3], new_hw)), blk.in_layers[2], new_hw)
         g_skip = g if identity_skip else conv2d_input_grad(g, blk.skip_connection, new_hw)
         if mode == "down":
-            g_a, g_skip = avgpool2_backward(g_a), avgpool2_backward(g_skip)
-        elif mode == "up":
+            return in_vjp(upsample2(g_a)) + avgpool2_backward(g_skip)
+        if mode == "up":
             raise NotImplementedError("backward through an up-sampling ResBlock (not in classifiers)")
-        return gn_in_vjp(silu_backward(g_a, h_in)) + g_skip
+        return in_vjp(g_a) + g_skip
 
     return Out(skip + out_h, c_out, new_hw, vjp)
 
@@ -133,7 +141,7 @@ def attention(blk: U.AttentionBlock, x, c: int, hw: HW, norm: Norm) -> Out:
     heads = blk.num_heads
     ch = c // heads
     xr = x.reshape(-1, c, t)
-    hn, gn_vjp = norm(xr, blk.norm, c, (t,))
+    hn, gn_vjp = norm.plain(xr, blk.norm, c, (t,))
     q, k, v = split_qkv(conv1x1_matmul(hn, blk.qkv), heads, c, t, blk.legacy)
     a, attn_vjp = attention_core(q, k, v, ch)
     out = xr + conv1x1_matmul(a.reshape(-1, c, t), blk.proj_out)
@@ -201,8 +209,7 @@ def attention_pool_token(head: nn.Sequential, x, c: int, hw: HW, norm: Norm) -> 
     """The classifier head GroupNorm -> SiLU -> AttentionPool2d up to the pooled token, per head [N * heads, c / heads,
     1] (reshaped to [N, c]: the penultimate features, what c_proj projects to the logits). Only token 0 (the mean
     token) is read, so only query 0 is computed; the VJP maps the token's cotangent to the input's."""
-    hn, gn_vjp = norm(x, head[0], c, hw)
-    a_in = silu(hn)
+    a_in, gn_vjp = norm.silu(x, head[0], c, hw)
     pool: U.AttentionPool2d = head[2]
     t = hw[0] * hw[1]
     t1 = t + 1
@@ -222,7 +229,7 @@ def attention_pool_token(head: nn.Sequential, x, c: int, hw: HW, norm: Norm) -> 
         g_tok = conv1x1_matmul_input_grad(g_qkv, pool.qkv_proj)
         g_tok0 = g_tok[:, :, :1]  # token 0 is the mean of the others
         g_z = g_tok[:, :, 1:] + g_tok0 * (1.0 / t)
-        return gn_vjp(silu_backward(g_z.reshape(-1, c, hw[0], hw[1]), hn))
+        return gn_vjp(g_z.reshape(-1, c, hw[0], hw[1]))
 
     return Out(a0, c, (), vjp)
 

@@ -7,11 +7,13 @@ has no Shape ops and no int64 arithmetic. They read the parameters of the `adm.u
 (nothing is copied).
 
 Backward passes are ordinary forward ops (ONNX Runtime has no autodiff): a conv's input gradient is a
-transposed convolution, GroupNorm / SiLU / softmax-attention gradients are written out analytically. An op
-whose backward needs saved statistics returns `(output, vjp)`, where `vjp` maps the output's cotangent to the
-input's (`attention_core`'s to the q, k and v cotangents).
+transposed convolution (adm.graph_passes turns it into a Conv), the softmax-attention gradient is written out
+analytically (GroupNorm's and SiLU's: adm.static_norm). An op whose backward needs saved statistics returns
+`(output, vjp)`, where `vjp` maps the output's cotangent to the input's (`attention_core`'s to the q, k and v
+cotangents).
 
-Ops used: Conv, ConvTranspose, MatMul, Gemm, Softmax, InstanceNormalization (inference GroupNorm),
+Ops used: Conv, ConvTranspose, MatMul, Gemm, Softmax, InstanceNormalization (inference GroupNorm), BatchNormalization
+(adm.static_norm),
 ReduceMean / ReduceMax / ReduceSum, Sigmoid, Mul, Add, Sub, Div, Sqrt, Reciprocal, Exp, Log, Abs, Relu, Cos,
 Sin, Reshape, Transpose, Slice, Concat, Gather (label embedding), Resize (nearest x2), AveragePool (2x2),
 Cast (int64 label -> float32).
@@ -51,11 +53,6 @@ def silu(x: torch.Tensor) -> torch.Tensor:
     return x * torch.sigmoid(x)
 
 
-def silu_backward(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    s = torch.sigmoid(x)
-    return g * (s * (1.0 + x * (1.0 - s)))
-
-
 def _affine_shape(c: int, spatial: Tuple[int, ...]) -> Tuple[int, ...]:
     return (1, c) + (1,) * len(spatial)
 
@@ -68,27 +65,6 @@ def group_norm_inorm(x: torch.Tensor, norm: nn.GroupNorm, c: int, spatial: Tuple
     y = F.instance_norm(xr, weight=ones, bias=ones * 0.0, eps=norm.eps)
     bshape = _affine_shape(c, spatial)
     return y.reshape((-1, c) + tuple(spatial)) * norm.weight.reshape(bshape) + norm.bias.reshape(bshape)
-
-
-def group_norm_explicit(x: torch.Tensor, norm: nn.GroupNorm, c: int, spatial: Tuple[int, ...]) -> Tuple[torch.Tensor, VJP]:
-    """GroupNorm(32) with explicit statistics (biased variance, eps inside) -> (y, vjp)."""
-    n_el = (c // GROUPS) * math.prod(spatial)
-    xr = x.reshape(-1, GROUPS, n_el)
-    mu = xr.mean(dim=2, keepdim=True)
-    d = xr - mu
-    var = (d * d).mean(dim=2, keepdim=True)
-    rstd = torch.reciprocal(torch.sqrt(var + norm.eps))
-    xhat = d * rstd
-    bshape = _affine_shape(c, spatial)
-    y = xhat.reshape((-1, c) + tuple(spatial)) * norm.weight.reshape(bshape) + norm.bias.reshape(bshape)
-
-    def vjp(g: torch.Tensor) -> torch.Tensor:
-        gx = (g * norm.weight.reshape(bshape)).reshape(-1, GROUPS, n_el)
-        m1 = gx.mean(dim=2, keepdim=True)
-        m2 = (gx * xhat).mean(dim=2, keepdim=True)
-        return (rstd * (gx - m1 - xhat * m2)).reshape((-1, c) + tuple(spatial))
-
-    return y, vjp
 
 
 # --- convolutions and resampling ------------------------------------------------------------------------
@@ -130,7 +106,7 @@ def avgpool2(x: torch.Tensor) -> torch.Tensor:
 
 
 def avgpool2_backward(g: torch.Tensor) -> torch.Tensor:
-    return upsample2(g) * 0.25
+    return upsample2(g * 0.25)  # scaled at the pooled size: a quarter of the elements
 
 
 # --- attention ----------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ the same file (dynamic batch axis).
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import onnx
 import pytest
@@ -163,11 +165,12 @@ def test_classifier_grad_parity(case, tmp_path, need_ort):
     for (grad, logp, logits, features), out in zip(refs, outs):
         assert out["grad"].shape == grad.shape and out["logp"].shape == logp.shape
         assert np.abs(grad).max() > 1e-6
-        assert _rel(out["grad"], grad) <= 1e-3
-        assert np.abs(out["logp"] - logp).max() <= 1e-4
-        assert _rel(out["logits"], logits) <= 1e-4
+        # float32 round-off against float32 autograd (measured: grad 2.8e-6, logp 2.4e-7, logits 4.4e-7)
+        assert _rel(out["grad"], grad) <= 2e-5
+        assert np.abs(out["logp"] - logp).max() <= 1e-5
+        assert _rel(out["logits"], logits) <= 1e-5
         assert out["features"].shape == features.shape == (len(logp), cfg.model_channels * cfg.channel_mult[-1])
-        assert _rel(out["features"], features) <= 1e-4
+        assert _rel(out["features"], features) <= 1e-5
 
 
 def test_classifier_grad_label_out_of_range_is_zero():
@@ -180,3 +183,26 @@ def test_classifier_grad_label_out_of_range_is_zero():
     grad, logp, _, _ = ClassifierGrad(model)(x, torch.tensor([10.0, 500.0]), torch.tensor([3, 10]))
     assert float(grad[1].abs().max()) == 0.0 and float(logp[1]) == 0.0
     assert float(grad[0].abs().max()) > 0.0
+
+
+def test_classifier_grad_is_lean():
+    """The gradient graph's GroupNorms, SiLUs and their backward run as few full-size kernels (adm.static_norm:
+    about 13 per GroupNorm, against 21 for the explicit formulas), a stride-1 conv's input gradient is a Conv, and
+    every weight is stored once (the Conv's flipped weight is computed by nodes from the same initializer)."""
+    import torch.nn as nn
+    from onnx import numpy_helper, shape_inference
+
+    torch.manual_seed(7)
+    model = randomize_zero_init(EncoderUNetModel(ClassifierConfig(**CLASSIFIER_CASES["updown_scaleshift"])), seed=3)
+    proto = export_classifier_grad(model.eval(), None, example_batch=1)
+    assert "ConvTranspose" not in op_counts(proto)
+    stored = sum(numpy_helper.to_array(t).size for t in proto.graph.initializer)
+    assert stored < 1.02 * sum(p.numel() for p in model.parameters())
+    for vi in list(proto.graph.input) + list(proto.graph.output):
+        vi.type.tensor_type.shape.dim[0].dim_value = 1
+    inferred = shape_inference.infer_shapes(proto)
+    numel = {vi.name: int(np.prod([d.dim_value for d in vi.type.tensor_type.shape.dim])) for vi in inferred.graph.value_info}
+    layout = {"Conv", "MatMul", "Gemm", "Reshape", "Transpose", "Slice", "Concat"}
+    full = [n.op_type for n in proto.graph.node if n.op_type not in layout and numel.get(n.output[0], 0) >= 512]
+    norms = sum(isinstance(m, nn.GroupNorm) for m in model.modules())
+    assert len(full) <= 14 * norms, Counter(full)

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from adm import unet as U
 from adm.static_blocks import (attention, attention_pool_head, avg_pool, conv, norm_inference, norm_with_vjp, resblock,
                                sequence, upsample)
-from adm.static_ops import attention_core, group_norm_explicit
+from adm.static_norm import group_norm_silu_vjp, group_norm_vjp
+from adm.static_ops import attention_core
 
 N = 2
 EMB = 64
@@ -155,7 +156,7 @@ def test_inference_norm_same_forward_no_backward():
 def test_primitive_vjps():
     norm = _random(U.GroupNorm32(64), 19)
     x = _input(64, (4, 4), 20)
-    y, vjp = group_norm_explicit(x, _f64(norm), 64, (4, 4))
+    y, vjp = group_norm_vjp(x, _f64(norm), 64, (4, 4))
     _same(y, norm(*_f32(x)))
     _check_vjp(x, y, vjp)
     g = torch.Generator().manual_seed(21)
