@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from adm import unet as U
 from adm.static_blocks import (attention, attention_pool_head, avg_pool, conv, norm_inference, norm_with_vjp, resblock,
                                sequence, upsample)
-from adm.static_norm import group_norm_silu_vjp, group_norm_vjp
+from adm.static_norm import group_norm_vjp
 from adm.static_ops import attention_core
 
 N = 2
