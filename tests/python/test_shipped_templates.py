@@ -6,8 +6,10 @@ gradient graph alone takes minutes in torch's exporter), so the check is split: 
 are the ones the CLI recorded in index.json when it wrote them; (2) the generator recorded there (a digest of the
 syntax trees of every toolkit module that decides a template's bytes, and the torch and onnx versions) is this
 checkout's, so the CLI would write them again; (3) generation is deterministic and independent of the weights
-(tests/python/test_templates.py, on narrowed configurations through the same code). Together: the shipped files are
-the CLI's output. `npm run template -- --check` regenerates them all and compares bytes (the full check, minutes).
+(tests/python/test_templates.py, on narrowed configurations through the same code); (4) every template.json but its
+graph hashes is re-derived here from the released flags (keys, manifest, the data files' tensor plans), which takes
+seconds. Together: the shipped files are the CLI's output. `npm run template -- --check` regenerates them all and
+compares bytes (the full check, minutes to an hour on 2 cores).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -22,10 +25,14 @@ from conftest import REPO, official_keys_dir, run_ort
 from test_official_keys import read_keys
 from test_templates import _check_structure, _fill, _rel
 
+from adm.export import external_data_file
 from adm.manifest import sha256_file
 from adm.presets import PRESETS, build_model, randomize_zero_init
 from adm.template_index import GENERATOR_MODULES, SHIPPED, generator_fingerprint, read_index
-from adm.templates import SHIPPED_STEMS, TEMPLATE_FILE, keys_sha256, official_spec, read_template
+from adm.template_graph import weight_keys
+from adm.template_layout import externalize
+from adm.templates import (DATA_ALIGN, DATA_FILE_BYTES, GRAPHS, SHIPPED_STEMS, TEMPLATE_FILE, blank_model, keys_sha256,
+                           official_spec, read_template)
 
 BUDGET_BYTES = 12_000_000
 REGENERATE = "run `npm run template -- --shipped` to regenerate them (and `npm run template -- --check` to compare)"
@@ -85,6 +92,42 @@ def test_template_fits_the_released_checkpoint(stem):
         preset = next(p for p in PRESETS.values() if p.extra.get("model_flags") == t["flags"])
         assert t["manifest"]["sampling"]["classifierScale"] == preset.classifier_scale
     assert (folder / TEMPLATE_FILE).is_file()
+
+
+def _replanned(keys, shapes, graph_file, stored):
+    """adm.template_layout.externalize's plan for a graph that reads every key, stored as `stored` says."""
+    g = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", [k], [f"o{i}"]) for i, k in enumerate(keys)], "g",
+        [onnx.helper.make_tensor_value_info(k, stored[k], shapes[k]) for k in keys], [])
+    return externalize(onnx.helper.make_model(g), keys, shapes, stored, external_data_file(graph_file).name,
+                       DATA_FILE_BYTES, DATA_ALIGN)
+
+
+@pytest.mark.parametrize("stem", SHIPPED_STEMS)
+def test_template_json_is_rederived(stem):
+    """template.json is what this toolkit derives from the released flags (make_template without the trace): title,
+    slot, sizes, flags, keys and shapes of the blank network, parameter count, manifest fields, graph files in
+    order, and every data file's tensor plan (offsets, 64-byte alignment, 1 GiB split) re-planned by
+    adm.template_layout from the keys and each key's stored dtype in the shipped graph. The graphs' own bytes are
+    the fingerprinted generator's (test_generated_by_this_toolkit); tracing them again takes minutes per network."""
+    folder = SHIPPED / stem
+    t = read_template(folder)
+    spec = official_spec(stem)
+    model = blank_model(spec)
+    keys = weight_keys(model)
+    shapes = {k: [int(d) for d in p.shape] for k, p in model.named_parameters()}
+    expected = {"format": "adm-graph-template", "version": 1, "stem": stem, "title": spec.title, "slot": spec.slot,
+                "imageSize": spec.cfg.image_size,
+                **({"lowResSize": spec.low_res_size} if spec.low_res_size else {}),
+                "parameters": sum(int(np.prod(s)) for s in shapes.values()), "flags": spec.flags,
+                "keys": [[k, "float32", shapes[k]] for k in keys], "manifest": spec.manifest}
+    assert {k: v for k, v in t.items() if k != "graphs"} == expected
+    assert [(g["manifestKey"], g["file"], g["dtype"]) for g in t["graphs"]] == [
+        (key, file, "float16" if fp16 else "float32") for key, file, fp16 in GRAPHS[spec.slot]]
+    for g in t["graphs"]:
+        proto = onnx.load(str(folder / g["file"]), load_external_data=False)
+        stored = {i.name: i.data_type for i in proto.graph.initializer if i.name in shapes}
+        assert g["externalData"] == _replanned(keys, shapes, g["file"], stored), f"{stem}/{g['file']}"
 
 
 def test_full_size_classifier_gradient_filled_with_random_weights(tmp_path, need_ort):
