@@ -29,6 +29,7 @@ from adm.cli_safety import MARKER_NAME
 from adm.export import external_data_file
 from adm.manifest import sha256_file
 from adm.presets import PRESETS, build_model, randomize_zero_init
+from adm.reference_features import penultimate_features
 from adm.template_index import GENERATOR_MODULES, SHIPPED, generator_fingerprint, read_index
 from adm.template_graph import weight_keys
 from adm.template_layout import externalize
@@ -133,7 +134,8 @@ def test_template_json_is_rederived(stem):
 
 
 def test_full_size_classifier_gradient_filled_with_random_weights(tmp_path, need_ort):
-    """The released 64x64 classifier's template, filled with random weights, against torch.autograd."""
+    """The released 64x64 classifier's template, filled with random weights, against torch.autograd (and its logits
+    and penultimate features against the forward pass)."""
     spec = official_spec("64x64_classifier")
     torch.manual_seed(0)
     model = randomize_zero_init(build_model("classifier", spec.cfg), seed=0, std=0.02).eval()
@@ -147,6 +149,9 @@ def test_full_size_classifier_gradient_filled_with_random_weights(tmp_path, need
                                                              "y": y.numpy()}], tmp_path)[0]
     assert _rel(out["grad"], grad.numpy()) <= 1e-3
     assert abs(float(out["logp"][0]) - float(logp)) <= 1e-4
+    with torch.no_grad():
+        assert _rel(out["logits"], model(x, t).numpy()) <= 1e-4
+        assert _rel(out["features"], penultimate_features(model, x, t).numpy()) <= 1e-4
 
 
 def test_convert_finds_the_shipped_template_of_a_network():
