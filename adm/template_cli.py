@@ -24,7 +24,7 @@ from typing import List, Optional
 
 import torch
 
-from .cli_safety import OutputFolderError, check_output_folder, output_folder, sigterm_as_exit
+from .cli_safety import MARKER_NAME, OutputFolderError, check_output_folder, output_folder, sigterm_as_exit
 from .flags import FlagError
 from .presets import OFFICIAL_STEMS
 from .template_index import SHIPPED, read_index, write_index
@@ -72,13 +72,16 @@ def check(stems: List[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="adm-template-check-") as tmp:
         for stem in stems:
             _make(official_spec(stem), Path(tmp) / stem)
-            names = sorted(p.name for p in (Path(tmp) / stem).iterdir())
+            names = sorted(p.name for p in (Path(tmp) / stem).iterdir() if p.name != MARKER_NAME)
             shipped = SHIPPED / stem
             for name in names:
                 same = (shipped / name).is_file() and filecmp.cmp(Path(tmp) / stem / name, shipped / name, shallow=False)
                 if not same:
                     differences += 1
                     _log(f"{stem}/{name} differs from the shipped file")
+            if (shipped / MARKER_NAME).is_file() != (Path(tmp) / stem / MARKER_NAME).is_file():
+                differences += 1
+                _log(f"{stem} lacks the {MARKER_NAME} marker the CLI writes")
             if stem not in recorded or sorted(recorded[stem]["files"]) != names:
                 differences += 1
                 _log(f"index.json's entry for {stem} does not list these files")

@@ -6,8 +6,10 @@ gradient graph alone takes minutes in torch's exporter), so the check is split: 
 are the ones the CLI recorded in index.json when it wrote them; (2) the generator recorded there (a digest of the
 syntax trees of every toolkit module that decides a template's bytes, and the torch and onnx versions) is this
 checkout's, so the CLI would write them again; (3) generation is deterministic and independent of the weights
-(tests/python/test_templates.py, on narrowed configurations through the same code). Together: the shipped files are
-the CLI's output. `npm run template -- --check` regenerates them all and compares bytes (the full check, minutes).
+(tests/python/test_templates.py, on narrowed configurations through the same code); (4) every template.json but its
+graph hashes is re-derived here from the released flags (keys, manifest, the data files' tensor plans), which takes
+seconds. Together: the shipped files are the CLI's output. `npm run template -- --check` regenerates them all and
+compares bytes (the full check, minutes to an hour on 2 cores).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -22,10 +25,16 @@ from conftest import REPO, official_keys_dir, run_ort
 from test_official_keys import read_keys
 from test_templates import _check_structure, _fill, _rel
 
+from adm.cli_safety import MARKER_NAME
+from adm.export import external_data_file
 from adm.manifest import sha256_file
 from adm.presets import PRESETS, build_model, randomize_zero_init
+from adm.reference_features import penultimate_features
 from adm.template_index import GENERATOR_MODULES, SHIPPED, generator_fingerprint, read_index
-from adm.templates import SHIPPED_STEMS, TEMPLATE_FILE, keys_sha256, official_spec, read_template
+from adm.template_graph import weight_keys
+from adm.template_layout import externalize
+from adm.templates import (DATA_ALIGN, DATA_FILE_BYTES, GRAPHS, SHIPPED_STEMS, TEMPLATE_FILE, blank_model, keys_sha256,
+                           official_spec, read_template)
 
 BUDGET_BYTES = 12_000_000
 REGENERATE = "run `npm run template -- --shipped` to regenerate them (and `npm run template -- --check` to compare)"
@@ -40,7 +49,8 @@ def test_every_shipped_template_is_indexed_with_its_files(index):
     assert [t["stem"] for t in index["templates"]] == list(SHIPPED_STEMS)
     for item in index["templates"]:
         folder = SHIPPED / item["dir"]
-        assert sorted(p.name for p in folder.iterdir()) == sorted(item["files"]), item["stem"]
+        # besides the files index.json lists, only the marker of the CLI's output folders (adm.cli_safety)
+        assert sorted(p.name for p in folder.iterdir()) == sorted([*item["files"], MARKER_NAME]), item["stem"]
         for name, f in item["files"].items():
             assert (folder / name).stat().st_size == f["bytes"] and sha256_file(folder / name) == f["sha256"], \
                 f"{item['stem']}/{name} is not the file the template CLI wrote; {REGENERATE}"
@@ -87,8 +97,45 @@ def test_template_fits_the_released_checkpoint(stem):
     assert (folder / TEMPLATE_FILE).is_file()
 
 
+def _replanned(keys, shapes, graph_file, stored):
+    """adm.template_layout.externalize's plan for a graph that reads every key, stored as `stored` says."""
+    g = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", [k], [f"o{i}"]) for i, k in enumerate(keys)], "g",
+        [onnx.helper.make_tensor_value_info(k, stored[k], shapes[k]) for k in keys], [])
+    return externalize(onnx.helper.make_model(g), keys, shapes, stored, external_data_file(graph_file).name,
+                       DATA_FILE_BYTES, DATA_ALIGN)
+
+
+@pytest.mark.parametrize("stem", SHIPPED_STEMS)
+def test_template_json_is_rederived(stem):
+    """template.json is what this toolkit derives from the released flags (make_template without the trace): title,
+    slot, sizes, flags, keys and shapes of the blank network, parameter count, manifest fields, graph files in
+    order, and every data file's tensor plan (offsets, 64-byte alignment, 1 GiB split) re-planned by
+    adm.template_layout from the keys and each key's stored dtype in the shipped graph. The graphs' own bytes are
+    the fingerprinted generator's (test_generated_by_this_toolkit); tracing them again takes minutes per network."""
+    folder = SHIPPED / stem
+    t = read_template(folder)
+    spec = official_spec(stem)
+    model = blank_model(spec)
+    keys = weight_keys(model)
+    shapes = {k: [int(d) for d in p.shape] for k, p in model.named_parameters()}
+    expected = {"format": "adm-graph-template", "version": 1, "stem": stem, "title": spec.title, "slot": spec.slot,
+                "imageSize": spec.cfg.image_size,
+                **({"lowResSize": spec.low_res_size} if spec.low_res_size else {}),
+                "parameters": sum(int(np.prod(s)) for s in shapes.values()), "flags": spec.flags,
+                "keys": [[k, "float32", shapes[k]] for k in keys], "manifest": spec.manifest}
+    assert {k: v for k, v in t.items() if k != "graphs"} == expected
+    assert [(g["manifestKey"], g["file"], g["dtype"]) for g in t["graphs"]] == [
+        (key, file, "float16" if fp16 else "float32") for key, file, fp16 in GRAPHS[spec.slot]]
+    for g in t["graphs"]:
+        proto = onnx.load(str(folder / g["file"]), load_external_data=False)
+        stored = {i.name: i.data_type for i in proto.graph.initializer if i.name in shapes}
+        assert g["externalData"] == _replanned(keys, shapes, g["file"], stored), f"{stem}/{g['file']}"
+
+
 def test_full_size_classifier_gradient_filled_with_random_weights(tmp_path, need_ort):
-    """The released 64x64 classifier's template, filled with random weights, against torch.autograd."""
+    """The released 64x64 classifier's template, filled with random weights, against torch.autograd (and its logits
+    and penultimate features against the forward pass)."""
     spec = official_spec("64x64_classifier")
     torch.manual_seed(0)
     model = randomize_zero_init(build_model("classifier", spec.cfg), seed=0, std=0.02).eval()
@@ -102,6 +149,9 @@ def test_full_size_classifier_gradient_filled_with_random_weights(tmp_path, need
                                                              "y": y.numpy()}], tmp_path)[0]
     assert _rel(out["grad"], grad.numpy()) <= 1e-3
     assert abs(float(out["logp"][0]) - float(logp)) <= 1e-4
+    with torch.no_grad():
+        assert _rel(out["logits"], model(x, t).numpy()) <= 1e-4
+        assert _rel(out["features"], penultimate_features(model, x, t).numpy()) <= 1e-4
 
 
 def test_convert_finds_the_shipped_template_of_a_network():
