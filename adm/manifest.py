@@ -2,7 +2,8 @@
 
 The browser validates manifests with src/shared/manifest.ts; `validate_manifest` here applies the same
 rules (plus, given the pack folder, that every named file exists with the recorded size and sha256),
-so a pack the Python toolkit writes is one the app accepts. The graphs' I/O names it checks are adm.pack's.
+so a pack the Python toolkit writes is one the app accepts. The graphs' I/O names, the file-name rule and the
+guidance modes it checks are adm.pack_format's.
 """
 from __future__ import annotations
 
@@ -14,19 +15,18 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 from .config import DiffusionConfig
+from .json_limits import JsonLimitError, loads_bounded
+from .pack_files import PackFileError, check_pack_file, open_listed
+from .pack_format import (CLASSIFIER_FEATURES, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, GUIDANCE_MODES, NAME_RE,
+                          UNET_OUTPUTS, ManifestError, plain_file_name, unet_inputs, upsampler_inputs)
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 IMAGENET_LABELS = list(range(1000))
-GUIDANCE_MODES = ("classifier", "cfg", "both")  # classifier-free ("cfg", "both") needs an unconditionalLabel
-# Pack names and pack file names: PACK_FILE_NAME in src/shared/manifest.ts. Always used with fullmatch (a "$" would let
-# a trailing newline through).
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # MANIFEST_LIMITS in src/shared/manifest.ts
 IMAGENET_CLASSES = 1000
 MAX_IMAGE_SIZE = 1024
 MAX_DIFFUSION_STEPS = 10000
-MAX_FILE_NAME_LENGTH = 200
 MAX_EXTERNAL_DATA_FILES = 16
 MAX_MANIFEST_BYTES = 64 << 20  # a real manifest has a few KB
 MAX_JSON_DEPTH = 64  # a real manifest nests 4 deep
@@ -38,10 +38,6 @@ _JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\
 _COUNT_RE = re.compile(r"[0-9]+")
 
 PathLike = Union[str, Path]
-
-
-class ManifestError(ValueError):
-    pass
 
 
 def sha256_file(path: PathLike, chunk: int = 1 << 22) -> str:
@@ -73,13 +69,6 @@ def reference_features_entry(path: PathLike, shape: Sequence[int], timestep: int
     p = Path(path)
     return {"file": p.name, "dtype": "float32", "shape": [int(v) for v in shape], "bytes": p.stat().st_size,
             "sha256": sha256_file(p), "timestep": int(timestep), "source": source}
-
-
-def plain_file_name(name) -> bool:
-    """A name the app will fetch from inside the pack folder: letters, digits, . _ - only, not starting with . _ or -,
-    no "..", at most 200 characters (so no path, scheme, query, fragment, %-escape or control character)."""
-    return (isinstance(name, str) and _NAME_RE.fullmatch(name) is not None and ".." not in name
-            and len(name) <= MAX_FILE_NAME_LENGTH)
 
 
 def _respacing_count(text: str, what: str, spec: str) -> int:
@@ -228,9 +217,6 @@ def read_manifest(pack_dir: PathLike, check_files: bool = True) -> Dict:
     """The validated manifest of `pack_dir` (with `check_files`, every listed file's size and sha256 too).
     manifest.json is read like the pack's other files: not through a symbolic link, at most MAX_MANIFEST_BYTES,
     JSON nested at most MAX_JSON_DEPTH deep (adm.json_limits)."""
-    from .json_limits import JsonLimitError, loads_bounded
-    from .pack_files import PackFileError, open_listed
-
     path = Path(pack_dir) / MANIFEST_NAME
     try:
         with open_listed(pack_dir, MANIFEST_NAME) as (f, st):
@@ -296,8 +282,6 @@ def _graph(m: Dict, key: str, required_in: Sequence[str], required_out: Sequence
 
 def _check_file(pack_dir: Optional[Path], key: str, f: str, size_wanted: int, sha: str) -> None:
     if pack_dir is not None:
-        from .pack_files import check_pack_file  # opened without following links, checked on the descriptor
-
         check_pack_file(pack_dir, {"file": f, "bytes": size_wanted, "sha256": sha}, key)
 
 
@@ -336,8 +320,6 @@ def _diffusion_block(d, at: str) -> None:
 def _upsampler(m: Dict, pack_dir: Optional[Path]) -> None:
     """The optional second stage (docs/pack-format.md, "Upsampler cascade"): a super-resolution U-Net that takes the
     base model's imageSize samples as low_res and has its own diffusion process and sampling defaults."""
-    from .pack import UNET_OUTPUTS, upsampler_inputs
-
     u = m.get("upsampler")
     _need(isinstance(u, dict), "upsampler", "an object", u)
     for key in ("learnSigma", "classCond"):
@@ -393,8 +375,6 @@ def _training(t) -> None:
 def _reference_features(m: Dict, pack_dir: Optional[Path]) -> None:
     """The classifier's penultimate features of real images per label (src/shared/manifest.ts: referenceFeatures):
     float32 [labels, images per label, dim], little-endian, in label order; needs a gradient graph with "features"."""
-    from .pack import CLASSIFIER_FEATURES
-
     r = m["referenceFeatures"]
     _need(isinstance(r, dict), "referenceFeatures", "an object", r)
     f = r.get("file")
@@ -425,14 +405,11 @@ def _reference_features(m: Dict, pack_dir: Optional[Path]) -> None:
 
 def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
     """Raise ManifestError naming the first bad field; with `pack_dir`, also check the files."""
-    # imported here: adm.pack builds on this module
-    from .pack import CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs
-
     _need(isinstance(m, dict), "", "a JSON object", m)
     _need(m.get("schemaVersion") == SCHEMA_VERSION, "schemaVersion", str(SCHEMA_VERSION), m.get("schemaVersion"))
     for key in ("name", "title", "source", "license"):
         _need(isinstance(m.get(key), str) and m[key] != "", key, "a non-empty string", m.get(key))
-    _need(_NAME_RE.fullmatch(m["name"]) is not None, "name", "folder-safe (letters, digits, . _ -)", m["name"])
+    _need(NAME_RE.fullmatch(m["name"]) is not None, "name", "folder-safe (letters, digits, . _ -)", m["name"])
     _need(_is_int(m.get("imageSize")) and m["imageSize"] > 0, "imageSize", "a positive integer", m.get("imageSize"))
     _need(m["imageSize"] <= MAX_IMAGE_SIZE, "imageSize", f"at most {MAX_IMAGE_SIZE}", m["imageSize"])
     for key in ("learnSigma", "classCond"):
