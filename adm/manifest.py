@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 from .config import DiffusionConfig
+from .diffusion import space_timesteps
 from .json_limits import JsonLimitError, loads_bounded
 from .pack_files import PackFileError, check_pack_file, open_listed
 from .pack_format import (CLASSIFIER_FEATURES, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, GUIDANCE_MODES, NAME_RE,
@@ -32,10 +33,6 @@ MAX_MANIFEST_BYTES = 64 << 20  # a real manifest has a few KB
 MAX_JSON_DEPTH = 64  # a real manifest nests 4 deep
 MAX_REFERENCE_FEATURE_BYTES = 1 << 20  # referenceFeatures: a few hundred feature vectors, at most 1 MiB
 MIN_REFERENCE_PER_LABEL = 4  # precision/recall's k = 3 needs more than 3 points per set
-# What JavaScript's String.prototype.trim removes (Python's str.strip differs: it keeps U+FEFF, drops U+001C..U+001F).
-_JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-             "\u2028\u2029\u202f\u205f\u3000\ufeff")
-_COUNT_RE = re.compile(r"[0-9]+")
 
 PathLike = Union[str, Path]
 
@@ -71,44 +68,10 @@ def reference_features_entry(path: PathLike, shape: Sequence[int], timestep: int
             "sha256": sha256_file(p), "timestep": int(timestep), "source": source}
 
 
-def _respacing_count(text: str, what: str, spec: str) -> int:
-    t = text.strip(_JS_SPACE)
-    if not _COUNT_RE.fullmatch(t):
-        raise ValueError(f'bad timestep respacing "{spec}": {what} "{text}" is not a non-negative integer')
-    return int(t)
-
-
 def respacing_step_count(diffusion_steps: int, respacing: str) -> int:
     """How many sampling steps `respacing` ("", "250", "10,15,20", "ddimN") keeps out of `diffusion_steps`; ValueError
-    when it is malformed or keeps none. Same rules as spaceTimesteps in src/diffusion/respace.ts."""
-    T = diffusion_steps
-    spec = respacing.strip(_JS_SPACE)
-    if spec == "":
-        return T
-    if spec.startswith("ddim"):
-        n = _respacing_count(spec[4:], "step count", spec)
-        if n < 1:
-            raise ValueError(f'bad timestep respacing "{spec}": it asks for 0 sampling steps (need at least 1)')
-        if n > T:
-            raise ValueError(f'bad timestep respacing "{spec}": no integer stride gives exactly {n} steps out of {T} '
-                             "(more steps than the process has)")
-        for stride in range(1, T):
-            k = -(-T // stride)  # the number of steps range(0, T, stride) keeps
-            if k == n:
-                return n
-            if k < n:
-                break
-        raise ValueError(f'bad timestep respacing "{spec}": no integer stride gives exactly {n} steps out of {T}')
-    counts = [_respacing_count(c, "section count", spec) for c in spec.split(",")]
-    size_per, extra = divmod(T, len(counts))
-    for i, count in enumerate(counts):
-        size = size_per + (1 if i < extra else 0)
-        if count < 1:
-            raise ValueError(f'bad timestep respacing "{spec}": section {i} asks for {count} steps (need at least 1)')
-        if count > size:
-            raise ValueError(f'bad timestep respacing "{spec}": section {i} has only {size} of the {T} steps and '
-                             f"cannot keep {count}")
-    return sum(counts)
+    when it is malformed or keeps none (adm.diffusion.space_timesteps is the parser)."""
+    return len(space_timesteps(diffusion_steps, respacing))
 
 
 def safe_name(text: str) -> str:

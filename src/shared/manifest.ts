@@ -327,12 +327,7 @@ export function parseManifest(json: unknown): PackManifest {
   const diffusionSteps = posInt(D, 'diffusionSteps', 'diffusion.');
   need(diffusionSteps <= MANIFEST_LIMITS.maxDiffusionSteps, 'diffusion.diffusionSteps', `at most ${MANIFEST_LIMITS.maxDiffusionSteps}`, diffusionSteps);
   const timestepRespacing = str(S, 'timestepRespacing', 'sampling.');
-  try {
-    spaceTimesteps(diffusionSteps, timestepRespacing);
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    throw new ManifestError(`manifest.sampling.timestepRespacing: ${why.length > 200 ? `${why.slice(0, 200)}…` : why}`);
-  }
+  respacingOk(diffusionSteps, timestepRespacing, 'sampling.timestepRespacing');
   const manifest: PackManifest = {
     schemaVersion: 1,
     name: str(m, 'name', ''),
