@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 from .config import DiffusionConfig
-from .diffusion import space_timesteps
-from .json_limits import JsonLimitError, loads_bounded
-from .pack_files import PackFileError, check_pack_file, open_listed
 from .pack_format import (CLASSIFIER_FEATURES, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, GUIDANCE_MODES, NAME_RE,
                           UNET_OUTPUTS, ManifestError, plain_file_name, unet_inputs, upsampler_inputs)
+from .respace import space_timesteps
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -70,7 +68,7 @@ def reference_features_entry(path: PathLike, shape: Sequence[int], timestep: int
 
 def respacing_step_count(diffusion_steps: int, respacing: str) -> int:
     """How many sampling steps `respacing` ("", "250", "10,15,20", "ddimN") keeps out of `diffusion_steps`; ValueError
-    when it is malformed or keeps none (adm.diffusion.space_timesteps is the parser)."""
+    when it is malformed or keeps none (adm.respace.space_timesteps is the parser)."""
     return len(space_timesteps(diffusion_steps, respacing))
 
 
@@ -180,6 +178,9 @@ def read_manifest(pack_dir: PathLike, check_files: bool = True) -> Dict:
     """The validated manifest of `pack_dir` (with `check_files`, every listed file's size and sha256 too).
     manifest.json is read like the pack's other files: not through a symbolic link, at most MAX_MANIFEST_BYTES,
     JSON nested at most MAX_JSON_DEPTH deep (adm.json_limits)."""
+    from .json_limits import JsonLimitError, loads_bounded
+    from .pack_files import PackFileError, open_listed
+
     path = Path(pack_dir) / MANIFEST_NAME
     try:
         with open_listed(pack_dir, MANIFEST_NAME) as (f, st):
@@ -245,6 +246,8 @@ def _graph(m: Dict, key: str, required_in: Sequence[str], required_out: Sequence
 
 def _check_file(pack_dir: Optional[Path], key: str, f: str, size_wanted: int, sha: str) -> None:
     if pack_dir is not None:
+        from .pack_files import check_pack_file  # opened without following links, checked on the descriptor
+
         check_pack_file(pack_dir, {"file": f, "bytes": size_wanted, "sha256": sha}, key)
 
 

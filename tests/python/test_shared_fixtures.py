@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adm import pack_format
-from adm.diffusion import space_timesteps
+from adm.respace import space_timesteps
 from adm.manifest import ManifestError, respacing_step_count, validate_manifest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
