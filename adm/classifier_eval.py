@@ -86,7 +86,7 @@ def classifier_from_pack(pack) -> Tuple[torch.nn.Module, dict]:
     from .onnx_weights import load_onnx_weights
     from .pack import read_pack
     from .pack_files import load_pack_graph
-    from .train import TRAIN_PRESETS
+    from .train_presets import TRAIN_PRESETS
     from .unet import EncoderUNetModel
 
     pack = Path(pack)

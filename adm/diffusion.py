@@ -14,6 +14,8 @@ from typing import Dict, Iterable, Optional
 import numpy as np
 import torch
 
+from .respace import space_timesteps
+
 
 def get_named_beta_schedule(name: str, num_diffusion_timesteps: int) -> np.ndarray:
     if name == "linear":
@@ -25,34 +27,6 @@ def get_named_beta_schedule(name: str, num_diffusion_timesteps: int) -> np.ndarr
         T = num_diffusion_timesteps
         return np.array([min(1 - alpha_bar((i + 1) / T) / alpha_bar(i / T), 0.999) for i in range(T)], dtype=np.float64)
     raise ValueError(f"unknown noise schedule {name!r} (expected 'linear' or 'cosine')")
-
-
-def space_timesteps(num_timesteps: int, section_counts: str) -> set:
-    """Original timesteps kept by a respacing string: "250", "10,15,20" or "ddimN"."""
-    if section_counts in ("", None):
-        return set(range(num_timesteps))
-    if section_counts.startswith("ddim"):
-        n = int(section_counts[len("ddim"):])
-        for stride in range(1, num_timesteps):
-            if len(range(0, num_timesteps, stride)) == n:
-                return set(range(0, num_timesteps, stride))
-        raise ValueError(f"cannot create exactly {n} steps with an integer stride over {num_timesteps}")
-    counts = [int(c) for c in section_counts.split(",")]
-    size_per = num_timesteps // len(counts)
-    extra = num_timesteps % len(counts)
-    start = 0
-    kept = []
-    for i, count in enumerate(counts):
-        size = size_per + (1 if i < extra else 0)
-        if size < count:
-            raise ValueError(f"cannot divide section of {size} steps into {count}")
-        stride = 1 if count <= 1 else (size - 1) / (count - 1)
-        cur = 0.0
-        for _ in range(count):
-            kept.append(start + round(cur))  # Python round: half to even, as the reference
-            cur += stride
-        start += size
-    return set(kept)
 
 
 def _extract(arr: np.ndarray, t: torch.Tensor, shape) -> torch.Tensor:

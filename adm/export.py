@@ -26,8 +26,8 @@ import torch.nn as nn
 
 from .grad_graph import ClassifierGrad
 from .graph_passes import cleanup, convert_to_fp16
-from .pack import (CLASSIFIER_FEATURES, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs,
-                   upsampler_inputs)
+from .pack_format import (CLASSIFIER_FEATURES, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS,
+                          unet_inputs, upsampler_inputs)
 from .static_unet import StaticUNet
 
 OPSET = 17

@@ -24,6 +24,7 @@ from .cli_safety import check_output_folder, sigterm_as_exit
 from .config import ClassifierConfig, DiffusionConfig, UNetConfig
 from .data import imagenet_index_of_wnids
 from .manifest import respacing_step_count
+from .pack_format import GUIDANCE_MODES
 from .pack import write_pack
 from .reference_features import DEFAULT_PER_LABEL, reference_set
 from .unet import EncoderUNetModel, UNetModel
@@ -118,7 +119,7 @@ def main(argv=None) -> int:
     p.add_argument("--scale", type=float, default=4.0, help="recommended classifier scale")
     p.add_argument("--respacing", default="ddim25")
     p.add_argument("--ddim", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--guidance-mode", choices=["classifier", "cfg", "both"], default=None,
+    p.add_argument("--guidance-mode", choices=GUIDANCE_MODES, default=None,
                    help="the app's default guidance mode for this pack (default: classifier)")
     p.add_argument("--cfg-scale", type=float, default=None, help="recommended classifier-free scale w")
     p.add_argument("--data", type=Path, default=None,

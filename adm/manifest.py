@@ -2,7 +2,8 @@
 
 The browser validates manifests with src/shared/manifest.ts; `validate_manifest` here applies the same
 rules (plus, given the pack folder, that every named file exists with the recorded size and sha256),
-so a pack the Python toolkit writes is one the app accepts. The graphs' I/O names it checks are adm.pack's.
+so a pack the Python toolkit writes is one the app accepts. The graphs' I/O names, the file-name rule and the
+guidance modes it checks are adm.pack_format's.
 """
 from __future__ import annotations
 
@@ -14,34 +15,24 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 from .config import DiffusionConfig
+from .pack_format import (CLASSIFIER_FEATURES, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, GUIDANCE_MODES, NAME_RE,
+                          UNET_OUTPUTS, ManifestError, plain_file_name, unet_inputs, upsampler_inputs)
+from .respace import space_timesteps
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 IMAGENET_LABELS = list(range(1000))
-GUIDANCE_MODES = ("classifier", "cfg", "both")  # classifier-free ("cfg", "both") needs an unconditionalLabel
-# Pack names and pack file names: PACK_FILE_NAME in src/shared/manifest.ts. Always used with fullmatch (a "$" would let
-# a trailing newline through).
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # MANIFEST_LIMITS in src/shared/manifest.ts
 IMAGENET_CLASSES = 1000
 MAX_IMAGE_SIZE = 1024
 MAX_DIFFUSION_STEPS = 10000
-MAX_FILE_NAME_LENGTH = 200
 MAX_EXTERNAL_DATA_FILES = 16
 MAX_MANIFEST_BYTES = 64 << 20  # a real manifest has a few KB
 MAX_JSON_DEPTH = 64  # a real manifest nests 4 deep
 MAX_REFERENCE_FEATURE_BYTES = 1 << 20  # referenceFeatures: a few hundred feature vectors, at most 1 MiB
 MIN_REFERENCE_PER_LABEL = 4  # precision/recall's k = 3 needs more than 3 points per set
-# What JavaScript's String.prototype.trim removes (Python's str.strip differs: it keeps U+FEFF, drops U+001C..U+001F).
-_JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-             "\u2028\u2029\u202f\u205f\u3000\ufeff")
-_COUNT_RE = re.compile(r"[0-9]+")
 
 PathLike = Union[str, Path]
-
-
-class ManifestError(ValueError):
-    pass
 
 
 def sha256_file(path: PathLike, chunk: int = 1 << 22) -> str:
@@ -75,51 +66,10 @@ def reference_features_entry(path: PathLike, shape: Sequence[int], timestep: int
             "sha256": sha256_file(p), "timestep": int(timestep), "source": source}
 
 
-def plain_file_name(name) -> bool:
-    """A name the app will fetch from inside the pack folder: letters, digits, . _ - only, not starting with . _ or -,
-    no "..", at most 200 characters (so no path, scheme, query, fragment, %-escape or control character)."""
-    return (isinstance(name, str) and _NAME_RE.fullmatch(name) is not None and ".." not in name
-            and len(name) <= MAX_FILE_NAME_LENGTH)
-
-
-def _respacing_count(text: str, what: str, spec: str) -> int:
-    t = text.strip(_JS_SPACE)
-    if not _COUNT_RE.fullmatch(t):
-        raise ValueError(f'bad timestep respacing "{spec}": {what} "{text}" is not a non-negative integer')
-    return int(t)
-
-
 def respacing_step_count(diffusion_steps: int, respacing: str) -> int:
     """How many sampling steps `respacing` ("", "250", "10,15,20", "ddimN") keeps out of `diffusion_steps`; ValueError
-    when it is malformed or keeps none. Same rules as spaceTimesteps in src/diffusion/respace.ts."""
-    T = diffusion_steps
-    spec = respacing.strip(_JS_SPACE)
-    if spec == "":
-        return T
-    if spec.startswith("ddim"):
-        n = _respacing_count(spec[4:], "step count", spec)
-        if n < 1:
-            raise ValueError(f'bad timestep respacing "{spec}": it asks for 0 sampling steps (need at least 1)')
-        if n > T:
-            raise ValueError(f'bad timestep respacing "{spec}": no integer stride gives exactly {n} steps out of {T} '
-                             "(more steps than the process has)")
-        for stride in range(1, T):
-            k = -(-T // stride)  # the number of steps range(0, T, stride) keeps
-            if k == n:
-                return n
-            if k < n:
-                break
-        raise ValueError(f'bad timestep respacing "{spec}": no integer stride gives exactly {n} steps out of {T}')
-    counts = [_respacing_count(c, "section count", spec) for c in spec.split(",")]
-    size_per, extra = divmod(T, len(counts))
-    for i, count in enumerate(counts):
-        size = size_per + (1 if i < extra else 0)
-        if count < 1:
-            raise ValueError(f'bad timestep respacing "{spec}": section {i} asks for {count} steps (need at least 1)')
-        if count > size:
-            raise ValueError(f'bad timestep respacing "{spec}": section {i} has only {size} of the {T} steps and '
-                             f"cannot keep {count}")
-    return sum(counts)
+    when it is malformed or keeps none (adm.respace.space_timesteps is the parser)."""
+    return len(space_timesteps(diffusion_steps, respacing))
 
 
 def safe_name(text: str) -> str:
@@ -336,8 +286,6 @@ def _diffusion_block(d, at: str) -> None:
 def _upsampler(m: Dict, pack_dir: Optional[Path]) -> None:
     """The optional second stage (docs/pack-format.md, "Upsampler cascade"): a super-resolution U-Net that takes the
     base model's imageSize samples as low_res and has its own diffusion process and sampling defaults."""
-    from .pack import UNET_OUTPUTS, upsampler_inputs
-
     u = m.get("upsampler")
     _need(isinstance(u, dict), "upsampler", "an object", u)
     for key in ("learnSigma", "classCond"):
@@ -393,8 +341,6 @@ def _training(t) -> None:
 def _reference_features(m: Dict, pack_dir: Optional[Path]) -> None:
     """The classifier's penultimate features of real images per label (src/shared/manifest.ts: referenceFeatures):
     float32 [labels, images per label, dim], little-endian, in label order; needs a gradient graph with "features"."""
-    from .pack import CLASSIFIER_FEATURES
-
     r = m["referenceFeatures"]
     _need(isinstance(r, dict), "referenceFeatures", "an object", r)
     f = r.get("file")
@@ -425,14 +371,11 @@ def _reference_features(m: Dict, pack_dir: Optional[Path]) -> None:
 
 def validate_manifest(m: Dict, pack_dir: Optional[PathLike] = None) -> None:
     """Raise ManifestError naming the first bad field; with `pack_dir`, also check the files."""
-    # imported here: adm.pack builds on this module
-    from .pack import CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs
-
     _need(isinstance(m, dict), "", "a JSON object", m)
     _need(m.get("schemaVersion") == SCHEMA_VERSION, "schemaVersion", str(SCHEMA_VERSION), m.get("schemaVersion"))
     for key in ("name", "title", "source", "license"):
         _need(isinstance(m.get(key), str) and m[key] != "", key, "a non-empty string", m.get(key))
-    _need(_NAME_RE.fullmatch(m["name"]) is not None, "name", "folder-safe (letters, digits, . _ -)", m["name"])
+    _need(NAME_RE.fullmatch(m["name"]) is not None, "name", "folder-safe (letters, digits, . _ -)", m["name"])
     _need(_is_int(m.get("imageSize")) and m["imageSize"] > 0, "imageSize", "a positive integer", m.get("imageSize"))
     _need(m["imageSize"] <= MAX_IMAGE_SIZE, "imageSize", f"at most {MAX_IMAGE_SIZE}", m["imageSize"])
     for key in ("learnSigma", "classCond"):

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -32,33 +32,14 @@ from .cli_safety import output_folder
 from .config import DiffusionConfig
 from .manifest import (ManifestError, build_manifest, graph_entry, read_manifest, reference_features_entry, sha256_file,
                        upsampler_fields, write_manifest)
+from .pack_format import (CLASSIFIER_FEATURES, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS, unet_inputs,
+                          upsampler_inputs)
 
 if TYPE_CHECKING:
     from .reference_features import ReferenceSet
 
 PathLike = Union[str, Path]
 REPO = Path(__file__).resolve().parents[1]
-
-# --- the graphs' I/O names --------------------------------------------------------------------------------
-
-UNET_OUTPUTS: Tuple[str, ...] = ("model_output",)
-CLASSIFIER_GRAD_INPUTS: Tuple[str, ...] = ("x", "timesteps", "y")
-CLASSIFIER_GRAD_OUTPUTS: Tuple[str, ...] = ("grad", "logp", "logits")
-# The classifier's penultimate features [N, C], an output the graphs exported since have beside the three a
-# classifier-gradient graph must give; a pack's reference features (manifest referenceFeatures) are its values.
-CLASSIFIER_FEATURES = "features"
-
-
-def unet_inputs(class_cond: bool) -> Tuple[str, ...]:
-    """x [N,3,H,W] float32, timesteps [N] float32, and y [N] int64 only for a class-conditional U-Net."""
-    return ("x", "timesteps", "y") if class_cond else ("x", "timesteps")
-
-
-def upsampler_inputs(class_cond: bool) -> Tuple[str, ...]:
-    """x [N,3,H,W] (noisy high-resolution image), timesteps [N], low_res [N,3,h,w] (the base model's sample, in
-    [-1, 1]) float32, and y [N] int64 only for a class-conditional upsampler."""
-    return ("x", "timesteps", "low_res", "y") if class_cond else ("x", "timesteps", "low_res")
-
 
 # --- the files --------------------------------------------------------------------------------------------
 

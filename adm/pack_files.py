@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Iterator, Mapping, Optional, Union
 
-from .manifest import ManifestError, plain_file_name
+from .pack_format import ManifestError, plain_file_name
 
 PathLike = Union[str, Path]
 _CHUNK = 1 << 22

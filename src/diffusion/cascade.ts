@@ -2,10 +2,9 @@
 // worker: the base model's samples become the upsampler's low_res input, and the upsampler runs the same
 // sampling loop, unguided, with its own process and sampling defaults.
 
-import type { PackManifest, UpsamplerGraph } from '../shared/manifest';
 import type { DenoiseFn, Shape4 } from './types';
 import type { GaussianRng } from './rng';
-import { createProcessForPack, type DiffusionProcess } from './process';
+import { createProcessForPack, type DiffusionProcess, type DiffusionSpec, type PackProcessSpec } from './process';
 import { sampleLoop, type StepRecord } from './loop';
 
 /** Noise streams of the upsampler's batches start here: batch b of a run with seed s draws from createGaussianRng(s, UPSAMPLE_STREAM + b). */
@@ -19,8 +18,23 @@ export function quantizeLowRes(x: Float32Array): Float32Array {
   return Float32Array.from(x, (v) => Math.trunc(Math.min(255, Math.max(0, (v + 1) * 127.5))) / 127.5 - 1);
 }
 
+/**
+ * What the cascade reads of its second stage, a super-resolution U-Net (guided-diffusion's SuperResModel)
+ * that takes the base model's imageSize samples as `low_res` and runs its own diffusion process, unguided.
+ * The manifest's `upsampler` entry is this plus its graph file.
+ */
+export interface UpsamplerSpec {
+  imageSize: number;
+  /** = the base model's imageSize. */
+  lowResSize: number;
+  learnSigma: boolean;
+  classCond: boolean;
+  diffusion: DiffusionSpec;
+  sampling: { timestepRespacing: string; useDdim: boolean };
+}
+
 /** The upsampler's own (respaced) diffusion process; `timestepRespacing` overrides its recommended one. */
-export function upsamplerProcess(m: PackManifest & { upsampler: UpsamplerGraph }, timestepRespacing?: string): DiffusionProcess {
+export function upsamplerProcess(m: PackProcessSpec & { upsampler: UpsamplerSpec }, timestepRespacing?: string): DiffusionProcess {
   const up = m.upsampler;
   return createProcessForPack(
     { ...m, learnSigma: up.learnSigma, diffusion: up.diffusion, sampling: { ...m.sampling, ...up.sampling } },
@@ -29,7 +43,7 @@ export function upsamplerProcess(m: PackManifest & { upsampler: UpsamplerGraph }
 }
 
 export interface UpsampleOptions {
-  upsampler: UpsamplerGraph;
+  upsampler: UpsamplerSpec;
   process: DiffusionProcess;
   /** The base model's finished samples [N, 3, lowResSize, lowResSize] (quantized here). */
   base: Float32Array;

@@ -1,9 +1,8 @@
 // A (respaced) Gaussian diffusion process: every per-step coefficient the sampler needs, in float64,
 // computed once. Indices are RESPACED indices i = 0..numTimesteps-1; timestepMap[i] is the original t.
 
-import type { PackManifest, NoiseSchedule } from '../shared/manifest';
 import type { ModelVarType } from './types';
-import { getNamedBetaSchedule } from './schedule';
+import { getNamedBetaSchedule, type NoiseSchedule } from './schedule';
 import { respaceBetas, spaceTimesteps } from './respace';
 
 export interface DiffusionProcess {
@@ -36,6 +35,21 @@ export interface DiffusionProcess {
   posteriorMeanCoef2: Float64Array;
   /** Variance used by fixedLarge: [β̃_1, β_1, β_2, ...] (a better likelihood than β̃ at i = 0). */
   fixedLargeVariance: Float64Array;
+}
+
+/** The process a U-Net was trained with (a manifest's `diffusion`). */
+export interface DiffusionSpec {
+  noiseSchedule: NoiseSchedule;
+  diffusionSteps: number;
+  predictXstart: boolean;
+  rescaleTimesteps: boolean;
+}
+
+/** What createProcessForPack reads of a pack (PackManifest has it; so does an upsampler's entry). */
+export interface PackProcessSpec {
+  learnSigma: boolean;
+  diffusion: DiffusionSpec;
+  sampling: { timestepRespacing: string };
 }
 
 export interface ProcessParams {
@@ -111,7 +125,7 @@ export function createProcess(p: ProcessParams): DiffusionProcess {
 }
 
 /** The process a pack's U-Net was trained for, respaced with `timestepRespacing` (default: the pack's). */
-export function createProcessForPack(m: PackManifest, timestepRespacing?: string): DiffusionProcess {
+export function createProcessForPack(m: PackProcessSpec, timestepRespacing?: string): DiffusionProcess {
   if (m.diffusion.rescaleTimesteps) throw new Error('packs with rescaleTimesteps=true are not supported');
   return createProcess({
     noiseSchedule: m.diffusion.noiseSchedule,

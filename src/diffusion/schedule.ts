@@ -1,6 +1,7 @@
 // Beta schedules of the original (un-respaced) process, in float64 like the reference's numpy code.
 
-import type { NoiseSchedule } from '../shared/manifest';
+/** The named beta schedules (a manifest's diffusion.noiseSchedule). */
+export type NoiseSchedule = 'linear' | 'cosine';
 
 /** Largest beta the cosine schedule may produce (clipping avoids a singular last step). */
 export const COSINE_MAX_BETA = 0.999;

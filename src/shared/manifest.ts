@@ -1,5 +1,10 @@
 // The pack manifest (docs/pack-format.md), validated once at load. Pure: no DOM, no onnxruntime.
+import type { UpsamplerSpec } from '../diffusion/cascade';
+import type { DiffusionSpec } from '../diffusion/process';
 import { spaceTimesteps } from '../diffusion/respace';
+import type { NoiseSchedule } from '../diffusion/schedule';
+
+export type { DiffusionSpec, NoiseSchedule };
 
 export const MANIFEST_SCHEMA_VERSION = 1;
 
@@ -62,8 +67,6 @@ export const GRAPH_IO: {
   },
 };
 
-export type NoiseSchedule = 'linear' | 'cosine';
-
 /**
  * What steers sampling: the classifier's gradient (Dhariwal & Nichol), classifier-free guidance
  * (Ho & Salimans: the U-Net with and without the class), or both at once.
@@ -94,26 +97,8 @@ export interface GraphFile {
   externalData?: ExternalDataFile[];
 }
 
-export interface DiffusionSpec {
-  noiseSchedule: NoiseSchedule;
-  diffusionSteps: number;
-  predictXstart: boolean;
-  rescaleTimesteps: boolean;
-}
-
-/**
- * The cascade's second stage: a super-resolution U-Net (guided-diffusion's SuperResModel) that takes the
- * base model's imageSize samples as `low_res` and runs its own diffusion process, unguided.
- */
-export interface UpsamplerGraph extends GraphFile {
-  imageSize: number;
-  /** = the base model's imageSize. */
-  lowResSize: number;
-  learnSigma: boolean;
-  classCond: boolean;
-  diffusion: DiffusionSpec;
-  sampling: { timestepRespacing: string; useDdim: boolean };
-}
+/** The cascade's second stage (src/diffusion/cascade.ts says what it is) with its graph file. */
+export interface UpsamplerGraph extends GraphFile, UpsamplerSpec {}
 
 /**
  * The classifier's penultimate features (the gradient graph's "features" output) of real images: float32,
@@ -138,12 +123,7 @@ export interface PackManifest {
   classCond: boolean;
   unconditionalLabel: number | null;
   labels: number[];
-  diffusion: {
-    noiseSchedule: NoiseSchedule;
-    diffusionSteps: number;
-    predictXstart: boolean;
-    rescaleTimesteps: boolean;
-  };
+  diffusion: DiffusionSpec;
   sampling: {
     classifierScale: number;
     timestepRespacing: string;
@@ -347,12 +327,7 @@ export function parseManifest(json: unknown): PackManifest {
   const diffusionSteps = posInt(D, 'diffusionSteps', 'diffusion.');
   need(diffusionSteps <= MANIFEST_LIMITS.maxDiffusionSteps, 'diffusion.diffusionSteps', `at most ${MANIFEST_LIMITS.maxDiffusionSteps}`, diffusionSteps);
   const timestepRespacing = str(S, 'timestepRespacing', 'sampling.');
-  try {
-    spaceTimesteps(diffusionSteps, timestepRespacing);
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    throw new ManifestError(`manifest.sampling.timestepRespacing: ${why.length > 200 ? `${why.slice(0, 200)}…` : why}`);
-  }
+  respacingOk(diffusionSteps, timestepRespacing, 'sampling.timestepRespacing');
   const manifest: PackManifest = {
     schemaVersion: 1,
     name: str(m, 'name', ''),

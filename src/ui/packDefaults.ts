@@ -1,16 +1,19 @@
 // When a pack becomes ready: adopt its recommended sampling settings (unless the user or URL set
 // them) and make sure the chosen class and conditioning are possible with this pack.
+import { spaceTimesteps } from '../diffusion/respace';
 import { canUseCfg, type PackManifest } from '../shared/manifest';
 import { DEFAULTS, GRID_DEFAULTS, LIMITS } from '../shared/protocol';
 import { shortName } from './data/classes';
 import type { Params } from './store/paramsSlice';
 import type { AppStore } from './store/store';
 
-/** "ddim25" / "50" -> 25 / 50; section lists like "10,10,10" -> their total. */
-export function stepsOfRespacing(spec: string): number | null {
-  const s = spec.trim().replace(/^ddim/, '');
-  if (!/^\d+(,\d+)*$/.test(s)) return null;
-  return s.split(',').reduce((a, b) => a + Number(b), 0);
+/** How many sampling steps a respacing string keeps ("ddim25" -> 25, "10,10,10" -> 30); null when it is refused. */
+export function stepsOfRespacing(spec: string, diffusionSteps: number): number | null {
+  try {
+    return spaceTimesteps(diffusionSteps, spec).length;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -44,8 +47,8 @@ export function adoptPack(store: AppStore, m: PackManifest): void {
     defaults.cfgScale = Math.min(r.max, Math.max(r.min, m.sampling.cfgScale ?? DEFAULTS.cfgScale));
   }
   if (!explicit.tradeoffScales) defaults.tradeoffScales = tradeoffScalesFor(m);
-  const steps = stepsOfRespacing(m.sampling.timestepRespacing);
-  if (!explicit.steps && steps !== null) defaults.steps = Math.min(steps, m.diffusion.diffusionSteps);
+  const steps = stepsOfRespacing(m.sampling.timestepRespacing, m.diffusion.diffusionSteps);
+  if (!explicit.steps && steps !== null) defaults.steps = steps;
   if (!explicit.sampler) defaults.sampler = m.sampling.useDdim ? 'ddim' : 'ddpm';
   if (!m.labels.includes(params.imagenetClass)) {
     const fallback = m.labels[0];

@@ -2,7 +2,8 @@
 // seeds and fixed scales. Pure and tested like planRun, which validates the shared part first.
 import { GUIDANCE_MODES, canUseCfg, modeUses, type PackManifest } from '../shared/manifest';
 import { LIMITS, type GenerateParams, type GridRequest } from '../shared/protocol';
-import { inRange, type BasePlan, type RunPlan } from './runPlan';
+import { inRange } from '../shared/scales';
+import type { BasePlan, RunPlan } from './plan';
 
 const VIEWS = ['sweep', 'diversity', 'tradeoff'] as const;
 

@@ -1,42 +1,11 @@
 // Turns the UI's GenerateParams into the sampling loop's inputs for one pack. Pure and tested:
 // every way a request can be wrong for this pack is rejected here with a sentence for the page.
-import { createProcessForPack, spaceTimesteps, type DiffusionProcess, type Shape4 } from '../diffusion';
-import { GUIDANCE_MODES, canUseCfg, labelOfImagenetIndex, modeUses, type GuidanceMode, type PackManifest } from '../shared/manifest';
-import { scaleProblem } from '../shared/scales';
-import { LIMITS, type GenerateParams, type GradientAt, type GridRequest, type GuidanceInterval } from '../shared/protocol';
+import { createProcessForPack, spaceTimesteps } from '../diffusion';
+import { GUIDANCE_MODES, canUseCfg, labelOfImagenetIndex, modeUses, type PackManifest } from '../shared/manifest';
+import { inRange, scaleProblem } from '../shared/scales';
+import { LIMITS, type GenerateParams } from '../shared/protocol';
 import { planGrid } from './gridPlan';
-
-export interface RunPlan {
-  process: DiffusionProcess;
-  shape: Shape4;
-  unetLabels: Int32Array | null;
-  /** null when the pack has no classifier or the mode does not use it (cfg). */
-  classifierLabels: Int32Array | null;
-  /** U-Net labels of the classifier-free null branch; null when the mode does not use it (classifier). */
-  nullLabels: Int32Array | null;
-  guidanceMode: GuidanceMode;
-  /** null: guide at every step. */
-  guidanceInterval: GuidanceInterval | null;
-  useDdim: boolean;
-  seed: number;
-  /** One noise stream per cell (K = shape[0] seeds); a single run has [seed]. */
-  seeds: number[];
-  /** Fixed per-cell scales of a grid run; null for a single run (its scales may change mid-run). */
-  cellScales: { classifier: Float32Array; cfg: Float32Array } | null;
-  gradientAt: GradientAt;
-  /** The grid request, validated; null for a single image. */
-  grid: GridRequest | null;
-}
-
-/** What a grid plan shares with the single one: the validated, pack-wide part of the request. */
-export interface BasePlan {
-  /** The class in the pack's label space. */
-  label: number;
-  process: DiffusionProcess;
-  guidanceInterval: GuidanceInterval | null;
-  useDdim: boolean;
-  gradientAt: GradientAt;
-}
+import type { RunPlan } from './plan';
 
 /** "ddimN" (the reference's DDIM spacing) when an integer stride gives N steps, else N even sections. */
 export function respacingFor(steps: number, useDdim: boolean, diffusionSteps: number): string {
@@ -49,10 +18,6 @@ export function respacingFor(steps: number, useDdim: boolean, diffusionSteps: nu
     }
   }
   return String(steps);
-}
-
-export function inRange(v: number, r: { min: number; max: number }, integer: boolean): boolean {
-  return Number.isFinite(v) && v >= r.min && v <= r.max && (!integer || Number.isInteger(v));
 }
 
 export function planRun(m: PackManifest, p: GenerateParams): RunPlan {

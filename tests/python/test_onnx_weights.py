@@ -13,7 +13,7 @@ from adm.data import load_image_folder
 from adm.diffusion import GaussianDiffusion
 from adm.export import export_classifier_grad, export_unet
 from adm.onnx_weights import OnnxWeightsError, onnx_state_dict
-from adm.train import TRAIN_PRESETS
+from adm.train_presets import TRAIN_PRESETS
 from adm.unet import EncoderUNetModel, UNetModel
 from test_judge import make_image_folder
 

@@ -1,26 +1,10 @@
-// The graphs' I/O names (GRAPH_IO, src/shared/manifest.ts) are docs/pack-format.md's, and parseManifest
-// refuses a graph entry that leaves out any name its graph must take or give.
+// parseManifest refuses a graph entry that leaves out any name its graph must take or give (GRAPH_IO,
+// src/shared/manifest.ts; its names are held to tests/fixtures/pack-format-names.json by sharedFixtures.test.ts).
 import { describe, expect, it } from 'vitest';
 import { GRAPH_IO, ManifestError, graphIoProblem, parseManifest } from '../../../src/shared/manifest';
 import { fakeManifest, fakeUpsampler } from './fakes';
 
 type Json = Record<string, unknown>;
-
-describe('GRAPH_IO', () => {
-  it('spells the names of docs/pack-format.md', () => {
-    expect(GRAPH_IO.names).toEqual({
-      x: 'x', timesteps: 'timesteps', y: 'y', lowRes: 'low_res', modelOutput: 'model_output', grad: 'grad', logp: 'logp', logits: 'logits', features: 'features',
-    });
-    expect(GRAPH_IO.unet.inputs(true)).toEqual(['x', 'timesteps', 'y']);
-    expect(GRAPH_IO.unet.inputs(false)).toEqual(['x', 'timesteps']);
-    expect(GRAPH_IO.unet.outputs).toEqual(['model_output']);
-    expect(GRAPH_IO.classifierGrad.inputs(false)).toEqual(['x', 'timesteps', 'y']);
-    expect(GRAPH_IO.classifierGrad.outputs).toEqual(['grad', 'logp', 'logits']);
-    expect(GRAPH_IO.upsampler.inputs(true)).toEqual(['x', 'timesteps', 'low_res', 'y']);
-    expect(GRAPH_IO.upsampler.inputs(false)).toEqual(['x', 'timesteps', 'low_res']);
-    expect(GRAPH_IO.upsampler.outputs).toEqual(['model_output']);
-  });
-});
 
 function manifest(): Json {
   const m = JSON.parse(JSON.stringify(fakeManifest())) as Json;

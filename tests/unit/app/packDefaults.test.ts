@@ -5,10 +5,11 @@ import { fakeManifest } from './fakes';
 
 describe('adoptPack', () => {
   it('reads the step count of a respacing string', () => {
-    expect(stepsOfRespacing('ddim25')).toBe(25);
-    expect(stepsOfRespacing('250')).toBe(250);
-    expect(stepsOfRespacing('10,10,10')).toBe(30);
-    expect(stepsOfRespacing('')).toBeNull();
+    expect(stepsOfRespacing('ddim25', 1000)).toBe(25);
+    expect(stepsOfRespacing('250', 1000)).toBe(250);
+    expect(stepsOfRespacing('10,10,10', 1000)).toBe(30);
+    expect(stepsOfRespacing('', 100)).toBe(100);
+    expect(stepsOfRespacing('ddim300', 1000)).toBeNull();
   });
 
   it('keeps what the URL or the user set, fills in the rest from the pack', () => {

@@ -9,6 +9,16 @@ export function fixture<T>(name: string): T {
   return JSON.parse(readFileSync(FIXTURES + name, 'utf8')) as T;
 }
 
+export interface RespacingCases {
+  accepted: { diffusionSteps: number; respacing: string; steps: number[] }[];
+  rejected: { diffusionSteps: number; respacing: string; message: string }[];
+}
+
+/** tests/fixtures/respacing.json: the respacing strings both languages' parsers are checked against. */
+export function respacingFixture(): RespacingCases {
+  return JSON.parse(readFileSync(fileURLToPath(new URL('../../fixtures/respacing.json', import.meta.url)), 'utf8')) as RespacingCases;
+}
+
 /** |a - b| <= atol + rtol * |b| elementwise; reports the worst element on failure. */
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol = 0, what = ''): void {
   expect(actual.length, `${what} length`).toBe(expected.length);

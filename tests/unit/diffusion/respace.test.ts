@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createProcess, roundHalfEven, spaceTimesteps } from '../../../src/diffusion';
-import { expectClose, fixture } from './helpers';
+import { expectClose, fixture, respacingFixture } from './helpers';
 
 interface Respaced {
   timestepMap: number[];
@@ -13,6 +13,8 @@ interface Respaced {
   posteriorMeanCoef2: number[];
 }
 const golden = fixture<Record<string, Respaced>>('respaced.json');
+// The one list of accepted and refused respacing strings that adm/diffusion.py is held to as well.
+const shared = respacingFixture();
 const FIELDS = [
   'betas', 'alphasCumprod', 'alphasCumprodPrev', 'posteriorVariance',
   'posteriorLogVarianceClipped', 'posteriorMeanCoef1', 'posteriorMeanCoef2',
@@ -46,18 +48,15 @@ describe('spaceTimesteps', () => {
     expect(spaceTimesteps(1000, respacing)).toEqual(golden[key].timestepMap);
   });
 
-  it('rejects bad respacing strings with a clear message', () => {
-    expect(() => spaceTimesteps(1000, 'ddim')).toThrow(/bad timestep respacing "ddim"/);
-    expect(() => spaceTimesteps(1000, 'ddim300')).toThrow(/no integer stride gives exactly 300 steps out of 1000/);
-    expect(() => spaceTimesteps(1000, 'ddim2000')).toThrow(/no integer stride/);
-    expect(() => spaceTimesteps(1000, 'abc')).toThrow(/"abc" is not a non-negative integer/);
-    expect(() => spaceTimesteps(1000, '10,,10')).toThrow(/not a non-negative integer/);
-    expect(() => spaceTimesteps(1000, '-5')).toThrow(/not a non-negative integer/);
-    expect(() => spaceTimesteps(1000, '2.5')).toThrow(/not a non-negative integer/);
-    expect(() => spaceTimesteps(1000, '0')).toThrow(/at least 1/);
-    expect(() => spaceTimesteps(1000, '1001')).toThrow(/has only 1000 of the 1000 steps and cannot keep 1001/);
-    expect(() => spaceTimesteps(1000, '501,10')).toThrow(/section 0 has only 500 of the 1000 steps and cannot keep 501/);
-    expect(() => spaceTimesteps(3, '1,1,1,1')).toThrow(/section 3 has only 0/);
+  it.each(shared.accepted)('shared fixture: $diffusionSteps steps, "$respacing" keeps its timesteps', (c) => {
+    expect(spaceTimesteps(c.diffusionSteps, c.respacing)).toEqual(c.steps);
+  });
+
+  it.each(shared.rejected)('shared fixture: $diffusionSteps steps, "$respacing" is refused', (c) => {
+    expect(() => spaceTimesteps(c.diffusionSteps, c.respacing)).toThrow(c.message);
+  });
+
+  it('createProcess refuses what spaceTimesteps refuses', () => {
     expect(() => createProcess({ noiseSchedule: 'linear', diffusionSteps: 1000, timestepRespacing: 'fast', learnSigma: true }))
       .toThrow(/bad timestep respacing "fast"/);
   });
