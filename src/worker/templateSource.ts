@@ -15,7 +15,7 @@ export class TemplateSource {
   readonly baseUrl: string;
 
   /** `baseUrl`: the templates folder (ends with "/"), on the app's origin `appUrl`. */
-  constructor(baseUrl: string, appUrl: string, fetchFn: typeof fetch = fetch) {
+  constructor(baseUrl: string, appUrl: string, fetchFn: typeof fetch = (input, init) => fetch(input, init)) {
     this.baseUrl = checkPackUrl(baseUrl, appUrl).href;
     this.fetchFn = fetchFn;
   }

@@ -60,7 +60,7 @@ export function CheckpointImport({ onFiles }: { onFiles: (files: File[]) => void
           }}
         />
         {status === 'working' && (
-          <div role="status" aria-label="Checkpoint import">
+          <div aria-live="polite" className="import-progress">
             {recognised.length === 0 ? `Reading ${names.join(', ')}…` : `Building the pack: ${progress ? `${progress.phase} ${progress.file}` : 'starting'}`}
             {progress && (
               <>
