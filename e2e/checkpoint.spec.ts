@@ -5,7 +5,7 @@
 // from the converted pack (within 2/255). Hostile archives and a file that matches no template are refused in
 // the page with their reasons.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,11 +47,18 @@ async function serveTemplates(page: Page): Promise<void> {
   });
 }
 
-function samplePng(out: string): PNG {
-  const r = spawnSync('npx', ['tsx', 'tools/sample.ts', '--pack', join(dir, 'pack'), '--class', String(CLASS), '--scale', String(SCALE),
-    '--respacing', 'ddim2', '--ddim', '--seed', String(SEED), '--out', out, '--threads', '1'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) throw new Error(`npm run sample failed: ${r.stderr.slice(-2000)}`);
-  return PNG.sync.read(readFileSync(out));
+/** `npm run sample` on the converted pack: its one sample, as a PNG. */
+function samplePng(): PNG {
+  const out = mkdtempSync(join(tmpdir(), 'gd-e2e-sample-'));
+  try {
+    const r = spawnSync('npx', ['tsx', 'tools/sample.ts', '--pack', join(dir, 'pack'), '--class', String(CLASS), '--scale', String(SCALE),
+      '--respacing', 'ddim2', '--ddim', '--seed', String(SEED), '--save-samples', out, '--threads', '1'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+    if (r.status !== 0) throw new Error(`npm run sample failed: ${r.stderr.slice(-2000)}`);
+    const [png] = readdirSync(out).filter((f) => f.endsWith('.png'));
+    return PNG.sync.read(readFileSync(join(out, png)));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }
 
 test('drops a checkpoint pair: recognised, built, stored, and it draws the image npm run sample draws from the converted pack', async ({ page }) => {
@@ -73,7 +80,7 @@ test('drops a checkpoint pair: recognised, built, stored, and it draws the image
   await waitPainted(page);
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Save PNG' }).click()]);
   const got = PNG.sync.read(readFileSync((await download.path())!));
-  const want = samplePng(join(dir, '..', `sample-${Date.now()}.png`));
+  const want = samplePng();
   expect([got.width, got.height]).toEqual([want.width, want.height]);
   let worst = 0;
   for (let i = 0; i < got.data.length; i++) if (i % 4 !== 3) worst = Math.max(worst, Math.abs(got.data[i] - want.data[i]));
