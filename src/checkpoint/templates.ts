@@ -1,6 +1,7 @@
 // Graph templates (docs/pack-format.md, "Templates"): index.json and template.json as adm/template_index.py
 // and adm/templates.py write them, read like any input (shapes checked, sizes bounded), and how a checkpoint's
 // keys and shapes find their template. Pure: the worker fetches the JSON, this module judges it.
+import type { GraphFile } from '../shared/manifest';
 import type { FillItem, FillPlan } from './fill';
 import type { TensorEntry } from './stateDict';
 
@@ -23,14 +24,9 @@ export interface TemplateIndexEntry {
   files: Record<string, TemplateFileInfo>;
 }
 
-export interface TemplateGraph {
+/** A pack graph entry (src/shared/manifest.ts) with where it goes and its fill plan instead of filled files. */
+export interface TemplateGraph extends Omit<GraphFile, 'externalData'> {
   manifestKey: 'unet' | 'unetFp16' | 'classifierGrad' | 'upsampler';
-  file: string;
-  dtype: 'float32' | 'float16';
-  bytes: number;
-  sha256: string;
-  inputs: string[];
-  outputs: string[];
   externalData: FillPlan[];
 }
 
