@@ -87,9 +87,12 @@ test('drops a checkpoint pair: recognised, built, stored, and it draws the image
   for (let i = 0; i < got.data.length; i++) if (i % 4 !== 3) worst = Math.max(worst, Math.abs(got.data[i] - want.data[i]));
   expect(worst).toBeLessThanOrEqual(2);
 
-  // Under Cached packs, with Delete; deleting it takes it out of the picker's next listing.
-  await page.getByText('Cached packs').click();
-  await expect(page.getByRole('button', { name: 'Delete unet.pt + classifier.pt (your files)' })).toBeVisible();
+  // Under Cached packs, with Delete; deleting it takes it out of the picker too.
+  const picker = page.getByRole('combobox', { name: 'Model pack' });
+  await expect(picker.getByRole('option', { name: 'unet.pt + classifier.pt (your files)' })).toHaveCount(1);
+  await page.locator('summary', { hasText: 'Cached packs' }).click();
+  await page.getByRole('button', { name: 'Delete unet.pt + classifier.pt (your files)' }).click();
+  await expect(picker.getByRole('option', { name: 'unet.pt + classifier.pt (your files)' })).toHaveCount(0);
 });
 
 test('refuses hostile archives and a file that matches no template, saying why', async ({ page }) => {
