@@ -12,7 +12,8 @@ import type { ImportPhase, ImportTimings } from '../shared/protocol';
 import { allocBytes } from './packFiles';
 import type { FileSpec, PackStore, StoredFile } from './packStore';
 import { assignSlots, recognise, type Recognised } from './recognise';
-import { sha256Hex, Sha256 } from './sha256';
+import { createSHA256 } from 'hash-wasm';
+import { Sha256 } from './sha256';
 import type { TemplateSource } from './templateSource';
 
 export interface ImportFile {
@@ -42,6 +43,17 @@ const STORE_CHUNK = 16 << 20;
 /** An imported pack: made in this browser from checkpoint files; it exists only in storage. */
 export function isImportedPackUrl(packUrl: string): boolean {
   return /\/checkpoint-packs\/[\w-]+\/$/.test(new URL(packUrl).pathname);
+}
+
+/**
+ * SHA-256 of a filled data file in pieces (hash-wasm): WebCrypto's digest() would first copy the whole
+ * buffer, doubling the import's peak memory for a 1 GiB file.
+ */
+async function chunkedSha256(bytes: Uint8Array): Promise<string> {
+  const h = await createSHA256();
+  h.init();
+  for (let at = 0; at < bytes.length; at += STORE_CHUNK) h.update(bytes.subarray(at, Math.min(bytes.length, at + STORE_CHUNK)));
+  return h.digest('hex');
 }
 
 export async function importCheckpoints(files: readonly ImportFile[], templates: TemplateSource, store: PackStore, opts: ImportOptions): Promise<ImportResult> {
@@ -94,7 +106,7 @@ export async function importCheckpoints(files: readonly ImportFile[], templates:
         throw named(r.fileName, e);
       }
       const t = performance.now();
-      const sha256 = await sha256Hex(buf);
+      const sha256 = await chunkedSha256(buf);
       timings.hashMs += performance.now() - t;
       const spec = { file: plan.file, bytes: plan.bytes, sha256 };
       await put(spec, buf);
