@@ -98,6 +98,7 @@ test('drops a checkpoint pair: recognised, built, stored, and it draws the image
 test('refuses hostile archives and a file that matches no template, saying why', async ({ page }) => {
   await serveTemplates(page);
   await page.goto('./?ep=wasm');
+  await waitReady(page); // an import waits for the pack load in progress (one job at a time in the worker)
   const input = page.getByLabel('Checkpoint files');
   const alert = page.getByRole('alert').filter({ hasText: /refusing|cannot read|matches no/ });
   await input.setInputFiles(join(hostileDir, 'hostile', 'global_os_system.pt'));
