@@ -146,7 +146,43 @@ export interface LoadTimings {
 /** What a load is doing once the files are in memory, or that it waits for another tab (the status line says it). */
 export type LoadStage = 'waiting' | 'sessions' | 'warmup';
 
+/** What a checkpoint import is doing (progress messages). */
+export type ImportPhase = 'filling' | 'storing';
+
+/** Where the time of one checkpoint import went, in ms, and its memory (the largest buffer it held). */
+export interface ImportTimings {
+  /** Reading each file's zip directory and data.pkl (src/checkpoint's index). */
+  indexMs: number;
+  /** Reading tensor records from the files (with their CRC-32 check). */
+  readMs: number;
+  /** Writing tensors into the data-file buffers (the fp16 cast included). */
+  fillMs: number;
+  /** SHA-256 of each filled data file. */
+  hashMs: number;
+  /** Writing the graphs and data files to storage, and the pack record. */
+  storeMs: number;
+  totalMs: number;
+  /** Bytes of external data built (all graphs). */
+  weightBytes: number;
+  /** The largest data-file buffer held at once (the import's peak memory, besides one tensor). */
+  largestBuffer: number;
+}
+
+/** One recognised checkpoint file: its slot and the line the page shows. */
+export interface RecognisedFile {
+  name: string;
+  slot: 'unet' | 'classifier' | 'upsampler';
+  /** "64x64_diffusion.pt: ImageNet 64×64 class-conditional U-Net, 296M parameters". */
+  description: string;
+}
+
 export type ToWorker =
+  /**
+   * Builds a pack from released checkpoint files with the templates at `templatesUrl` (the app's own
+   * templates/ folder) and stores it; answered with importRecognised, importProgress, then importDone or
+   * importError. `appBase`: the page's base URL (imported packs are named under it).
+   */
+  | { kind: 'importCheckpoints'; importId: number; files: File[]; templatesUrl: string; appBase: string }
   /** `fp16` false: prefer the pack's fp32 U-Net even where the fp16 one could run (`?fp16=0`); absent: true. */
   | { kind: 'load'; loadId: number; packUrl: string; ep: EpChoice; fp16?: boolean }
   /** The answer to `needStorageEstimate` (null: the page could not measure). */
@@ -204,6 +240,11 @@ export type FromWorker =
   /** The stored packs (after `listStored`, `deleteStored` and every load); `available` false: no OPFS. */
   | { kind: 'storedPacks'; packs: StoredPackInfo[]; available: boolean; error: string | null }
   | { kind: 'loadError'; loadId: number; message: string }
+  | { kind: 'importRecognised'; importId: number; files: RecognisedFile[] }
+  | { kind: 'importProgress'; importId: number; phase: ImportPhase; file: string; loaded: number; total: number }
+  /** The pack is stored (at `packUrl`, an imported pack): the page adds it to the picker and loads it. */
+  | { kind: 'importDone'; importId: number; packUrl: string; name: string; title: string; timings: ImportTimings }
+  | { kind: 'importError'; importId: number; message: string }
   /** `upsampleSteps`: steps of the upsample stage that follows the base model's `numSteps` (absent or 0: none). */
   | { kind: 'started'; runId: number; numSteps: number; upsampleSteps?: number }
   | {

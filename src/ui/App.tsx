@@ -1,4 +1,5 @@
 // Layout only: wiring lives in hooks, each panel in its own component.
+import { CheckpointImport } from './components/CheckpointImport';
 import { ControlsPanel } from './components/ControlsPanel';
 import { Notices } from './components/Notices';
 import { PackPicker } from './components/PackPicker';
@@ -23,6 +24,7 @@ export function App() {
           each step toward the class.
         </p>
         <PackPicker />
+        <CheckpointImport onFiles={client.importCheckpoints} />
         <StoragePanel onRefresh={client.refreshStored} onDelete={client.deleteStored} />
       </header>
       <Notices />

@@ -2,6 +2,7 @@
 // onnxruntime-web importer chain is main.ts -> packLoad.ts -> sessions.ts.
 import { assertNever, type FromWorker, type StorageEstimateInfo, type ToWorker } from '../shared/protocol';
 import { errorText } from './download';
+import { runImport } from './importJob';
 import type { GpuDeviceLike } from './gpu';
 import { openOpfsRoot } from './opfs';
 import { CACHE_NAME, openPackCache } from './packFiles';
@@ -155,6 +156,13 @@ function handle(msg: ToWorker): void {
     }
     case 'storageEstimate':
       estimateWaiters.get(msg.loadId)?.(msg.estimate);
+      return;
+    case 'importCheckpoints':
+      // One import at a time, and never while a load writes the store's records.
+      loads = loads.then(async () => {
+        await runImport(msg, await storeReady, post);
+        await postStored();
+      });
       return;
     case 'listStored':
       void postStored();

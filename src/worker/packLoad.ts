@@ -1,13 +1,14 @@
 // Loads one pack end to end: EP choice, manifest (network, or the stored copy offline), graph
 // choice, model bytes (stored in OPFS and checked, resumable), sessions, warm-up; and the time
 // each phase took.
-import { canUseCfg, modeUses, type GraphFile, type PackManifest } from '../shared/manifest';
+import { canUseCfg, modeUses, parseManifest, type GraphFile, type PackManifest } from '../shared/manifest';
 import type { EpChoice, EpInfo, FromWorker, LoadTimings, StorageEstimateInfo } from '../shared/protocol';
 import { formatBytes } from '../shared/bytes';
 import { decideEp, probeAdapter } from './capabilities';
 import { gpuOf } from './gpu';
 import { chooseGraphs, graphParts } from './graphChoice';
-import { loadManifestOrStored } from './manifestLoader';
+import { isImportedPackUrl } from './importPack';
+import { loadManifestOrStored, type LoadedManifest } from './manifestLoader';
 import { loadGraphBytes, startGraphFromStore, warmHashing, type CacheLike, type LoadClock } from './packFiles';
 import type { PackStore } from './packStore';
 import { checkPackUrl } from './packUrl';
@@ -72,12 +73,9 @@ export async function loadPack(
   // ORT's start-up runs while the manifest and the model files arrive (once per worker and EP).
   const runtime = startRuntimeOnce(decision.ep);
   let t = performance.now();
-  const { manifest, from } = await loadManifestOrStored(
-    fetch,
-    req.packUrl,
-    async () => (store ? ((await store.getRecord(req.packUrl))?.manifest ?? null) : null),
-    signal,
-  );
+  const stored = async () => (store ? ((await store.getRecord(req.packUrl))?.manifest ?? null) : null);
+  const imported = isImportedPackUrl(req.packUrl);
+  const { manifest, from } = imported ? await storedOnly(stored, req.packUrl) : await loadManifestOrStored(fetch, req.packUrl, stored, signal);
   timings.manifestMs = performance.now() - t;
   timings.manifestFrom = from;
   if (!isCurrent()) return null;
@@ -96,6 +94,7 @@ export async function loadPack(
     // Before any byte of a model file is fetched: refuse what would not fit.
     toFetch = await checkRoom(store, parts, storage.estimate);
     if (!isCurrent()) return null;
+    if (imported && toFetch > 0) throw new Error(`${manifest.title}: part of this pack is no longer stored in this browser; open its checkpoint files again`);
     if (toFetch > 0) warmHashing(); // the hashing thread starts while the record is written
     await store.putRecord(req.packUrl, manifest, parts);
   }
@@ -206,6 +205,13 @@ export async function loadPack(
   console.info(`[pack] ${manifest.name} ready on ${decision.ep}: ${describeTimings(timings)}`);
   const epInfo: EpInfo = { ep: decision.ep, reason: decision.reason, adapter: decision.adapter, fp16: choice.fp16, wasmThreads, fileNote: choice.note, gpuResidentIo: sessions.gpuResidentIo };
   return { manifest, sessions, upsampler, reference, epInfo, warmupMs, timings };
+}
+
+/** An imported pack (built here from checkpoint files): its manifest exists only in storage. */
+async function storedOnly(stored: () => Promise<unknown>, packUrl: string): Promise<LoadedManifest> {
+  const json = await stored();
+  if (json === null) throw new Error(`the pack built from checkpoint files (${packUrl}) is no longer stored in this browser; open the files again`);
+  return { manifest: parseManifest(json), from: 'storage' };
 }
 
 /** One line for the console: every phase in ms and what was read or fetched. */

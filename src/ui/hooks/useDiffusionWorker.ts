@@ -10,6 +10,10 @@ function spawnWorker(): WorkerLike {
 
 export function useDiffusionWorker(): DiffusionClient {
   const [client] = useState(() => createDiffusionClient(appStore, frameBus, spawnWorker));
-  useEffect(() => client.attach(), [client]);
+  useEffect(() => {
+    const detach = client.attach();
+    client.refreshStored(); // lists the stored packs, imported ones among them (they join the picker)
+    return detach;
+  }, [client]);
   return client;
 }

@@ -2,6 +2,7 @@
 import { useEffect } from 'react';
 import { browserIndexSource, fetchIndexJson } from '../indexCopy';
 import { parsePackIndex } from '../packIndex';
+import { IMPORTED_ID } from '../store/modelSlice';
 import { appStore, useApp } from '../store/store';
 import type { DiffusionClient } from '../worker/client';
 
@@ -18,6 +19,7 @@ export function usePackIndex(): void {
         const s = appStore.getState();
         s.setPacks(index.packs, index.defaultPackId);
         const wanted = s.params.packId;
+        if (IMPORTED_ID.test(wanted)) return; // an imported pack: the stored list (listStored) brings it
         if (wanted && !index.packs.some((p) => p.id === wanted)) {
           s.addNotice('warning', `There is no model pack "${wanted}"; using "${index.defaultPackId}" instead.`);
         }
@@ -34,9 +36,10 @@ export function usePackIndex(): void {
 
 export function usePackLoader(client: DiffusionClient): void {
   const packId = useApp((s) => s.params.packId);
-  const packs = useApp((s) => s.packs);
+  // The entry's URL, not the list: the list changes with every stored-packs report (imported packs).
+  const url = useApp((s) => s.packs.find((p) => p.id === s.params.packId)?.url);
   useEffect(() => {
-    const entry = packs.find((p) => p.id === packId);
-    if (entry) client.loadPack(entry);
-  }, [client, packId, packs]);
+    const entry = appStore.getState().packs.find((p) => p.id === packId);
+    if (entry && url) client.loadPack(entry);
+  }, [client, packId, url]);
 }

@@ -3,12 +3,13 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { useStore } from 'zustand';
 import { createGridSlice, type GridSlice } from './gridSlice';
+import { createImportSlice, type ImportSlice } from './importSlice';
 import { createModelSlice, type ModelSlice } from './modelSlice';
 import { createNoticeSlice, type NoticeSlice } from './noticeSlice';
 import { createParamsSlice, type ParamsSlice } from './paramsSlice';
 import { createRunSlice, type RunSlice } from './runSlice';
 
-export type AppState = ParamsSlice & ModelSlice & RunSlice & NoticeSlice & GridSlice;
+export type AppState = ParamsSlice & ModelSlice & RunSlice & NoticeSlice & GridSlice & ImportSlice;
 export type AppStore = StoreApi<AppState>;
 
 export function createAppStore(): AppStore {
@@ -18,6 +19,7 @@ export function createAppStore(): AppStore {
     ...createRunSlice(...a),
     ...createNoticeSlice(...a),
     ...createGridSlice(...a),
+    ...createImportSlice(...a),
   }));
 }
 

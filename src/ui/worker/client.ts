@@ -25,6 +25,8 @@ export interface DiffusionClient {
   /** Asks the worker for the stored packs (the answer also measures storage again). */
   refreshStored(): void;
   deleteStored(key: string): void;
+  /** Builds a pack from released checkpoint files (recognised, filled and stored by the worker). */
+  importCheckpoints(files: File[]): void;
   /** Subscribes to the store; returns the cleanup that also terminates the worker. */
   attach(): () => void;
 }
@@ -110,6 +112,12 @@ export function createDiffusionClient(
     },
     deleteStored(key) {
       send({ kind: 'deleteStored', key });
+    },
+    importCheckpoints(files) {
+      const importId = ++ids;
+      store.getState().importStarted(importId, files.map((f) => f.name));
+      const base = globalThis.document?.baseURI ?? globalThis.location.href;
+      send({ kind: 'importCheckpoints', importId, files, templatesUrl: new URL('templates/', base).href, appBase: base });
     },
     stop() {
       const s = store.getState();

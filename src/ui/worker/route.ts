@@ -83,6 +83,22 @@ export function routeMessage(store: AppStore, frames: FrameBus, msg: FromWorker,
     case 'error':
       if (msg.runId === s.runId) s.runFailed(msg.message);
       return 'none';
+    case 'importRecognised':
+      if (msg.importId === s.importId) s.importRecognised(msg.files);
+      return 'none';
+    case 'importProgress':
+      if (msg.importId === s.importId) s.importProgressed({ phase: msg.phase, file: msg.file, loaded: msg.loaded, total: msg.total });
+      return 'none';
+    case 'importDone':
+      if (msg.importId !== s.importId) return 'none';
+      s.importFinished(msg.title, msg.timings);
+      // The new pack joins the picker and is loaded (the pack loader follows packId).
+      s.addImportedPack({ id: msg.name, title: msg.title, url: msg.packUrl });
+      s.setParam('packId', msg.name);
+      return 'none';
+    case 'importError':
+      if (msg.importId === s.importId) s.importFailed(msg.message);
+      return 'none';
     case 'deviceLost':
       s.addNotice('error', `${capitalize(msg.message)}. Reloading the pack on WebAssembly (CPU).`);
       if (s.runState === 'running') s.runFailed('the GPU device was lost during the run');

@@ -4,10 +4,11 @@ import { assertNever, DEFAULTS, LIMITS, type FromWorker, type FromWorkerKind, ty
 // Compile-time: both unions are exactly these variants. Adding one fails here and in every
 // exhaustive switch (worker/main.ts, ui/worker/route.ts) until it is handled.
 expectTypeOf<ToWorkerKind>().toEqualTypeOf<
-  'load' | 'storageEstimate' | 'listStored' | 'deleteStored' | 'generate' | 'setScale' | 'setPreview' | 'cancel'
+  'load' | 'storageEstimate' | 'listStored' | 'deleteStored' | 'importCheckpoints' | 'generate' | 'setScale' | 'setPreview' | 'cancel'
 >();
 expectTypeOf<FromWorkerKind>().toEqualTypeOf<
   | 'progress' | 'ready' | 'loadError' | 'loadStage' | 'needStorageEstimate' | 'storedPacks' | 'started' | 'frame' | 'gridFrame' | 'gridReadout' | 'done' | 'cancelled' | 'error' | 'deviceLost'
+  | 'importRecognised' | 'importProgress' | 'importDone' | 'importError'
 >();
 
 // Every run-scoped message carries a runId.
@@ -36,6 +37,11 @@ function describeMsg(m: FromWorker): string {
       return `run ${m.runId}`;
     case 'deviceLost':
       return 'device';
+    case 'importRecognised':
+    case 'importProgress':
+    case 'importDone':
+    case 'importError':
+      return `import ${m.importId}`;
     default:
       return assertNever(m);
   }
