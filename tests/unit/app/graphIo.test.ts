@@ -9,7 +9,7 @@ type Json = Record<string, unknown>;
 describe('GRAPH_IO', () => {
   it('spells the names of docs/pack-format.md', () => {
     expect(GRAPH_IO.names).toEqual({
-      x: 'x', timesteps: 'timesteps', y: 'y', lowRes: 'low_res', modelOutput: 'model_output', grad: 'grad', logp: 'logp', logits: 'logits',
+      x: 'x', timesteps: 'timesteps', y: 'y', lowRes: 'low_res', modelOutput: 'model_output', grad: 'grad', logp: 'logp', logits: 'logits', features: 'features',
     });
     expect(GRAPH_IO.unet.inputs(true)).toEqual(['x', 'timesteps', 'y']);
     expect(GRAPH_IO.unet.inputs(false)).toEqual(['x', 'timesteps']);
