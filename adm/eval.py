@@ -30,7 +30,8 @@ with up to --ref-per-class per class.
 
 Rows that sample the same thing (cfg w 0 and classifier scale 0) are sampled once. --samples-dir keeps each
 row's samples in <dir>/<row tag>/ and reuses a row found there with the same sampler settings, so an
-interrupted eval resumes and a new judge rescores without sampling again.
+interrupted eval resumes and a new judge rescores without sampling again; a kept row with more samples serves a
+smaller --samples-per-class that is whole sampler batches with its first samples (the same images; row firstOfKept).
 
 Writes to --out (atomically: a temp folder renamed at the end): eval.json, eval.png (the plot),
 tradeoff.png (precision and recall against the scale, IS against FD) and grids/<mode>_scale<S>.png, cfg_w<W>.png, both_scale<S>_w<W>.png (one row per class). JSON summary on stdout, progress on stderr.
@@ -225,7 +226,8 @@ def parse_args(argv=None):
                    help="replace --out even if this toolkit did not write it (its contents are deleted)")
     p.add_argument("--keep-samples", action="store_true", help="keep every sample PNG and samples.json under samples/")
     p.add_argument("--samples-dir", default=None, help="keep each row's samples in DIR/<row tag>/ and reuse rows "
-                   "found there with the same sampler settings (resume, or rescore with another judge)")
+                   "found there with the same sampler settings (resume, or rescore with another judge; a longer "
+                   "kept row serves with its first whole batches)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates per interval (default 1000)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("ADM_TORCH_THREADS", "2")))
     p.add_argument("--shard", default=None, metavar="I/N",
@@ -426,7 +428,9 @@ def run_sampler(plan: Plan, mode: str, scale: float, per_class: int, seed: int, 
 
 def kept_summary(save_dir: Path, plan: Plan, mode: str, scale: float, cfg_scale: float, n: int, seed: int,
                  batch: int) -> Optional[Dict]:
-    """The sampler summary of a complete row kept in save_dir when its settings are this row's, else None."""
+    """The sampler summary of a complete row kept in save_dir when its settings are this row's, else None. A kept row
+    with more samples also serves when n is a whole number of its batches: batch b's noise is createGaussianRng(seed, b)
+    and classes cycle by sample index, so its first n samples are what an n-sample run draws."""
     try:
         summary = json.loads((save_dir / "summary.json").read_text())
         st = summary["settings"]
@@ -437,7 +441,8 @@ def kept_summary(save_dir: Path, plan: Plan, mode: str, scale: float, cfg_scale:
                 and float(st.get("cfgScale") or 0) == (cfg_scale if mode in ("cfg", "both") else 0.0)
                 and bool(st.get("unconditional")) == (mode == "uncond") and st.get("guidanceInterval") is None
                 and st["respacing"] == plan.respacing and st["ddim"] == plan.ddim and st["seed"] == seed
-                and st["batch"] == min(batch, n) and st["numSamples"] == n
+                and st["batch"] == min(batch, n)
+                and (st["numSamples"] == n or (st["numSamples"] > n and n % st["batch"] == 0))
                 and (save_dir / "samples.json").is_file())
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -450,15 +455,17 @@ def same_samples_key(mode: str, scale: float, cfg_scale: float) -> Tuple[bool, f
     return (mode == "uncond", 0.0 if mode == "cfg" else scale, cfg_scale if mode in ("cfg", "both") else 0.0)
 
 
-def load_samples(save_dir: Path) -> Tuple[torch.Tensor, List[Dict]]:
+def load_samples(save_dir: Path, n: Optional[int] = None) -> Tuple[torch.Tensor, List[Dict]]:
+    """The first n (default all) samples of a sampler run kept in save_dir, as uint8 N x 3 x H x W, and their records."""
     with open(save_dir / "samples.json") as f:
         info = json.load(f)
+    recs = sorted(info["samples"], key=lambda s: s["index"])[:n]
     imgs = []
-    for s in info["samples"]:
+    for s in recs:
         with Image.open(save_dir / s["file"]) as im:
             imgs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
-    return x, info["samples"]
+    return x, recs
 
 
 # ---------------------------------------------------------------------------------------------- scoring
@@ -591,10 +598,13 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path, drawn: Optional[Dict[str
                 shutil.rmtree(keep_dir)  # another run's or incomplete samples
             summary = run_sampler(plan, mode, scale, args.samples_per_class, args.seed, args.batch, args.threads,
                                   save_dir, progress, cfg_scale=cfg_scale)
-        x, recs = load_samples(save_dir)
+        x, recs = load_samples(save_dir, n_row)
         target = torch.tensor([judge_index[plan.classes[s["label"]].wnid] for s in recs])
         logits, feats = judge_images(judge, x)
         row = dict(mode=mode, scale=scale, cfgScale=cfg_scale, numSamples=len(recs), tag=tag)
+        kept_n = summary.get("settings", {}).get("numSamples", len(recs))
+        if kept_n > len(recs):
+            row["firstOfKept"] = kept_n  # the first numSamples of a longer kept run
         values, ci = set_scores(logits, feats, target, real_pr, val_fit, args.bootstrap, args.seed)
         row.update(values)
         row["ci"] = ci

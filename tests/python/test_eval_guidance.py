@@ -64,6 +64,32 @@ def test_eval_tiny16_guidance_modes(tiny_setup, tmp_path, capsys, need_ort):
     assert (kept / "classifier_scale2" / "sample_00000.png").stat().st_mtime_ns != stamp[kept / "classifier_scale2" / "sample_00000.png"]
 
 
+def test_eval_scores_the_first_samples_of_a_longer_kept_row(tiny_setup, tmp_path, capsys, need_ort):
+    """A kept row with 2 batches serves a 1-batch eval with its first batch, unsampled, and scores exactly what a
+    fresh 1-batch run scores (batch b's noise depends on b alone)."""
+    data, judge = tiny_setup
+    kept, fresh = tmp_path / "kept", tmp_path / "fresh"
+    common = ["--modes", "classifier", "--batch", "10", "--bootstrap", "50"]
+
+    def run(out, per_class, samples_dir):
+        args = _eval_args(TINY16, data, judge, tmp_path / out, scales="2", extra=[*common, "--samples-dir", str(samples_dir)])
+        args[args.index("--samples-per-class") + 1] = str(per_class)
+        rc, _, stderr = _run(args, capsys)
+        assert rc == 0, stderr
+        return {r["tag"]: r for r in json.loads((tmp_path / out / "eval.json").read_text())["results"]}
+
+    run("long", 2, kept)
+    stamp = {p: p.stat().st_mtime_ns for p in kept.rglob("*.png")}
+    assert len(json.loads((kept / "classifier_scale2" / "samples.json").read_text())["samples"]) == 20
+    first = run("first", 1, kept)
+    assert {p: p.stat().st_mtime_ns for p in kept.rglob("*.png")} == stamp
+    own = run("own", 1, fresh)
+    a, b = first["classifier_scale2"], own["classifier_scale2"]
+    assert a["numSamples"] == b["numSamples"] == 10 and a["firstOfKept"] == 20 and "firstOfKept" not in b
+    for key in ("fd", "precision", "recall", "inceptionScore", "judgeAccuracy", "judgeLogp"):
+        assert a[key] == b[key], key
+
+
 def test_eval_guidance_bad_input(tiny_setup, tmp_path, capsys, need_ort):
     data, judge = tiny_setup
     no_null = tmp_path / "no-null"
