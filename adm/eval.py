@@ -13,7 +13,7 @@ onnxruntime-node) draws --samples-per-class images for every class of the pack:
   cfg         classifier-free guidance (Ho & Salimans): the U-Net on the class and on the null label in
               one batch of 2N, no classifier (one row per --cfg-scales value);
   both        classifier-free and classifier guidance together (one row per non-zero pair of
-              --scales x --both-cfg-scales, which defaults to --cfg-scales).
+              --both-scales x --both-cfg-scales, which default to --scales and --cfg-scales).
 Every row uses the same seed, so the runs start from the same noise. Each row records msPerImage, the
 sampler's time per image (CFG doubles the U-Net batch, classifier guidance adds the gradient graph):
 compare modes at equal cost with it.
@@ -204,6 +204,8 @@ def parse_args(argv=None):
     p.add_argument("--scales", default="0,1,2,4,8", help="classifier scales, comma list (default 0,1,2,4,8)")
     p.add_argument("--cfg-scales", default="0,1,3,5",
                    help="classifier-free scales w for --modes cfg and both, comma list (default 0,1,3,5)")
+    p.add_argument("--both-scales", default=None,
+                   help="classifier scales s of the --modes both rows (default: --scales)")
     p.add_argument("--both-cfg-scales", default=None,
                    help="classifier-free scales w of the --modes both rows (default: --cfg-scales)")
     p.add_argument("--modes", default=None, help="comma list of cond, uncond, classifier, cfg, both "
@@ -268,19 +270,22 @@ class Plan:
     # (mode, classifier scale, cfg scale) per row, in order
     runs: List[Tuple[str, float, float]] = field(default_factory=list)
     both_cfg_scales: Optional[List[float]] = None
+    both_scales: Optional[List[float]] = None
 
 
 def run_list(modes: Sequence[str], scales: Sequence[float], cfg_scales: Sequence[float],
-             both_cfg_scales: Optional[Sequence[float]] = None) -> List[Tuple[str, float, float]]:
+             both_cfg_scales: Optional[Sequence[float]] = None,
+             both_scales: Optional[Sequence[float]] = None) -> List[Tuple[str, float, float]]:
     """The rows of an eval: classifier modes per scale, cfg per cfg scale, both per non-zero (scale, cfg scale) with
-    the cfg scale from both_cfg_scales (default cfg_scales)."""
+    the scales from both_scales and both_cfg_scales (default scales and cfg_scales)."""
     runs: List[Tuple[str, float, float]] = []
     for md in modes:
         if md == "cfg":
             runs += [(md, 0.0, w) for w in cfg_scales]
         elif md == "both":
             both_w = cfg_scales if both_cfg_scales is None else both_cfg_scales
-            runs += [(md, s, w) for s in scales for w in both_w if s != 0 and w != 0]
+            both_s = scales if both_scales is None else both_scales
+            runs += [(md, s, w) for s in both_s for w in both_w if s != 0 and w != 0]
         else:
             runs += [(md, s, 0.0) for s in scales]
     return runs
@@ -296,6 +301,7 @@ def plan_eval(args) -> Plan:
     scales = parse_scales(args.scales)
     cfg_scales = parse_scales(args.cfg_scales, "--cfg-scales")
     both_cfg_scales = parse_scales(args.both_cfg_scales, "--both-cfg-scales") if args.both_cfg_scales else None
+    both_scales = parse_scales(args.both_scales, "--both-scales") if args.both_scales else None
     can_uncond = (not m["classCond"]) or m.get("unconditionalLabel") is not None
     if args.unconditional and args.modes:
         raise EvalError("give --unconditional or --modes, not both")
@@ -321,9 +327,10 @@ def plan_eval(args) -> Plan:
                         "(--modes cfg, both)")
     if any(md in CLASSIFIER_MODES for md in modes) and any(s != 0 for s in scales) and "classifierGrad" not in m:
         raise EvalError(f"pack {m['name']} has no classifier gradient graph: it cannot be guided (use --scales 0)")
-    runs = run_list(modes, scales, cfg_scales, both_cfg_scales)
+    runs = run_list(modes, scales, cfg_scales, both_cfg_scales, both_scales)
     if "both" in modes and not any(r[0] == "both" for r in runs):
-        raise EvalError("--modes both needs a non-zero value in --scales and in --cfg-scales (--both-cfg-scales)")
+        raise EvalError("--modes both needs a non-zero value in --scales (--both-scales) and in --cfg-scales "
+                        "(--both-cfg-scales)")
     respacing = args.respacing or m["sampling"]["timestepRespacing"]
     steps = respacing_steps(respacing, m["diffusion"]["diffusionSteps"])
     ddim = m["sampling"]["useDdim"] if args.ddim is None else args.ddim
@@ -356,7 +363,7 @@ def plan_eval(args) -> Plan:
         raise EvalError(f"--out {e}") from None
     judge_path = Path(args.judge) if args.judge else REPO / DEFAULT_JUDGE_PATH
     return Plan(pack_dir, m, classes, tsv, scales, modes, respacing, steps, ddim, out, judge_path, cfg_scales, runs,
-                both_cfg_scales)
+                both_cfg_scales, both_scales)
 
 
 # ---------------------------------------------------------------------------------------------- sampling
@@ -564,7 +571,7 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path, drawn: Optional[Dict[str
         reference[key] = dict(images=len(tr.labels), perClass=per, **values, ci=ci)
 
     # samples: one sampler run per row (mode, classifier scale, cfg scale)
-    runs = plan.runs or run_list(plan.modes, plan.scales, plan.cfg_scales, plan.both_cfg_scales)
+    runs = plan.runs or run_list(plan.modes, plan.scales, plan.cfg_scales, plan.both_cfg_scales, plan.both_scales)
     per_run = math.ceil(n_set / min(args.batch, n_set)) * plan.steps
     bar = Progress("eval", total_steps=len(runs) * per_run)
     t_sampling = time.time()
@@ -642,7 +649,7 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path, drawn: Optional[Dict[str
         judge=dict(path=shown_path(plan.judge_path), imageSize=size, featureDim=judge.cfg.feature_dim,
                    params=sum(p.numel() for p in judge.parameters()), classes=len(judge_wnids),
                    trainedValAccuracy=judge_info.get("val_accuracy"), resized=size != m["imageSize"]),
-        settings=dict(scales=plan.scales, cfgScales=plan.cfg_scales, bothCfgScales=plan.both_cfg_scales, modes=plan.modes, samplesPerClass=args.samples_per_class,
+        settings=dict(scales=plan.scales, cfgScales=plan.cfg_scales, bothCfgScales=plan.both_cfg_scales, bothScales=plan.both_scales, modes=plan.modes, samplesPerClass=args.samples_per_class,
                       respacing=plan.respacing, steps=plan.steps, ddim=plan.ddim, seed=args.seed, batch=args.batch,
                       threads=args.threads, unconditionalLabel=m.get("unconditionalLabel")),
         reference=reference, results=results, plot="eval.png", tradeoffPlot="tradeoff.png", metrics=METRICS_NOTE,

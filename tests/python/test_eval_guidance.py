@@ -122,6 +122,8 @@ def test_rows_and_sampler_flags():
     assert sampler_guidance_args("both", 1.5, 3.0) == ["--mode", "both", "--scale", "1.5", "--cfg-scale", "3.0"]
     assert row_tag("cond", 2.0, 0.0) == "cond_scale2" and row_tag("cfg", 0.0, 1.5) == "cfg_w1.5"
     assert run_list(["both"], [0.0, 2.0, 4.0], [0.0, 1.0], both_cfg_scales=[3.0]) == [("both", 2.0, 3.0), ("both", 4.0, 3.0)]
+    assert run_list(["classifier", "both"], [0.0, 4.0, 8.0], [3.0], both_scales=[4.0]) == [
+        ("classifier", 0.0, 0.0), ("classifier", 4.0, 0.0), ("classifier", 8.0, 0.0), ("both", 4.0, 3.0)]
     # rows that sample the same images: cfg w 0 = classifier (cond) s 0; never across the U-Net's label
     assert same_samples_key("cfg", 0.0, 0.0) == same_samples_key("classifier", 0.0, 0.0) == same_samples_key("cond", 0.0, 0.0)
     assert same_samples_key("both", 0.0, 3.0) == same_samples_key("cfg", 0.0, 3.0)
