@@ -92,6 +92,9 @@ function* fields(b: Uint8Array, start: number, end: number): Generator<Field> {
 }
 
 const utf8 = new TextDecoder();
+/** Text of b[s, e): decoded from a copy, since browsers' TextDecoder refuses views of shared memory (a cross-origin
+ *  isolated load hands the model file over in a SharedArrayBuffer). */
+const text = (b: Uint8Array, s: number, e: number): string => utf8.decode(b.slice(s, e));
 
 /** One external-data reference: the tensor that has it and the location it names. */
 export interface ExternalRef {
@@ -104,7 +107,7 @@ function tensor(b: Uint8Array, s: number, e: number, out: ExternalRef[]): void {
   let external = false;
   const locations: string[] = [];
   for (const f of fields(b, s, e)) {
-    if (f.no === TENSOR.name && f.wire === 2) name = utf8.decode(b.subarray(f.start, f.end));
+    if (f.no === TENSOR.name && f.wire === 2) name = text(b, f.start, f.end);
     else if (f.no === TENSOR.dataLocation && f.wire === 0) external ||= f.value === TENSOR_EXTERNAL;
     else if (f.no === TENSOR.externalData && f.wire === 2) {
       external = true;
@@ -112,8 +115,8 @@ function tensor(b: Uint8Array, s: number, e: number, out: ExternalRef[]): void {
       let value = '';
       for (const kv of fields(b, f.start, f.end)) {
         if (kv.wire !== 2) continue;
-        if (kv.no === 1) key = utf8.decode(b.subarray(kv.start, kv.end));
-        else if (kv.no === 2) value = utf8.decode(b.subarray(kv.start, kv.end));
+        if (kv.no === 1) key = text(b, kv.start, kv.end);
+        else if (kv.no === 2) value = text(b, kv.start, kv.end);
       }
       if (key === 'location') locations.push(value);
     }
