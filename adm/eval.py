@@ -13,7 +13,7 @@ onnxruntime-node) draws --samples-per-class images for every class of the pack:
   cfg         classifier-free guidance (Ho & Salimans): the U-Net on the class and on the null label in
               one batch of 2N, no classifier (one row per --cfg-scales value);
   both        classifier-free and classifier guidance together (one row per non-zero pair of
-              --scales x --both-cfg-scales, which defaults to --cfg-scales).
+              --both-scales x --both-cfg-scales, which default to --scales and --cfg-scales).
 Every row uses the same seed, so the runs start from the same noise. Each row records msPerImage, the
 sampler's time per image (CFG doubles the U-Net batch, classifier guidance adds the gradient graph):
 compare modes at equal cost with it.
@@ -30,7 +30,8 @@ with up to --ref-per-class per class.
 
 Rows that sample the same thing (cfg w 0 and classifier scale 0) are sampled once. --samples-dir keeps each
 row's samples in <dir>/<row tag>/ and reuses a row found there with the same sampler settings, so an
-interrupted eval resumes and a new judge rescores without sampling again.
+interrupted eval resumes and a new judge rescores without sampling again; a kept row with more samples serves a
+smaller --samples-per-class that is whole sampler batches with its first samples (the same images; row firstOfKept).
 
 Writes to --out (atomically: a temp folder renamed at the end): eval.json, eval.png (the plot),
 tradeoff.png (precision and recall against the scale, IS against FD) and grids/<mode>_scale<S>.png, cfg_w<W>.png, both_scale<S>_w<W>.png (one row per class). JSON summary on stdout, progress on stderr.
@@ -203,6 +204,8 @@ def parse_args(argv=None):
     p.add_argument("--scales", default="0,1,2,4,8", help="classifier scales, comma list (default 0,1,2,4,8)")
     p.add_argument("--cfg-scales", default="0,1,3,5",
                    help="classifier-free scales w for --modes cfg and both, comma list (default 0,1,3,5)")
+    p.add_argument("--both-scales", default=None,
+                   help="classifier scales s of the --modes both rows (default: --scales)")
     p.add_argument("--both-cfg-scales", default=None,
                    help="classifier-free scales w of the --modes both rows (default: --cfg-scales)")
     p.add_argument("--modes", default=None, help="comma list of cond, uncond, classifier, cfg, both "
@@ -225,7 +228,8 @@ def parse_args(argv=None):
                    help="replace --out even if this toolkit did not write it (its contents are deleted)")
     p.add_argument("--keep-samples", action="store_true", help="keep every sample PNG and samples.json under samples/")
     p.add_argument("--samples-dir", default=None, help="keep each row's samples in DIR/<row tag>/ and reuse rows "
-                   "found there with the same sampler settings (resume, or rescore with another judge)")
+                   "found there with the same sampler settings (resume, or rescore with another judge; a longer "
+                   "kept row serves with its first whole batches)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates per interval (default 1000)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("ADM_TORCH_THREADS", "2")))
     p.add_argument("--shard", default=None, metavar="I/N",
@@ -266,19 +270,22 @@ class Plan:
     # (mode, classifier scale, cfg scale) per row, in order
     runs: List[Tuple[str, float, float]] = field(default_factory=list)
     both_cfg_scales: Optional[List[float]] = None
+    both_scales: Optional[List[float]] = None
 
 
 def run_list(modes: Sequence[str], scales: Sequence[float], cfg_scales: Sequence[float],
-             both_cfg_scales: Optional[Sequence[float]] = None) -> List[Tuple[str, float, float]]:
+             both_cfg_scales: Optional[Sequence[float]] = None,
+             both_scales: Optional[Sequence[float]] = None) -> List[Tuple[str, float, float]]:
     """The rows of an eval: classifier modes per scale, cfg per cfg scale, both per non-zero (scale, cfg scale) with
-    the cfg scale from both_cfg_scales (default cfg_scales)."""
+    the scales from both_scales and both_cfg_scales (default scales and cfg_scales)."""
     runs: List[Tuple[str, float, float]] = []
     for md in modes:
         if md == "cfg":
             runs += [(md, 0.0, w) for w in cfg_scales]
         elif md == "both":
             both_w = cfg_scales if both_cfg_scales is None else both_cfg_scales
-            runs += [(md, s, w) for s in scales for w in both_w if s != 0 and w != 0]
+            both_s = scales if both_scales is None else both_scales
+            runs += [(md, s, w) for s in both_s for w in both_w if s != 0 and w != 0]
         else:
             runs += [(md, s, 0.0) for s in scales]
     return runs
@@ -294,6 +301,7 @@ def plan_eval(args) -> Plan:
     scales = parse_scales(args.scales)
     cfg_scales = parse_scales(args.cfg_scales, "--cfg-scales")
     both_cfg_scales = parse_scales(args.both_cfg_scales, "--both-cfg-scales") if args.both_cfg_scales else None
+    both_scales = parse_scales(args.both_scales, "--both-scales") if args.both_scales else None
     can_uncond = (not m["classCond"]) or m.get("unconditionalLabel") is not None
     if args.unconditional and args.modes:
         raise EvalError("give --unconditional or --modes, not both")
@@ -319,9 +327,10 @@ def plan_eval(args) -> Plan:
                         "(--modes cfg, both)")
     if any(md in CLASSIFIER_MODES for md in modes) and any(s != 0 for s in scales) and "classifierGrad" not in m:
         raise EvalError(f"pack {m['name']} has no classifier gradient graph: it cannot be guided (use --scales 0)")
-    runs = run_list(modes, scales, cfg_scales, both_cfg_scales)
+    runs = run_list(modes, scales, cfg_scales, both_cfg_scales, both_scales)
     if "both" in modes and not any(r[0] == "both" for r in runs):
-        raise EvalError("--modes both needs a non-zero value in --scales and in --cfg-scales (--both-cfg-scales)")
+        raise EvalError("--modes both needs a non-zero value in --scales (--both-scales) and in --cfg-scales "
+                        "(--both-cfg-scales)")
     respacing = args.respacing or m["sampling"]["timestepRespacing"]
     steps = respacing_steps(respacing, m["diffusion"]["diffusionSteps"])
     ddim = m["sampling"]["useDdim"] if args.ddim is None else args.ddim
@@ -354,7 +363,7 @@ def plan_eval(args) -> Plan:
         raise EvalError(f"--out {e}") from None
     judge_path = Path(args.judge) if args.judge else REPO / DEFAULT_JUDGE_PATH
     return Plan(pack_dir, m, classes, tsv, scales, modes, respacing, steps, ddim, out, judge_path, cfg_scales, runs,
-                both_cfg_scales)
+                both_cfg_scales, both_scales)
 
 
 # ---------------------------------------------------------------------------------------------- sampling
@@ -426,7 +435,9 @@ def run_sampler(plan: Plan, mode: str, scale: float, per_class: int, seed: int, 
 
 def kept_summary(save_dir: Path, plan: Plan, mode: str, scale: float, cfg_scale: float, n: int, seed: int,
                  batch: int) -> Optional[Dict]:
-    """The sampler summary of a complete row kept in save_dir when its settings are this row's, else None."""
+    """The sampler summary of a complete row kept in save_dir when its settings are this row's, else None. A kept row
+    with more samples also serves when n is a whole number of its batches: batch b's noise is createGaussianRng(seed, b)
+    and classes cycle by sample index, so its first n samples are what an n-sample run draws."""
     try:
         summary = json.loads((save_dir / "summary.json").read_text())
         st = summary["settings"]
@@ -437,7 +448,8 @@ def kept_summary(save_dir: Path, plan: Plan, mode: str, scale: float, cfg_scale:
                 and float(st.get("cfgScale") or 0) == (cfg_scale if mode in ("cfg", "both") else 0.0)
                 and bool(st.get("unconditional")) == (mode == "uncond") and st.get("guidanceInterval") is None
                 and st["respacing"] == plan.respacing and st["ddim"] == plan.ddim and st["seed"] == seed
-                and st["batch"] == min(batch, n) and st["numSamples"] == n
+                and st["batch"] == min(batch, n)
+                and (st["numSamples"] == n or (st["numSamples"] > n and n % st["batch"] == 0))
                 and (save_dir / "samples.json").is_file())
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -450,15 +462,17 @@ def same_samples_key(mode: str, scale: float, cfg_scale: float) -> Tuple[bool, f
     return (mode == "uncond", 0.0 if mode == "cfg" else scale, cfg_scale if mode in ("cfg", "both") else 0.0)
 
 
-def load_samples(save_dir: Path) -> Tuple[torch.Tensor, List[Dict]]:
+def load_samples(save_dir: Path, n: Optional[int] = None) -> Tuple[torch.Tensor, List[Dict]]:
+    """The first n (default all) samples of a sampler run kept in save_dir, as uint8 N x 3 x H x W, and their records."""
     with open(save_dir / "samples.json") as f:
         info = json.load(f)
+    recs = sorted(info["samples"], key=lambda s: s["index"])[:n]
     imgs = []
-    for s in info["samples"]:
+    for s in recs:
         with Image.open(save_dir / s["file"]) as im:
             imgs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
-    return x, info["samples"]
+    return x, recs
 
 
 # ---------------------------------------------------------------------------------------------- scoring
@@ -557,7 +571,7 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path, drawn: Optional[Dict[str
         reference[key] = dict(images=len(tr.labels), perClass=per, **values, ci=ci)
 
     # samples: one sampler run per row (mode, classifier scale, cfg scale)
-    runs = plan.runs or run_list(plan.modes, plan.scales, plan.cfg_scales, plan.both_cfg_scales)
+    runs = plan.runs or run_list(plan.modes, plan.scales, plan.cfg_scales, plan.both_cfg_scales, plan.both_scales)
     per_run = math.ceil(n_set / min(args.batch, n_set)) * plan.steps
     bar = Progress("eval", total_steps=len(runs) * per_run)
     t_sampling = time.time()
@@ -591,10 +605,13 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path, drawn: Optional[Dict[str
                 shutil.rmtree(keep_dir)  # another run's or incomplete samples
             summary = run_sampler(plan, mode, scale, args.samples_per_class, args.seed, args.batch, args.threads,
                                   save_dir, progress, cfg_scale=cfg_scale)
-        x, recs = load_samples(save_dir)
+        x, recs = load_samples(save_dir, n_row)
         target = torch.tensor([judge_index[plan.classes[s["label"]].wnid] for s in recs])
         logits, feats = judge_images(judge, x)
         row = dict(mode=mode, scale=scale, cfgScale=cfg_scale, numSamples=len(recs), tag=tag)
+        kept_n = summary.get("settings", {}).get("numSamples", len(recs))
+        if kept_n > len(recs):
+            row["firstOfKept"] = kept_n  # the first numSamples of a longer kept run
         values, ci = set_scores(logits, feats, target, real_pr, val_fit, args.bootstrap, args.seed)
         row.update(values)
         row["ci"] = ci
@@ -632,7 +649,7 @@ def evaluate(args, plan: Plan, judge_bundle, tmp: Path, drawn: Optional[Dict[str
         judge=dict(path=shown_path(plan.judge_path), imageSize=size, featureDim=judge.cfg.feature_dim,
                    params=sum(p.numel() for p in judge.parameters()), classes=len(judge_wnids),
                    trainedValAccuracy=judge_info.get("val_accuracy"), resized=size != m["imageSize"]),
-        settings=dict(scales=plan.scales, cfgScales=plan.cfg_scales, bothCfgScales=plan.both_cfg_scales, modes=plan.modes, samplesPerClass=args.samples_per_class,
+        settings=dict(scales=plan.scales, cfgScales=plan.cfg_scales, bothCfgScales=plan.both_cfg_scales, bothScales=plan.both_scales, modes=plan.modes, samplesPerClass=args.samples_per_class,
                       respacing=plan.respacing, steps=plan.steps, ddim=plan.ddim, seed=args.seed, batch=args.batch,
                       threads=args.threads, unconditionalLabel=m.get("unconditionalLabel")),
         reference=reference, results=results, plot="eval.png", tradeoffPlot="tradeoff.png", metrics=METRICS_NOTE,

@@ -64,6 +64,32 @@ def test_eval_tiny16_guidance_modes(tiny_setup, tmp_path, capsys, need_ort):
     assert (kept / "classifier_scale2" / "sample_00000.png").stat().st_mtime_ns != stamp[kept / "classifier_scale2" / "sample_00000.png"]
 
 
+def test_eval_scores_the_first_samples_of_a_longer_kept_row(tiny_setup, tmp_path, capsys, need_ort):
+    """A kept row with 2 batches serves a 1-batch eval with its first batch, unsampled, and scores exactly what a
+    fresh 1-batch run scores (batch b's noise depends on b alone)."""
+    data, judge = tiny_setup
+    kept, fresh = tmp_path / "kept", tmp_path / "fresh"
+    common = ["--modes", "classifier", "--batch", "10", "--bootstrap", "50"]
+
+    def run(out, per_class, samples_dir):
+        args = _eval_args(TINY16, data, judge, tmp_path / out, scales="2", extra=[*common, "--samples-dir", str(samples_dir)])
+        args[args.index("--samples-per-class") + 1] = str(per_class)
+        rc, _, stderr = _run(args, capsys)
+        assert rc == 0, stderr
+        return {r["tag"]: r for r in json.loads((tmp_path / out / "eval.json").read_text())["results"]}
+
+    run("long", 2, kept)
+    stamp = {p: p.stat().st_mtime_ns for p in kept.rglob("*.png")}
+    assert len(json.loads((kept / "classifier_scale2" / "samples.json").read_text())["samples"]) == 20
+    first = run("first", 1, kept)
+    assert {p: p.stat().st_mtime_ns for p in kept.rglob("*.png")} == stamp
+    own = run("own", 1, fresh)
+    a, b = first["classifier_scale2"], own["classifier_scale2"]
+    assert a["numSamples"] == b["numSamples"] == 10 and a["firstOfKept"] == 20 and "firstOfKept" not in b
+    for key in ("fd", "precision", "recall", "inceptionScore", "judgeAccuracy", "judgeLogp"):
+        assert a[key] == b[key], key
+
+
 def test_eval_guidance_bad_input(tiny_setup, tmp_path, capsys, need_ort):
     data, judge = tiny_setup
     no_null = tmp_path / "no-null"
@@ -96,6 +122,8 @@ def test_rows_and_sampler_flags():
     assert sampler_guidance_args("both", 1.5, 3.0) == ["--mode", "both", "--scale", "1.5", "--cfg-scale", "3.0"]
     assert row_tag("cond", 2.0, 0.0) == "cond_scale2" and row_tag("cfg", 0.0, 1.5) == "cfg_w1.5"
     assert run_list(["both"], [0.0, 2.0, 4.0], [0.0, 1.0], both_cfg_scales=[3.0]) == [("both", 2.0, 3.0), ("both", 4.0, 3.0)]
+    assert run_list(["classifier", "both"], [0.0, 4.0, 8.0], [3.0], both_scales=[4.0]) == [
+        ("classifier", 0.0, 0.0), ("classifier", 4.0, 0.0), ("classifier", 8.0, 0.0), ("both", 4.0, 3.0)]
     # rows that sample the same images: cfg w 0 = classifier (cond) s 0; never across the U-Net's label
     assert same_samples_key("cfg", 0.0, 0.0) == same_samples_key("classifier", 0.0, 0.0) == same_samples_key("cond", 0.0, 0.0)
     assert same_samples_key("both", 0.0, 3.0) == same_samples_key("cfg", 0.0, 3.0)
