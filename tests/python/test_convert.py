@@ -61,7 +61,7 @@ def test_round_trip(ckpts, tmp_path, capsys):
     assert m["sampling"] == {"classifierScale": 1.0, "timestepRespacing": "250", "useDdim": False}
     assert m["unet"]["inputs"] == ["x", "timesteps", "y"] and m["unet"]["dtype"] == "float32"
     assert m["unetFp16"]["dtype"] == "float16"
-    assert m["classifierGrad"]["outputs"] == ["grad", "logp", "logits"]
+    assert m["classifierGrad"]["outputs"] == ["grad", "logp", "logits", "features"]
     assert sha256_file(ckpts["unet_pt"]) in m["source"]
     assert not list(tmp_path.glob(".pack.*")), "temporary folders left behind"
     if not ort_available():
