@@ -213,6 +213,27 @@ export interface EpInfo {
   gpuResidentIo?: boolean;
 }
 
+/** Read-outs of a grid run's final samples (message 'gridReadout'; the UI store keeps them as they are). */
+export interface GridReadout {
+  /** Per group: mean pairwise pixel L2 (RMS over the values in [-1, 1]) of the final samples. */
+  pixelL2: number[];
+  /**
+   * Per group: mean pairwise L2 distance of the guidance classifier's softmax vectors of the final
+   * samples (at t = 0); null when the pack has no classifier.
+   */
+  classifierL2: number[] | null;
+  /** Per cell: the classifier's log p(y | x_0) of the final sample (t = 0); null without a classifier. */
+  logp: number[] | null;
+  /**
+   * Trade-off view: per group, precision and recall of the final samples' classifier features
+   * (t = 0) against the pack's reference features of the class (k = 3); null, with `prNote`
+   * saying why, where they cannot be measured. Absent in the other views.
+   */
+  precision?: number[] | null;
+  recall?: number[] | null;
+  prNote?: string | null;
+}
+
 export type FromWorker =
   | {
       kind: 'progress';
@@ -300,27 +321,7 @@ export type FromWorker =
        */
       groupLogp?: number[] | null;
     }
-  | {
-      kind: 'gridReadout';
-      runId: number;
-      /** Per group: mean pairwise pixel L2 (RMS over the values in [-1, 1]) of the final samples. */
-      pixelL2: number[];
-      /**
-       * Per group: mean pairwise L2 distance of the guidance classifier's softmax vectors of the final
-       * samples (at t = 0); null when the pack has no classifier.
-       */
-      classifierL2: number[] | null;
-      /** Per cell: the classifier's log p(y | x_0) of the final sample (t = 0); null without a classifier. */
-      logp: number[] | null;
-      /**
-       * Trade-off view: per group, precision and recall of the final samples' classifier features
-       * (t = 0) against the pack's reference features of the class (k = 3); null, with `prNote`
-       * saying why, where they cannot be measured. Absent in the other views.
-       */
-      precision?: number[] | null;
-      recall?: number[] | null;
-      prNote?: string | null;
-    }
+  | ({ kind: 'gridReadout'; runId: number } & GridReadout)
   | { kind: 'done'; runId: number; ms: number }
   /** `step`: base-model steps done; `stage` 'upsample': stopped during the upsampler (after `upsampleStep` of its steps). */
   | { kind: 'cancelled'; runId: number; step: number; stage?: RunStage; upsampleStep?: number }

@@ -3,21 +3,12 @@
 import type { StateCreator } from 'zustand';
 import type { GridLayout } from '../gridRequest';
 import type { AppState } from './store';
+import type { GridReadout } from '../../shared/protocol';
 
 export type GridViewName = 'sweep' | 'diversity' | 'tradeoff';
 
 /** Of the final samples (the worker's gridReadout). */
-export interface GridReadout {
-  /** Per group: pixel L2 (RMS) and the classifier's softmax L2 (null: no classifier). */
-  pixelL2: number[];
-  classifierL2: number[] | null;
-  /** Per cell: the classifier's log p(y | x_0) (null: no classifier). */
-  logp: number[] | null;
-  /** Trade-off view: per group, precision and recall against the pack's reference features, or why not. */
-  precision?: number[] | null;
-  recall?: number[] | null;
-  prNote?: string | null;
-}
+export type { GridReadout };
 
 export interface GridRunInfo {
   runId: number;
