@@ -121,7 +121,8 @@ def foreign_reason(folder: Path) -> Optional[str]:
             return f"its manifest.json is not a valid pack manifest and it has no {MARKER_NAME} marker"
         graphs = [m[k] for k in ("unet", "unetFp16", "classifierGrad", "upsampler") if k in m]
         listed = {"manifest.json", MARKER_NAME} | {g["file"] for g in graphs} | \
-                 {e["file"] for g in graphs for e in g.get("externalData") or []}
+                 {e["file"] for g in graphs for e in g.get("externalData") or []} | \
+                 ({m["referenceFeatures"]["file"]} if "referenceFeatures" in m else set())
         extra = _unexpected(folder, listed)
         return f"it holds entries its manifest does not list ({extra})" if extra else None
     if _regular(folder / "eval.json"):
