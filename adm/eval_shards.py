@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from .dist import Dist, shard_bounds
-from .eval import EvalError, Plan, row_tag, run_sampler
+from .eval import EvalError, Plan, row_tag, run_sampler, same_samples_key
 from .progress import Progress
 
 SHARD_FILE = "shard.json"
@@ -33,10 +33,22 @@ def row_batches(plan: Plan, args) -> int:
     return -(-n // min(args.batch, n))
 
 
+def sampled_runs(plan: Plan) -> List[Tuple[str, float, float]]:
+    """The rows that are sampled: the first of each group that samples the same images (adm.eval.same_samples_key;
+    the eval scores the others from that row's samples, so no part draws them)."""
+    seen, out = set(), []
+    for run in plan.runs:
+        key = same_samples_key(*run)
+        if key not in seen:
+            seen.add(key)
+            out.append(run)
+    return out
+
+
 def part_ranges(plan: Plan, args, index: int, count: int) -> Dict[int, Tuple[int, int]]:
-    """Row index -> [from, to) batches of part `index` of `count`."""
+    """Index in sampled_runs -> [from, to) batches of part `index` of `count`."""
     nb = row_batches(plan, args)
-    lo, hi = shard_bounds(len(plan.runs) * nb, index, count)
+    lo, hi = shard_bounds(len(sampled_runs(plan)) * nb, index, count)
     out: Dict[int, Tuple[int, int]] = {}
     for u in range(lo, hi):
         r, b = divmod(u, nb)
@@ -59,7 +71,7 @@ def draw_part(plan: Plan, args, ranges: Dict[int, Tuple[int, int]], dest: Path) 
     bar = Progress("eval shard", total_steps=max(total, 1))
     done, rows = 0, {}
     for r, (lo, hi) in sorted(ranges.items()):
-        mode, scale, cfg_scale = plan.runs[r]
+        mode, scale, cfg_scale = sampled_runs(plan)[r]
         tag = row_tag(mode, scale, cfg_scale)
 
         def progress(step, _total, base=done):
@@ -90,7 +102,7 @@ def merge_rows(parts: List[Tuple[Path, Dict]], plan: Plan, args, tmp: Path) -> D
                     raise EvalError(f"--merge: batch {b} of row {tag} is in both {seen[(tag, b)]} and {folder}")
                 seen[(tag, b)] = folder
             per_row.setdefault(tag, []).append((folder, row))
-    tags = [row_tag(*r) for r in plan.runs]
+    tags = [row_tag(*r) for r in sampled_runs(plan)]
     missing = [f"{tag} batch {b}" for tag in tags for b in range(nb) if (tag, b) not in seen]
     if missing:
         raise EvalError(f"--merge: the shards lack {len(missing)} of {len(tags) * nb} sampler batches "

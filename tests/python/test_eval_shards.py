@@ -78,3 +78,19 @@ def test_torchrun_ranks_give_the_one_process_report(tiny_setup, one_process, tmp
     assert p.returncode == 0, p.stderr[-3000:]
     assert len([ln for ln in p.stdout.splitlines() if ln.startswith("{")]) == 1  # rank 0 alone reports
     assert _report(out) == _report(one_process)
+
+
+def test_rows_that_sample_the_same_images_are_drawn_by_no_part():
+    """cfg w 0 samples what classifier s 0 samples (the eval scores it from that row): the parts split only the
+    rows that are sampled, and together cover each of their batches once."""
+    from types import SimpleNamespace
+
+    from adm.eval_shards import part_ranges, sampled_runs
+
+    plan = SimpleNamespace(runs=[("classifier", 0.0, 0.0), ("classifier", 2.0, 0.0), ("cfg", 0.0, 0.0),
+                                 ("cfg", 0.0, 3.0)], classes=[None] * 2)
+    args = SimpleNamespace(samples_per_class=4, batch=4)  # 2 batches per row
+    assert sampled_runs(plan) == [plan.runs[0], plan.runs[1], plan.runs[3]]
+    units = sorted((r, b) for i in range(4) for r, (lo, hi) in part_ranges(plan, args, i, 4).items()
+                   for b in range(lo, hi))
+    assert units == [(r, b) for r in range(3) for b in range(2)]
