@@ -54,7 +54,7 @@ const canvasBytes = (page: import('@playwright/test').Page) =>
     return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
   });
 
-// WebGPU here keeps inputs and outputs in GPU buffers (src/worker/graphIo.ts): the U-Net and the
+// WebGPU here keeps inputs and outputs in GPU buffers (src/worker/runtime/graphIo.ts): the U-Net and the
 // gradient graph bind one upload of x_t and are read back after both ran.
 test('tiny pack: WebGPU paints the picture wasm paints (same seed and steps, within float rounding)', async ({ page }) => {
   const q = 'pack=tiny16&steps=5&seed=3&sampler=ddim&scale=1&mode=classifier';

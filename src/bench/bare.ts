@@ -5,7 +5,7 @@ import type { BareReply, BareResult } from '../shared/benchProtocol';
 
 function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number, unetRows = 1, gradRows = 1): Promise<BareResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('../worker/benchBare.ts', import.meta.url), { type: 'module' });
+    const worker = new Worker(new URL('../worker/runtime/benchBare.ts', import.meta.url), { type: 'module' });
     worker.onmessage = (e: MessageEvent<BareReply>) => {
       worker.terminate();
       if (e.data.ok) resolve(e.data.result);

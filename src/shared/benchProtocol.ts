@@ -1,4 +1,4 @@
-// Messages between the bench page (src/bench/bare.ts) and its worker (src/worker/benchBare.ts).
+// Messages between the bench page (src/bench/bare.ts) and its worker (src/worker/runtime/benchBare.ts).
 export interface BareRequest {
   pack: string;
   ep: 'wasm' | 'webgpu';

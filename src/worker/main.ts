@@ -1,17 +1,17 @@
 // Worker entry: routes protocol messages to the pack loader and the runner. The only
 // onnxruntime-web importer chain is main.ts -> packLoad.ts -> sessions.ts.
 import { assertNever, type FromWorker, type StorageEstimateInfo, type ToWorker } from '../shared/protocol';
-import { errorText } from './download';
-import { runImport } from './importJob';
-import type { GpuDeviceLike } from './gpu';
-import { openOpfsRoot } from './opfs';
-import { CACHE_NAME, openPackCache } from './packFiles';
+import { errorText } from './storage/download';
+import { runImport } from './import/importJob';
+import type { GpuDeviceLike } from './runtime/gpu';
+import { openOpfsRoot } from './storage/opfs';
+import { CACHE_NAME, openPackCache } from './storage/packFiles';
 import { loadPack, type LoadedPack, type LoadRequest, type LoadStorage } from './packLoad';
-import { PackStore } from './packStore';
-import { createRunner } from './runner';
-import { createSerialQueue } from './serialQueue';
-import { wasmThreadCount } from './ortRuntime';
-import { ortGpuDevice } from './sessions';
+import { PackStore } from './storage/packStore';
+import { createRunner } from './run/runner';
+import { createSerialQueue } from './runtime/serialQueue';
+import { wasmThreadCount } from './runtime/ortRuntime';
+import { ortGpuDevice } from './runtime/sessions';
 
 declare const self: DedicatedWorkerGlobalScope;
 

@@ -4,19 +4,19 @@
 import { canUseCfg, modeUses, parseManifest, type GraphFile, type PackManifest } from '../shared/manifest';
 import type { EpChoice, EpInfo, FromWorker, LoadTimings, StorageEstimateInfo } from '../shared/protocol';
 import { formatBytes } from '../shared/bytes';
-import { decideEp, probeAdapter } from './capabilities';
-import { gpuOf } from './gpu';
-import { chooseGraphs, graphParts } from './graphChoice';
-import { isImportedPackUrl } from './importPack';
-import { loadManifestOrStored, type LoadedManifest } from './manifestLoader';
-import { loadGraphBytes, startGraphFromStore, warmHashing, type CacheLike, type LoadClock } from './packFiles';
-import type { PackStore } from './packStore';
-import { checkPackUrl } from './packUrl';
-import { checkRoom } from './quota';
-import { RateMeter } from './rate';
-import { createModelSessions, createUpsamplerSession, startRuntime, type GraphBytes, type ModelSessions, type UpsamplerSession } from './sessions';
-import type { SerialQueue } from './serialQueue';
-import { referenceFromBytes, type ReferenceFeatureSet } from './tradeoff';
+import { decideEp, probeAdapter } from './runtime/capabilities';
+import { gpuOf } from './runtime/gpu';
+import { chooseGraphs, graphParts } from './runtime/graphChoice';
+import { isImportedPackUrl } from './import/importPack';
+import { loadManifestOrStored, type LoadedManifest } from './storage/manifestLoader';
+import { loadGraphBytes, startGraphFromStore, warmHashing, type CacheLike, type LoadClock } from './storage/packFiles';
+import type { PackStore } from './storage/packStore';
+import { checkPackUrl } from './storage/packUrl';
+import { checkRoom } from './storage/quota';
+import { RateMeter } from './storage/rate';
+import { createModelSessions, createUpsamplerSession, startRuntime, type GraphBytes, type ModelSessions, type UpsamplerSession } from './runtime/sessions';
+import type { SerialQueue } from './runtime/serialQueue';
+import { referenceFromBytes, type ReferenceFeatureSet } from './run/tradeoff';
 
 export interface LoadedPack {
   manifest: PackManifest;

@@ -1,7 +1,7 @@
 // The Chromium parts of the bench, on the wasm or WebGPU EP:
 //   full  the built app: time from status "step 1 / N" to "step N / N", divided by N-1, plus the
 //         main thread's long tasks between the click on Generate and "Done" (./instrument.ts);
-//   bare  bench.html (src/bench/, src/worker/benchBare.ts): the two sessions back to back in a worker.
+//   bare  bench.html (src/bench/, src/worker/runtime/benchBare.ts): the two sessions back to back in a worker.
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from '@playwright/test';
 import type { BareResult } from '../../src/shared/benchProtocol';
 import { PAGE_INSTRUMENTATION, type PageBench } from './instrument';
@@ -89,7 +89,7 @@ export async function benchFull(
       crossOriginIsolated,
       // The EP notice: "Running on WebAssembly (CPU, N threads)" (wasm only).
       wasmThreads: Number(/CPU, (\d+) threads?\)/.exec(epNote)?.[1]) || null,
-      // WebGPU: the worker keeps the graphs' inputs and outputs in GPU buffers (src/worker/graphIo.ts).
+      // WebGPU: the worker keeps the graphs' inputs and outputs in GPU buffers (src/worker/runtime/graphIo.ts).
       gpuResidentIo: packLine.includes('tensors in GPU buffers'),
       longTasks: {
         count: inRun.length,

@@ -11,7 +11,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from '@playwright/test';
 import { parseManifest } from '../../src/shared/manifest';
-import { chooseGraphs, graphParts } from '../../src/worker/graphChoice';
+import { chooseGraphs, graphParts } from '../../src/worker/runtime/graphChoice';
 import { openPack, type AppRun } from '../fullsize/appRun';
 import { launchChromiumProfile } from './browser';
 import { errText, log, round } from './report';

@@ -1,6 +1,6 @@
 // Where the wasm gap goes (issue 11), a part of tools/bench.ts: ONNX Runtime's own per-op profile of
 // the pack's two graphs, batch 1, on onnxruntime-node (CPU EP) and on onnxruntime-web's wasm EP run
-// in Node (the same plain SIMD wasm build the app's wasm EP runs: src/worker/ortRuntime.ts), same
+// in Node (the same plain SIMD wasm build the app's wasm EP runs: src/worker/runtime/ortRuntime.ts), same
 // thread count, same fixed inputs. Per op type: ms in the last profiled run and the wasm ÷ node ratio.
 //
 // ORT-node writes its profile to a file (profileFilePrefix); ORT-web prints it as JSON lines on stdout,

@@ -11,7 +11,7 @@
 // gradient call, one after the other) for each U-Net variant, and with --cpu-check the max abs difference
 // of every output against onnxruntime-node's CPU EP on the same inputs. --io-dir writes the inputs and the
 // WebGPU outputs as .npy so tools/device/torch_cuda.py can compare PyTorch against them.
-// --io gpu times the guided step as the app runs it on WebGPU (src/worker/graphIo.ts): x, timesteps and y
+// --io gpu times the guided step as the app runs it on WebGPU (src/worker/runtime/graphIo.ts): x, timesteps and y
 // uploaded once into GPU buffers that both graphs bind, outputs left in GPU buffers
 // (preferredOutputLocation 'gpu-buffer') and read back after both graphs ran, and checks that its outputs
 // equal the CPU-I/O run's.

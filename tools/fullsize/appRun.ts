@@ -11,7 +11,7 @@ export type Outcome = 'ran' | 'refused' | 'load-error' | 'run-failed' | 'timeout
 
 /**
  * 'refused' for the errors the app raises before downloading anything because the pack cannot run here
- * (src/worker/graphChoice.ts: file over 2 GiB, float16 on wasm, wasm heap over 4 GiB; src/worker/quota.ts:
+ * (src/worker/runtime/graphChoice.ts: file over 2 GiB, float16 on wasm, wasm heap over 4 GiB; src/worker/storage/quota.ts:
  * storage quota); anything else is a failure while loading.
  */
 export function classifyLoadError(message: string): 'refused' | 'load-error' {

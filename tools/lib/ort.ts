@@ -3,7 +3,7 @@
 import * as ort from 'onnxruntime-node';
 import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../../src/diffusion';
 import { GRAPH_IO } from '../../src/shared/manifest';
-import { createSerialQueue } from '../../src/worker/serialQueue';
+import { createSerialQueue } from '../../src/worker/runtime/serialQueue';
 import { CliError } from './cli';
 import type { VerifiedGraph } from './pack';
 

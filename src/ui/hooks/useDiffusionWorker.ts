@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'react';
 import { frameBus } from '../frames';
 import { appStore } from '../store/store';
-import { createDiffusionClient, type DiffusionClient, type WorkerLike } from '../worker/client';
+import { createDiffusionClient, type DiffusionClient, type WorkerLike } from '../bridge/client';
 
 function spawnWorker(): WorkerLike {
   return new Worker(new URL('../../worker/main.ts', import.meta.url), { type: 'module', name: 'diffusion' });

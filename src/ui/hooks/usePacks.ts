@@ -4,7 +4,7 @@ import { browserIndexSource, fetchIndexJson } from '../indexCopy';
 import { parsePackIndex } from '../packIndex';
 import { IMPORTED_ID } from '../store/modelSlice';
 import { appStore, useApp } from '../store/store';
-import type { DiffusionClient } from '../worker/client';
+import type { DiffusionClient } from '../bridge/client';
 
 export function usePackIndex(): void {
   useEffect(() => {

@@ -1,9 +1,9 @@
 // Switching packs mid-download (issue 13): every fetch and stream read in src/worker takes the
 // load's AbortSignal, so an abort ends a slow download at once instead of after the whole file.
 import { describe, expect, it } from 'vitest';
-import { downloadBytes } from '../../../src/worker/download';
-import { loadManifest } from '../../../src/worker/manifestLoader';
-import { loadGraphBytes } from '../../../src/worker/packFiles';
+import { downloadBytes } from '../../../src/worker/storage/download';
+import { loadManifest } from '../../../src/worker/storage/manifestLoader';
+import { loadGraphBytes } from '../../../src/worker/storage/packFiles';
 import type { GraphFile } from '../../../src/shared/manifest';
 
 const BASE = 'https://app.test/models/p/';

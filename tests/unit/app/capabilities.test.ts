@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decideEp, probeAdapter, summarizeAdapter, type AdapterSummary } from '../../../src/worker/capabilities';
-import { gpuOf, type GpuAdapterLike } from '../../../src/worker/gpu';
+import { decideEp, probeAdapter, summarizeAdapter, type AdapterSummary } from '../../../src/worker/runtime/capabilities';
+import { gpuOf, type GpuAdapterLike } from '../../../src/worker/runtime/gpu';
 
 const adapter = (info: GpuAdapterLike['info'], features: string[] = []): GpuAdapterLike => ({
   info,

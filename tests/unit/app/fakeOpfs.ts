@@ -1,7 +1,7 @@
 // An in-memory Origin Private File System for the pack store's tests: directories, files with
 // exclusive synchronous access handles (like Chromium's), NotFoundError / NoModificationAllowedError
 // / QuotaExceededError as DOMExceptions, and counters of what was written and read.
-import type { DirHandleLike, FileHandleLike, SyncHandleLike } from '../../../src/worker/opfs';
+import type { DirHandleLike, FileHandleLike, SyncHandleLike } from '../../../src/worker/storage/opfs';
 
 export class FakeFile {
   data = new Uint8Array(0);

@@ -12,7 +12,7 @@ import { MANIFEST_LIMITS, ManifestError, PACK_FILE_NAME, parseManifest, type Pac
 import { LIMITS } from '../../../src/shared/protocol';
 import { INITIAL_PARAMS, type Params } from '../../../src/ui/store/paramsSlice';
 import { parseUrlParams, toSearch } from '../../../src/ui/url';
-import { packFileUrl } from '../../../src/worker/packUrl';
+import { packFileUrl } from '../../../src/worker/storage/packUrl';
 import { ROOT } from '../cli/run';
 
 const SEED = 20_240_613;

@@ -1,13 +1,13 @@
-// WebGPU I/O (src/worker/gpuFeeds.ts, graphIo.ts) against a recording fake device and session: one
+// WebGPU I/O (src/worker/runtime/gpuFeeds.ts, graphIo.ts) against a recording fake device and session: one
 // upload per distinct input shared by the graphs of a step, no buffer rewritten or destroyed while a
 // run that bound it is unread, outputs read back outside the run queue and always disposed.
 import type * as ort from 'onnxruntime-web';
 import { describe, expect, it } from 'vitest';
-import type { GpuUploadDevice } from '../../../src/worker/gpu';
-import { GpuFeeds } from '../../../src/worker/gpuFeeds';
-import { gpuGraphIo } from '../../../src/worker/graphIo';
-import type { Ort } from '../../../src/worker/ortRuntime';
-import { createSerialQueue } from '../../../src/worker/serialQueue';
+import type { GpuUploadDevice } from '../../../src/worker/runtime/gpu';
+import { GpuFeeds } from '../../../src/worker/runtime/gpuFeeds';
+import { gpuGraphIo } from '../../../src/worker/runtime/graphIo';
+import type { Ort } from '../../../src/worker/runtime/ortRuntime';
+import { createSerialQueue } from '../../../src/worker/runtime/serialQueue';
 
 interface FakeBuffer {
   size: number;

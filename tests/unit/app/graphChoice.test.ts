@@ -2,7 +2,7 @@
 // manifest before any download.
 import { describe, expect, it } from 'vitest';
 import type { GraphFile } from '../../../src/shared/manifest';
-import { chooseGraphs, EP_LIMITS, GraphChoiceError } from '../../../src/worker/graphChoice';
+import { chooseGraphs, EP_LIMITS, GraphChoiceError } from '../../../src/worker/runtime/graphChoice';
 import { fakeManifest, fakeUpsampler } from './fakes';
 
 const GB = 1e9;

@@ -2,7 +2,7 @@
 // files: the 2 GiB protobuf limit applies to the .onnx file alone, the wasm heap estimate counts the
 // data, and the parts to fetch are the .onnx file then its data files.
 import { describe, expect, it } from 'vitest';
-import { chooseGraphs, graphBytes, graphParts } from '../../../src/worker/graphChoice';
+import { chooseGraphs, graphBytes, graphParts } from '../../../src/worker/runtime/graphChoice';
 import { fakeManifest } from './fakes';
 
 const data = { file: 'unet.onnx.data', bytes: 2_300_000_000, sha256: 'b'.repeat(64) };

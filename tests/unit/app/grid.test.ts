@@ -8,9 +8,9 @@ import { buildRequest, diversityLayout, gridLayout, packCaps, sweepLayout } from
 import { createLiveBuses, type GridFrame } from '../../../src/ui/liveFrames';
 import { INITIAL_PARAMS, type Params } from '../../../src/ui/store/paramsSlice';
 import { createAppStore } from '../../../src/ui/store/store';
-import { routeMessage } from '../../../src/ui/worker/route';
-import { planRun } from '../../../src/worker/runPlan';
-import { createRunner, type RunModel } from '../../../src/worker/runner';
+import { routeMessage } from '../../../src/ui/bridge/route';
+import { planRun } from '../../../src/worker/run/runPlan';
+import { createRunner, type RunModel } from '../../../src/worker/run/runner';
 import { fakeManifest, macrotask, recorder } from './fakes';
 
 const params = (over: Partial<Params> = {}): Params => ({ ...INITIAL_PARAMS, imagenetClass: 217, steps: 6, seed: 5, ...over });
@@ -288,7 +288,7 @@ describe('routing grid messages', () => {
 
 describe('client: grid requests', () => {
   it('Generate in the sweep view sends the grid, records its layout, and does not forward the sliders', async () => {
-    const { createDiffusionClient } = await import('../../../src/ui/worker/client');
+    const { createDiffusionClient } = await import('../../../src/ui/bridge/client');
     const store = createAppStore();
     const sent: import('../../../src/shared/protocol').ToWorker[] = [];
     let onmessage: ((e: MessageEvent<FromWorker>) => void) | null = null;

@@ -6,7 +6,7 @@ import { adoptPack } from '../../../src/ui/packDefaults';
 import { createAppStore } from '../../../src/ui/store/store';
 import { INITIAL_PARAMS } from '../../../src/ui/store/paramsSlice';
 import { parseUrlParams, toSearch } from '../../../src/ui/url';
-import { createDiffusionClient, type WorkerLike } from '../../../src/ui/worker/client';
+import { createDiffusionClient, type WorkerLike } from '../../../src/ui/bridge/client';
 import { ManifestError, canUseCfg, modeUses, parseManifest } from '../../../src/shared/manifest';
 import { DEFAULTS, LIMITS, type FromWorker, type ToWorker } from '../../../src/shared/protocol';
 import { fakeManifest } from './fakes';

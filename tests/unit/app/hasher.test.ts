@@ -1,11 +1,11 @@
-// The hashing thread's client (src/worker/hasher.ts) and jobs (hashJobs.ts): digests equal
+// The hashing thread's client (src/worker/storage/hasher.ts) and jobs (hashJobs.ts): digests equal
 // node:crypto whatever the chunking, a reset starts over, jobs do not mix; chunks the caller owns
 // are transferred (not copied) and others copied; the queue is bounded; a thread that fails rejects
 // the digest and later files hash inline.
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { HashJobs, type HashReply, type HashRequest } from '../../../src/worker/hashJobs';
-import { HashPool } from '../../../src/worker/hasher';
+import { HashJobs, type HashReply, type HashRequest } from '../../../src/worker/storage/hashJobs';
+import { HashPool } from '../../../src/worker/storage/hasher';
 
 const nodeSha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

@@ -5,7 +5,7 @@ import type { FromWorker, ImportTimings, StoredPackInfo } from '../../../src/sha
 import { createFrameBus } from '../../../src/ui/frames';
 import { importedPacks } from '../../../src/ui/store/modelSlice';
 import { createAppStore } from '../../../src/ui/store/store';
-import { routeMessage } from '../../../src/ui/worker/route';
+import { routeMessage } from '../../../src/ui/bridge/route';
 
 const timings: ImportTimings = { indexMs: 1, readMs: 2, fillMs: 3, hashMs: 4, storeMs: 5, totalMs: 15, weightBytes: 100, largestBuffer: 60 };
 const URL_A = 'https://app.test/checkpoint-packs/64x64_diffusion-0123456789ab/';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MANIFEST_LIMITS, parseManifest } from '../../../src/shared/manifest';
-import { loadManifest } from '../../../src/worker/manifestLoader';
+import { loadManifest } from '../../../src/worker/storage/manifestLoader';
 import { fakeManifest } from './fakes';
 
 const serve = (res: () => Response) => (async () => res()) as typeof fetch;

@@ -2,7 +2,7 @@
 // on the first visit, but only when the request cannot be made at all (a server that answers is
 // believed), and the stored manifest is validated like a fetched one.
 import { describe, expect, it } from 'vitest';
-import { loadManifestOrStored } from '../../../src/worker/manifestLoader';
+import { loadManifestOrStored } from '../../../src/worker/storage/manifestLoader';
 import { fetchIndexJson, type IndexSource } from '../../../src/ui/indexCopy';
 import { fakeManifest } from './fakes';
 

@@ -6,11 +6,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GraphFile } from '../../../src/shared/manifest';
-import { DownloadError } from '../../../src/worker/download';
-import { loadGraphFromStore, startGraphFromStore, type LoadClock } from '../../../src/worker/packFiles';
-import { HashPool } from '../../../src/worker/hasher';
-import { PackStore, STORE_DIR } from '../../../src/worker/packStore';
-import { localLocks } from '../../../src/worker/storeLocks';
+import { DownloadError } from '../../../src/worker/storage/download';
+import { loadGraphFromStore, startGraphFromStore, type LoadClock } from '../../../src/worker/storage/packFiles';
+import { HashPool } from '../../../src/worker/storage/hasher';
+import { PackStore, STORE_DIR } from '../../../src/worker/storage/packStore';
+import { localLocks } from '../../../src/worker/storage/storeLocks';
 import { fakeManifest } from './fakes';
 import { FakeDir, serveFile, type ServeOptions } from './fakeOpfs';
 

@@ -1,9 +1,9 @@
 // Defence in depth for pack file URLs (issue 13): whatever the manifest says, the worker fetches
 // only from inside the pack folder on the app's own origin.
 import { describe, expect, it } from 'vitest';
-import { loadManifest } from '../../../src/worker/manifestLoader';
-import { loadGraphBytes } from '../../../src/worker/packFiles';
-import { checkPackUrl, packFileUrl, PackUrlError } from '../../../src/worker/packUrl';
+import { loadManifest } from '../../../src/worker/storage/manifestLoader';
+import { loadGraphBytes } from '../../../src/worker/storage/packFiles';
+import { checkPackUrl, packFileUrl, PackUrlError } from '../../../src/worker/storage/packUrl';
 import type { GraphFile } from '../../../src/shared/manifest';
 
 const HTTP = 'http://127.0.0.1:4173/models/p/';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createFrameBus } from '../../../src/ui/frames';
 import { pngFileName } from '../../../src/ui/pngName';
 import { createAppStore } from '../../../src/ui/store/store';
-import { createDiffusionClient, type WorkerLike } from '../../../src/ui/worker/client';
+import { createDiffusionClient, type WorkerLike } from '../../../src/ui/bridge/client';
 import type { FromWorker, GenerateParams, ToWorker } from '../../../src/shared/protocol';
 import { fakeManifest } from './fakes';
 

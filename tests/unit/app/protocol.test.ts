@@ -2,7 +2,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import { assertNever, DEFAULTS, LIMITS, type FromWorker, type FromWorkerKind, type ToWorker, type ToWorkerKind } from '../../../src/shared/protocol';
 
 // Compile-time: both unions are exactly these variants. Adding one fails here and in every
-// exhaustive switch (worker/main.ts, ui/worker/route.ts) until it is handled.
+// exhaustive switch (worker/main.ts, ui/bridge/route.ts) until it is handled.
 expectTypeOf<ToWorkerKind>().toEqualTypeOf<
   'load' | 'storageEstimate' | 'listStored' | 'deleteStored' | 'importCheckpoints' | 'generate' | 'setScale' | 'setPreview' | 'cancel'
 >();

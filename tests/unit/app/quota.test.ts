@@ -1,7 +1,7 @@
 // The quota check runs before any byte of a model file is fetched, with the page's numbers.
 import { describe, expect, it } from 'vitest';
-import { checkRoom, quotaProblem, QuotaError, STORE_OVERHEAD_BYTES } from '../../../src/worker/quota';
-import { RateMeter } from '../../../src/worker/rate';
+import { checkRoom, quotaProblem, QuotaError, STORE_OVERHEAD_BYTES } from '../../../src/worker/storage/quota';
+import { RateMeter } from '../../../src/worker/storage/rate';
 
 const MB = 1e6;
 const g = (file: string, bytes: number) => ({ file, sha256: file.padEnd(64, '0'), bytes });

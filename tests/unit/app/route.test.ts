@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createFrameBus, type Frame } from '../../../src/ui/frames';
 import { createAppStore } from '../../../src/ui/store/store';
-import { routeMessage } from '../../../src/ui/worker/route';
+import { routeMessage } from '../../../src/ui/bridge/route';
 import type { EpInfo, FromWorker } from '../../../src/shared/protocol';
 import { fakeManifest } from './fakes';
 

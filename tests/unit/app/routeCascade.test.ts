@@ -6,7 +6,7 @@ import { createFrameBus, type Frame } from '../../../src/ui/frames';
 import { buildRequest } from '../../../src/ui/gridRequest';
 import { createAppStore } from '../../../src/ui/store/store';
 import { parseUrlParams, toSearch } from '../../../src/ui/url';
-import { routeMessage } from '../../../src/ui/worker/route';
+import { routeMessage } from '../../../src/ui/bridge/route';
 import type { EpInfo, FromWorker } from '../../../src/shared/protocol';
 import { fakeManifest } from './fakes';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planRun, respacingFor } from '../../../src/worker/runPlan';
+import { planRun, respacingFor } from '../../../src/worker/run/runPlan';
 import type { GenerateParams } from '../../../src/shared/protocol';
 import { fakeManifest } from './fakes';
 

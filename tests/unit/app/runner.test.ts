@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRunner, type RunModel } from '../../../src/worker/runner';
+import { createRunner, type RunModel } from '../../../src/worker/run/runner';
 import type { FromWorker, GenerateParams } from '../../../src/shared/protocol';
 import { fakeManifest, macrotask, recorder, toyDenoise, toyGrad } from './fakes';
 

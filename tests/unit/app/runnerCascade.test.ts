@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { DenoiseFn } from '../../../src/diffusion';
 import type { PackManifest, UpsamplerGraph } from '../../../src/shared/manifest';
 import type { FromWorker, GenerateParams } from '../../../src/shared/protocol';
-import { createRunner, type RunModel } from '../../../src/worker/runner';
+import { createRunner, type RunModel } from '../../../src/worker/run/runner';
 import { fakeManifest, macrotask, recorder, toyDenoise, toyGrad } from './fakes';
 
 const UP: UpsamplerGraph = {

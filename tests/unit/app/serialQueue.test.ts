@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSerialQueue } from '../../../src/worker/serialQueue';
+import { createSerialQueue } from '../../../src/worker/runtime/serialQueue';
 import { macrotask } from './fakes';
 
 describe('serial queue', () => {

@@ -3,7 +3,7 @@
 // hasher.test.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Sha256, sha256Hex } from '../../../src/worker/sha256';
+import { Sha256, sha256Hex } from '../../../src/worker/storage/sha256';
 
 const text = (s: string) => new TextEncoder().encode(s);
 const nodeSha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

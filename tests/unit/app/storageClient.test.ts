@@ -6,7 +6,7 @@ import { createFrameBus } from '../../../src/ui/frames';
 import { liveBuses } from '../../../src/ui/liveFrames';
 import type { PageStorage } from '../../../src/ui/pageStorage';
 import { createAppStore } from '../../../src/ui/store/store';
-import { createDiffusionClient, type WorkerLike } from '../../../src/ui/worker/client';
+import { createDiffusionClient, type WorkerLike } from '../../../src/ui/bridge/client';
 import type { FromWorker, StorageEstimateInfo, ToWorker } from '../../../src/shared/protocol';
 
 class FakeWorker implements WorkerLike {

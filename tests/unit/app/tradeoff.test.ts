@@ -14,9 +14,9 @@ import { chartLabel, planChart, tradeoffRows } from '../../../src/ui/tradeoffCha
 import { parseUrlParams, toSearch } from '../../../src/ui/url';
 import { createFrameBus } from '../../../src/ui/frames';
 import { createLiveBuses } from '../../../src/ui/liveFrames';
-import { routeMessage } from '../../../src/ui/worker/route';
-import { createRunner, type RunModel } from '../../../src/worker/runner';
-import { groupMeanLogp, groupPrecisionRecall, referenceFromBytes } from '../../../src/worker/tradeoff';
+import { routeMessage } from '../../../src/ui/bridge/route';
+import { createRunner, type RunModel } from '../../../src/worker/run/runner';
+import { groupMeanLogp, groupPrecisionRecall, referenceFromBytes } from '../../../src/worker/run/tradeoff';
 import { fakeManifest, macrotask, recorder } from './fakes';
 
 const params = (over: Partial<Params> = {}): Params => ({ ...INITIAL_PARAMS, imagenetClass: 217, steps: 4, seed: 5, view: 'tradeoff', ...over });
@@ -69,7 +69,7 @@ describe('trade-off layout, URL and pack defaults', () => {
   });
 });
 
-describe('worker read-outs (src/worker/tradeoff.ts)', () => {
+describe('worker read-outs (src/worker/run/tradeoff.ts)', () => {
   const ref = { data: Float32Array.from({ length: 2 * 5 * 2 }, (_, i) => (i % 7) - 3 + (i >= 10 ? 20 : 0)), shape: [2, 5, 2] as const };
 
   it('mean log p per group at each cell\'s label', () => {

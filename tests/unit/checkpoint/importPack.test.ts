@@ -1,4 +1,4 @@
-// The page's pack builder (src/worker/importPack.ts) against `npm run convert`: from the same narrowed
+// The page's pack builder (src/worker/import/importPack.ts) against `npm run convert`: from the same narrowed
 // checkpoint pair and templates, the same graphs and the same external-data bytes (sha256 of every file), in
 // an in-memory OPFS; plus recognition messages and refusals naming the first difference, and the fp16 cast
 // against numpy's answers.
@@ -8,9 +8,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { blobSource } from '../../../src/checkpoint';
 import { castFloat16, float32ToFloat16Bits } from '../../../src/checkpoint/fill';
 import type { PackManifest } from '../../../src/shared/manifest';
-import { importCheckpoints, isImportedPackUrl, type ImportFile } from '../../../src/worker/importPack';
-import { PackStore } from '../../../src/worker/packStore';
-import { TemplateSource } from '../../../src/worker/templateSource';
+import { importCheckpoints, isImportedPackUrl, type ImportFile } from '../../../src/worker/import/importPack';
+import { PackStore } from '../../../src/worker/storage/packStore';
+import { TemplateSource } from '../../../src/worker/import/templateSource';
 import { FakeDir } from '../app/fakeOpfs';
 import { packFixture } from './packFixture';
 

@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { classifyLoadError, parseLoadLine } from '../../../tools/fullsize/appRun';
 import { descendants, foldSample, parseRollup, parseStat, processKind } from '../../../tools/fullsize/procmem';
-import { chooseGraphs, GraphChoiceError } from '../../../src/worker/graphChoice';
-import { quotaProblem } from '../../../src/worker/quota';
+import { chooseGraphs, GraphChoiceError } from '../../../src/worker/runtime/graphChoice';
+import { quotaProblem } from '../../../src/worker/storage/quota';
 import type { PackManifest } from '../../../src/shared/manifest';
 
 describe('/proc parsing', () => {

@@ -1,7 +1,7 @@
 // The per-step messages of a run, built from the loop's StepRecord: a single image with its
 // guidance instruments, or all cells of a grid in one transferred buffer. Pure (no ORT, no DOM).
-import { guidanceHeatInto, meanPairwiseL2, meanPairwiseRms, sampleL2Norm, softmaxRows, toRgba, type Shape4, type StepRecord } from '../diffusion';
-import type { FromWorker, PreviewOf } from '../shared/protocol';
+import { guidanceHeatInto, meanPairwiseL2, meanPairwiseRms, sampleL2Norm, softmaxRows, toRgba, type Shape4, type StepRecord } from '../../diffusion';
+import type { FromWorker, PreviewOf } from '../../shared/protocol';
 import type { RunPlan } from './plan';
 import type { GroupPr } from './tradeoff';
 

@@ -1,9 +1,9 @@
 // The app's graph templates (public/templates: index.json, <dir>/template.json, <dir>/<graph>.onnx), fetched
 // from the app's own origin and checked against index.json's sizes and sha256 before use.
-import { parseTemplate, parseTemplateIndex, type Template, type TemplateIndexEntry } from '../checkpoint/templates';
-import { errorText } from './download';
-import { checkPackUrl, packFileUrl } from './packUrl';
-import { sha256Hex } from './sha256';
+import { parseTemplate, parseTemplateIndex, type Template, type TemplateIndexEntry } from '../../checkpoint/templates';
+import { errorText } from '../storage/download';
+import { checkPackUrl, packFileUrl } from '../storage/packUrl';
+import { sha256Hex } from '../storage/sha256';
 
 /** template.json files are a few hundred KB (one line per checkpoint key); refuse anything far larger. */
 const MAX_JSON_BYTES = 16 << 20;

@@ -1,7 +1,7 @@
 // Whether a pack's downloads fit in the storage the browser grants this site, checked before any
 // byte of a model file is fetched (the numbers come from the page's StorageManager.estimate()).
-import { formatBytes } from '../shared/bytes';
-import type { StorageEstimateInfo } from '../shared/protocol';
+import { formatBytes } from '../../shared/bytes';
+import type { StorageEstimateInfo } from '../../shared/protocol';
 
 /** Room kept for the small sidecar and record files next to the model files. */
 export const STORE_OVERHEAD_BYTES = 1 << 20;

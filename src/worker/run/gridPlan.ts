@@ -1,8 +1,8 @@
 // A grid request (sweep or diversity cells) as one batch for the sampling loop: per-cell labels,
 // seeds and fixed scales. Pure and tested like planRun, which validates the shared part first.
-import { GUIDANCE_MODES, canUseCfg, modeUses, type PackManifest } from '../shared/manifest';
-import { LIMITS, type GenerateParams, type GridRequest } from '../shared/protocol';
-import { inRange } from '../shared/scales';
+import { GUIDANCE_MODES, canUseCfg, modeUses, type PackManifest } from '../../shared/manifest';
+import { LIMITS, type GenerateParams, type GridRequest } from '../../shared/protocol';
+import { inRange } from '../../shared/scales';
 import type { BasePlan, RunPlan } from './plan';
 
 const VIEWS = ['sweep', 'diversity', 'tradeoff'] as const;

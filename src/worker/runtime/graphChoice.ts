@@ -1,9 +1,9 @@
 // Which graph files a load uses on the chosen execution provider, decided from the manifest alone
 // (before anything is downloaded): the preferred file where the EP can run it, the other one when
 // it cannot (with the reason), or a refusal that says why no file can run.
-import { formatBytes } from '../shared/bytes';
-import type { GraphFile, PackManifest, UpsamplerGraph } from '../shared/manifest';
-import type { Ep } from '../shared/protocol';
+import { formatBytes } from '../../shared/bytes';
+import type { GraphFile, PackManifest, UpsamplerGraph } from '../../shared/manifest';
+import type { Ep } from '../../shared/protocol';
 
 export const EP_LIMITS = {
   /**

@@ -1,8 +1,8 @@
 // What a request becomes for the sampling loop: the plan that planRun (single image) and planGrid
 // (sweep, diversity, trade-off cells) both return, and the validated part they share.
-import type { DiffusionProcess, Shape4 } from '../diffusion';
-import type { GuidanceMode } from '../shared/manifest';
-import type { GradientAt, GridRequest, GuidanceInterval } from '../shared/protocol';
+import type { DiffusionProcess, Shape4 } from '../../diffusion';
+import type { GuidanceMode } from '../../shared/manifest';
+import type { GradientAt, GridRequest, GuidanceInterval } from '../../shared/protocol';
 
 export interface RunPlan {
   process: DiffusionProcess;

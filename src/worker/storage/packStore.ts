@@ -17,10 +17,10 @@
 //
 // Tabs share the store through locks (storeLocks.ts): a file open in one tab makes another wait for it
 // (then read the completed copy), and a pack being loaded anywhere cannot be deleted.
-import type { GraphFile, PackManifest } from '../shared/manifest';
-import { graphParts } from './graphChoice';
-import type { StoredPackInfo } from '../shared/protocol';
-import { formatBytes } from '../shared/bytes';
+import type { GraphFile, PackManifest } from '../../shared/manifest';
+import { graphParts } from '../runtime/graphChoice';
+import type { StoredPackInfo } from '../../shared/protocol';
+import { formatBytes } from '../../shared/bytes';
 import { isLocked, isNotFound, isQuotaExceeded, type DirHandleLike, type FileHandleLike, type SyncHandleLike } from './opfs';
 import { Sha256 } from './sha256';
 import { acquire, defaultLocks, type LocksLike, type Release } from './storeLocks';

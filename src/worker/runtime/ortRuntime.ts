@@ -11,7 +11,7 @@ import plainGlueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.mjs?url';
 import plainWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
 import jsepGlueUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.mjs?url';
 import jsepWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm?url';
-import type { Ep } from '../shared/protocol';
+import type { Ep } from '../../shared/protocol';
 
 export type Ort = typeof OrtApi;
 

@@ -1,9 +1,9 @@
 // Which network a checkpoint holds: its keys, dtypes and shapes against the templates. A file whose key list
 // hashes to an index entry's keysSha256 is checked against that template; otherwise every template is compared
 // (order-insensitive), and a file that matches none is refused naming the first difference from the nearest.
-import type { CheckpointIndex } from '../checkpoint';
-import { firstDifference, keysText, parameterText, similarity, type Template, type TemplateIndexEntry, type TemplateSlot } from '../checkpoint/templates';
-import { Sha256 } from './sha256';
+import type { CheckpointIndex } from '../../checkpoint';
+import { firstDifference, keysText, parameterText, similarity, type Template, type TemplateIndexEntry, type TemplateSlot } from '../../checkpoint/templates';
+import { Sha256 } from '../storage/sha256';
 import type { TemplateSource } from './templateSource';
 
 export interface Recognised {

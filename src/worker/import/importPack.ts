@@ -3,17 +3,17 @@
 // external-data files filled tensor by tensor into one buffer, hashed and stored, then the manifest recorded:
 // the pack is then a stored pack like a downloaded one (picker, Cached packs, Delete). One data file (at most
 // 1 GiB) and one tensor are in memory at a time.
-import { CheckpointError, indexCheckpoint, readTensor, type ByteSource } from '../checkpoint';
-import { fillDataFile } from '../checkpoint/fill';
-import { named } from '../checkpoint/errors';
-import type { TemplateGraph } from '../checkpoint/templates';
-import { parseManifest, ManifestError, type PackManifest } from '../shared/manifest';
-import type { ImportPhase, ImportTimings } from '../shared/protocol';
-import { allocBytes } from './packFiles';
-import type { FileSpec, PackStore, StoredFile } from './packStore';
+import { CheckpointError, indexCheckpoint, readTensor, type ByteSource } from '../../checkpoint';
+import { fillDataFile } from '../../checkpoint/fill';
+import { named } from '../../checkpoint/errors';
+import type { TemplateGraph } from '../../checkpoint/templates';
+import { parseManifest, ManifestError, type PackManifest } from '../../shared/manifest';
+import type { ImportPhase, ImportTimings } from '../../shared/protocol';
+import { allocBytes } from '../storage/packFiles';
+import type { FileSpec, PackStore, StoredFile } from '../storage/packStore';
 import { assignSlots, recognise, type Recognised } from './recognise';
 import { createSHA256 } from 'hash-wasm';
-import { Sha256 } from './sha256';
+import { Sha256 } from '../storage/sha256';
 import type { TemplateSource } from './templateSource';
 
 export interface ImportFile {

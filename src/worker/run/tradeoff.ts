@@ -1,7 +1,7 @@
 // The Trade-off view's read-outs, per group of cells (one scale each): the guidance classifier's mean
 // log p of the class (fidelity) and precision/recall of the cells' classifier features against the
 // pack's reference features of that class. Pure (tested with plain arrays).
-import { pickRows, precisionRecall, softmaxRows } from '../diffusion';
+import { pickRows, precisionRecall, softmaxRows } from '../../diffusion';
 
 /** The pack's reference features (manifest referenceFeatures): [labels, images per label, dim], row-major. */
 export interface ReferenceFeatureSet {

@@ -5,14 +5,14 @@
 // changes apply without a restart. The guidance mode is fixed for a run.
 import {
   NonFiniteError, UPSAMPLE_STREAM, createGaussianRng, sampleLoop, upsampleLoop, upsamplerProcess, type ClassifierGradFn, type DenoiseFn, type Shape4,
-} from '../diffusion';
-import type { PackManifest } from '../shared/manifest';
-import { labelOfImagenetIndex, modeUses } from '../shared/manifest';
-import { type FromWorker, type GenerateParams, type PreviewOf } from '../shared/protocol';
-import { scaleProblem } from '../shared/scales';
+} from '../../diffusion';
+import type { PackManifest } from '../../shared/manifest';
+import { labelOfImagenetIndex, modeUses } from '../../shared/manifest';
+import { type FromWorker, type GenerateParams, type PreviewOf } from '../../shared/protocol';
+import { scaleProblem } from '../../shared/scales';
 import { gridFrame, gridReadout, singleFrame, upsampleFrame } from './frameMessages';
 import { planRun } from './runPlan';
-import type { ClassifierReadoutFn } from './sessions';
+import type { ClassifierReadoutFn } from '../runtime/sessions';
 import { groupMeanLogp, groupPrecisionRecall, type ReferenceFeatureSet } from './tradeoff';
 
 export interface RunModel {

@@ -1,9 +1,9 @@
 // Turns the UI's GenerateParams into the sampling loop's inputs for one pack. Pure and tested:
 // every way a request can be wrong for this pack is rejected here with a sentence for the page.
-import { createProcessForPack, spaceTimesteps } from '../diffusion';
-import { GUIDANCE_MODES, canUseCfg, labelOfImagenetIndex, modeUses, type PackManifest } from '../shared/manifest';
-import { inRange, scaleProblem } from '../shared/scales';
-import { LIMITS, type GenerateParams } from '../shared/protocol';
+import { createProcessForPack, spaceTimesteps } from '../../diffusion';
+import { GUIDANCE_MODES, canUseCfg, labelOfImagenetIndex, modeUses, type PackManifest } from '../../shared/manifest';
+import { inRange, scaleProblem } from '../../shared/scales';
+import { LIMITS, type GenerateParams } from '../../shared/protocol';
 import { planGrid } from './gridPlan';
 import type { RunPlan } from './plan';
 

@@ -1,14 +1,14 @@
 // One `importCheckpoints` request: the files -> a stored pack, with
 // progress and one-line errors posted back. The fp16 U-Net is built only where this adapter could run it.
-import { blobSource } from '../checkpoint';
-import type { FromWorker, ToWorker } from '../shared/protocol';
-import { probeAdapter } from './capabilities';
-import { errorText } from './download';
-import { gpuOf } from './gpu';
+import { blobSource } from '../../checkpoint';
+import type { FromWorker, ToWorker } from '../../shared/protocol';
+import { probeAdapter } from '../runtime/capabilities';
+import { errorText } from '../storage/download';
+import { gpuOf } from '../runtime/gpu';
 import { importCheckpoints, type ImportFile } from './importPack';
-import type { PackStore } from './packStore';
+import type { PackStore } from '../storage/packStore';
 import { TemplateSource } from './templateSource';
-import { describeImport } from '../shared/importTimings';
+import { describeImport } from '../../shared/importTimings';
 
 type ImportRequest = Extract<ToWorker, { kind: 'importCheckpoints' }>;
 

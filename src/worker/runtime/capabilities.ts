@@ -1,5 +1,5 @@
 // Picks the execution provider once per pack load: WebGPU on a hardware adapter, wasm otherwise.
-import type { Ep, EpChoice } from '../shared/protocol';
+import type { Ep, EpChoice } from '../../shared/protocol';
 import type { GpuAdapterInfoLike, GpuAdapterLike, GpuLike } from './gpu';
 
 export interface AdapterSummary {

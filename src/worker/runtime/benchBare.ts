@@ -1,10 +1,10 @@
 // Bare ONNX Runtime loop for tools/bench (bench.html): the pack's U-Net and classifier-gradient sessions
 // on one EP, run back to back with fixed inputs (no sampling maths, no UI, no messages per step).
 // Same ORT build per EP (ortRuntime.ts), wasm assets, thread count, session options and manifest check as the app's worker
-// (src/worker/sessions.ts, src/shared/manifest.ts).
+// (src/worker/runtime/sessions.ts, src/shared/manifest.ts).
 import type * as ort from 'onnxruntime-web';
-import { GRAPH_IO, parseManifest, type GraphFile } from '../shared/manifest';
-import type { BareRequest, BareResult } from '../shared/benchProtocol';
+import { GRAPH_IO, parseManifest, type GraphFile } from '../../shared/manifest';
+import type { BareRequest, BareResult } from '../../shared/benchProtocol';
 import { ortFor, wasmThreadCount } from './ortRuntime';
 import { createSession, type GraphBytes } from './sessions';
 

@@ -1,10 +1,10 @@
 // The only module that creates ONNX Runtime sessions. It turns a pack's graphs into the
 // DenoiseFn / ClassifierGradFn the sampling loop calls; graphIo.ts moves their tensors.
 import type * as ort from 'onnxruntime-web';
-import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../diffusion/types';
-import type { Ep } from '../shared/protocol';
-import { GRAPH_IO, classifierLabelProblem, graphIoProblem, type PackManifest, type UpsamplerGraph } from '../shared/manifest';
-import { externalDataProblem } from '../shared/onnxExternal';
+import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../../diffusion/types';
+import type { Ep } from '../../shared/protocol';
+import { GRAPH_IO, classifierLabelProblem, graphIoProblem, type PackManifest, type UpsamplerGraph } from '../../shared/manifest';
+import { externalDataProblem } from '../../shared/onnxExternal';
 import type { GpuUploadDevice } from './gpu';
 import type { Feed } from './gpuFeeds';
 import { cpuGraphIo, gpuGraphIo, type GraphIo } from './graphIo';
