@@ -35,7 +35,7 @@ import {
 } from '../src/shared/manifest';
 import { DEFAULTS, LIMITS } from '../src/shared/protocol';
 import { CliError, asUserError, finiteNumber, integer, numberInLimits, parseFlags, runMain, str } from './lib/cli';
-import { openSession, ortClassifierGrad, ortDenoiser, type RunTimer } from './lib/ort';
+import { openGuidanceSession, openSession, ortClassifierGrad, ortDenoiser, type RunTimer } from './lib/ort';
 import { loadPack, takeGraph } from './lib/pack';
 import { SAMPLE_LIMITS, checkOutDir, checkOutFile, checkSampleMemory } from './lib/preflight';
 import { encodePng, writeFileAtomic } from './lib/png';
@@ -194,7 +194,7 @@ runMain('sample', async () => {
 
   const size = m.imageSize;
   const unetSession = await openSession(takeGraph(pack, 'unet'), threads);
-  const clsSession = pack.hasClassifier ? await openSession(takeGraph(pack, 'classifierGrad'), threads) : null;
+  const clsSession = pack.hasClassifier ? await openGuidanceSession(takeGraph(pack, 'classifierGrad'), threads) : null;
   const ioProblem = graphIoProblem(unetSession, GRAPH_IO.unet, m.classCond, pack.unet.file)
     ?? (clsSession && m.classifierGrad ? graphIoProblem(clsSession, GRAPH_IO.classifierGrad, true, m.classifierGrad.file) : null);
   if (ioProblem) throw new CliError(`invalid pack ${packDir}: ${ioProblem}`);

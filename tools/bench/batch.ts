@@ -6,7 +6,7 @@
 // same batch with the gradient on all 12 cells (what the app did before), and TWO batches per step
 // (classifier row: U-Net 6 + gradient 6; CFG row: U-Net 11, no gradient).
 import type { Browser } from '@playwright/test';
-import { openSession, ortClassifierGrad, ortDenoiser } from '../lib/ort';
+import { openGuidanceSession, openSession, ortClassifierGrad, ortDenoiser } from '../lib/ort';
 import { loadPack, takeGraph } from '../lib/pack';
 import { median, round } from './report';
 
@@ -56,7 +56,7 @@ export async function benchNodeBatches(packDir: string, batches: number[], steps
   const m = pack.manifest;
   if (!pack.hasClassifier) throw new Error(`pack ${m.name} has no classifier gradient graph`);
   const unet = await openSession(takeGraph(pack, 'unet'), threads);
-  const cls = await openSession(takeGraph(pack, 'classifierGrad'), threads);
+  const cls = await openGuidanceSession(takeGraph(pack, 'classifierGrad'), threads);
   const denoise = ortDenoiser(unet, m.learnSigma ? 6 : 3);
   const grad = ortClassifierGrad(cls);
   const s = m.imageSize;

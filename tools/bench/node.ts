@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { createGaussianRng, createProcessForPack, sampleLoop } from '../../src/diffusion';
 import { CliError } from '../lib/cli';
-import { openSession, ortClassifierGrad, ortDenoiser } from '../lib/ort';
+import { openGuidanceSession, openSession, ortClassifierGrad, ortDenoiser } from '../lib/ort';
 import { loadPack, takeGraph } from '../lib/pack';
 import { log, round, stats } from './report';
 
@@ -16,7 +16,7 @@ export async function benchNode(packName: string, steps: number, scaleArg: numbe
   if (!pack.hasClassifier) throw new CliError(`pack ${m.name} has no classifier gradient graph`);
   const threads = NODE_THREADS;
   const unet = await openSession(takeGraph(pack, 'unet'), threads);
-  const cls = await openSession(takeGraph(pack, 'classifierGrad'), threads);
+  const cls = await openGuidanceSession(takeGraph(pack, 'classifierGrad'), threads);
   // steps + 1 respaced DDIM steps: the first is the warm-up and is not counted.
   const proc = createProcessForPack(m, `ddim${steps + 1}`);
   const scale = scaleArg ?? m.sampling.classifierScale;

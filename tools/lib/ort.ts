@@ -29,8 +29,10 @@ function runTimed(session: ort.InferenceSession, feeds: Record<string, ort.Tenso
 /**
  * A session for a checked graph (tools/lib/pack.ts): from its bytes in memory, with its external-data
  * files given as bytes too, so ONNX Runtime reads no file. A graph ORT refuses is the pack's fault: CliError.
+ * `spin: false` stops the session's idle threads from spin-waiting after a run (ORT's
+ * session.intra_op.allow_spinning); see openGuidanceSession.
  */
-export async function openSession(graph: VerifiedGraph, threads = 2): Promise<ort.InferenceSession> {
+export async function openSession(graph: VerifiedGraph, threads = 2, { spin = true } = {}): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(graph.bytes, {
       executionProviders: ['cpu'],
@@ -38,10 +40,23 @@ export async function openSession(graph: VerifiedGraph, threads = 2): Promise<or
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       ...(graph.externalData.length ? { externalData: graph.externalData } : {}),
+      ...(spin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
     });
   } catch (e) {
     throw new CliError(`${graph.file}: ONNX Runtime could not load it: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/**
+ * The classifier-gradient session: it runs between two U-Net calls, and each session has its own
+ * thread pool. With both pools spinning, the gradient graph's ~1.3k short kernels fought the U-Net
+ * pool for the same two cores: a guided step of the default pack took 60 ms against 19 unguided.
+ * Without spinning here (the U-Net keeps it) the step takes 35 ms and the unguided one is unchanged
+ * (docs/benchmarks.md, "Two thread pools on two cores"). Thread counts do not change the results:
+ * ORT's CPU kernels gave bit-identical outputs at 1 and 2 threads.
+ */
+export function openGuidanceSession(graph: VerifiedGraph, threads = 2): Promise<ort.InferenceSession> {
+  return openSession(graph, threads, { spin: false });
 }
 
 const int64 = (labels: Int32Array) => BigInt64Array.from(labels, (v) => BigInt(v));
