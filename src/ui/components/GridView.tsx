@@ -2,11 +2,12 @@
 // own canvas. Frames come from the view's bus, never React state: all cells of a step arrive in one
 // buffer and are painted in the next animation frame (putImageData per cell). The grid shows the
 // layout of its latest run; before any run, the layout the fields describe.
-import { useEffect, useMemo, useRef, type ComponentType } from 'react';
+import { useMemo, useRef, type ComponentType } from 'react';
 import { downloadCanvas } from '../download';
 import { drawExport, exportHeader, gridPngName, planExport } from '../exportGrid';
 import { gridLayout, packCaps, type GridLayout } from '../gridRequest';
 import { liveBuses, type GridFrame } from '../liveFrames';
+import { useRunFrames } from '../hooks/useRunFrames';
 import type { GridViewName } from '../store/gridSlice';
 import { useApp } from '../store/store';
 
@@ -61,32 +62,13 @@ export function GridView({ view, exportNotes, Note, exportFigure }: Props) {
   const canvases = useRef<(HTMLCanvasElement | null)[]>([]);
   const gridRef = useRef<HTMLDivElement>(null);
 
-  useEffect(() => {
-    const bus = liveBuses.grid[view];
-    const latest = bus.latest();
-    let pending: GridFrame | null = latest?.runId === runId ? latest : null;
-    if (!pending) {
-      // A new run (or none yet): blank cells until its first frame.
+  useRunFrames(liveBuses.grid[view], runId, {
+    paint: (f) => paintCells(canvases.current, f, gridRef.current),
+    clear: () => {
       for (const c of canvases.current) c?.getContext('2d')?.clearRect(0, 0, c.width, c.height);
       if (gridRef.current) delete gridRef.current.dataset.painted;
-    }
-    let raf = 0;
-    const flush = () => {
-      raf = 0;
-      if (pending) paintCells(canvases.current, pending, gridRef.current);
-      pending = null;
-    };
-    flush();
-    const unsubscribe = bus.subscribe((f) => {
-      if (f.runId !== runId) return;
-      pending = f;
-      if (!raf) raf = requestAnimationFrame(flush);
-    });
-    return () => {
-      unsubscribe();
-      if (raf) cancelAnimationFrame(raf);
-    };
-  }, [view, runId]);
+    },
+  });
 
   if (!layout) return null;
   const save = () => {

@@ -1,9 +1,10 @@
 // Live heat map of the guidance term s·Σ·∇ₓ log p(y | xₜ): its magnitude per pixel, summed over the
 // colour channels, each frame scaled to its own maximum. Painted from the heat bus in the next
 // animation frame, outside React, like the sample canvas.
-import { useEffect, useRef, useState } from 'react';
+import { useRef, useState } from 'react';
 import { heatToRgba } from '../heatColors';
 import { liveBuses, type HeatFrame } from '../liveFrames';
+import { useRunFrames } from '../hooks/useRunFrames';
 import { useApp } from '../store/store';
 
 function paint(canvas: HTMLCanvasElement, f: HeatFrame): void {
@@ -22,35 +23,20 @@ export function GuidanceHeatmap() {
   const runId = useApp((s) => s.runId);
   const [max, setMax] = useState<number | null>(null);
 
-  useEffect(() => {
-    const latest = liveBuses.heat.latest();
-    let pending: HeatFrame | null = latest?.runId === runId ? latest : null;
-    let raf = 0;
-    const flush = () => {
-      raf = 0;
-      if (pending && ref.current) {
-        paint(ref.current, pending);
-        setMax(pending.max);
-      }
-      pending = null;
-    };
-    const canvas = ref.current;
-    if (!pending && canvas) {
+  useRunFrames(liveBuses.heat, runId, {
+    paint: (f) => {
+      if (!ref.current) return;
+      paint(ref.current, f);
+      setMax(f.max);
+    },
+    clear: () => {
+      const canvas = ref.current;
+      if (!canvas) return;
       canvas.getContext('2d')?.clearRect(0, 0, canvas.width, canvas.height);
       delete canvas.dataset.painted;
       setMax(null);
-    }
-    flush();
-    const unsubscribe = liveBuses.heat.subscribe((f) => {
-      if (f.runId !== runId) return;
-      pending = f;
-      if (!raf) raf = requestAnimationFrame(flush);
-    });
-    return () => {
-      unsubscribe();
-      if (raf) cancelAnimationFrame(raf);
-    };
-  }, [runId]);
+    },
+  });
 
   return (
     <figure className="heatmap">

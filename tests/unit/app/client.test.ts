@@ -1,25 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createFrameBus } from '../../../src/ui/frames';
 import { createAppStore } from '../../../src/ui/store/store';
-import { createDiffusionClient, type WorkerLike } from '../../../src/ui/bridge/client';
-import type { FromWorker, ToWorker } from '../../../src/shared/protocol';
-import { fakeManifest } from './fakes';
+import { createDiffusionClient } from '../../../src/ui/bridge/client';
+import type { ToWorker } from '../../../src/shared/protocol';
+import { FakeWorker, fakeManifest } from './fakes';
 
-class FakeWorker implements WorkerLike {
-  sent: ToWorker[] = [];
-  terminated = false;
-  onmessage: ((e: MessageEvent<FromWorker>) => void) | null = null;
-  onerror: ((e: ErrorEvent) => void) | null = null;
-  postMessage(msg: ToWorker) {
-    this.sent.push(msg);
-  }
-  terminate() {
-    this.terminated = true;
-  }
-  reply(msg: FromWorker) {
-    this.onmessage?.({ data: msg } as MessageEvent<FromWorker>);
-  }
-}
 
 const pack = { id: 'p', title: 'P', url: 'https://x.test/models/p/' };
 

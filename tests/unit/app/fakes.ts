@@ -1,7 +1,8 @@
-// Test doubles for the app layer: a valid manifest, toy networks, a recording post().
+// Test doubles for the app layer: a valid manifest, toy networks, a recording post(), a worker.
 import type { ClassifierGradFn, DenoiseFn } from '../../../src/diffusion';
 import type { GraphFile, PackManifest, UpsamplerGraph } from '../../../src/shared/manifest';
-import type { FromWorker } from '../../../src/shared/protocol';
+import type { FromWorker, ToWorker } from '../../../src/shared/protocol';
+import type { WorkerLike } from '../../../src/ui/bridge/client';
 
 const graph = (file: string, outputs: string[]): GraphFile => ({
   file, dtype: 'float32', bytes: 10, sha256: 'a'.repeat(64), inputs: ['x', 'timesteps', 'y'], outputs,
@@ -79,3 +80,20 @@ export function recorder(onPost?: (msg: FromWorker) => void) {
 }
 
 export const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/** The page's worker, recorded: what the client sent, whether it was terminated; `reply` answers as the worker. */
+export class FakeWorker implements WorkerLike {
+  sent: ToWorker[] = [];
+  terminated = false;
+  onmessage: ((e: MessageEvent<FromWorker>) => void) | null = null;
+  onerror: ((e: ErrorEvent) => void) | null = null;
+  postMessage(msg: ToWorker) {
+    this.sent.push(msg);
+  }
+  terminate() {
+    this.terminated = true;
+  }
+  reply(msg: FromWorker) {
+    this.onmessage?.({ data: msg } as MessageEvent<FromWorker>);
+  }
+}

@@ -6,10 +6,10 @@ import { adoptPack } from '../../../src/ui/packDefaults';
 import { createAppStore } from '../../../src/ui/store/store';
 import { INITIAL_PARAMS } from '../../../src/ui/store/paramsSlice';
 import { parseUrlParams, toSearch } from '../../../src/ui/url';
-import { createDiffusionClient, type WorkerLike } from '../../../src/ui/bridge/client';
+import { createDiffusionClient } from '../../../src/ui/bridge/client';
 import { ManifestError, canUseCfg, modeUses, parseManifest } from '../../../src/shared/manifest';
 import { DEFAULTS, LIMITS, type FromWorker, type ToWorker } from '../../../src/shared/protocol';
-import { fakeManifest } from './fakes';
+import { FakeWorker, fakeManifest } from './fakes';
 
 type Json = Record<string, unknown>;
 const withSampling = (extra: Json, over: Json = {}): Json => {
@@ -116,15 +116,6 @@ describe('adoptPack: guidance defaults', () => {
 });
 
 describe('client: the CFG scale mid-run', () => {
-  class FakeWorker implements WorkerLike {
-    sent: ToWorker[] = [];
-    onmessage: ((e: MessageEvent<FromWorker>) => void) | null = null;
-    onerror: ((e: ErrorEvent) => void) | null = null;
-    postMessage(msg: ToWorker) {
-      this.sent.push(msg);
-    }
-    terminate() {}
-  }
 
   it('sends the guidance fields with generate and forwards cfgScale changes of a running run', () => {
     const store = createAppStore();

@@ -6,21 +6,10 @@ import { createFrameBus } from '../../../src/ui/frames';
 import { liveBuses } from '../../../src/ui/liveFrames';
 import type { PageStorage } from '../../../src/ui/pageStorage';
 import { createAppStore } from '../../../src/ui/store/store';
-import { createDiffusionClient, type WorkerLike } from '../../../src/ui/bridge/client';
-import type { FromWorker, StorageEstimateInfo, ToWorker } from '../../../src/shared/protocol';
+import { createDiffusionClient } from '../../../src/ui/bridge/client';
+import type { StorageEstimateInfo, ToWorker } from '../../../src/shared/protocol';
+import { FakeWorker } from './fakes';
 
-class FakeWorker implements WorkerLike {
-  sent: ToWorker[] = [];
-  onmessage: ((e: MessageEvent<FromWorker>) => void) | null = null;
-  onerror: ((e: ErrorEvent) => void) | null = null;
-  postMessage(msg: ToWorker) {
-    this.sent.push(msg);
-  }
-  terminate() {}
-  reply(msg: FromWorker) {
-    this.onmessage?.({ data: msg } as MessageEvent<FromWorker>);
-  }
-}
 
 function setup() {
   const store = createAppStore();

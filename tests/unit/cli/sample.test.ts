@@ -5,7 +5,7 @@ import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { toRgba, type Shape4 } from '../../../src/diffusion';
 import { expectClose, fixture } from '../diffusion/helpers';
-import { ROOT, runTool } from './run';
+import { ROOT, expectRefused, runTool } from './run';
 
 // tests/fixtures/cli-pack: analytic fake networks exported to ONNX by tests/fixtures/make_cli_pack.py,
 // which also ran adm/diffusion.py (with a Python port of the TS rng) to get the expected samples.
@@ -148,13 +148,7 @@ describe('tools/sample.ts bad input: exit 2, one line, nothing written', () => {
     const out = join(tmp, 'must-not-exist.png');
     const samplesDir = join(tmp, 'must-not-exist');
     const r = runTool('sample', [...args(), '--out', out, '--save-samples', samplesDir]);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^sample: error: /);
-    expect(r.stderr).toMatch(message);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(existsSync(out)).toBe(false);
-    expect(existsSync(samplesDir)).toBe(false);
+    expectRefused(r, 'sample', message, [out, samplesDir]);
   });
 });
 

@@ -8,7 +8,7 @@ import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { toRgba, type Shape4 } from '../../../src/diffusion';
 import { expectClose, fixture } from '../diffusion/helpers';
-import { ROOT, runTool } from './run';
+import { ROOT, expectRefused, runTool } from './run';
 
 const PACK = join(ROOT, 'tests/fixtures/cli-pack');
 interface Run { name: string; args: string[]; classes: number[]; labels: number[]; steps: number; x: number[]; logp: number[] }
@@ -99,11 +99,6 @@ describe('tools/sample.ts with classifier-free guidance', () => {
   ] as [string, () => string[], RegExp][])('%s: exit 2, one line, nothing written', (_, args, message) => {
     const out = join(tmp, 'must-not-exist.png');
     const r = runTool('sample', [...args(), '--out', out]);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^sample: error: /);
-    expect(r.stderr).toMatch(message);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(existsSync(out)).toBe(false);
+    expectRefused(r, 'sample', message, [out]);
   });
 });
