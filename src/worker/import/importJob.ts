@@ -1,36 +1,82 @@
-// One `importCheckpoints` request: the files -> a stored pack, with
-// progress and one-line errors posted back. The fp16 U-Net is built only where this adapter could run it.
-import { blobSource } from '../../checkpoint';
+// One `importCheckpoints` request: the files (opened, or given by URL) -> a stored pack, with progress and
+// one-line errors posted back. Every URL is checked first (allowed, reachable, its first bytes and zip
+// directory a torch.save archive, by Range requests) so a wrong link fails before any large download; then
+// each is downloaded into OPFS staging (./urlStaging.ts) and read from there like an opened file.
+// The fp16 U-Net is built only where this adapter could run it.
+import { blobSource, preflightCheckpoint } from '../../checkpoint';
+import { checkpointUrlProblem } from '../../shared/checkpointUrl';
 import type { FromWorker, ToWorker } from '../../shared/protocol';
 import { probeAdapter } from '../runtime/capabilities';
 import { errorText } from '../storage/download';
+import { defaultHashPool } from '../storage/packFiles';
+import type { DirHandleLike } from '../storage/opfs';
 import { gpuOf } from '../runtime/gpu';
 import { importCheckpoints, type ImportFile } from './importPack';
 import type { PackStore } from '../storage/packStore';
 import { TemplateSource } from './templateSource';
 import { describeImport } from '../../shared/importTimings';
+import { openUrl, rangeSource, UrlError, type UrlHead } from './urlFetch';
+import { Staging, type StagedFile } from './urlStaging';
 
 type ImportRequest = Extract<ToWorker, { kind: 'importCheckpoints' }>;
 
 let templates: TemplateSource | null = null;
 
-export async function runImport(msg: ImportRequest, store: PackStore | null, post: (m: FromWorker) => void): Promise<void> {
+/** Checks every URL before anything is downloaded: allowed here, answering, and the start of a torch.save file. */
+async function openUrls(urls: readonly string[], fetchFn: typeof fetch): Promise<UrlHead[]> {
+  const heads: UrlHead[] = [];
+  for (const url of urls) {
+    const problem = checkpointUrlProblem(url, self.location.href);
+    if (problem) throw new UrlError(problem);
+    const head = await openUrl(fetchFn, url);
+    if (head.ranges) await preflightCheckpoint(rangeSource(fetchFn, head), head.name);
+    heads.push(head);
+  }
+  return heads;
+}
+
+export async function runImport(msg: ImportRequest, store: PackStore | null, root: DirHandleLike | null, post: (m: FromWorker) => void): Promise<void> {
   const { importId } = msg;
+  const staged: { url: string; file: StagedFile }[] = [];
+  let staging: Staging | null = null;
   try {
-    if (!store) throw new Error('this browser gives the page no private file storage (OPFS), where a pack built from checkpoint files has to be kept');
+    if (!store || !root) throw new Error('this browser gives the page no private file storage (OPFS), where a pack built from checkpoint files has to be kept');
     if (templates?.baseUrl !== msg.templatesUrl) templates = new TemplateSource(msg.templatesUrl, self.location.href);
-    const files: ImportFile[] = msg.files.map((f) => ({ name: f.name, source: blobSource(f) }));
+    const fetchFn: typeof fetch = (input, init) => fetch(input, init);
+    const heads = await openUrls(msg.urls, fetchFn);
+    const t0 = performance.now();
+    if (heads.length > 0) staging = await Staging.open(root);
+    for (const head of heads) {
+      const label = head.ranges ? head.name : `${head.name} (this server cannot resume a cut download)`;
+      const file = await staging!.download(fetchFn, head, (loaded, total) => post({ kind: 'importProgress', importId, phase: 'download', file: label, loaded, total }));
+      staged.push({ url: head.url, file });
+    }
+    const downloadMs = performance.now() - t0;
+    const files: ImportFile[] = [
+      ...msg.files.map((f) => ({ name: f.name, source: blobSource(f) })),
+      ...staged.map((s, i) => ({ name: heads[i].name, source: s.file.source })),
+    ];
     const probe = await probeAdapter(gpuOf(navigator));
     const fp16 = typeof probe === 'object' && probe.shaderF16 && !probe.software;
     const result = await importCheckpoints(files, templates, store, {
       fp16,
       appBase: msg.appBase,
+      // the hashing thread reads the data files in place: only where they can be shared memory
+      hashers: globalThis.crossOriginIsolated === true ? defaultHashPool() : null,
       onRecognised: (rs) => post({ kind: 'importRecognised', importId, files: rs.map((r) => ({ name: r.fileName, slot: r.slot, description: r.description })) }),
       onProgress: (phase, file, loaded, total) => post({ kind: 'importProgress', importId, phase, file, loaded, total }),
     });
-    console.info(`[import] ${result.manifest.name}: ${describeImport(result.timings)}`);
-    post({ kind: 'importDone', importId, packUrl: result.packUrl, name: result.manifest.name, title: result.manifest.title, timings: result.timings });
+    const timings = { ...result.timings, downloadMs, totalMs: result.timings.totalMs + downloadMs };
+    console.info(`[import] ${result.manifest.name}: ${describeImport(timings)}`);
+    post({ kind: 'importDone', importId, packUrl: result.packUrl, name: result.manifest.name, title: result.manifest.title, timings });
   } catch (e) {
     post({ kind: 'importError', importId, message: errorText(e) });
+  } finally {
+    // A complete staged file has served its purpose (the pack is built, or the file was refused): remove it.
+    // A cut download is not in `staged` and stays, for the next try to resume.
+    for (const s of staged) {
+      s.file.close();
+      await staging?.remove(s.url).catch(() => {});
+    }
   }
 }
