@@ -3,7 +3,7 @@ import { extname, join, resolve, sep } from 'node:path';
 import { defaultClientConditions, defineConfig, type Connect, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
 import { fileURLToPath } from 'node:url';
-import { CHECKPOINT_CONNECT_SRC } from './src/shared/checkpointUrl';
+import { CHECKPOINT_CONNECT_SRC } from './src/shared/checkpointUrl.ts';
 
 // Cross-origin isolation: onnxruntime-web's wasm threads need SharedArrayBuffer.
 const isolationHeaders = {
