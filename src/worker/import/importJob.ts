@@ -4,6 +4,7 @@
 // each is downloaded into OPFS staging (./urlStaging.ts) and read from there like an opened file.
 // The fp16 U-Net is built only where this adapter could run it.
 import { blobSource, preflightCheckpoint } from '../../checkpoint';
+import { formatBytes } from '../../shared/bytes';
 import { checkpointUrlProblem } from '../../shared/checkpointUrl';
 import type { FromWorker, ToWorker } from '../../shared/protocol';
 import { probeAdapter } from '../runtime/capabilities';
@@ -35,6 +36,20 @@ async function openUrls(urls: readonly string[], fetchFn: typeof fetch): Promise
   return heads;
 }
 
+/** Refuses before the download when the browser's storage quota cannot hold the files (where it says). */
+async function checkRoom(staging: Staging, heads: readonly UrlHead[]): Promise<void> {
+  if (heads.length === 0) return;
+  let need = 0;
+  for (const h of heads) need += h.size - (await staging.stagedBytes(h));
+  const est = await navigator.storage?.estimate?.().catch(() => null);
+  if (!est?.quota || est.usage === undefined) return;
+  const free = est.quota - est.usage;
+  if (need > free) {
+    throw new UrlError(`the download needs ${formatBytes(need)} of storage and the browser allows this page ${formatBytes(free)} more; `
+      + 'delete cached packs or free disk space, or download the files and open them with Checkpoint files');
+  }
+}
+
 export async function runImport(msg: ImportRequest, store: PackStore | null, root: DirHandleLike | null, post: (m: FromWorker) => void): Promise<void> {
   const { importId } = msg;
   const staged: { url: string; file: StagedFile }[] = [];
@@ -45,7 +60,9 @@ export async function runImport(msg: ImportRequest, store: PackStore | null, roo
     const fetchFn: typeof fetch = (input, init) => fetch(input, init);
     const heads = await openUrls(msg.urls, fetchFn);
     const t0 = performance.now();
-    if (heads.length > 0) staging = await Staging.open(root);
+    staging = await Staging.open(root);
+    await staging.removeOthers(msg.urls);
+    await checkRoom(staging, heads);
     for (const head of heads) {
       const label = head.ranges ? head.name : `${head.name} (this server cannot resume a cut download)`;
       const file = await staging!.download(fetchFn, head, (loaded, total) => post({ kind: 'importProgress', importId, phase: 'download', file: label, loaded, total }));

@@ -117,6 +117,27 @@ export class Staging {
     }
   }
 
+  /** Bytes of `head` already staged (a resumable part), from its file's size. */
+  async stagedBytes(head: UrlHead): Promise<number> {
+    const key = Staging.key(head.url);
+    const meta = (await readJson(this.dir, `${key}.json`)) as StagedMeta | null;
+    if (meta?.url !== head.url || meta.size !== head.size || meta.validator !== head.validator || !head.ranges) return 0;
+    const h = await openSync(await this.dir.getFileHandle(`${key}.pt`, { create: true }), head.name);
+    try {
+      return Math.min(h.getSize(), head.size);
+    } finally {
+      h.close();
+    }
+  }
+
+  /** Removes the parts of every other URL (an import keeps only its own: stale downloads take no space for long). */
+  async removeOthers(urls: readonly string[]): Promise<void> {
+    const keep = new Set(urls.map((u) => Staging.key(u)));
+    const names: string[] = [];
+    for await (const name of this.dir.keys()) names.push(name);
+    for (const name of names) if (!keep.has(name.replace(/\.(pt|json)$/, ''))) await removeIfThere(this.dir, name).catch(() => {});
+  }
+
   /** Removes the staged file of `url` (after its pack is built). */
   async remove(url: string): Promise<void> {
     const key = Staging.key(url);

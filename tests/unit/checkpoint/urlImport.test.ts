@@ -169,6 +169,9 @@ describe('Staging', () => {
     const h = host(body, { cutOnceAt: 40_000 });
     const head = await openUrl(h.fetchFn, URL_PT);
     await expect(staging.download(h.fetchFn, head, () => {}, undefined, [])).rejects.toThrow(/interrupted after 40000/);
+    expect(await staging.stagedBytes(head)).toBe(40_000);
+    expect(await staging.stagedBytes({ ...head, validator: '"v2"' })).toBe(0);
+    await staging.removeOthers([URL_PT]); // this URL's part stays
     const again = await staging.download(h.fetchFn, head, () => {}, undefined, []);
     expect(again.resumedAt).toBe(40_000);
     expect(h.seen.at(-1)!.range).toBe('bytes=40000-');
@@ -177,5 +180,7 @@ describe('Staging', () => {
     const changed = await staging.download(h.fetchFn, { ...head, validator: '"v2"' }, () => {}, undefined, []);
     expect(changed.resumedAt).toBe(0);
     changed.close();
+    await staging.removeOthers(['https://files.test/other.pt']);
+    expect(root.names(STAGING_DIR)).toEqual([]);
   });
 });
