@@ -87,22 +87,6 @@ export async function indexCheckpoint(source: ByteSource, fileName: string, limi
   }
 }
 
-/**
- * What can be told from the first 32 bytes and the zip directory alone (a few small reads, e.g. Range
- * requests before a download): a torch.save zip archive, not TorchScript or a foreign archive. The
- * tensors are checked by indexCheckpoint once the whole file is there.
- */
-export async function preflightCheckpoint(source: ByteSource, fileName: string, limits: Partial<ReaderLimits> = {}): Promise<void> {
-  const lim: ReaderLimits = { ...DEFAULT_LIMITS, ...limits };
-  try {
-    if (source.size === 0) throw damaged('the file is empty (0 bytes)');
-    checkKind(await readRange(source, 0, Math.min(source.size, 32), 'the start of the file'));
-    checkNames((await readCentralDirectory(source, lim.maxEntries)).entries);
-  } catch (e) {
-    throw named(fileName, e);
-  }
-}
-
 async function readRecord(src: ByteSource, offset: number, length: number, crc: number, what: string): Promise<Uint8Array> {
   const bytes = await readRange(src, offset, length, what);
   if (crc32(bytes) !== crc) throw damaged(`its ${what} record fails its checksum (corrupt or altered download?)`);

@@ -1,12 +1,13 @@
 // One `importCheckpoints` request: the files (opened, or given by URL) -> a stored pack, with progress and
-// one-line errors posted back. Every URL is checked first (allowed, reachable, its first bytes and zip
-// directory a torch.save archive, by Range requests) so a wrong link fails before any large download; then
-// each is downloaded into OPFS staging (./urlStaging.ts) and read from there like an opened file.
+// one-line errors posted back. Every URL is checked first: allowed, reachable, and (where the server answers
+// Range requests) indexed by small Range reads (zip directory, local headers, data.pkl: the whole reader's
+// rules) and recognised against the templates, so a wrong or hostile file is refused before a gigabyte is
+// downloaded. Then each is downloaded into OPFS staging (./urlStaging.ts) and read from there like an opened file.
 // The fp16 U-Net is built only where this adapter could run it.
-import { blobSource, preflightCheckpoint } from '../../checkpoint';
+import { blobSource, indexCheckpoint } from '../../checkpoint';
 import { formatBytes } from '../../shared/bytes';
 import { checkpointUrlProblem } from '../../shared/checkpointUrl';
-import type { FromWorker, ToWorker } from '../../shared/protocol';
+import type { FromWorker, RecognisedFile, ToWorker } from '../../shared/protocol';
 import { probeAdapter } from '../runtime/capabilities';
 import { errorText } from '../storage/download';
 import { defaultHashPool } from '../storage/packFiles';
@@ -14,6 +15,7 @@ import type { DirHandleLike } from '../storage/opfs';
 import { gpuOf } from '../runtime/gpu';
 import { importCheckpoints, type ImportFile } from './importPack';
 import type { PackStore } from '../storage/packStore';
+import { recognise } from './recognise';
 import { TemplateSource } from './templateSource';
 import { describeImport } from '../../shared/importTimings';
 import { openUrl, rangeSource, UrlError, type UrlHead } from './urlFetch';
@@ -23,17 +25,24 @@ type ImportRequest = Extract<ToWorker, { kind: 'importCheckpoints' }>;
 
 let templates: TemplateSource | null = null;
 
-/** Checks every URL before anything is downloaded: allowed here, answering, and the start of a torch.save file. */
-async function openUrls(urls: readonly string[], fetchFn: typeof fetch): Promise<UrlHead[]> {
+/**
+ * Checks every URL before anything is downloaded: allowed here, answering, and (by Range reads) a checkpoint
+ * of a released network; returns what was recognised (a server without Range support: after its download).
+ */
+async function openUrls(urls: readonly string[], fetchFn: typeof fetch, source: TemplateSource): Promise<{ heads: UrlHead[]; recognised: RecognisedFile[] }> {
   const heads: UrlHead[] = [];
+  const recognised: RecognisedFile[] = [];
   for (const url of urls) {
     const problem = checkpointUrlProblem(url, self.location.href);
     if (problem) throw new UrlError(problem);
     const head = await openUrl(fetchFn, url);
-    if (head.ranges) await preflightCheckpoint(rangeSource(fetchFn, head), head.name);
+    if (head.ranges) {
+      const r = await recognise(await indexCheckpoint(rangeSource(fetchFn, head), head.name), source);
+      recognised.push({ name: r.fileName, slot: r.slot, description: r.description });
+    }
     heads.push(head);
   }
-  return heads;
+  return { heads, recognised };
 }
 
 /** Refuses before the download when the browser's storage quota cannot hold the files (where it says). */
@@ -58,7 +67,8 @@ export async function runImport(msg: ImportRequest, store: PackStore | null, roo
     if (!store || !root) throw new Error('this browser gives the page no private file storage (OPFS), where a pack built from checkpoint files has to be kept');
     if (templates?.baseUrl !== msg.templatesUrl) templates = new TemplateSource(msg.templatesUrl, self.location.href);
     const fetchFn: typeof fetch = (input, init) => fetch(input, init);
-    const heads = await openUrls(msg.urls, fetchFn);
+    const { heads, recognised } = await openUrls(msg.urls, fetchFn, templates);
+    if (recognised.length > 0) post({ kind: 'importRecognised', importId, files: recognised });
     const t0 = performance.now();
     staging = await Staging.open(root);
     await staging.removeOthers(msg.urls);

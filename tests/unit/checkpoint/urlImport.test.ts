@@ -1,11 +1,11 @@
 // Checkpoints given by URL (src/worker/import/urlFetch.ts, urlStaging.ts; src/shared/checkpointUrl.ts) against a
 // fake fetch: which URLs the page may ask for, the first request's size/resume/error answers (a CORS block told
-// from an unreachable server by the no-cors probe), the Range reads that check a real checkpoint's start and zip
-// directory before the download, and the staged download into an in-memory OPFS that resumes after a cut.
+// from an unreachable server by the no-cors probe), the Range reads that index a real checkpoint before the
+// download (the same index as the file gives, a small part of its bytes), and the staged download into an in-memory OPFS that resumes after a cut.
 import { openAsBlob } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { preflightCheckpoint } from '../../../src/checkpoint';
+import { bytesSource, indexCheckpoint } from '../../../src/checkpoint';
 import { checkpointUrlLines, checkpointUrlProblem, urlFileName } from '../../../src/shared/checkpointUrl';
 import { openUrl, rangeSource, type UrlHead } from '../../../src/worker/import/urlFetch';
 import { Staging, STAGING_DIR } from '../../../src/worker/import/urlStaging';
@@ -124,17 +124,19 @@ describe('before the download', () => {
     unet = new Uint8Array(await (await openAsBlob(join(dir, 'unet.pt'))).arrayBuffer());
   }, 900_000);
 
-  it('checks a checkpoint by a few small Range reads, and refuses what is not one', async () => {
+  it('indexes a checkpoint by Range reads of a small part of it, as the whole file would; refuses what is not one', async () => {
     const h = host(unet);
     const head = await openUrl(h.fetchFn, URL_PT);
-    await preflightCheckpoint(rangeSource(h.fetchFn, head), head.name);
-    const reads = h.seen.slice(1).map((s) => s.range!);
-    expect(reads.length).toBeLessThanOrEqual(4);
-    const asked = reads.map((r) => /^bytes=(\d+)-(\d+)$/.exec(r)!).reduce((s, m) => s + Number(m[2]) - Number(m[1]) + 1, 0);
+    const byRange = await indexCheckpoint(rangeSource(h.fetchFn, head), head.name);
+    const whole = await indexCheckpoint(bytesSource(unet), 'unet.pt');
+    expect(byRange.tensors).toEqual(whole.tensors);
+    expect(byRange.tensors.length).toBeGreaterThan(10);
+    const asked = h.seen.slice(1).map((s) => /^bytes=(\d+)-(\d+)$/.exec(s.range!)!).reduce((n, m) => n + Number(m[2]) - Number(m[1]) + 1, 0);
+    expect(asked).toBe(byRange.bytesRead);
     expect(asked).toBeLessThan(unet.length / 10);
     const page = new TextEncoder().encode('<!doctype html><p>' + 'x'.repeat(4000));
     const p = host(page, { contentType: 'application/octet-stream' });
-    await expect(preflightCheckpoint(rangeSource(p.fetchFn, await openUrl(p.fetchFn, URL_PT)), 'unet.pt')).rejects.toThrow(/neither a zip archive/);
+    await expect(indexCheckpoint(rangeSource(p.fetchFn, await openUrl(p.fetchFn, URL_PT)), 'unet.pt')).rejects.toThrow(/neither a zip archive/);
   });
 
   it('refuses a Range answer for other bytes than asked', async () => {
