@@ -7,7 +7,8 @@ import { CheckpointError, indexCheckpoint, readTensor, type ByteSource } from '.
 import { fillDataFile } from '../../checkpoint/fill';
 import { named } from '../../checkpoint/errors';
 import type { TemplateGraph } from '../../checkpoint/templates';
-import { parseManifest, ManifestError, type PackManifest } from '../../shared/manifest';
+import { type PackManifest } from '../../shared/manifest';
+import { parseManifest, ManifestError } from '../../shared/manifestCheck';
 import type { ImportPhase, ImportTimings } from '../../shared/protocol';
 import { allocBytes } from '../storage/packFiles';
 import type { FileSpec, PackStore, StoredFile } from '../storage/packStore';

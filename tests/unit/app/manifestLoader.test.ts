@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MANIFEST_LIMITS, parseManifest } from '../../../src/shared/manifest';
+import { MANIFEST_LIMITS } from '../../../src/shared/manifest';
+import { parseManifest } from '../../../src/shared/manifestCheck';
 import { loadManifest } from '../../../src/worker/storage/manifestLoader';
 import { fakeManifest } from './fakes';
 
@@ -35,7 +36,7 @@ describe('loadManifest', () => {
     // A value that deep reaching the validator some other way is shown as such, not a stack overflow.
     let deep: unknown = [];
     for (let i = 0; i < n; i++) deep = [deep];
-    expect(() => parseManifest({ schemaVersion: 1, classCond: true, labels: deep })).toThrow(/manifest\.labels\[0\] must be an ImageNet index 0\.\.999 \(got a value nested too deeply to show\)/);
+    expect(() => parseManifest({ ...fakeManifest(), labels: deep })).toThrow(/manifest\.labels\[0\] must be an ImageNet index 0\.\.999 \(got a value nested too deeply to show\)/);
   });
 
   it('refuses an oversized manifest unread: announced by Content-Length, or streamed without one', async () => {
