@@ -19,6 +19,7 @@ MAX_IMAGE_SIZE = _FIELDS["imageSize"]["maximum"]
 MAX_DIFFUSION_STEPS = MANIFEST_SCHEMA["definitions"]["diffusion"]["properties"]["diffusionSteps"]["maximum"]
 MIN_REFERENCE_PER_LABEL = _FIELDS["referenceFeatures"]["properties"]["shape"]["items"][1]["minimum"]
 MAX_REFERENCE_FEATURE_BYTES = 1 << 20  # referenceFeatures: a few hundred feature vectors, at most 1 MiB (float32)
+MAX_JSON_VALUES = 10_000  # checked before the schema, whose errors are all listed (MANIFEST_LIMITS.maxJsonValues)
 GRAPH_KEYS = ("unet", "unetFp16", "classifierGrad", "upsampler")
 
 
@@ -85,7 +86,7 @@ def _check_files(m: Dict, pack_dir: Path) -> None:
 
 def validate_manifest(m: Dict, pack_dir: Optional[Union[str, Path]] = None) -> None:
     """Raise ManifestError naming the first bad field; with `pack_dir`, also check the files."""
-    problem = schema_problem(m)
+    problem = schema_problem(m, MAX_JSON_VALUES)
     if problem is not None:
         raise ManifestError(problem)
     n, ul = len(m["labels"]), m["unconditionalLabel"]

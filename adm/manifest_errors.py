@@ -5,9 +5,10 @@ tests/fixtures/manifests.json holds the two to the same messages, so values are 
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from jsonschema import Draft7Validator, validators
 
@@ -120,32 +121,56 @@ def _message(path: List[Segment], what: str, value) -> str:
     return f"manifest.{name} must be {what} (got {shown(value)})"
 
 
-def _problems(e) -> List[Tuple[List[int], int, str]]:
+def _first_repeat(items: list) -> Optional[int]:
+    """The index of the first item equal to an earlier one (as shown), None if none."""
+    seen = set()
+    for i, v in enumerate(items):
+        key = shown(v)
+        if key in seen:
+            return i
+        seen.add(key)
+    return None
+
+
+def _problems(e) -> List[Tuple[List[int], int, Callable[[], str]]]:
+    """(place in the order errors are shown in, message worded only for the one shown) of one jsonschema error."""
     path: List[Segment] = list(e.absolute_path)
     kw = e.validator
-    found = []
-    if kw == "required":  # jsonschema names the missing field only in prose: find every one
-        for p in e.validator_value:
-            if isinstance(e.instance, dict) and p not in e.instance:
-                nodes, ranks = _walk(path + [p])
-                found.append((ranks, _message(path + [p], _must_be(nodes, kw), MISSING)))
-    elif kw == "contains":
-        found.append((_walk(path)[1], _message(path, f"a list containing {json.dumps(e.validator_value['const'])}",
-                                               e.instance)))
-    else:
-        value = e.instance
-        what = _must_be(_walk(path)[0], kw)
-        if kw == "uniqueItems" and isinstance(value, list):
-            seen = [shown(v) for v in value]
-            dup = next((i for i, s in enumerate(seen) if seen.index(s) != i), None)
-            if dup is not None:
-                path, value = path + [dup], value[dup]
-        found.append((_walk(path)[1], _message(path, what, value)))
     rank = KEYWORDS.index(kw) if kw in KEYWORDS else len(KEYWORDS)
-    return [(ranks, rank, message) for ranks, message in found]
+    if kw == "required":  # jsonschema names the missing field only in prose: find every one
+        missing = [p for p in e.validator_value if isinstance(e.instance, dict) and p not in e.instance]
+        return [(_walk(path + [p])[1], rank, lambda p=p: _message(path + [p], _must_be(_walk(path + [p])[0], kw), MISSING))
+                for p in missing]
+    nodes, ranks = _walk(path)  # once per error: a bad manifest may have thousands
+    what = (f"a list containing {json.dumps(e.validator_value['const'])}" if kw == "contains" else _must_be(nodes, kw))
+    value = e.instance
+    if kw == "uniqueItems" and isinstance(value, list):
+        dup = _first_repeat(value)
+        if dup is not None:
+            path, ranks, value = path + [dup], ranks + [dup], value[dup]
+    return [(ranks, rank, lambda: _message(path, what, value))]
 
 
-def schema_problem(m) -> Optional[str]:
-    """The message of the first schema error in `m`, or None when the schema accepts it."""
+def _holds_more_than(m, most: int) -> bool:
+    """Whether `m` holds more than `most` values, counted without recursion (it may nest deep)."""
+    todo, count = [m], 0
+    while todo:
+        v = todo.pop()
+        count += 1
+        if count > most:
+            return True
+        inside = v if isinstance(v, (list, tuple)) else v.values() if isinstance(v, dict) else ()
+        todo.extend(itertools.islice(inside, most + 1 - count))
+    return False
+
+
+def schema_problem(m, max_values: int) -> Optional[str]:
+    """The message of the first schema error in `m`, or None when the schema accepts it. A manifest of more than
+    `max_values` values is refused first: the validator lists every error, one object each."""
+    if _holds_more_than(m, max_values):
+        return f"manifest holds more than {max_values} JSON values (a real one has about 1.1 per label)"
     found = [p for e in _VALIDATOR.iter_errors(m) for p in _problems(e)]
-    return min(found)[2] if found else None
+    if not found:
+        return None
+    first = min((ranks, rank) for ranks, rank, _ in found)
+    return min(message() for ranks, rank, message in found if (ranks, rank) == first)

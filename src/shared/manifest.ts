@@ -28,6 +28,12 @@ export const MANIFEST_LIMITS = {
   maxManifestBytes: 64 * 1024 * 1024,
   /** Arrays/objects nested deeper than this in manifest.json are refused before parsing (a real one nests 4). */
   maxJsonDepth: 64,
+  /**
+   * JSON values (numbers, strings, list items, fields...) in a manifest: a real one has about 1.1 per label
+   * (1000 at most). Checked before the schema, whose validators list every error: millions of bad labels
+   * would exhaust memory, and thousands are worded in milliseconds each.
+   */
+  maxJsonValues: 10_000,
   /** referenceFeatures: a few hundred feature vectors, at most 1 MiB of float32. */
   maxReferenceFeatureBytes: 1 << 20,
   /** referenceFeatures images per label: precision/recall's k = 3 needs more than 3 points per set. */

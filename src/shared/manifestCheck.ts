@@ -54,7 +54,7 @@ function referenceFeaturesOk(m: PackManifest): void {
 
 /** Validates parsed JSON as a PackManifest; throws ManifestError naming the first bad field. */
 export function parseManifest(json: unknown): PackManifest {
-  const problem = schemaProblem(json);
+  const problem = schemaProblem(json, MANIFEST_LIMITS.maxJsonValues);
   if (problem !== null) throw new ManifestError(problem);
   const m = json as PackManifest;
   const n = m.labels.length;

@@ -78,7 +78,19 @@ function mustBe(nodes: Obj[], keyword: string): string {
 const KEYWORDS = ['required', 'type', 'const', 'enum', 'minLength', 'maxLength', 'pattern', 'minimum', 'maximum', 'minItems', 'maxItems',
   'additionalItems', 'uniqueItems', 'contains', 'minProperties', 'additionalProperties'];
 
-interface Problem { ranks: number[]; keyword: number; message: string }
+/** The index of the first item equal to an earlier one (as shown), -1 if none. */
+function firstRepeat(items: unknown[]): number {
+  const seen = new Set<string>();
+  for (const [i, v] of items.entries()) {
+    const key = shown(v);
+    if (seen.has(key)) return i;
+    seen.add(key);
+  }
+  return -1;
+}
+
+/** An error's place in the order errors are shown in, and its message (worded only for the one shown). */
+interface Problem { ranks: number[]; keyword: number; message: () => string }
 
 function problem(e: SchemaError, json: unknown): Problem | null {
   if (e.keyword === 'if') return null; // Ajv's summary of a failed "then"; the failure itself is reported too
@@ -91,37 +103,51 @@ function problem(e: SchemaError, json: unknown): Problem | null {
     at = (at as Record<Segment, unknown>)[seg];
   }
   let value = e.data;
-  let what: string;
   if (e.keyword === 'required') {
     path.push(String(e.params.missingProperty));
     value = undefined;
-    what = mustBe(walk(path).nodes, 'required');
-  } else if (e.keyword === 'contains') {
-    what = `a list containing ${JSON.stringify((e.schema as Obj).const)}`;
-  } else {
-    what = mustBe(walk(path).nodes, e.keyword);
-    if (e.keyword === 'uniqueItems' && Array.isArray(value)) {
-      const seen = value.map(shown);
-      const dup = seen.findIndex((s, i) => seen.indexOf(s) !== i);
-      path.push(dup);
-      value = value[dup];
-    }
+  }
+  const { nodes, ranks } = walk(path); // once per error: a bad manifest may have thousands
+  const what = e.keyword === 'contains' ? `a list containing ${JSON.stringify((e.schema as Obj).const)}` : mustBe(nodes, e.keyword);
+  if (e.keyword === 'uniqueItems' && Array.isArray(value)) {
+    const dup = firstRepeat(value);
+    path.push(dup);
+    ranks.push(dup);
+    value = value[dup];
   }
   const name = path.map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('').replace(/^\./, '');
   const keyword = KEYWORDS.indexOf(e.keyword);
-  return { ranks: walk(path).ranks, keyword: keyword < 0 ? KEYWORDS.length : keyword, message: `manifest.${name} must be ${what} (got ${shown(value)})` };
+  return { ranks, keyword: keyword < 0 ? KEYWORDS.length : keyword, message: () => `manifest.${name} must be ${what} (got ${shown(value)})` };
 }
 
 function before(a: Problem, b: Problem): number {
   for (let i = 0; i < Math.min(a.ranks.length, b.ranks.length); i++) if (a.ranks[i] !== b.ranks[i]) return a.ranks[i] - b.ranks[i];
   if (a.ranks.length !== b.ranks.length) return a.ranks.length - b.ranks.length;
   if (a.keyword !== b.keyword) return a.keyword - b.keyword;
-  return a.message < b.message ? -1 : a.message > b.message ? 1 : 0;
+  const [x, y] = [a.message(), b.message()];
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/** The message of the first schema error in `json`, or null when the schema accepts it. */
-export function schemaProblem(json: unknown): string | null {
+/** Whether `json` holds more than `max` values, counted without recursion (it may nest 100k deep). */
+function holdsMoreThan(json: unknown, max: number): boolean {
+  const todo = [json];
+  let count = 0;
+  while (todo.length > 0) {
+    const v = todo.pop();
+    if (++count > max) return true;
+    const inside = Array.isArray(v) ? v : typeof v === 'object' && v !== null ? Object.values(v) : [];
+    for (let i = 0; i < inside.length && i <= max - count; i++) todo.push(inside[i]);
+  }
+  return false;
+}
+
+/**
+ * The message of the first schema error in `json`, or null when the schema accepts it. A manifest of more
+ * than `maxValues` values is refused first: the validator lists every error, one object each.
+ */
+export function schemaProblem(json: unknown, maxValues: number): string | null {
+  if (holdsMoreThan(json, maxValues)) return `manifest holds more than ${maxValues} JSON values (a real one has about 1.1 per label)`;
   if (validate(json)) return null;
   const found = (validate.errors ?? []).map((e) => problem(e, json)).filter((p) => p !== null);
-  return found.sort(before)[0]?.message ?? 'manifest does not match docs/pack-manifest.schema.json';
+  return found.sort(before)[0]?.message() ?? 'manifest does not match docs/pack-manifest.schema.json';
 }

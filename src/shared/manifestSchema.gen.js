@@ -4,14 +4,14 @@
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"pack-manifest.schema.json","title":"Model pack manifest, schema version 1","description":"manifest.json of a model pack (docs/pack-format.md): the field-level contract that src/shared/manifestCheck.ts (Ajv, compiled to code at build time) and adm/manifest_check.py (jsonschema) validate against. Rules that relate two fields (respacing against diffusionSteps, graph inputs against classCond, guidance modes against the null label, an upsampler against the base model, reference features against labels and the classifier, external-data names against the graph's) are checked by hand after this schema, once per language.","$comment":"Conventions. 'mustBe' is this project's annotation: the phrase error messages use ('manifest.<field> must be <mustBe> (got <value>)'), one string for every keyword of its schema or an object from keyword to phrase ('' for the rest). Errors are reported in this file's field order. Numbers are finite (JSON has no NaN or Infinity; a literal such as 1e309 is refused). Integers: JavaScript cannot tell 64.0 from 64, so the app accepts it; Python refuses a float where an integer belongs, so packs the toolkit writes always spell integers as such. Unknown fields are allowed everywhere (no additionalProperties: false except in training), as both readers have always ignored them. Patterns end in '$(?!\\n)' because Python's '$' also matches before a final newline.","type":"object","mustBe":"a JSON object","required":["schemaVersion","name","title","imageSize","learnSigma","classCond","labels","unconditionalLabel","diffusion","sampling","unet","source","license"],"properties":{"schemaVersion":{"const":1,"mustBe":"1 (this app reads schema 1)"},"name":{"description":"Folder-safe id of the pack.","type":"string","minLength":1,"pattern":"^[A-Za-z0-9][A-Za-z0-9._-]*$(?!\\n)","mustBe":{"":"a non-empty string","pattern":"folder-safe (letters, digits, . _ -; not starting with . _ -)"}},"title":{"$ref":"#/definitions/text"},"imageSize":{"description":"H = W of the base model's samples.","type":"integer","minimum":1,"maximum":1024,"mustBe":{"":"a positive integer","maximum":"at most 1024"}},"learnSigma":{"$ref":"#/definitions/flag"},"classCond":{"$ref":"#/definitions/flag"},"labels":{"description":"labels[i] is the ImageNet-1k index of model label i (the U-Net's y and the classifier's logits share this label space).","type":"array","minItems":1,"maxItems":1000,"uniqueItems":true,"items":{"type":"integer","minimum":0,"maximum":999,"mustBe":"an ImageNet index 0..999"},"mustBe":{"":"a non-empty list of at most 1000 ImageNet indices","uniqueItems":"unique (each ImageNet class at most once)"}},"unconditionalLabel":{"description":"The model label meaning 'no class' (label dropout), or null. Cross-field: at least labels.length, i.e. outside the class labels.","type":["integer","null"],"minimum":1,"maximum":1000,"mustBe":"null or a label outside the class labels, at most 1000"},"diffusion":{"$ref":"#/definitions/diffusion"},"sampling":{"description":"Recommended defaults for the page and the CLI. Cross-field: timestepRespacing must keep 1..diffusion.diffusionSteps steps; guidanceMode cfg or both needs classCond and an unconditionalLabel.","type":"object","mustBe":"an object","required":["classifierScale","timestepRespacing","useDdim"],"properties":{"classifierScale":{"type":"number","mustBe":"a finite number"},"timestepRespacing":{"$ref":"#/definitions/respacing"},"useDdim":{"$ref":"#/definitions/flag"},"guidanceMode":{"enum":["classifier","cfg","both"],"mustBe":"\"classifier\", \"cfg\" or \"both\""},"cfgScale":{"type":"number","mustBe":"a finite number"}}},"unet":{"$ref":"#/definitions/unetGraph"},"unetFp16":{"$ref":"#/definitions/unetGraph"},"classifierGrad":{"description":"The classifier-gradient graph; may also output 'features' (needed by referenceFeatures).","allOf":[{"$ref":"#/definitions/graph"},{"properties":{"inputs":{"allOf":[{"contains":{"const":"x"}},{"contains":{"const":"timesteps"}},{"contains":{"const":"y"}}]},"outputs":{"allOf":[{"contains":{"const":"grad"}},{"contains":{"const":"logp"}},{"contains":{"const":"logits"}}]}}}]},"upsampler":{"$ref":"#/definitions/upsampler"},"classifierAccuracy":{"description":"Informational: the classifier's top-1 on noised validation images per timestep bucket.","type":"object","mustBe":"an object","required":["metric","images","top1ByT"],"properties":{"metric":{"$ref":"#/definitions/text"},"images":{"$ref":"#/definitions/positiveInteger"},"top1ByT":{"type":"object","minProperties":1,"mustBe":"a non-empty object","additionalProperties":{"type":"number","minimum":0,"maximum":1,"mustBe":"a fraction in [0, 1]"}}}},"training":{"description":"Informational: per network, what it was trained on in all.","type":"object","minProperties":1,"additionalProperties":false,"mustBe":"an object with keys among unet, classifier","properties":{"unet":{"$ref":"#/definitions/trainingRun"},"classifier":{"$ref":"#/definitions/trainingRun"}}},"referenceFeatures":{"description":"The classifier's penultimate features of real images: float32 little-endian [labels, images per label, feature size]. Cross-field: shape[0] = labels.length; bytes = 4 x the shape's product, at most 1048576; timestep below diffusion.diffusionSteps; only beside a classifierGrad whose outputs include 'features'.","type":"object","mustBe":"an object","required":["file","dtype","shape","bytes","sha256","timestep"],"properties":{"file":{"$ref":"#/definitions/fileName"},"dtype":{"const":"float32","mustBe":"\"float32\""},"shape":{"type":"array","minItems":3,"maxItems":3,"additionalItems":false,"items":[{"type":"integer","minimum":1,"mustBe":"the number of labels"},{"type":"integer","minimum":4,"mustBe":"at least 4 images per label (precision/recall's k = 3 needs more than 3)"},{"type":"integer","minimum":1,"mustBe":"a positive feature size"}],"mustBe":"[labels, images per label, feature size]"},"bytes":{"$ref":"#/definitions/positiveInteger"},"sha256":{"$ref":"#/definitions/sha256"},"timestep":{"type":"integer","minimum":0,"mustBe":"a timestep (a non-negative integer)"},"source":{"description":"Free text: which images."}}},"source":{"$ref":"#/definitions/text"},"license":{"$ref":"#/definitions/text"}},"if":{"properties":{"classCond":{"const":true}},"required":["classCond"]},"then":{"properties":{"unet":{"$ref":"#/definitions/classInput"},"unetFp16":{"$ref":"#/definitions/classInput"}}},"definitions":{"text":{"type":"string","minLength":1,"mustBe":"a non-empty string"},"flag":{"type":"boolean","mustBe":"true or false"},"positiveInteger":{"type":"integer","minimum":1,"mustBe":"a positive integer"},"sha256":{"type":"string","maxLength":64,"pattern":"^[0-9a-f]{64}$","mustBe":"64 lowercase hex digits"},"fileName":{"description":"A plain name inside the pack folder: no path, URL scheme, query, %-escape or '..'.","type":"string","maxLength":200,"pattern":"^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._-]*$(?!\\n)","mustBe":"a plain file name inside the pack (letters, digits, . _ -; no \"..\")"},"respacing":{"description":"\"250\", \"10,15,20\", \"ddim25\", ...: the grammar is tests/fixtures/respacing.json's.","type":"string","minLength":1,"mustBe":"a non-empty string"},"diffusion":{"type":"object","mustBe":"an object","required":["noiseSchedule","diffusionSteps","predictXstart","rescaleTimesteps"],"properties":{"noiseSchedule":{"enum":["linear","cosine"],"mustBe":"\"linear\" or \"cosine\""},"diffusionSteps":{"type":"integer","minimum":1,"maximum":10000,"mustBe":{"":"a positive integer","maximum":"at most 10000"}},"predictXstart":{"$ref":"#/definitions/flag"},"rescaleTimesteps":{"$ref":"#/definitions/flag"}}},"graph":{"description":"One ONNX file. Cross-field: externalData names are distinct and differ from file.","type":"object","mustBe":"an object","required":["file","dtype","bytes","sha256","inputs","outputs"],"properties":{"file":{"$ref":"#/definitions/fileName"},"dtype":{"enum":["float32","float16"],"mustBe":"\"float32\" or \"float16\""},"bytes":{"$ref":"#/definitions/positiveInteger"},"sha256":{"$ref":"#/definitions/sha256"},"inputs":{"$ref":"#/definitions/names"},"outputs":{"$ref":"#/definitions/names"},"externalData":{"type":"array","minItems":1,"maxItems":16,"mustBe":"a list of 1 to 16 files","items":{"type":"object","mustBe":"an object","required":["file","bytes","sha256"],"properties":{"file":{"$ref":"#/definitions/fileName"},"bytes":{"$ref":"#/definitions/positiveInteger"},"sha256":{"$ref":"#/definitions/sha256"}}}}}},"names":{"type":"array","items":{"type":"string","mustBe":"a string"},"mustBe":"a list of strings"},"unetGraph":{"description":"The base U-Net (unetFp16: its float16 twin, float32 at the edges). Takes y only when classCond.","allOf":[{"$ref":"#/definitions/graph"},{"properties":{"inputs":{"allOf":[{"contains":{"const":"x"}},{"contains":{"const":"timesteps"}}]},"outputs":{"contains":{"const":"model_output"}}}}]},"classInput":{"properties":{"inputs":{"contains":{"const":"y"}}}},"upsampler":{"description":"The cascade's super-resolution stage. Cross-field: lowResSize = the base imageSize < imageSize; timestepRespacing keeps 1..its own diffusionSteps steps.","allOf":[{"$ref":"#/definitions/graph"},{"required":["imageSize","lowResSize","learnSigma","classCond","diffusion","sampling"],"properties":{"inputs":{"allOf":[{"contains":{"const":"x"}},{"contains":{"const":"timesteps"}},{"contains":{"const":"low_res"}}]},"outputs":{"contains":{"const":"model_output"}},"imageSize":{"type":"integer","minimum":2,"maximum":1024,"mustBe":{"":"an integer above the base model's imageSize","maximum":"at most 1024"}},"lowResSize":{"$ref":"#/definitions/positiveInteger"},"learnSigma":{"$ref":"#/definitions/flag"},"classCond":{"$ref":"#/definitions/flag"},"diffusion":{"$ref":"#/definitions/diffusion"},"sampling":{"type":"object","mustBe":"an object","required":["timestepRespacing","useDdim"],"properties":{"timestepRespacing":{"$ref":"#/definitions/respacing"},"useDdim":{"$ref":"#/definitions/flag"}}}},"if":{"properties":{"classCond":{"const":true}},"required":["classCond"]},"then":{"$ref":"#/definitions/classInput"}}]},"trainingRun":{"type":"object","mustBe":"an object","required":["images","steps","minutes"],"properties":{"images":{"type":"integer","minimum":0,"mustBe":"a non-negative integer"},"steps":{"type":"integer","minimum":0,"mustBe":"a non-negative integer"},"minutes":{"type":"number","minimum":0,"mustBe":"a non-negative number"}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"pack-manifest.schema.json","type":"object","mustBe":"a JSON object","required":["schemaVersion","name","title","imageSize","learnSigma","classCond","labels","unconditionalLabel","diffusion","sampling","unet","source","license"],"properties":{"schemaVersion":{"const":1,"mustBe":"1 (this app reads schema 1)"},"name":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9][A-Za-z0-9._-]*$(?!\\n)","mustBe":{"":"a non-empty string","pattern":"folder-safe (letters, digits, . _ -; not starting with . _ -)"}},"title":{"$ref":"#/definitions/text"},"imageSize":{"type":"integer","minimum":1,"maximum":1024,"mustBe":{"":"a positive integer","maximum":"at most 1024"}},"learnSigma":{"$ref":"#/definitions/flag"},"classCond":{"$ref":"#/definitions/flag"},"labels":{"type":"array","minItems":1,"maxItems":1000,"uniqueItems":true,"items":{"type":"integer","minimum":0,"maximum":999,"mustBe":"an ImageNet index 0..999"},"mustBe":{"":"a non-empty list of at most 1000 ImageNet indices","uniqueItems":"unique (each ImageNet class at most once)"}},"unconditionalLabel":{"type":["integer","null"],"minimum":1,"maximum":1000,"mustBe":"null or a label outside the class labels, at most 1000"},"diffusion":{"$ref":"#/definitions/diffusion"},"sampling":{"type":"object","mustBe":"an object","required":["classifierScale","timestepRespacing","useDdim"],"properties":{"classifierScale":{"type":"number","mustBe":"a finite number"},"timestepRespacing":{"$ref":"#/definitions/respacing"},"useDdim":{"$ref":"#/definitions/flag"},"guidanceMode":{"enum":["classifier","cfg","both"],"mustBe":"\"classifier\", \"cfg\" or \"both\""},"cfgScale":{"type":"number","mustBe":"a finite number"}}},"unet":{"$ref":"#/definitions/unetGraph"},"unetFp16":{"$ref":"#/definitions/unetGraph"},"classifierGrad":{"allOf":[{"$ref":"#/definitions/graph"},{"properties":{"inputs":{"allOf":[{"contains":{"const":"x"}},{"contains":{"const":"timesteps"}},{"contains":{"const":"y"}}]},"outputs":{"allOf":[{"contains":{"const":"grad"}},{"contains":{"const":"logp"}},{"contains":{"const":"logits"}}]}}}]},"upsampler":{"$ref":"#/definitions/upsampler"},"classifierAccuracy":{"type":"object","mustBe":"an object","required":["metric","images","top1ByT"],"properties":{"metric":{"$ref":"#/definitions/text"},"images":{"$ref":"#/definitions/positiveInteger"},"top1ByT":{"type":"object","minProperties":1,"mustBe":"a non-empty object","additionalProperties":{"type":"number","minimum":0,"maximum":1,"mustBe":"a fraction in [0, 1]"}}}},"training":{"type":"object","minProperties":1,"additionalProperties":false,"mustBe":"an object with keys among unet, classifier","properties":{"unet":{"$ref":"#/definitions/trainingRun"},"classifier":{"$ref":"#/definitions/trainingRun"}}},"referenceFeatures":{"type":"object","mustBe":"an object","required":["file","dtype","shape","bytes","sha256","timestep"],"properties":{"file":{"$ref":"#/definitions/fileName"},"dtype":{"const":"float32","mustBe":"\"float32\""},"shape":{"type":"array","minItems":3,"maxItems":3,"additionalItems":false,"items":[{"type":"integer","minimum":1,"mustBe":"the number of labels"},{"type":"integer","minimum":4,"mustBe":"at least 4 images per label (precision/recall's k = 3 needs more than 3)"},{"type":"integer","minimum":1,"mustBe":"a positive feature size"}],"mustBe":"[labels, images per label, feature size]"},"bytes":{"$ref":"#/definitions/positiveInteger"},"sha256":{"$ref":"#/definitions/sha256"},"timestep":{"type":"integer","minimum":0,"mustBe":"a timestep (a non-negative integer)"},"source":{}}},"source":{"$ref":"#/definitions/text"},"license":{"$ref":"#/definitions/text"}},"if":{"properties":{"classCond":{"const":true}},"required":["classCond"]},"then":{"properties":{"unet":{"$ref":"#/definitions/classInput"},"unetFp16":{"$ref":"#/definitions/classInput"}}},"definitions":{"text":{"type":"string","minLength":1,"mustBe":"a non-empty string"},"flag":{"type":"boolean","mustBe":"true or false"},"positiveInteger":{"type":"integer","minimum":1,"mustBe":"a positive integer"},"sha256":{"type":"string","maxLength":64,"pattern":"^[0-9a-f]{64}$","mustBe":"64 lowercase hex digits"},"fileName":{"type":"string","maxLength":200,"pattern":"^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._-]*$(?!\\n)","mustBe":"a plain file name inside the pack (letters, digits, . _ -; no \"..\")"},"respacing":{"type":"string","minLength":1,"mustBe":"a non-empty string"},"diffusion":{"type":"object","mustBe":"an object","required":["noiseSchedule","diffusionSteps","predictXstart","rescaleTimesteps"],"properties":{"noiseSchedule":{"enum":["linear","cosine"],"mustBe":"\"linear\" or \"cosine\""},"diffusionSteps":{"type":"integer","minimum":1,"maximum":10000,"mustBe":{"":"a positive integer","maximum":"at most 10000"}},"predictXstart":{"$ref":"#/definitions/flag"},"rescaleTimesteps":{"$ref":"#/definitions/flag"}}},"graph":{"type":"object","mustBe":"an object","required":["file","dtype","bytes","sha256","inputs","outputs"],"properties":{"file":{"$ref":"#/definitions/fileName"},"dtype":{"enum":["float32","float16"],"mustBe":"\"float32\" or \"float16\""},"bytes":{"$ref":"#/definitions/positiveInteger"},"sha256":{"$ref":"#/definitions/sha256"},"inputs":{"$ref":"#/definitions/names"},"outputs":{"$ref":"#/definitions/names"},"externalData":{"type":"array","minItems":1,"maxItems":16,"mustBe":"a list of 1 to 16 files","items":{"type":"object","mustBe":"an object","required":["file","bytes","sha256"],"properties":{"file":{"$ref":"#/definitions/fileName"},"bytes":{"$ref":"#/definitions/positiveInteger"},"sha256":{"$ref":"#/definitions/sha256"}}}}}},"names":{"type":"array","items":{"type":"string","mustBe":"a string"},"mustBe":"a list of strings"},"unetGraph":{"allOf":[{"$ref":"#/definitions/graph"},{"properties":{"inputs":{"allOf":[{"contains":{"const":"x"}},{"contains":{"const":"timesteps"}}]},"outputs":{"contains":{"const":"model_output"}}}}]},"classInput":{"properties":{"inputs":{"contains":{"const":"y"}}}},"upsampler":{"allOf":[{"$ref":"#/definitions/graph"},{"required":["imageSize","lowResSize","learnSigma","classCond","diffusion","sampling"],"properties":{"inputs":{"allOf":[{"contains":{"const":"x"}},{"contains":{"const":"timesteps"}},{"contains":{"const":"low_res"}}]},"outputs":{"contains":{"const":"model_output"}},"imageSize":{"type":"integer","minimum":2,"maximum":1024,"mustBe":{"":"an integer above the base model's imageSize","maximum":"at most 1024"}},"lowResSize":{"$ref":"#/definitions/positiveInteger"},"learnSigma":{"$ref":"#/definitions/flag"},"classCond":{"$ref":"#/definitions/flag"},"diffusion":{"$ref":"#/definitions/diffusion"},"sampling":{"type":"object","mustBe":"an object","required":["timestepRespacing","useDdim"],"properties":{"timestepRespacing":{"$ref":"#/definitions/respacing"},"useDdim":{"$ref":"#/definitions/flag"}}}},"if":{"properties":{"classCond":{"const":true}},"required":["classCond"]},"then":{"$ref":"#/definitions/classInput"}}]},"trainingRun":{"type":"object","mustBe":"an object","required":["images","steps","minutes"],"properties":{"images":{"type":"integer","minimum":0,"mustBe":"a non-negative integer"},"steps":{"type":"integer","minimum":0,"mustBe":"a non-negative integer"},"minutes":{"type":"number","minimum":0,"mustBe":"a non-negative number"}}}}};
 const schema12 = {"properties":{"inputs":{"contains":{"const":"y"}}}};
 const schema14 = {"type":"string","minLength":1,"mustBe":"a non-empty string"};
 const schema15 = {"type":"boolean","mustBe":"true or false"};
-const schema20 = {"description":"\"250\", \"10,15,20\", \"ddim25\", ...: the grammar is tests/fixtures/respacing.json's.","type":"string","minLength":1,"mustBe":"a non-empty string"};
+const schema20 = {"type":"string","minLength":1,"mustBe":"a non-empty string"};
 const schema25 = {"type":"integer","minimum":1,"mustBe":"a positive integer"};
 const schema41 = {"type":"object","mustBe":"an object","required":["images","steps","minutes"],"properties":{"images":{"type":"integer","minimum":0,"mustBe":"a non-negative integer"},"steps":{"type":"integer","minimum":0,"mustBe":"a non-negative integer"},"minutes":{"type":"number","minimum":0,"mustBe":"a non-negative number"}}};
-const schema24 = {"description":"A plain name inside the pack folder: no path, URL scheme, query, %-escape or '..'.","type":"string","maxLength":200,"pattern":"^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._-]*$(?!\\n)","mustBe":"a plain file name inside the pack (letters, digits, . _ -; no \"..\")"};
+const schema24 = {"type":"string","maxLength":200,"pattern":"^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._-]*$(?!\\n)","mustBe":"a plain file name inside the pack (letters, digits, . _ -; no \"..\")"};
 const schema26 = {"type":"string","maxLength":64,"pattern":"^[0-9a-f]{64}$","mustBe":"64 lowercase hex digits"};
 const func2 = (s) => Array.from(s).length;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]*$(?!\\n)", "u");
@@ -152,8 +152,8 @@ validate11.errors = vErrors;
 return errors === 0;
 }
 
-const schema22 = {"description":"The base U-Net (unetFp16: its float16 twin, float32 at the edges). Takes y only when classCond.","allOf":[{"$ref":"#/definitions/graph"},{"properties":{"inputs":{"allOf":[{"contains":{"const":"x"}},{"contains":{"const":"timesteps"}}]},"outputs":{"contains":{"const":"model_output"}}}}]};
-const schema23 = {"description":"One ONNX file. Cross-field: externalData names are distinct and differ from file.","type":"object","mustBe":"an object","required":["file","dtype","bytes","sha256","inputs","outputs"],"properties":{"file":{"$ref":"#/definitions/fileName"},"dtype":{"enum":["float32","float16"],"mustBe":"\"float32\" or \"float16\""},"bytes":{"$ref":"#/definitions/positiveInteger"},"sha256":{"$ref":"#/definitions/sha256"},"inputs":{"$ref":"#/definitions/names"},"outputs":{"$ref":"#/definitions/names"},"externalData":{"type":"array","minItems":1,"maxItems":16,"mustBe":"a list of 1 to 16 files","items":{"type":"object","mustBe":"an object","required":["file","bytes","sha256"],"properties":{"file":{"$ref":"#/definitions/fileName"},"bytes":{"$ref":"#/definitions/positiveInteger"},"sha256":{"$ref":"#/definitions/sha256"}}}}}};
+const schema22 = {"allOf":[{"$ref":"#/definitions/graph"},{"properties":{"inputs":{"allOf":[{"contains":{"const":"x"}},{"contains":{"const":"timesteps"}}]},"outputs":{"contains":{"const":"model_output"}}}}]};
+const schema23 = {"type":"object","mustBe":"an object","required":["file","dtype","bytes","sha256","inputs","outputs"],"properties":{"file":{"$ref":"#/definitions/fileName"},"dtype":{"enum":["float32","float16"],"mustBe":"\"float32\" or \"float16\""},"bytes":{"$ref":"#/definitions/positiveInteger"},"sha256":{"$ref":"#/definitions/sha256"},"inputs":{"$ref":"#/definitions/names"},"outputs":{"$ref":"#/definitions/names"},"externalData":{"type":"array","minItems":1,"maxItems":16,"mustBe":"a list of 1 to 16 files","items":{"type":"object","mustBe":"an object","required":["file","bytes","sha256"],"properties":{"file":{"$ref":"#/definitions/fileName"},"bytes":{"$ref":"#/definitions/positiveInteger"},"sha256":{"$ref":"#/definitions/sha256"}}}}}};
 const schema27 = {"type":"array","items":{"type":"string","mustBe":"a string"},"mustBe":"a list of strings"};
 
 function validate14(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
@@ -726,7 +726,7 @@ validate13.errors = vErrors;
 return errors === 0;
 }
 
-const schema32 = {"description":"The cascade's super-resolution stage. Cross-field: lowResSize = the base imageSize < imageSize; timestepRespacing keeps 1..its own diffusionSteps steps.","allOf":[{"$ref":"#/definitions/graph"},{"required":["imageSize","lowResSize","learnSigma","classCond","diffusion","sampling"],"properties":{"inputs":{"allOf":[{"contains":{"const":"x"}},{"contains":{"const":"timesteps"}},{"contains":{"const":"low_res"}}]},"outputs":{"contains":{"const":"model_output"}},"imageSize":{"type":"integer","minimum":2,"maximum":1024,"mustBe":{"":"an integer above the base model's imageSize","maximum":"at most 1024"}},"lowResSize":{"$ref":"#/definitions/positiveInteger"},"learnSigma":{"$ref":"#/definitions/flag"},"classCond":{"$ref":"#/definitions/flag"},"diffusion":{"$ref":"#/definitions/diffusion"},"sampling":{"type":"object","mustBe":"an object","required":["timestepRespacing","useDdim"],"properties":{"timestepRespacing":{"$ref":"#/definitions/respacing"},"useDdim":{"$ref":"#/definitions/flag"}}}},"if":{"properties":{"classCond":{"const":true}},"required":["classCond"]},"then":{"$ref":"#/definitions/classInput"}}]};
+const schema32 = {"allOf":[{"$ref":"#/definitions/graph"},{"required":["imageSize","lowResSize","learnSigma","classCond","diffusion","sampling"],"properties":{"inputs":{"allOf":[{"contains":{"const":"x"}},{"contains":{"const":"timesteps"}},{"contains":{"const":"low_res"}}]},"outputs":{"contains":{"const":"model_output"}},"imageSize":{"type":"integer","minimum":2,"maximum":1024,"mustBe":{"":"an integer above the base model's imageSize","maximum":"at most 1024"}},"lowResSize":{"$ref":"#/definitions/positiveInteger"},"learnSigma":{"$ref":"#/definitions/flag"},"classCond":{"$ref":"#/definitions/flag"},"diffusion":{"$ref":"#/definitions/diffusion"},"sampling":{"type":"object","mustBe":"an object","required":["timestepRespacing","useDdim"],"properties":{"timestepRespacing":{"$ref":"#/definitions/respacing"},"useDdim":{"$ref":"#/definitions/flag"}}}},"if":{"properties":{"classCond":{"const":true}},"required":["classCond"]},"then":{"$ref":"#/definitions/classInput"}}]};
 
 function validate19(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -1252,9 +1252,9 @@ function validate10(data, {instancePath="", parentData, parentDataProperty, root
 /*# sourceURL="pack-manifest.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const _errs2 = errors;
+const _errs1 = errors;
 let valid0 = true;
-const _errs3 = errors;
+const _errs2 = errors;
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.classCond === undefined) && (missing0 = "classCond")){
@@ -1282,18 +1282,18 @@ errors++;
 }
 }
 }
-var _valid0 = _errs3 === errors;
-errors = _errs2;
+var _valid0 = _errs2 === errors;
+errors = _errs1;
 if(vErrors !== null){
-if(_errs2){
-vErrors.length = _errs2;
+if(_errs1){
+vErrors.length = _errs1;
 }
 else {
 vErrors = null;
 }
 }
 if(_valid0){
-const _errs5 = errors;
+const _errs4 = errors;
 if(data && typeof data == "object" && !Array.isArray(data)){
 if(data.unet !== undefined){
 let data1 = data.unet;
@@ -1301,11 +1301,11 @@ if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 if(data1.inputs !== undefined){
 let data2 = data1.inputs;
 if(Array.isArray(data2)){
-const _errs9 = errors;
+const _errs8 = errors;
 const len0 = data2.length;
 for(let i0=0; i0<len0; i0++){
 let data3 = data2[i0];
-const _errs10 = errors;
+const _errs9 = errors;
 if("y" !== data3){
 const err2 = {instancePath:instancePath+"/unet/inputs/" + i0,schemaPath:"#/definitions/classInput/properties/inputs/contains/const",keyword:"const",params:{allowedValue: "y"},message:"must be equal to constant",schema:"y",parentSchema:schema12.properties.inputs.contains,data:data3};
 if(vErrors === null){
@@ -1316,7 +1316,7 @@ vErrors.push(err2);
 }
 errors++;
 }
-var valid5 = _errs10 === errors;
+var valid5 = _errs9 === errors;
 if(valid5){
 break;
 }
@@ -1332,10 +1332,10 @@ vErrors.push(err3);
 errors++;
 }
 else {
-errors = _errs9;
+errors = _errs8;
 if(vErrors !== null){
-if(_errs9){
-vErrors.length = _errs9;
+if(_errs8){
+vErrors.length = _errs8;
 }
 else {
 vErrors = null;
@@ -1352,11 +1352,11 @@ if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
 if(data4.inputs !== undefined){
 let data5 = data4.inputs;
 if(Array.isArray(data5)){
-const _errs14 = errors;
+const _errs13 = errors;
 const len1 = data5.length;
 for(let i1=0; i1<len1; i1++){
 let data6 = data5[i1];
-const _errs15 = errors;
+const _errs14 = errors;
 if("y" !== data6){
 const err4 = {instancePath:instancePath+"/unetFp16/inputs/" + i1,schemaPath:"#/definitions/classInput/properties/inputs/contains/const",keyword:"const",params:{allowedValue: "y"},message:"must be equal to constant",schema:"y",parentSchema:schema12.properties.inputs.contains,data:data6};
 if(vErrors === null){
@@ -1367,7 +1367,7 @@ vErrors.push(err4);
 }
 errors++;
 }
-var valid8 = _errs15 === errors;
+var valid8 = _errs14 === errors;
 if(valid8){
 break;
 }
@@ -1383,10 +1383,10 @@ vErrors.push(err5);
 errors++;
 }
 else {
-errors = _errs14;
+errors = _errs13;
 if(vErrors !== null){
-if(_errs14){
-vErrors.length = _errs14;
+if(_errs13){
+vErrors.length = _errs13;
 }
 else {
 vErrors = null;
@@ -1398,7 +1398,7 @@ vErrors = null;
 }
 }
 }
-var _valid0 = _errs5 === errors;
+var _valid0 = _errs4 === errors;
 valid0 = _valid0;
 }
 if(!valid0){
@@ -1956,11 +1956,11 @@ if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
 if(data25.inputs !== undefined){
 let data26 = data25.inputs;
 if(Array.isArray(data26)){
-const _errs73 = errors;
+const _errs72 = errors;
 const len3 = data26.length;
 for(let i4=0; i4<len3; i4++){
 let data27 = data26[i4];
-const _errs74 = errors;
+const _errs73 = errors;
 if("x" !== data27){
 const err51 = {instancePath:instancePath+"/classifierGrad/inputs/" + i4,schemaPath:"#/properties/classifierGrad/allOf/1/properties/inputs/allOf/0/contains/const",keyword:"const",params:{allowedValue: "x"},message:"must be equal to constant",schema:"x",parentSchema:schema11.properties.classifierGrad.allOf[1].properties.inputs.allOf[0].contains,data:data27};
 if(vErrors === null){
@@ -1971,7 +1971,7 @@ vErrors.push(err51);
 }
 errors++;
 }
-var valid22 = _errs74 === errors;
+var valid22 = _errs73 === errors;
 if(valid22){
 break;
 }
@@ -1987,10 +1987,10 @@ vErrors.push(err52);
 errors++;
 }
 else {
-errors = _errs73;
+errors = _errs72;
 if(vErrors !== null){
-if(_errs73){
-vErrors.length = _errs73;
+if(_errs72){
+vErrors.length = _errs72;
 }
 else {
 vErrors = null;
@@ -1999,11 +1999,11 @@ vErrors = null;
 }
 }
 if(Array.isArray(data26)){
-const _errs76 = errors;
+const _errs75 = errors;
 const len4 = data26.length;
 for(let i5=0; i5<len4; i5++){
 let data28 = data26[i5];
-const _errs77 = errors;
+const _errs76 = errors;
 if("timesteps" !== data28){
 const err53 = {instancePath:instancePath+"/classifierGrad/inputs/" + i5,schemaPath:"#/properties/classifierGrad/allOf/1/properties/inputs/allOf/1/contains/const",keyword:"const",params:{allowedValue: "timesteps"},message:"must be equal to constant",schema:"timesteps",parentSchema:schema11.properties.classifierGrad.allOf[1].properties.inputs.allOf[1].contains,data:data28};
 if(vErrors === null){
@@ -2014,7 +2014,7 @@ vErrors.push(err53);
 }
 errors++;
 }
-var valid23 = _errs77 === errors;
+var valid23 = _errs76 === errors;
 if(valid23){
 break;
 }
@@ -2030,10 +2030,10 @@ vErrors.push(err54);
 errors++;
 }
 else {
-errors = _errs76;
+errors = _errs75;
 if(vErrors !== null){
-if(_errs76){
-vErrors.length = _errs76;
+if(_errs75){
+vErrors.length = _errs75;
 }
 else {
 vErrors = null;
@@ -2042,11 +2042,11 @@ vErrors = null;
 }
 }
 if(Array.isArray(data26)){
-const _errs79 = errors;
+const _errs78 = errors;
 const len5 = data26.length;
 for(let i6=0; i6<len5; i6++){
 let data29 = data26[i6];
-const _errs80 = errors;
+const _errs79 = errors;
 if("y" !== data29){
 const err55 = {instancePath:instancePath+"/classifierGrad/inputs/" + i6,schemaPath:"#/properties/classifierGrad/allOf/1/properties/inputs/allOf/2/contains/const",keyword:"const",params:{allowedValue: "y"},message:"must be equal to constant",schema:"y",parentSchema:schema11.properties.classifierGrad.allOf[1].properties.inputs.allOf[2].contains,data:data29};
 if(vErrors === null){
@@ -2057,7 +2057,7 @@ vErrors.push(err55);
 }
 errors++;
 }
-var valid24 = _errs80 === errors;
+var valid24 = _errs79 === errors;
 if(valid24){
 break;
 }
@@ -2073,10 +2073,10 @@ vErrors.push(err56);
 errors++;
 }
 else {
-errors = _errs79;
+errors = _errs78;
 if(vErrors !== null){
-if(_errs79){
-vErrors.length = _errs79;
+if(_errs78){
+vErrors.length = _errs78;
 }
 else {
 vErrors = null;
@@ -2088,11 +2088,11 @@ vErrors = null;
 if(data25.outputs !== undefined){
 let data30 = data25.outputs;
 if(Array.isArray(data30)){
-const _errs83 = errors;
+const _errs82 = errors;
 const len6 = data30.length;
 for(let i7=0; i7<len6; i7++){
 let data31 = data30[i7];
-const _errs84 = errors;
+const _errs83 = errors;
 if("grad" !== data31){
 const err57 = {instancePath:instancePath+"/classifierGrad/outputs/" + i7,schemaPath:"#/properties/classifierGrad/allOf/1/properties/outputs/allOf/0/contains/const",keyword:"const",params:{allowedValue: "grad"},message:"must be equal to constant",schema:"grad",parentSchema:schema11.properties.classifierGrad.allOf[1].properties.outputs.allOf[0].contains,data:data31};
 if(vErrors === null){
@@ -2103,7 +2103,7 @@ vErrors.push(err57);
 }
 errors++;
 }
-var valid26 = _errs84 === errors;
+var valid26 = _errs83 === errors;
 if(valid26){
 break;
 }
@@ -2119,10 +2119,10 @@ vErrors.push(err58);
 errors++;
 }
 else {
-errors = _errs83;
+errors = _errs82;
 if(vErrors !== null){
-if(_errs83){
-vErrors.length = _errs83;
+if(_errs82){
+vErrors.length = _errs82;
 }
 else {
 vErrors = null;
@@ -2131,11 +2131,11 @@ vErrors = null;
 }
 }
 if(Array.isArray(data30)){
-const _errs86 = errors;
+const _errs85 = errors;
 const len7 = data30.length;
 for(let i8=0; i8<len7; i8++){
 let data32 = data30[i8];
-const _errs87 = errors;
+const _errs86 = errors;
 if("logp" !== data32){
 const err59 = {instancePath:instancePath+"/classifierGrad/outputs/" + i8,schemaPath:"#/properties/classifierGrad/allOf/1/properties/outputs/allOf/1/contains/const",keyword:"const",params:{allowedValue: "logp"},message:"must be equal to constant",schema:"logp",parentSchema:schema11.properties.classifierGrad.allOf[1].properties.outputs.allOf[1].contains,data:data32};
 if(vErrors === null){
@@ -2146,7 +2146,7 @@ vErrors.push(err59);
 }
 errors++;
 }
-var valid27 = _errs87 === errors;
+var valid27 = _errs86 === errors;
 if(valid27){
 break;
 }
@@ -2162,10 +2162,10 @@ vErrors.push(err60);
 errors++;
 }
 else {
-errors = _errs86;
+errors = _errs85;
 if(vErrors !== null){
-if(_errs86){
-vErrors.length = _errs86;
+if(_errs85){
+vErrors.length = _errs85;
 }
 else {
 vErrors = null;
@@ -2174,11 +2174,11 @@ vErrors = null;
 }
 }
 if(Array.isArray(data30)){
-const _errs89 = errors;
+const _errs88 = errors;
 const len8 = data30.length;
 for(let i9=0; i9<len8; i9++){
 let data33 = data30[i9];
-const _errs90 = errors;
+const _errs89 = errors;
 if("logits" !== data33){
 const err61 = {instancePath:instancePath+"/classifierGrad/outputs/" + i9,schemaPath:"#/properties/classifierGrad/allOf/1/properties/outputs/allOf/2/contains/const",keyword:"const",params:{allowedValue: "logits"},message:"must be equal to constant",schema:"logits",parentSchema:schema11.properties.classifierGrad.allOf[1].properties.outputs.allOf[2].contains,data:data33};
 if(vErrors === null){
@@ -2189,7 +2189,7 @@ vErrors.push(err61);
 }
 errors++;
 }
-var valid28 = _errs90 === errors;
+var valid28 = _errs89 === errors;
 if(valid28){
 break;
 }
@@ -2205,10 +2205,10 @@ vErrors.push(err62);
 errors++;
 }
 else {
-errors = _errs89;
+errors = _errs88;
 if(vErrors !== null){
-if(_errs89){
-vErrors.length = _errs89;
+if(_errs88){
+vErrors.length = _errs88;
 }
 else {
 vErrors = null;

@@ -59,6 +59,13 @@ def test_invalid(case):
     assert _verdict(case) == (case["message"] if refuses else None)
 
 
+def test_too_many_values():
+    c = CASES["tooManyValues"]
+    labels = [i % 1000 for i in range(c["labels"])]
+    assert _verdict({**c, "set": {"labels": labels}}) == c["message"]
+    assert _verdict({**c, "set": {"labels": [-1] * len(labels)}}) == c["message"]
+
+
 def test_fixture_has_cases_of_every_kind():
     assert len(CASES["valid"]) >= 5 and len(CASES["invalid"]) >= 50
 

@@ -69,7 +69,7 @@ describe('parseManifest labels', () => {
 
   it.each([
     ['a duplicate', [0, 217, 0], /manifest\.labels\[2\] must be unique/],
-    ['10,000 labels', Array.from({ length: 10000 }, (_, i) => i % 1000), /manifest\.labels must be a non-empty list of at most 1000/],
+    ['5000 labels', Array.from({ length: 5000 }, (_, i) => i % 1000), /manifest\.labels must be a non-empty list of at most 1000/],
     ['1001 labels', Array.from({ length: 1001 }, (_, i) => i % 1000), /at most 1000/],
     ['an index of 1000', [0, 1000], /manifest\.labels\[1\] must be an ImageNet index 0\.\.999 \(got 1000\)/],
     ['a negative index', [-1], /manifest\.labels\[0\] must be an ImageNet index/],

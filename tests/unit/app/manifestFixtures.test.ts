@@ -8,7 +8,7 @@ import { ROOT } from '../cli/run';
 
 interface Case { why: string; base: string; manifest?: unknown; set?: Record<string, unknown>; delete?: string[]; message?: string; languages?: string[] }
 const FIXTURE = JSON.parse(readFileSync(`${ROOT}/tests/fixtures/manifests.json`, 'utf8')) as {
-  bases: Record<string, unknown>; valid: Case[]; invalid: Case[];
+  bases: Record<string, unknown>; valid: Case[]; invalid: Case[]; tooManyValues: Case & { labels: number };
 };
 
 /** The case's manifest: its base with the fields set and deleted (dotted paths; a number indexes a list). */
@@ -52,6 +52,13 @@ describe('tests/fixtures/manifests.json', () => {
   it.each(FIXTURE.invalid.filter((c) => !app.includes(c)).map((c) => [c.why, c] as const))('accepts, unlike %s', (_why, c) => {
     expect(verdict(c)).toBeNull();
   });
+  it('refuses a manifest of too many values before listing its errors', () => {
+    const c = FIXTURE.tooManyValues;
+    const labels = Array.from({ length: c.labels }, (_, i) => i % 1000);
+    expect(verdict({ ...c, set: { labels } })).toBe(c.message);
+    expect(verdict({ ...c, set: { labels: labels.map(() => -1) } })).toBe(c.message);
+  });
+
   it('holds cases of every kind', () => {
     expect(FIXTURE.valid.length).toBeGreaterThanOrEqual(5);
     expect(app.length).toBeGreaterThanOrEqual(50);
