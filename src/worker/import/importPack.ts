@@ -10,7 +10,8 @@ import { CheckpointError, indexCheckpoint, readTensor, type ByteSource } from '.
 import { fillDataFile } from '../../checkpoint/fill';
 import { named } from '../../checkpoint/errors';
 import type { TemplateGraph } from '../../checkpoint/templates';
-import { parseManifest, ManifestError, type PackManifest } from '../../shared/manifest';
+import { type PackManifest } from '../../shared/manifest';
+import { parseManifest, ManifestError } from '../../shared/manifestCheck';
 import type { ImportPhase, ImportTimings } from '../../shared/protocol';
 import { isShared, type HashPool } from '../storage/hasher';
 import { allocBytes } from '../storage/packFiles';

@@ -3,7 +3,8 @@
 // Same ORT build per EP (ortRuntime.ts), wasm assets, thread count, session options and manifest check as the app's worker
 // (src/worker/runtime/sessions.ts, src/shared/manifest.ts).
 import type * as ort from 'onnxruntime-web';
-import { GRAPH_IO, parseManifest, type GraphFile } from '../../shared/manifest';
+import { GRAPH_IO, type GraphFile } from '../../shared/manifest';
+import { parseManifest } from '../../shared/manifestCheck';
 import type { BareRequest, BareResult } from '../../shared/benchProtocol';
 import { ortFor, wasmThreadCount } from './ortRuntime';
 import { createSession, type GraphBytes } from './sessions';
