@@ -36,17 +36,38 @@ export type GuidedModel = (x: Float32Array, at: StepContext) => Promise<GuidedSt
 
 export interface GuidanceOptions {
   process: DiffusionProcess;
+  /** [N, 3, H, W]. */
   shape: Shape4;
   denoise: DenoiseFn;
+  /** y for the U-Net (null: the U-Net has no class input). */
   unetLabels: Int32Array | null;
+  /** Omitted: no guidance possible (the scale is then reported as 0). */
   classifierGrad?: ClassifierGradFn;
+  /** Guidance targets in the classifier's label space; required with classifierGrad. */
   classifierLabels?: Int32Array;
-  /** Read at every step: s and w, one number for the batch or one per sample (0: that kind is skipped). */
+  /**
+   * Read at every step: the classifier scale s and the classifier-free scale w, each one number for the
+   * batch or a Float32Array with one value per sample. A sample with s = 0 is not classifier-guided
+   * and not fed to the classifier (which is not called when no sample needs it); a sample with w = 0
+   * gets no null-label row.
+   */
   getScales: () => GuidanceScales;
+  /**
+   * U-Net labels of the null branch (the pack's unconditionalLabel, one per sample); needs unetLabels.
+   * Omitted: no classifier-free guidance possible (w is then reported as 0).
+   */
   nullLabels?: Int32Array;
+  /** Guide (both kinds) only at original timesteps lo <= t <= hi (default: every step). */
   guidanceInterval?: GuidanceInterval;
   useDdim: boolean;
+  /** Clip predicted x_0 to [-1, 1] (default true, as in all the reference's scripts). */
   clipDenoised?: boolean;
+  /**
+   * Where the classifier gradient is taken for the ancestral (DDPM) step: 'x' (default) at the step's
+   * input x_t with t, as the reference does; 'mean' at the unguided mean μ of p(x_{t-1} | x_t) with the
+   * next step's timestep (openai/guided-diffusion issue #51, "a slight bug"). DDIM always takes the
+   * score at x_t (paper Alg. 2), so this option does not change a DDIM step.
+   */
   gradientAt?: 'x' | 'mean';
 }
 

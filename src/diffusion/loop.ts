@@ -27,7 +27,10 @@ export interface StepLoopOptions {
   /** DDIM eta (default 0: deterministic DDIM). */
   eta?: number;
   rng: GaussianRng;
-  /** One stream per sample (length N); `rng` is then not used. */
+  /**
+   * One stream per sample (length N): sample s draws its x_T and its step noise from
+   * rngPerSample[s]; `rng` is then not used. Omitted: one stream for the whole batch (`rng`).
+   */
   rngPerSample?: readonly GaussianRng[];
   /** Checked before every step; true ends the loop without running that step. */
   shouldStop?: () => boolean;

@@ -4,65 +4,19 @@
 // Guidance per step: classifier guidance (scale s, the classifier's gradient at x_t) and classifier-free
 // guidance (scale w, the U-Net once on N + M rows: see cfg.ts), both optional, both per sample, both
 // only inside the guidance interval. A batch of K sweep cells can so carry K different (s, w) pairs.
-import type { GuidanceInterval, GuidanceScales } from './cfg';
-import { guidedModel } from './guided';
-import { checkShape, stepLoop, type StepRecord } from './loop';
-import type { DiffusionProcess } from './process';
-import type { GaussianRng } from './rng';
-import type { ClassifierGradFn, DenoiseFn, Shape4 } from './types';
+import type { GuidanceScales } from './cfg';
+import { guidedModel, type GuidanceOptions } from './guided';
+import { checkShape, stepLoop, type StepLoopOptions, type StepRecord } from './loop';
 
-export interface SampleOptions {
-  process: DiffusionProcess;
-  /** [N, 3, H, W]. */
-  shape: Shape4;
-  denoise: DenoiseFn;
-  /** y for the U-Net (null: the U-Net has no class input). */
-  unetLabels: Int32Array | null;
-  /** Omitted: no guidance possible (the scale is then reported as 0). */
-  classifierGrad?: ClassifierGradFn;
-  /** Guidance targets in the classifier's label space; required with classifierGrad. */
-  classifierLabels?: Int32Array;
+/** The guided model's options (guided.ts), with the scales read either way, and the stepping loop's (loop.ts). */
+export interface SampleOptions extends Omit<GuidanceOptions, 'getScales'>, Omit<StepLoopOptions, 'model'> {
   /**
    * Read at every step: one classifier scale for the batch; 0 skips the classifier call entirely.
    * Ignored when getScales is given (one of the two is required).
    */
   getClassifierScale?: () => number;
-  /**
-   * Read at every step: the classifier scale s and the classifier-free scale w, each one number for the
-   * batch or a Float32Array with one value per sample. A sample with s = 0 is not classifier-guided
-   * and not fed to the classifier (which is not called when no sample needs it); a sample with w = 0
-   * gets no null-label row.
-   */
+  /** As GuidanceOptions.getScales. */
   getScales?: () => GuidanceScales;
-  /**
-   * U-Net labels of the null branch (the pack's unconditionalLabel, one per sample); needs unetLabels.
-   * Omitted: no classifier-free guidance possible (w is then reported as 0).
-   */
-  nullLabels?: Int32Array;
-  /** Guide (both kinds) only at original timesteps lo <= t <= hi (default: every step). */
-  guidanceInterval?: GuidanceInterval;
-  useDdim: boolean;
-  /** DDIM eta (default 0: deterministic DDIM). */
-  eta?: number;
-  /** Clip predicted x_0 to [-1, 1] (default true, as in all the reference's scripts). */
-  clipDenoised?: boolean;
-  rng: GaussianRng;
-  /**
-   * One stream per sample (length N): sample s draws its x_T and its step noise from
-   * rngPerSample[s]; `rng` is then not used. Omitted: one stream for the whole batch (`rng`).
-   */
-  rngPerSample?: readonly GaussianRng[];
-  /**
-   * Where the classifier gradient is taken for the ancestral (DDPM) step: 'x' (default) at the step's
-   * input x_t with t, as the reference does; 'mean' at the unguided mean μ of p(x_{t-1} | x_t) with the
-   * next step's timestep (openai/guided-diffusion issue #51, "a slight bug"). DDIM always takes the
-   * score at x_t (paper Alg. 2), so this option does not change a DDIM step.
-   */
-  gradientAt?: 'x' | 'mean';
-  /** Checked before every step; true ends the loop without running that step. */
-  shouldStop?: () => boolean;
-  /** Optional x_T to start from instead of drawing it (the rng then only supplies step noise). */
-  xT?: Float32Array;
 }
 
 export async function* sampleLoop(opts: SampleOptions): AsyncGenerator<StepRecord, void, void> {
