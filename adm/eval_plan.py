@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-
 from .cli_safety import OutputFolderError, check_output_folder
 from .data import IMAGENET_WNIDS_PATH, list_classes
 from .judge import DEFAULT_JUDGE_PATH

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-
 from .plot import GREY, color, line_chart, nice_ticks
 from .eval_rows import MODE_TITLES, fmt_scale
 

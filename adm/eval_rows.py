@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import List, Optional, Sequence, Tuple
 
-
 from .manifest import respacing_step_count
 
 

@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 from typing import Optional
 
-
 from .checkpoint_io import load_checkpoint
 from .cli_safety import check_output_folder
 from .config import ClassifierConfig, DiffusionConfig, UNetConfig

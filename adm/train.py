@@ -1,18 +1,6 @@
-"""Train the class-conditional ADM U-Net or the noise-aware classifier on an ImageFolder.
-
-    npm run train -- --data ../shared/data/imagenette-64 --out runs/imagenette64 --model unet --max-minutes 85
-    npm run train -- --data ../shared/data/imagenette-64 --out runs/imagenette64 --model classifier --max-minutes 35
-
-The paper's recipe scaled down to a 2-core CPU: cosine schedule, learned sigma with the hybrid
-loss, EMA weights, random horizontal flips, label dropout to a null label (so the same U-Net also
-samples unconditionally), and a classifier trained on q(x_t | x_0) at uniformly random t.
-Runs are resumable (`<out>/<model>.pt` is rewritten atomically) and stop at a time or step budget.
-
-The same module trains data-parallel under torchrun (README, "Training on several GPUs or machines"):
-    npm run torchrun -- --standalone --nproc_per_node 2 -m adm.cli.train --data ... --out ... --model unet --max-minutes 60
---batch-size is the global batch; every rank draws the global batch's random choices from the seed
-(adm.global_batch) and trains on its slice, so the weights do not depend on the number of processes.
-"""
+"""The Trainer behind `npm run train` (adm/cli/train.py: usage, flags): the class-conditional ADM U-Net or the
+noise-aware classifier on an ImageFolder, on one process or data-parallel under torchrun, resumable, to a time or step
+budget."""
 from __future__ import annotations
 
 import copy
@@ -26,6 +14,7 @@ from typing import Dict, Optional
 import torch
 import torch.nn.functional as F
 
+from .classifier_eval import noisy_accuracy
 from .config import DiffusionConfig
 from .data import load_image_folder
 from .diffusion import GaussianDiffusion
@@ -34,13 +23,11 @@ from .global_batch import draw_batch, flip_and_crop
 from .grad_sync import GradSync
 from .progress import Progress
 from .train_checkpoint import resume, write_checkpoint
-from .train_init import init_from_pack, init_trunk_from_pack
+from .train_init import new_network, start_from_pack
 from .train_presets import TRAIN_PRESETS
 from .train_samples import sample_grid
-from .unet import EncoderUNetModel, UNetModel
 
 FIRST_CKPT_S = 60.0  # the first checkpoint after a start; then every --ckpt-every-min
-
 
 
 class Trainer:
@@ -63,28 +50,12 @@ class Trainer:
             self.data.images, self.data.labels = self.data.images.to(self.device), self.data.labels.to(self.device)
             torch.backends.cudnn.benchmark = True  # fixed shapes: the fastest convolutions are chosen once
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # the fp32 ops left
-        n_cls = len(self.data.wnids)
-        if self.kind == "unet":
-            self.cfg = copy.deepcopy(preset["unet"])
-            self.cfg.num_classes = n_cls + 1  # the last label is the null ("no class") label
-            self.model = UNetModel(self.cfg)
-        else:
-            self.cfg = copy.deepcopy(preset["classifier"])
-            self.cfg.out_channels = n_cls
-            self.model = EncoderUNetModel(self.cfg)
-        # The pack this run started from and what that pack's network had been trained on (manifest `training`),
-        # so a pack made from this run can state its totals.
-        self.init_from: Optional[Dict] = None
+        self.cfg, self.model = new_network(preset, self.kind, len(self.data.wnids))
         # Rank 0's folder decides (on several machines only rank 0's need hold the checkpoint).
         resuming = self.dist.broadcast_object(os.path.exists(os.path.join(args.out, f"{self.kind}.pt")))
-        if resuming and (args.init_from or args.init_trunk_from):
-            print(f"note: {args.out} already has a {self.kind} checkpoint: resuming it, not initialising from a pack",
-                  file=sys.stderr)
-        elif args.init_from:
-            self.init_from = init_from_pack(self.model, self.kind, self.cfg, args.init_from, self.data.wnids)
-        elif args.init_trunk_from:
-            self.init_from = init_trunk_from_pack(self.model, self.cfg, preset["unet"], args.init_trunk_from,
-                                                  self.data.wnids)
+        # The pack this run started from and what that pack's network had been trained on (manifest `training`),
+        # so a pack made from this run can state its totals.
+        self.init_from: Optional[Dict] = start_from_pack(args, self.model, self.cfg, preset, self.data.wnids, resuming)
         self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.val = None  # rank 0's (the only one that evaluates); has_val is the same on every rank
@@ -253,19 +224,17 @@ class Trainer:
 
     def evaluate(self, log) -> None:
         """EMA classifier's top-1 on noised val images per t bucket; logged and kept in the checkpoint (rank 0)."""
-        self._main_only(lambda: self._evaluate(log))
-
-    def _evaluate(self, log) -> Dict[str, float]:
-        from .classifier_eval import noisy_accuracy
-        self.val_images = min(self.args.eval_limit, len(self.val.labels))
-        self.val_acc_step = self.step
-        self.val_acc = noisy_accuracy(self.ema, self.val, self.diffusion, limit=self.args.eval_limit,
-                                      autocast=self.args.bf16 and self.device.type == "cpu")
-        log.write(json.dumps(dict(step=self.step, seen=self.seen, elapsed=round(self.elapsed, 1),
-                                  val_acc={k: round(v, 4) for k, v in self.val_acc.items()})) + "\n")
-        log.flush()
-        print("\nval top-1 by t: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in self.val_acc.items()), file=sys.stderr)
-        return self.val_acc
+        if self.dist.is_main:
+            self.val_images = min(self.args.eval_limit, len(self.val.labels))
+            self.val_acc_step = self.step
+            self.val_acc = noisy_accuracy(self.ema, self.val, self.diffusion, limit=self.args.eval_limit,
+                                          autocast=self.args.bf16 and self.device.type == "cpu")
+            log.write(json.dumps(dict(step=self.step, seen=self.seen, elapsed=round(self.elapsed, 1),
+                                      val_acc={k: round(v, 4) for k, v in self.val_acc.items()})) + "\n")
+            log.flush()
+            print("\nval top-1 by t: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in self.val_acc.items()),
+                  file=sys.stderr)
+        self.dist.barrier()
 
     def sample_grid(self) -> str:
         path = os.path.join(self.args.out, "samples", f"unet_step{self.step:07d}.png")

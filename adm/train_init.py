@@ -1,12 +1,12 @@
-"""Starting a training run from a pack (npm run train --init-from / --init-trunk-from): the pack's graph weights read
-back into this run's network. Each function returns the run's init_from record, which a pack made from the run
-keeps so that it can state its training totals."""
+"""Starting a training run: its network for the preset and the data's classes, and with --init-from /
+--init-trunk-from a pack's graph weights read back into it. The pack functions return the run's init_from record,
+which a pack made from the run keeps so that it can state its training totals."""
 from __future__ import annotations
 
 import copy
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 
@@ -16,7 +16,30 @@ from .export import classifier_grad_exporter, export_unet
 from .onnx_weights import load_onnx_weights
 from .pack import read_pack
 from .pack_files import load_pack_graph
-from .unet import UNetModel
+from .unet import EncoderUNetModel, UNetModel
+
+
+def new_network(preset: Dict, kind: str, n_cls: int) -> Tuple[Union[UNetConfig, ClassifierConfig], torch.nn.Module]:
+    """The preset's U-Net with n_cls labels plus the null ("no class") label last, or its classifier of n_cls."""
+    if kind == "unet":
+        cfg = copy.deepcopy(preset["unet"])
+        cfg.num_classes = n_cls + 1
+        return cfg, UNetModel(cfg)
+    cfg = copy.deepcopy(preset["classifier"])
+    cfg.out_channels = n_cls
+    return cfg, EncoderUNetModel(cfg)
+
+
+def start_from_pack(args, model: torch.nn.Module, cfg, preset: Dict, wnids: List[str], resuming: bool) -> Optional[Dict]:
+    """--init-from / --init-trunk-from applied to a new run's network (a run that resumes keeps its checkpoint's)."""
+    if resuming and (args.init_from or args.init_trunk_from):
+        print(f"note: {args.out} already has a {args.model} checkpoint: resuming it, not initialising from a pack",
+              file=sys.stderr)
+    elif args.init_from:
+        return init_from_pack(model, args.model, cfg, args.init_from, wnids)
+    elif args.init_trunk_from:
+        return init_trunk_from_pack(model, cfg, preset["unet"], args.init_trunk_from, wnids)
+    return None
 
 
 def pack_manifest(pack: Path, wnids: List[str], image_size: int) -> dict:

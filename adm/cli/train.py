@@ -1,5 +1,21 @@
-"""`npm run train` (and `-m adm.cli.train` under torchrun): the Trainer of adm.train (usage in its docstring),
-with its flags, signal handling and exit codes: 2 for bad input, 1 when a rank fails under torchrun."""
+"""Train the class-conditional ADM U-Net or the noise-aware classifier on an ImageFolder.
+
+    npm run train -- --data ../shared/data/imagenette-64 --out runs/imagenette64 --model unet --max-minutes 85
+    npm run train -- --data ../shared/data/imagenette-64 --out runs/imagenette64 --model classifier --max-minutes 35
+
+The paper's recipe scaled down to a 2-core CPU: cosine schedule, learned sigma with the hybrid
+loss, EMA weights, random horizontal flips, label dropout to a null label (so the same U-Net also
+samples unconditionally), and a classifier trained on q(x_t | x_0) at uniformly random t.
+Runs are resumable (`<out>/<model>.pt` is rewritten atomically) and stop at a time or step budget.
+
+The same module trains data-parallel under torchrun (README, "Training on several GPUs or machines"):
+    npm run torchrun -- --standalone --nproc_per_node 2 -m adm.cli.train --data ... --out ... --model unet --max-minutes 60
+--batch-size is the global batch; every rank draws the global batch's random choices from the seed
+(adm.global_batch) and trains on its slice, so the weights do not depend on the number of processes.
+
+This module is the command (flags, signals, exit codes: 2 for bad input, 1 when a rank fails under torchrun);
+adm.train's Trainer trains.
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,11 +30,11 @@ import torch
 
 from ..dist import DistError, launched, report_failure
 from ..train_presets import TRAIN_PRESETS
-from ..train import __doc__ as USAGE, Trainer
+from ..train import Trainer
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="npm run train --", description=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="npm run train --", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="ImageFolder root with train/ (and val/) class folders")
     p.add_argument("--out", required=True, help="run directory (checkpoints, samples, log)")
     p.add_argument("--model", choices=["unet", "classifier"], required=True)
