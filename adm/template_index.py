@@ -34,7 +34,8 @@ INDEX_FILE = "index.json"
 # The modules whose code decides a template's bytes: every adm module `import adm.templates` loads, plus adm.superres
 # (build_model imports it for upsamplers). tests/python/test_shipped_templates.py checks the list is complete.
 GENERATOR_MODULES = ("adm.config", "adm.export", "adm.flag_defaults", "adm.flag_parsing", "adm.flags", "adm.grad_graph",
-                     "adm.graph_fp16", "adm.graph_passes", "adm.manifest", "adm.pack", "adm.pack_format", "adm.presets",
+                     "adm.graph_fp16", "adm.graph_passes", "adm.manifest", "adm.manifest_check", "adm.manifest_errors",
+                     "adm.pack", "adm.pack_format", "adm.presets",
                      "adm.respace", "adm.static_blocks", "adm.static_norm", "adm.static_ops", "adm.static_unet",
                      "adm.superres", "adm.template_graph", "adm.template_layout", "adm.templates", "adm.unet",
                      "adm.cli_safety")
