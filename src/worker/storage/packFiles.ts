@@ -5,7 +5,8 @@
 // otherwise, and a sha256 check before the bytes are handed out. Either way a wrong file never runs.
 import { abortable, downloadBytes, downloadInto, DownloadError, errorText, type RangeSink } from './download';
 import { browserHashPool, isShared, type FileHasher, type HashPool } from './hasher';
-import type { FileSpec, PackStore, PhaseClock } from './packStore';
+import type { PackStore } from './packStore';
+import type { FileSpec, PhaseClock } from './storedFile';
 import { packFileUrl } from './packUrl';
 import { sha256Hex } from './sha256';
 

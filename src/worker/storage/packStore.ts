@@ -20,43 +20,15 @@
 import type { GraphFile, PackManifest } from '../../shared/manifest';
 import { graphParts } from '../runtime/graphChoice';
 import type { StoredPackInfo } from '../../shared/protocol';
-import { formatBytes } from '../../shared/bytes';
-import { isLocked, isNotFound, isQuotaExceeded, type DirHandleLike, type FileHandleLike, type SyncHandleLike } from './opfs';
+import { isLocked, type DirHandleLike, type SyncHandleLike } from './opfs';
+import { StoreError, openSync, readJson, removeIfThere, writeJson } from './storeIo';
+import { StoredFile, type FileMeta, type FileOwner, type FileSpec, type PhaseClock } from './storedFile';
 import { Sha256 } from './sha256';
 import { acquire, defaultLocks, type LocksLike, type Release } from './storeLocks';
 
 export const STORE_DIR = 'guided-diffusion-packs-v1';
 /** A resume checkpoint (the offset saved) after at least this many new bytes. */
 export const CHECKPOINT_BYTES = 32 << 20;
-/** Stored files are read in pieces of this size (progress, and no huge single read call). */
-const READ_CHUNK = 16 << 20;
-/** Opening a file another tab (or the previous page's worker, on reload) still holds: retry this long. */
-const LOCK_WAIT_MS = 3000;
-
-/** One stored file: a graph's .onnx file or one of its external-data files. */
-export type FileSpec = Pick<GraphFile, 'file' | 'bytes' | 'sha256'>;
-
-/** Time accounting of the load profile. */
-export type StorePhase = 'store' | 'read';
-export type PhaseClock = (phase: StorePhase, ms: number) => void;
-
-export class StoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreError';
-  }
-}
-
-interface FileMeta {
-  v: 1;
-  sha256: string;
-  bytes: number;
-  /** Bytes on disk up to the last checkpoint (all of them once complete). */
-  offset: number;
-  complete: boolean;
-  /** Written as null. Sidecars of earlier versions kept a hash state here; it is ignored. */
-  hash?: unknown;
-}
 
 interface RecordFile {
   file: string;
@@ -77,180 +49,9 @@ export interface PackRecord {
 
 const dataName = (sha: string) => `${sha}.bin`;
 const metaName = (sha: string) => `${sha}.json`;
-const now = () => performance.now();
 const SHA_RE = /^[0-9a-f]{64}$/;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function openSync(fh: FileHandleLike, what: string): Promise<SyncHandleLike> {
-  const deadline = now() + LOCK_WAIT_MS;
-  for (let wait = 25; ; wait = Math.min(400, wait * 2)) {
-    try {
-      return await fh.createSyncAccessHandle();
-    } catch (e) {
-      if (!isLocked(e)) throw e;
-      if (now() > deadline) {
-        throw new StoreError(`${what} is open in another tab of this app (the browser lets one tab write it at a time); close that tab or wait for its download, then load the pack again`);
-      }
-      await sleep(wait);
-    }
-  }
-}
-
-export async function readJson(dir: DirHandleLike, name: string): Promise<unknown> {
-  let h: SyncHandleLike;
-  try {
-    h = await openSync(await dir.getFileHandle(name), name);
-  } catch (e) {
-    if (isNotFound(e)) return null;
-    throw e;
-  }
-  try {
-    const buf = new Uint8Array(h.getSize());
-    h.read(buf, { at: 0 });
-    return JSON.parse(new TextDecoder().decode(buf));
-  } catch {
-    return null; // torn or foreign content: as if absent
-  } finally {
-    h.close();
-  }
-}
-
-/** `durable`: flushed to disk before it resolves (else the OS writes it when it likes). */
-export async function writeJson(dir: DirHandleLike, name: string, value: unknown, durable = true): Promise<void> {
-  const h = await openSync(await dir.getFileHandle(name, { create: true }), name);
-  try {
-    const b = new TextEncoder().encode(JSON.stringify(value));
-    h.write(b, { at: 0 });
-    h.truncate(b.length);
-    if (durable) h.flush();
-  } finally {
-    h.close();
-  }
-}
-
-export async function removeIfThere(dir: DirHandleLike, name: string): Promise<void> {
-  try {
-    await dir.removeEntry(name);
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
-  }
-}
-
-function quotaError(file: string, at: number): StoreError {
-  return new StoreError(`${file}: the browser refused to store more of it after ${formatBytes(at)} (storage quota exceeded); delete cached packs or free disk space, then load the pack again`);
-}
-
-/** One model file in the store, open for this load (an exclusive access handle). */
-export class StoredFile {
-  private sinceCheckpoint = 0;
-  private closed = false;
-  /** Bytes stored: [0, offset) of the file. */
-  offset: number;
-  complete: boolean;
-  private readonly store: PackStore;
-  readonly graph: FileSpec;
-  private readonly data: SyncHandleLike;
-  private readonly clock: PhaseClock;
-
-  constructor(store: PackStore, graph: FileSpec, data: SyncHandleLike, offset: number, complete: boolean, clock: PhaseClock) {
-    this.store = store;
-    this.graph = graph;
-    this.data = data;
-    this.offset = offset;
-    this.complete = complete;
-    this.clock = clock;
-  }
-
-  /** Reads the stored bytes [0, offset) into `into` (one buffer: no intermediate copies). */
-  readInto(into: Uint8Array, onProgress?: (loaded: number) => void): void {
-    const t0 = now();
-    let at = 0;
-    while (at < this.offset) {
-      const n = this.data.read(into.subarray(at, Math.min(this.offset, at + READ_CHUNK)), { at });
-      if (n <= 0) throw new StoreError(`${this.graph.file}: the stored copy ends at ${at} of ${this.offset} bytes`);
-      at += n;
-      onProgress?.(at);
-    }
-    this.clock('read', now() - t0);
-  }
-
-  /**
-   * Writes `chunk` at the end and checkpoints every CHECKPOINT_BYTES. Large chunks (megabytes)
-   * keep the per-call cost of the access handle out of the way.
-   */
-  async append(chunk: Uint8Array): Promise<void> {
-    if (this.complete || this.closed) throw new StoreError(`${this.graph.file}: the stored copy is ${this.complete ? 'complete' : 'closed'}`);
-    if (this.offset + chunk.length > this.graph.bytes) throw new StoreError(`${this.graph.file}: more than the manifest's ${this.graph.bytes} bytes`);
-    const t = now();
-    let written: number;
-    try {
-      written = this.data.write(chunk, { at: this.offset });
-    } catch (e) {
-      if (isQuotaExceeded(e)) throw quotaError(this.graph.file, this.offset);
-      throw e;
-    }
-    if (written !== chunk.length) throw quotaError(this.graph.file, this.offset + written);
-    this.clock('store', now() - t);
-    this.offset += chunk.length;
-    this.sinceCheckpoint += chunk.length;
-    if (this.sinceCheckpoint >= this.store.checkpointBytes) await this.checkpoint();
-  }
-
-  /** Drops what is stored (the server sent the whole file instead of the rest). */
-  async reset(): Promise<void> {
-    this.data.truncate(0);
-    this.offset = 0;
-    await this.checkpoint();
-  }
-
-  /** Saves the offset: a later load resumes from here (and hashes the stored part again). */
-  async checkpoint(): Promise<void> {
-    if (this.complete || this.closed) return;
-    const t = now();
-    await this.store.writeMeta({ v: 1, sha256: this.graph.sha256, bytes: this.graph.bytes, offset: this.offset, complete: false, hash: null }, false);
-    this.sinceCheckpoint = 0;
-    this.clock('store', now() - t);
-  }
-
-  /**
-   * Ends a download. `digest` is the SHA-256 of the whole stored file as the caller hashed it (the
-   * part it read back and everything it appended). When it matches the manifest, the data is
-   * flushed and the file marked complete; otherwise the file is deleted (the next load downloads it
-   * from the start). Resolves whether it matched.
-   */
-  async finish(digest: string): Promise<boolean> {
-    if (this.complete || this.closed || this.offset !== this.graph.bytes) throw new StoreError(`${this.graph.file}: finish() before the whole file is stored`);
-    if (digest !== this.graph.sha256) {
-      await this.discard();
-      return false;
-    }
-    const t = now();
-    this.data.flush();
-    await this.store.writeMeta({ v: 1, sha256: digest, bytes: this.graph.bytes, offset: this.graph.bytes, complete: true, hash: null });
-    this.complete = true;
-    this.clock('store', now() - t);
-    return true;
-  }
-
-  /** Closes and deletes the file (data and sidecar). */
-  async discard(): Promise<void> {
-    this.close();
-    await this.store.removeFile(this.graph.sha256);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      this.data.close();
-    } finally {
-      this.store.released(this.graph.sha256);
-    }
-  }
-}
-
-export class PackStore {
+export class PackStore implements FileOwner {
   /** sha256 of the files this worker has open (never garbage-collected, never deleted), and their file locks. */
   private readonly open = new Map<string, Release>();
   private readonly files: DirHandleLike;
