@@ -57,30 +57,12 @@ export async function downloadBytes(
     onProgress(expectedBytes, expectedBytes);
     return out;
   }
-  const reader = res.body.getReader();
-  // Cancelling the reader ends a pending read at once (and tells the source to stop).
-  const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    for (;;) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch (e) {
-        signal?.throwIfAborted();
-        throw new DownloadError(`${fileName}: download interrupted after ${loaded} of ${expectedBytes} bytes (${errorText(e)})`);
-      }
-      signal?.throwIfAborted();
-      if (chunk.done) break;
-      if (loaded + chunk.value.length > expectedBytes) throw sizeError(fileName, loaded + chunk.value.length, expectedBytes, true);
-      out.set(chunk.value, loaded);
-      loaded += chunk.value.length;
-      onProgress(loaded, expectedBytes);
-    }
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    reader.releaseLock();
-  }
+  await readChunks(res.body, signal, (p) => p, (chunk) => {
+    if (loaded + chunk.length > expectedBytes) throw sizeError(fileName, loaded + chunk.length, expectedBytes, true);
+    out.set(chunk, loaded);
+    loaded += chunk.length;
+    onProgress(loaded, expectedBytes);
+  }, (e) => new DownloadError(`${fileName}: download interrupted after ${loaded} of ${expectedBytes} bytes (${errorText(e)})`));
   if (loaded !== expectedBytes) throw sizeError(fileName, loaded, expectedBytes);
   return out;
 }
@@ -189,35 +171,52 @@ export async function downloadInto(
     onProgress(expectedBytes, expectedBytes);
     return { startedAt, restarted, fetchedBytes: n };
   }
-  const reader = res.body.getReader();
+  await readChunks(res.body, signal, wait, async (chunk) => {
+    const n = chunk.length; // read first: the sink may take the chunk's buffer
+    if (loaded + n > expectedBytes) throw sizeError(fileName, loaded + n, expectedBytes, true, false);
+    await sink.append(chunk);
+    loaded += n;
+    fetchedBytes += n;
+    onProgress(loaded, expectedBytes);
+  }, (e) => transient(new DownloadError(
+    `${fileName}: download interrupted after ${loaded} of ${expectedBytes} bytes (${errorText(e)}); the next load continues from there`,
+  )));
+  if (loaded !== expectedBytes) throw sizeError(fileName, loaded, expectedBytes, false, true);
+  return { startedAt, restarted, fetchedBytes };
+}
+
+/**
+ * Hands `body`'s chunks to `take` in order. Aborting `signal` cancels the reader, which ends a pending
+ * read at once (and tells the source to stop); a read that fails otherwise becomes `interrupted(e)`.
+ * `guard` wraps each read (a stall timeout, or nothing).
+ */
+async function readChunks(
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal | undefined,
+  guard: <T>(p: Promise<T>) => Promise<T>,
+  take: (chunk: Uint8Array) => Promise<void> | void,
+  interrupted: (e: unknown) => Error,
+): Promise<void> {
+  const reader = body.getReader();
   const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     for (;;) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
-        chunk = await wait(reader.read());
+        chunk = await guard(reader.read());
       } catch (e) {
         signal?.throwIfAborted();
-        throw transient(new DownloadError(
-          `${fileName}: download interrupted after ${loaded} of ${expectedBytes} bytes (${errorText(e)}); the next load continues from there`,
-        ));
+        throw interrupted(e);
       }
       signal?.throwIfAborted();
-      if (chunk.done) break;
-      const n = chunk.value.length; // read first: the sink may take the chunk's buffer
-      if (loaded + n > expectedBytes) throw sizeError(fileName, loaded + n, expectedBytes, true, false);
-      await sink.append(chunk.value);
-      loaded += n;
-      fetchedBytes += n;
-      onProgress(loaded, expectedBytes);
+      if (chunk.done) return;
+      await take(chunk.value);
     }
   } finally {
     signal?.removeEventListener('abort', onAbort);
     reader.releaseLock();
   }
-  if (loaded !== expectedBytes) throw sizeError(fileName, loaded, expectedBytes, false, true);
-  return { startedAt, restarted, fetchedBytes };
 }
 
 function sizeError(fileName: string, got: number, expected: number, atLeast = false, resumable = false): DownloadError {
