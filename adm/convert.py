@@ -141,26 +141,20 @@ def convert(args: argparse.Namespace) -> Path:
     elif args.upsampler_flags is not None:
         raise ConvertError("--upsampler-flags given without --upsampler.")
 
-    # checkpoints
-    unet_path = Path(args.unet)
+    # checkpoints (each state dict is dropped once its model holds the weights)
     t0 = time.time()
-    unet_sd = load_checkpoint(unet_path, "U-Net")
-    unet = load_model("unet", mf.unet, unet_sd, "U-Net", unet_path, unet_flags_name)
-    del unet_sd
-    classifier = None
-    cls_path = None
-    if cf is not None:
-        cls_path = Path(args.classifier)
-        csd = load_checkpoint(cls_path, "classifier")
-        classifier = load_model("classifier", cf.classifier, csd, "classifier", cls_path, cflags_name)
-        del csd
-    upsampler = None
-    up_path = None
+
+    def load(kind: str, cfg, arg: str, what: str, flags_name: str):
+        path = Path(arg)
+        sd = load_checkpoint(path, what)
+        return path, load_model(kind, cfg, sd, what, path, flags_name)
+
+    unet_path, unet = load("unet", mf.unet, args.unet, "U-Net", unet_flags_name)
+    cls_path, classifier = load("classifier", cf.classifier, args.classifier, "classifier", cflags_name) \
+        if cf is not None else (None, None)
+    up_path, upsampler = None, None
     if umf is not None:
-        up_path = Path(args.upsampler)
-        usd = load_checkpoint(up_path, "upsampler")
-        upsampler = load_model("superres", umf.unet, usd, "upsampler", up_path, "--upsampler-flags")
-        del usd
+        up_path, upsampler = load("superres", umf.unet, args.upsampler, "upsampler", "--upsampler-flags")
         # guided-diffusion's super_res_sample.py always runs p_sample_loop (its use_ddim flag is ignored)
         up_ddim = bool(args.upsampler_ddim) or str(up_respacing).startswith("ddim")
         up_fields = upsampler_fields(image_size=umf.unet.image_size, low_res_size=umf.small_size,

@@ -39,21 +39,23 @@ def fmt_scale(s: float) -> str:
     return f"{s:g}"
 
 
+# How a row is named: (classifier modes, cfg, both), for file names and for people.
+_TAG = ("{mode}_scale{s}", "cfg_w{w}", "both_scale{s}_w{w}")
+_LABEL = ("{mode} scale {s}", "cfg w {w}", "both s {s} w {w}")
+
+
+def _row_text(forms, mode: str, scale: float, cfg_scale: float) -> str:
+    form = forms[1] if mode == "cfg" else forms[2] if mode == "both" else forms[0]
+    return form.format(mode=mode, s=fmt_scale(scale), w=fmt_scale(cfg_scale))
+
+
 def row_tag(mode: str, scale: float, cfg_scale: float) -> str:
     """File-name tag of a row: <mode>_scale<S> (classifier modes, as before), cfg_w<W>, both_scale<S>_w<W>."""
-    if mode == "cfg":
-        return f"cfg_w{fmt_scale(cfg_scale)}"
-    if mode == "both":
-        return f"both_scale{fmt_scale(scale)}_w{fmt_scale(cfg_scale)}"
-    return f"{mode}_scale{fmt_scale(scale)}"
+    return _row_text(_TAG, mode, scale, cfg_scale)
 
 
 def row_label(mode: str, scale: float, cfg_scale: float) -> str:
-    if mode == "cfg":
-        return f"cfg w {fmt_scale(cfg_scale)}"
-    if mode == "both":
-        return f"both s {fmt_scale(scale)} w {fmt_scale(cfg_scale)}"
-    return f"{mode} scale {fmt_scale(scale)}"
+    return _row_text(_LABEL, mode, scale, cfg_scale)
 
 
 def respacing_steps(spec: str, diffusion_steps: int = 1000) -> int:
