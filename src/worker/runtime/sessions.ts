@@ -60,18 +60,10 @@ export async function createModelSessions(
     const unetProblem = graphIoProblem(unet, GRAPH_IO.unet, manifest.classCond, unetFile.name);
     if (unetProblem) throw new Error(unetProblem);
     io = await graphIoFor(ep, queue);
-    if (gradFile && apart) {
-      try {
-        grad = await openRemoteGradient(apart.spawn, gradFile, manifest, apart.threads);
-        gradientWorkerThreads = apart.threads;
-      } catch (e) {
-        const why = e instanceof Error ? e.message : String(e);
-        if (apart.required) throw new Error(`${gradFile.name} needs a WebAssembly instance of its own here, which could not be started: ${why}`, { cause: e });
-        gradientNote = `classifier gradient in the U-Net's instance (its own worker failed: ${why})`;
-        console.info(`[pack] ${gradientNote}`);
-      }
+    if (gradFile) {
+      const g = await openGradient(apart, () => openRemoteGradient(apart!.spawn, gradFile, manifest, apart!.threads), () => createGradientSession(manifest, gradFile, ep, io), gradFile.name);
+      ({ session: grad, workerThreads: gradientWorkerThreads, note: gradientNote } = g);
     }
-    if (gradFile && !grad) grad = await createGradientSession(manifest, gradFile, ep, io);
   } catch (e) {
     await grad?.release();
     await unet.release();
@@ -100,6 +92,25 @@ export async function createModelSessions(
       io.release();
     }),
   };
+}
+
+/**
+ * The gradient session: in its own worker where `apart` asks for it, else (or where that worker could
+ * not start, unless `apart.required`) beside the U-Net, with a console note saying why.
+ */
+export async function openGradient(
+  apart: GradientApart | null, remote: () => Promise<GradientSession>, local: () => Promise<GradientSession>, file: string,
+): Promise<{ session: GradientSession; workerThreads: number | null; note: string | null }> {
+  if (!apart) return { session: await local(), workerThreads: null, note: null };
+  try {
+    return { session: await remote(), workerThreads: apart.threads, note: null };
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    if (apart.required) throw new Error(`${file} needs a WebAssembly instance of its own here, which could not be started: ${why}`, { cause: e });
+    const note = `classifier gradient in the U-Net's instance (its own worker failed: ${why})`;
+    console.info(`[pack] ${note}`);
+    return { session: await local(), workerThreads: null, note };
+  }
 }
 
 /** The cascade's second stage (manifest `upsampler`): a DenoiseFn per base batch, fed that batch's samples as low_res. */
