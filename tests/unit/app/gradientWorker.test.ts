@@ -11,7 +11,7 @@ import type { GradientSession } from '../../../src/worker/runtime/gradientSessio
 import { openGradient } from '../../../src/worker/runtime/sessions';
 
 const graph = { name: 'classifier_grad.onnx', bytes: Uint8Array.of(1, 2, 3) };
-const manifest = { labels: ['a', 'b'] };
+const manifest = { labels: [3, 7] };
 
 /**
  * A session computing a known function of its inputs: grad = x * (y + 1) + t, logp = sum(x) per row,
@@ -68,7 +68,7 @@ describe('the gradient worker protocol', () => {
       return arithmeticSession(released);
     });
     const s = await openRemoteGradient(() => pair.client, graph, manifest, 1);
-    expect(opened).toEqual([['classifier_grad.onnx', [1, 2, 3], ['a', 'b'], 1]]);
+    expect(opened).toEqual([['classifier_grad.onnx', [1, 2, 3], [3, 7], 1]]);
     const x = Float32Array.of(1, 2, 3, 4);
     // Two calls in flight at once: each gets its own reply.
     const [a, b] = await Promise.all([
