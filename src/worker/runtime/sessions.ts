@@ -1,4 +1,4 @@
-// The only module that creates the pack worker's ONNX Runtime sessions. It turns a pack's graphs into
+// Turns a pack's graphs into the pack worker's ONNX Runtime sessions (created by ortSession.ts) and
 // the DenoiseFn / ClassifierGradFn the sampling loop calls; graphIo.ts moves their tensors. On the wasm
 // EP the gradient graph may live in a worker of its own (gradientClient.ts) so that it runs while the
 // U-Net runs; where that worker cannot start, it is created here as before.
