@@ -1,4 +1,4 @@
-// Worker entry: routes protocol messages to the pack loader and the runner. The only
+// Worker entry: routes protocol messages to the pack loader and the runner.
 // onnxruntime-web is reached through main.ts -> packLoad.ts -> runtime/sessions.ts, and in the nested
 // classifier-gradient worker (runtime/gradientWorker.ts, wasm with 2+ cores).
 import { assertNever, type FromWorker, type StorageEstimateInfo, type ToWorker } from '../shared/protocol';
