@@ -95,7 +95,6 @@ export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean, prefer
       );
     }
   }
-  const gradientApartRequired = ep === 'wasm' && gradientApart && grad !== null && wasmHeapNeed([unet, grad]) > EP_LIMITS.wasmHeapBytes;
   const notes = reasons.length > 0 ? [`using ${unet.file}: ${reasons.join('; ')}`] : [];
   if (halfRuns && !preferFp16 && unet.dtype === 'float32' && unets.some((g) => g.dtype === 'float16')) {
     notes.push(`fp32 U-Net as asked (fp16=0)`);
@@ -112,6 +111,9 @@ export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean, prefer
       upsampler = null;
     }
   }
+  // Whether everything kept (upsampler included) would also fit one heap, should the gradient worker fail.
+  const gradientApartRequired = ep === 'wasm' && gradientApart && grad !== null &&
+    wasmHeapNeed([unet, grad, ...(upsampler ? [upsampler] : [])]) > EP_LIMITS.wasmHeapBytes;
   return { unet, classifierGrad: grad, fp16: unet.dtype === 'float16', upsampler, note: notes.length > 0 ? notes.join('. ') : null, gradientApartRequired };
 }
 

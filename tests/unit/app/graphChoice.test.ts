@@ -95,7 +95,12 @@ describe('chooseGraphs', () => {
     expect(chooseGraphs(small, 'wasm', false, true, true).gradientApartRequired).toBe(false);
     // The upsampler shares the U-Net's heap: beside a 1.9 GB U-Net a 0.3 GB upsampler fits apart (4.1e9 B < 4 GiB).
     const withUp = fakeManifest({ unet: g('unet.onnx', 'float32', 1.9 * GB), classifierGrad: g('c.onnx', 'float32', 1.4 * GB), upsampler: fakeUpsampler({ bytes: 0.3 * GB }) });
-    expect(chooseGraphs(withUp, 'wasm', false, true, true).upsampler?.file).toBe('upsampler.onnx');
+    expect(chooseGraphs(withUp, 'wasm', false, true, true)).toMatchObject({ upsampler: { file: 'upsampler.onnx' }, gradientApartRequired: true });
+    // 1.1 GB U-Net + 0.6 GB gradient graph fit one heap (2.8 GB), but not with a 1.4 GB upsampler beside them
+    // (4.5 GB); apart the U-Net's heap holds U-Net and upsampler (3.9 GB), so the worker must start.
+    const smallUp = fakeManifest({ unet: g('unet.onnx', 'float32', 1.1 * GB), classifierGrad: g('c.onnx', 'float32', 0.6 * GB), upsampler: fakeUpsampler({ bytes: 1.4 * GB }) });
+    expect(chooseGraphs(smallUp, 'wasm', false, true, true)).toMatchObject({ upsampler: { file: 'upsampler.onnx' }, gradientApartRequired: true });
+    expect(chooseGraphs(smallUp, 'wasm', false, true, false)).toMatchObject({ upsampler: null, gradientApartRequired: false });
     expect(EP_LIMITS.wasmHeapBytes).toBe(4 * 2 ** 30);
   });
 });
