@@ -258,8 +258,11 @@ async function warmUp(m: PackManifest, s: ModelSessions, up: UpsamplerSession | 
   const t = new Float32Array(rows).fill(m.diffusion.diffusionSteps - 1);
   const y = new Int32Array(rows);
   if (rows === 2 && m.unconditionalLabel !== null) y[1] = m.unconditionalLabel;
-  await s.denoise(new Float32Array(rows * plane), t, m.classCond ? y : null, [rows, 3, m.imageSize, m.imageSize]);
-  await s.classifierGrad?.(new Float32Array(plane), t.subarray(0, 1), y.subarray(0, 1), [1, 3, m.imageSize, m.imageSize]);
+  // Both at once, as a step asks for them (the gradient graph may have an ORT instance of its own).
+  await Promise.all([
+    s.denoise(new Float32Array(rows * plane), t, m.classCond ? y : null, [rows, 3, m.imageSize, m.imageSize]),
+    s.classifierGrad?.(new Float32Array(plane), t.subarray(0, 1), y.subarray(0, 1), [1, 3, m.imageSize, m.imageSize]),
+  ]);
   const u = m.upsampler;
   if (up && u && ep === 'webgpu') {
     const size = u.imageSize;
