@@ -13,7 +13,8 @@ const ORT_WEB = 'onnxruntime-web';
 const ortMessage = 'only src/worker talks to onnxruntime-web; the page reaches it through src/shared/protocol.ts';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'test-results/', 'playwright-report/', 'public/', 'runs/'] },
+  // *.gen.js: generated code (src/shared/manifestSchema.gen.js, tools/schema/compileManifestSchema.ts; a test holds it current).
+  { ignores: ['dist/', 'node_modules/', 'test-results/', 'playwright-report/', 'public/', 'runs/', '**/*.gen.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -29,7 +30,8 @@ export default tseslint.config(
     plugins: { 'react-hooks': reactHooks },
     rules: { 'react-hooks/rules-of-hooks': 'error', 'react-hooks/exhaustive-deps': 'error' },
   },
-  // Layers: src/diffusion (pure math) <- src/shared (manifest, protocol) <- src/worker <- src/ui.
+  // Layers: src/diffusion (pure math) <- src/shared (manifest, protocol) <- src/pipeline (the run
+  // planner) <- src/worker <- src/ui; tools/ use the planner too, the UI does not need it.
   // Paths are resolved (a relative import that leaves a folder is caught however it is spelled).
   {
     files: ['src/**/*.{ts,tsx}', 'tools/**/*.ts'],
@@ -47,6 +49,14 @@ export default tseslint.config(
           {
             target: './src/diffusion', from: './', except: ['./src/diffusion'],
             message: 'src/diffusion is pure sampling math over typed arrays: it imports nothing outside itself',
+          },
+          {
+            target: './src/pipeline', from: './', except: ['./src/pipeline', './src/diffusion', './src/shared'],
+            message: 'src/pipeline plans runs from src/diffusion and src/shared alone (pure: no onnxruntime, no DOM)',
+          },
+          {
+            target: ['./src/shared', './src/ui'], from: './src/pipeline',
+            message: 'src/pipeline is the run planner of the worker and the CLI: src/shared is below it, and the UI sends requests (src/shared/protocol.ts)',
           },
           { target: './src/ui', from: './src/worker', message: 'the UI reaches the worker only through src/shared/protocol.ts' },
         ],

@@ -3,6 +3,7 @@ import { extname, join, resolve, sep } from 'node:path';
 import { defaultClientConditions, defineConfig, type Connect, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
 import { fileURLToPath } from 'node:url';
+import { CHECKPOINT_CONNECT_SRC } from './src/shared/checkpointUrl.ts';
 
 // Cross-origin isolation: onnxruntime-web's wasm threads need SharedArrayBuffer.
 const isolationHeaders = {
@@ -10,14 +11,15 @@ const isolationHeaders = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
-// Content-Security-Policy of the built app (npm start). Everything comes from this origin;
-// 'wasm-unsafe-eval' lets onnxruntime-web compile its WebAssembly (in the worker, which gets the
-// same header with its script) and nothing else is evaluated. See docs/security.md.
+// Content-Security-Policy of the built app (npm start). Everything comes from this origin, except the
+// checkpoint files a visitor gives by URL (connect-src: https: servers and local http servers, see
+// src/shared/checkpointUrl.ts); 'wasm-unsafe-eval' lets onnxruntime-web compile its WebAssembly (in the
+// worker, which gets the same header with its script) and nothing else is evaluated. See docs/security.md.
 const CSP = {
   'default-src': ["'self'"],
   'script-src': ["'self'", "'wasm-unsafe-eval'"],
   'worker-src': ["'self'"],
-  'connect-src': ["'self'"],
+  'connect-src': ["'self'", ...CHECKPOINT_CONNECT_SRC],
   'img-src': ["'self'", 'data:', 'blob:'],
   'style-src': ["'self'"],
   'object-src': ["'none'"],

@@ -16,8 +16,8 @@ only ever needs weights and plain metadata, so `load_checkpoint` accepts exactly
    data.pkl is at most 64 MiB and a `byteorder` record must say little.
 3. Any other file must be a legacy (pre-1.6, non-zip) torch.save stream, i.e. start with a pickle
    PROTO opcode; tar-format and text files are refused.
-4. The pickle is read by a restricted unpickler: globals are limited to the tensor rebuild functions,
-   `torch.Size`, dtypes, `Parameter` and `OrderedDict`; BUILD may only touch OrderedDicts (a tensor's
+4. The pickle is read by a restricted unpickler (adm.checkpoint_pickle): globals are limited to the tensor
+   rebuild functions, `torch.Size`, dtypes, `Parameter` and `OrderedDict`; BUILD may only touch OrderedDicts (a tensor's
    __setstate__ could re-point it at another storage); the copyreg extension opcodes are refused. Everything
    else a checkpoint holds must be made of dicts, lists, tuples, strings, numbers, booleans and None,
    nested at most 1000 deep and never containing itself.
@@ -38,21 +38,19 @@ torch.load cannot be given the unpickler because it ignores pickle_module unless
 """
 from __future__ import annotations
 
-import collections
 import copyreg
-import functools
 import io
 import os
-import pickle
 import re
 import stat
 import struct
-import types
 import zipfile
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional
 
 import torch
+from .checkpoint_pickle import (CheckpointError, PathLike, UnsafeCheckpointError, bound_pickle_module, check_nesting,
+                                Corrupt, Forbidden)
+
 
 __all__ = ["CheckpointError", "UnsafeCheckpointError", "load_checkpoint"]
 
@@ -66,191 +64,10 @@ _PLAIN_RECORD = re.compile(r"(data\.pkl|version|byteorder|\.format_version|\.sto
 _SCRIPT_RECORD = re.compile(r"(constants\.pkl|attributes\.pkl|model\.json|code/.*|extra/.*|tensors/.*|\.data/.*\.py"
                             r"|.*\.py|.*\.debug_pkl|\.data/extern_modules)")
 
-# Bounds a real checkpoint stays far below (the released 512x512 U-Net: ~900 records, a ~150 kB data.pkl,
-# containers nested 4 deep); the page's reader (src/checkpoint) uses the same ones.
+# A bound a real checkpoint stays far below (the released 512x512 U-Net: ~900 records, a ~150 kB data.pkl); the
+# page's reader (src/checkpoint) uses the same one.
 MAX_PICKLE_BYTES = 64 * 2 ** 20
-MAX_DEPTH = 1000
-# Storage types a torch.save state dict holds (quantized storages would need functions outside the allow-list).
-_PLAIN_STORAGES = {"DoubleStorage", "FloatStorage", "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage",
-                   "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage", "ComplexFloatStorage",
-                   "ComplexDoubleStorage"}
 
-PathLike = Union[str, Path]
-
-
-class CheckpointError(ValueError):
-    """The file cannot be read as a checkpoint (missing, not a regular file, empty, truncated, corrupt).
-    `reason` is the one-line explanation without the path."""
-
-    lead = "cannot load checkpoint"
-
-    def __init__(self, path: PathLike, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.lead} {path}: {reason}")
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """The file holds something other than weights and plain data (code, TorchScript, arbitrary objects)."""
-
-    lead = "refusing checkpoint"
-
-
-# --- the restricted unpickler ------------------------------------------------------------------------------
-
-class _Forbidden(pickle.UnpicklingError):
-    """Raised inside the unpickler; load_checkpoint turns it into UnsafeCheckpointError."""
-
-
-class _Corrupt(pickle.UnpicklingError):
-    """Raised inside the unpickler for numbers that do not add up; load_checkpoint turns it into CheckpointError."""
-
-
-def _allowed_globals() -> Dict[str, Any]:
-    allowed: Dict[str, Any] = {
-        "collections.OrderedDict": collections.OrderedDict,
-        "torch.nn.parameter.Parameter": torch.nn.Parameter,
-        "torch.Size": torch.Size,
-        "torch.serialization._get_layout": torch.serialization._get_layout,
-    }
-    for fn in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_parameter"):
-        allowed[f"torch._utils.{fn}"] = getattr(torch._utils, fn)
-    for name, value in vars(torch).items():
-        if isinstance(value, torch.dtype):
-            allowed[f"torch.{name}"] = value
-    return allowed
-
-
-_ALLOWED = _allowed_globals()
-_REBUILDS = {"torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2"}
-_STORAGE_NAMES = torch.storage._dtype_to_storage_type_map()
-
-
-def _forbidden_global(qualname: str) -> _Forbidden:
-    return _Forbidden(f"its pickle references the Python object {qualname}; a checkpoint may only hold tensors, dtypes, "
-                      "OrderedDicts and plain data (dicts, lists, tuples, strings, numbers), since unpickling other "
-                      "objects can run code")
-
-
-def _checked_rebuild(rebuild, file_size: int, *args):
-    """A tensor may not claim more bytes than the whole file (a stride-0 tensor of 10^12 elements would)."""
-    t = rebuild(*args)
-    if t.numel() * t.element_size() > file_size:
-        raise _Corrupt(f"its pickle gives a tensor the shape {tuple(t.shape)}, more elements than the whole file "
-                       "could hold")
-    return t
-
-
-class _RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its opcode table can be narrowed
-    dispatch = dict(pickle._Unpickler.dispatch)
-    # Set per file by _bound_pickle_module: zip record sizes ("data/0" -> bytes; None for legacy files), file size.
-    records: Optional[Dict[str, int]] = None
-    file_size = 0
-
-    def find_class(self, module: str, name: str):
-        obj = _ALLOWED.get(f"{module}.{name}")
-        if obj is None:
-            raise _forbidden_global(f"{module}.{name}")
-        if f"{module}.{name}" in _REBUILDS:
-            return functools.partial(_checked_rebuild, obj, self.file_size)
-        return obj
-
-    def _load_build(self):
-        inst = self.stack[-2] if len(self.stack) >= 2 else None
-        if type(inst) is not collections.OrderedDict:  # torch.save builds nothing else; a tensor's state can re-point it
-            raise _Forbidden(f"its pickle sets the state of a {type(inst).__name__} object; only OrderedDicts may be "
-                             "built")
-        pickle._Unpickler.load_build(self)
-
-    def _load_binpersid(self):
-        self._check_storage_id(self.stack[-1] if self.stack else None)
-        pickle._Unpickler.load_binpersid(self)
-
-    def _check_storage_id(self, pid) -> None:
-        """A storage record must hold exactly numel x element size bytes (torch would read past a shorter one)."""
-        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
-                and isinstance(pid[1], torch.serialization.StorageType)):
-            raise _Corrupt("its pickle has a persistent id that is not a torch.save storage reference")
-        dtype, key, numel = pid[1].dtype, pid[2], pid[4]
-        if _STORAGE_NAMES.get(dtype) not in _PLAIN_STORAGES:
-            raise _forbidden_global(f"torch.{_STORAGE_NAMES.get(dtype, dtype)}")
-        if not isinstance(numel, int) or numel < 0:
-            raise _Corrupt("its pickle gives a storage an invalid element count")
-        nbytes = numel * torch._utils._element_size(dtype)
-        name = str(dtype).replace("torch.", "")
-        if self.records is None:
-            if nbytes > self.file_size:
-                raise _Corrupt(f"its pickle describes a storage of {numel} {name} elements, more than the whole file holds")
-            return
-        size = self.records.get(f"data/{key}")
-        if size is None:
-            raise _Corrupt(f"its pickle refers to a storage record data/{key}, which the archive does not have")
-        if size != nbytes:
-            raise _Corrupt(f"the storage record data/{key} holds {size} bytes, but the pickle says {numel} {name} elements "
-                           f"({nbytes} bytes)")
-
-    def _load_ext(self):
-        raise _Forbidden("its pickle uses copyreg extension codes")
-
-    dispatch[pickle.BUILD[0]] = _load_build
-    dispatch[pickle.BINPERSID[0]] = _load_binpersid
-    for _op in (pickle.EXT1, pickle.EXT2, pickle.EXT4):
-        dispatch[_op[0]] = _load_ext
-    del _op
-
-
-def _bound_pickle_module(records: Optional[Dict[str, int]], file_size: int) -> types.SimpleNamespace:
-    """A pickle module for torch.serialization whose unpickler knows this file's record sizes and size."""
-    unpickler = type("_BoundUnpickler", (_RestrictedUnpickler,), {"records": records, "file_size": file_size})
-    return types.SimpleNamespace(__name__="adm.checkpoint_io.restricted_pickle", Unpickler=unpickler,
-                                 load=lambda file, **kwargs: unpickler(file, **kwargs).load())
-
-
-def _check_nesting(obj: Any, path: PathLike) -> None:
-    """Refuse containers nested more than MAX_DEPTH deep or containing themselves (iterative: each container's
-    depth is computed once, however often it is shared)."""
-    def children(o):
-        if isinstance(o, dict):
-            return [*o.keys(), *o.values(), *getattr(o, "__dict__", {}).values()]  # an OrderedDict's _metadata
-        return list(o) if isinstance(o, (list, tuple, set, frozenset)) else []
-
-    depth: Dict[int, int] = {}  # id -> depth; -1 while on the current path (all objects stay alive meanwhile)
-    stack: List[list] = []
-
-    def enter(o) -> Optional[int]:
-        if not isinstance(o, (dict, list, tuple, set, frozenset)):
-            return 0
-        known = depth.get(id(o))
-        if known == -1:
-            raise CheckpointError(path, "its pickle holds a container that contains itself, which torch.save never writes")
-        if known is not None:
-            return known
-        depth[id(o)] = -1
-        stack.append([o, children(o), 0, 0])
-        if len(stack) > MAX_DEPTH:
-            raise CheckpointError(path, f"its pickle nests containers more than {MAX_DEPTH} deep")
-        return None
-
-    if enter(obj) is not None:
-        return
-    while stack:
-        top = stack[-1]
-        if top[2] < len(top[1]):
-            top[2] += 1
-            d = enter(top[1][top[2] - 1])
-            if d is not None:
-                top[3] = max(top[3], d)
-            continue
-        stack.pop()
-        d = top[3] + 1
-        if d > MAX_DEPTH:
-            raise CheckpointError(path, f"its pickle nests containers more than {MAX_DEPTH} deep")
-        depth[id(top[0])] = d
-        if stack:
-            stack[-1][3] = max(stack[-1][3], d)
-
-
-# --- archive checks ---------------------------------------------------------------------------------------
 
 def _one_line(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
@@ -348,8 +165,6 @@ def _check_zip(path: PathLike, f) -> Dict[str, int]:
     return sizes
 
 
-# --- loading ---------------------------------------------------------------------------------------------
-
 def _check_extension_registry(path: PathLike) -> None:
     if copyreg._extension_registry or copyreg._inverted_registry or copyreg._extension_cache:
         raise UnsafeCheckpointError(path, "copyreg extension codes are registered in this process; refusing to "
@@ -361,15 +176,15 @@ def _torch_load(path: PathLike, f, records: Optional[Dict[str, int]], file_size:
     # directly because torch 1.13's torch.load ignores pickle_module unless weights_only is set (and then it
     # forces its own unpickler, which rejects floats).
     ser = torch.serialization
-    restricted = _bound_pickle_module(records, file_size)
+    restricted = bound_pickle_module(records, file_size)
     try:
         if records is not None:
             with ser._open_zipfile_reader(f) as zf:
                 return ser._load(zf, "cpu", restricted, encoding="utf-8")
         return ser._legacy_load(f, "cpu", restricted, encoding="utf-8")
-    except _Forbidden as e:
+    except Forbidden as e:
         raise UnsafeCheckpointError(path, str(e)) from None
-    except _Corrupt as e:
+    except Corrupt as e:
         raise CheckpointError(path, str(e)) from None
     except MemoryError:
         raise
@@ -406,7 +221,7 @@ def load_checkpoint(path: PathLike) -> Any:
             records = _check_zip(path, f)
             f.seek(0)
             obj = _torch_load(path, f, records, st.st_size)
-            _check_nesting(obj, path)
+            check_nesting(obj, path)
             return obj
         if head[:1] != bytes([PICKLE_PROTO]):
             raise CheckpointError(path, "it is neither a zip archive written by torch.save nor a legacy torch.save "
@@ -414,5 +229,5 @@ def load_checkpoint(path: PathLike) -> Any:
         # Legacy (non-zip) format. Read from memory: torch only tries its tar-archive reader on real files.
         data = f.read()
     obj = _torch_load(path, io.BytesIO(data), None, st.st_size)
-    _check_nesting(obj, path)
+    check_nesting(obj, path)
     return obj

@@ -1,6 +1,6 @@
 """Data-parallel plumbing for the training and eval CLIs: one process, or many under `torchrun`.
 
-A process started by torchrun (or `python -m adm.torchrun`, the same launcher with a Python 3.11 fix) finds
+A process started by torchrun (or `python -m adm.cli.torchrun`, the same launcher with a Python 3.11 fix) finds
 RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT in its environment; `init` then joins the process
 group: NCCL when the device is CUDA (each rank on cuda:LOCAL_RANK), gloo on the CPU. Without those variables
 it is one process and every method here is a no-op, so the CLIs run one code path.

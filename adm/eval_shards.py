@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from .dist import Dist, shard_bounds
-from .eval import EvalError, Plan, row_tag, run_sampler, same_samples_key
+from .eval_plan import Plan
+from .eval_rows import EvalError, row_tag, same_samples_key
+from .eval_sampler import run_sampler
 from .progress import Progress
 
 SHARD_FILE = "shard.json"
@@ -34,7 +36,7 @@ def row_batches(plan: Plan, args) -> int:
 
 
 def sampled_runs(plan: Plan) -> List[Tuple[str, float, float]]:
-    """The rows that are sampled: the first of each group that samples the same images (adm.eval.same_samples_key;
+    """The rows that are sampled: the first of each group that samples the same images (adm.eval_rows.same_samples_key;
     the eval scores the others from that row's samples, so no part draws them)."""
     seen, out = set(), []
     for run in plan.runs:

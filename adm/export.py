@@ -25,7 +25,8 @@ import torch
 import torch.nn as nn
 
 from .grad_graph import ClassifierGrad
-from .graph_passes import cleanup, convert_to_fp16
+from .graph_fp16 import convert_to_fp16
+from .graph_passes import cleanup
 from .pack_format import (CLASSIFIER_FEATURES, CLASSIFIER_GRAD_INPUTS, CLASSIFIER_GRAD_OUTPUTS, UNET_OUTPUTS,
                           unet_inputs, upsampler_inputs)
 from .static_unet import StaticUNet

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .manifest import MAX_REFERENCE_FEATURE_BYTES, MIN_REFERENCE_PER_LABEL
+from .manifest_check import MAX_REFERENCE_FEATURE_BYTES, MIN_REFERENCE_PER_LABEL
 
 REFERENCE_FILE = "reference_features.bin"
 DEFAULT_PER_LABEL = 50

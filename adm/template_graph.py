@@ -1,7 +1,7 @@
 """Weight-free pack graphs: the pack's graphs traced with every checkpoint tensor as a graph input named by its key.
 
     proto = trace_weight_free("unet", model)             # fp32; the weights are trailing graph inputs
-    half, stored = fp16_variant(proto, keys)             # adm.graph_passes' fp16 graph; {key: stored type}
+    half, stored = fp16_variant(proto, keys)             # adm.graph_fp16's fp16 graph; {key: stored type}
 
 adm.template_layout then turns the weight inputs into initializers held as ONNX external data.
 
@@ -24,14 +24,14 @@ import torch.nn as nn
 from onnx import helper
 
 from .export import graph_module, onnx_export
-from .graph_passes import convert_to_fp16
+from .graph_fp16 import convert_to_fp16
 from .template_layout import FLOAT, HALF
 
 # Where a weight's layout is changed on its way to the op that reads it; such nodes change no value, so the weight
 # can be stored in the precision of its readers and pass through them.
 LAYOUT_OPS = frozenset({"Reshape", "Transpose", "Squeeze", "Unsqueeze"})
 # Weights read in fp32 from this many elements up are stored as fp16 and widened by a Cast, as
-# adm.graph_passes.convert_to_fp16 stores the embedding MLPs (its store_fp16_min).
+# adm.graph_fp16.convert_to_fp16 stores the embedding MLPs (its store_fp16_min).
 STORE_FP16_MIN = 4096
 
 
@@ -198,7 +198,7 @@ def _store_weights_fp16(model: onnx.ModelProto, keys: Sequence[str]) -> Dict[str
 
 
 def fp16_variant(proto: onnx.ModelProto, keys: Sequence[str]) -> Tuple[onnx.ModelProto, Dict[str, int]]:
-    """adm.graph_passes.convert_to_fp16 of a trace_weight_free graph, with each weight stored as fp16 or fp32
+    """adm.graph_fp16.convert_to_fp16 of a trace_weight_free graph, with each weight stored as fp16 or fp32
     (see _store_weights_fp16). Returns (graph, {key: stored TensorProto type})."""
     half = convert_to_fp16(proto)
     stored = _store_weights_fp16(half, keys)

@@ -6,8 +6,9 @@
 
 index.json lets a reader find the template of a checkpoint without fetching every template: per template its stem,
 slot, title, sizes, parameter count, keysSha256 (adm.templates.keys_sha256 of its key list) and the bytes and sha256
-of each of its files. "generator" records the toolkit modules that decide a template's bytes (a digest of their
-syntax trees, so comments and docstrings do not count) and the torch and onnx versions: tests/python/test_templates.py
+of each of its files. "generator" records the code that decides a template's bytes (code_digest of the toolkit modules
+listed in GENERATOR_MODULES: their syntax trees, so comments and docstrings do not count, and not how the code is
+split into modules or what those are called) and the torch and onnx versions: tests/python/test_shipped_templates.py
 checks that the shipped templates are still what `npm run template -- --shipped` would write.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 import importlib
 import json
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Union
 
 import onnx
 import torch
@@ -31,28 +32,58 @@ PathLike = Union[str, Path]
 SHIPPED = REPO / "public" / "templates"
 INDEX_FILE = "index.json"
 # The modules whose code decides a template's bytes: every adm module `import adm.templates` loads, plus adm.superres
-# (build_model imports it for upsamplers). tests/python/test_templates.py checks the list is complete.
-GENERATOR_MODULES = ("adm.config", "adm.export", "adm.flags", "adm.grad_graph", "adm.graph_passes", "adm.manifest",
-                     "adm.pack", "adm.pack_format", "adm.presets", "adm.respace", "adm.static_blocks", "adm.static_norm",
-                     "adm.static_ops", "adm.static_unet", "adm.superres", "adm.template_graph", "adm.template_layout",
-                     "adm.templates", "adm.unet", "adm.cli_safety")
+# (build_model imports it for upsamplers). tests/python/test_shipped_templates.py checks the list is complete.
+GENERATOR_MODULES = ("adm.config", "adm.export", "adm.flag_defaults", "adm.flag_parsing", "adm.flags", "adm.grad_graph",
+                     "adm.graph_fp16", "adm.graph_passes", "adm.manifest", "adm.pack", "adm.pack_format", "adm.presets",
+                     "adm.respace", "adm.static_blocks", "adm.static_norm", "adm.static_ops", "adm.static_unet",
+                     "adm.superres", "adm.template_graph", "adm.template_layout", "adm.templates", "adm.unet",
+                     "adm.cli_safety")
 
 
-def _syntax_digest(module: str) -> str:
-    tree = ast.parse(Path(importlib.import_module(module).__file__).read_text())
+def _without_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
                 isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            body[0] = ast.Pass()  # a docstring
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+            del body[0]  # a docstring
+            if not body:
+                body.append(ast.Pass())
+    return tree
+
+
+def _import_names(node: ast.AST) -> Set[str]:
+    """An import statement as the digest counts it: nothing for `from __future__` and for imports from this toolkit
+    (GENERATOR_MODULES holds every toolkit module the templates load, and their code is digested itself), so that
+    moving a definition from one module to another changes no digest."""
+    if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__"
+                                             or (node.module or "").split(".")[0] == "adm"):
+        return set()
+    if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "adm" for a in node.names):
+        return set()
+    return {ast.dump(node)}
+
+
+def code_digest(sources: Iterable[str]) -> str:
+    """A digest of the code in `sources` (module texts) that ignores how it is spread over modules and what the
+    modules are called: every top-level statement but the imports is digested on its own syntax tree (comments and
+    docstrings do not count) and the digests are sorted; other imports count as a set."""
+    statements: List[str] = []
+    imports: Set[str] = set()
+    for text in sources:
+        for node in _without_docstrings(ast.parse(text)).body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imports |= _import_names(node)
+            elif not isinstance(node, ast.Pass):
+                statements.append(hashlib.sha256(ast.dump(node).encode()).hexdigest())
+    digest = hashlib.sha256()
+    for line in sorted(statements) + sorted("import " + i for i in imports):
+        digest.update(line.encode() + b"\n")
+    return digest.hexdigest()
 
 
 def generator_fingerprint() -> Dict:
-    digest = hashlib.sha256()
-    for module in sorted(GENERATOR_MODULES):
-        digest.update(f"{module} {_syntax_digest(module)}\n".encode())
-    return {"code": digest.hexdigest(), "torch": torch.__version__, "onnx": onnx.__version__}
+    sources = [Path(importlib.import_module(m).__file__).read_text(encoding="utf-8") for m in GENERATOR_MODULES]
+    return {"code": code_digest(sources), "torch": torch.__version__, "onnx": onnx.__version__}
 
 
 def index_entry(folder: Path) -> Dict:

@@ -1,116 +1,33 @@
-"""Train the class-conditional ADM U-Net or the noise-aware classifier on an ImageFolder.
-
-    npm run train -- --data ../shared/data/imagenette-64 --out runs/imagenette64 --model unet --max-minutes 85
-    npm run train -- --data ../shared/data/imagenette-64 --out runs/imagenette64 --model classifier --max-minutes 35
-
-The paper's recipe scaled down to a 2-core CPU: cosine schedule, learned sigma with the hybrid
-loss, EMA weights, random horizontal flips, label dropout to a null label (so the same U-Net also
-samples unconditionally), and a classifier trained on q(x_t | x_0) at uniformly random t.
-Runs are resumable (`<out>/<model>.pt` is rewritten atomically) and stop at a time or step budget.
-
-The same module trains data-parallel under torchrun (README, "Training on several GPUs or machines"):
-    npm run torchrun -- --standalone --nproc_per_node 2 -m adm.train --data ... --out ... --model unet --max-minutes 60
---batch-size is the global batch; every rank draws the global batch's random choices from the seed
-(adm.global_batch) and trains on its slice, so the weights do not depend on the number of processes.
-"""
+"""The Trainer behind `npm run train` (adm/cli/train.py: usage, flags): the class-conditional ADM U-Net or the
+noise-aware classifier on an ImageFolder, on one process or data-parallel under torchrun, resumable, to a time or step
+budget."""
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
 import os
-import signal
 import sys
-import threading
 import time
-from dataclasses import asdict
-from pathlib import Path
 from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
 
-from .checkpoint_io import load_checkpoint
+from .classifier_eval import noisy_accuracy
 from .config import DiffusionConfig
 from .data import load_image_folder
 from .diffusion import GaussianDiffusion
-from .dist import DistError, init as init_dist, launched, report_failure
+from .dist import DistError, init as init_dist
 from .global_batch import draw_batch, flip_and_crop
 from .grad_sync import GradSync
 from .progress import Progress
+from .train_checkpoint import resume, write_checkpoint
+from .train_init import new_network, start_from_pack
 from .train_presets import TRAIN_PRESETS
-from .unet import EncoderUNetModel, UNetModel
+from .train_samples import sample_grid
 
 FIRST_CKPT_S = 60.0  # the first checkpoint after a start; then every --ckpt-every-min
-
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="npm run train --", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="ImageFolder root with train/ (and val/) class folders")
-    p.add_argument("--out", required=True, help="run directory (checkpoints, samples, log)")
-    p.add_argument("--model", choices=["unet", "classifier"], required=True)
-    p.add_argument("--preset", choices=sorted(TRAIN_PRESETS), default="imagenette64")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=None, help="default 3e-4 (unet) / 6e-4 (classifier)")
-    p.add_argument("--weight-decay", type=float, default=None, help="default 0.0 (unet) / 0.05 (classifier)")
-    p.add_argument("--ema-rate", type=float, default=0.999)
-    p.add_argument("--label-dropout", type=float, default=0.15, help="U-Net: probability of the null label")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time (all resumes included)")
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun each rank takes cuda:LOCAL_RANK)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast (CPU AMX/AVX512-BF16 or CUDA)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="channels_last memory format (default: on for CUDA)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the network (torch >= 2.0; CUDA mainly)")
-    p.add_argument("--micro-batch", type=int, default=None, metavar="M",
-                   help="compute the gradient in chunks of M samples summed in float64: runs with the same M agree to "
-                        "the last bit for any number of processes (adm/grad_sync.py); 0 = one chunk per process "
-                        "under DDP (default, except the tiny preset: 1)")
-    p.add_argument("--ckpt-every-min", type=float, default=5.0)
-    p.add_argument("--sample-every-min", type=float, default=15.0)
-    p.add_argument("--limit-per-class", type=int, default=None, help="use only this many images per class (tests)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init-from", type=Path, default=None, metavar="PACK",
-                   help="start a new run from a pack's fp32 weights (unet.onnx or classifier_grad.onnx); "
-                        "ignored when the run already has a checkpoint (that resumes instead)")
-    p.add_argument("--init-trunk-from", type=Path, default=None, metavar="PACK",
-                   help="classifier only: start its trunk (time embedding, encoder, middle block) from the "
-                        "pack's U-Net, whose encoder sees the same noisy x_t")
-    p.add_argument("--crop-pad", type=int, default=None,
-                   help="random crops: reflect-pad by this many pixels and crop back (default 4 classifier, 0 unet)")
-    p.add_argument("--anneal-lr", action="store_true",
-                   help="decay the learning rate linearly to 0 at the budget's end (--max-minutes or --max-steps, "
-                        "whichever comes first; the paper's classifier recipe)")
-    p.add_argument("--min-snr-gamma", type=float, default=None, metavar="GAMMA",
-                   help="U-Net: Min-SNR-gamma weighting of the eps MSE (Hang et al. 2023; 5 is their choice); "
-                        "the variance's VLB term is unchanged")
-    p.add_argument("--eval-every-min", type=float, default=10.0,
-                   help="classifier: top-1 on val images noised to q(x_t|x_0) per t bucket, this often")
-    p.add_argument("--eval-limit", type=int, default=400, help="classifier: val images per t bucket in that check")
-    args = p.parse_args(argv)
-    if args.max_minutes is None and args.max_steps is None:
-        p.error("give --max-minutes or --max-steps (a training budget)")
-    if args.batch_size < 1:
-        p.error("--batch-size must be >= 1")
-    if args.init_trunk_from is not None and args.model != "classifier":
-        p.error("--init-trunk-from is for --model classifier (it copies a U-Net's encoder into the classifier)")
-    if args.init_from is not None and args.init_trunk_from is not None:
-        p.error("give either --init-from or --init-trunk-from, not both")
-    if args.min_snr_gamma is not None and (args.model != "unet" or args.min_snr_gamma <= 0):
-        p.error("--min-snr-gamma is a positive number, for --model unet")
-    if args.micro_batch is None:
-        args.micro_batch = TRAIN_PRESETS[args.preset].get("micro_batch")
-    elif args.micro_batch < 0:
-        p.error("--micro-batch must be >= 0")
-    args.micro_batch = args.micro_batch or None
-    if args.crop_pad is None:
-        args.crop_pad = 4 if args.model == "classifier" else 0
-    if args.crop_pad < 0:
-        p.error("--crop-pad must be >= 0")
-    return args
 
 
 class Trainer:
@@ -133,27 +50,12 @@ class Trainer:
             self.data.images, self.data.labels = self.data.images.to(self.device), self.data.labels.to(self.device)
             torch.backends.cudnn.benchmark = True  # fixed shapes: the fastest convolutions are chosen once
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # the fp32 ops left
-        n_cls = len(self.data.wnids)
-        if self.kind == "unet":
-            self.cfg = copy.deepcopy(preset["unet"])
-            self.cfg.num_classes = n_cls + 1  # the last label is the null ("no class") label
-            self.model = UNetModel(self.cfg)
-        else:
-            self.cfg = copy.deepcopy(preset["classifier"])
-            self.cfg.out_channels = n_cls
-            self.model = EncoderUNetModel(self.cfg)
-        # The pack this run started from and what that pack's network had been trained on (manifest `training`),
-        # so a pack made from this run can state its totals.
-        self.init_from: Optional[Dict] = None
+        self.cfg, self.model = new_network(preset, self.kind, len(self.data.wnids))
         # Rank 0's folder decides (on several machines only rank 0's need hold the checkpoint).
         resuming = self.dist.broadcast_object(os.path.exists(os.path.join(args.out, f"{self.kind}.pt")))
-        if resuming and (args.init_from or args.init_trunk_from):
-            print(f"note: {args.out} already has a {self.kind} checkpoint: resuming it, not initialising from a pack",
-                  file=sys.stderr)
-        elif args.init_from:
-            self._init_from_pack(args.init_from)
-        elif args.init_trunk_from:
-            self._init_trunk_from_pack(args.init_trunk_from)
+        # The pack this run started from and what that pack's network had been trained on (manifest `training`),
+        # so a pack made from this run can state its totals.
+        self.init_from: Optional[Dict] = start_from_pack(args, self.model, self.cfg, preset, self.data.wnids, resuming)
         self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.val = None  # rank 0's (the only one that evaluates); has_val is the same on every rank
@@ -177,59 +79,13 @@ class Trainer:
         self.ckpt_path = os.path.join(args.out, f"{self.kind}.pt")
         self.log_path = os.path.join(args.out, f"{self.kind}.log.jsonl")
         if resuming:
-            self._resume()
+            resume(self)
         # The forward pass goes through DDP (gradients averaged over ranks) and, asked for, torch.compile;
         # self.model stays the plain module that the optimizer, the EMA and the checkpoints use.
         self.sync = GradSync(self.dist, args.batch_size, args.micro_batch)
         self.net = self.dist.wrap(self.model) if self.sync.uses_ddp else self.model
         if args.compile:
             self.net = torch.compile(self.net)
-
-    def _pack_manifest(self, pack: Path) -> dict:
-        from .data import imagenet_index_of_wnids
-        from .pack import read_pack
-        m = read_pack(pack, check_files=False)  # the graph used is read and checked by load_pack_graph
-        labels = imagenet_index_of_wnids(self.data.wnids)
-        if m["labels"] != labels:
-            raise ValueError(f"{pack} was trained on ImageNet labels {m['labels']}, the data's classes are {labels}")
-        if m.get("imageSize") != self.cfg.image_size:
-            raise ValueError(f"{pack} is {m.get('imageSize')} px, this preset trains {self.cfg.image_size} px")
-        return m
-
-    def _init_from_pack(self, pack: Path):
-        from .export import classifier_grad_exporter, export_unet
-        from .onnx_weights import load_onnx_weights
-        from .pack_files import load_pack_graph
-        m = self._pack_manifest(pack)
-        if self.kind == "unet":
-            if m.get("unconditionalLabel") != self.cfg.num_classes - 1:
-                raise ValueError(f"{pack} has no null label at {self.cfg.num_classes - 1}: cannot continue its U-Net")
-            load_onnx_weights(self.model, load_pack_graph(pack, m, "unet"), export_unet)
-        else:
-            load_onnx_weights(self.model, load_pack_graph(pack, m, "classifierGrad"),
-                              classifier_grad_exporter(m["classifierGrad"]["outputs"]))
-        self.init_from = dict(pack=m["name"], prior=(m.get("training") or {}).get(self.kind))
-        print(f"initialised the {self.kind} from {pack}", file=sys.stderr)
-
-    def _init_trunk_from_pack(self, pack: Path):
-        from .export import export_unet
-        from .onnx_weights import load_onnx_weights
-        from .pack_files import load_pack_graph
-        m = self._pack_manifest(pack)
-        preset = TRAIN_PRESETS[self.args.preset]
-        ucfg = copy.deepcopy(preset["unet"])
-        ucfg.num_classes = len(self.data.wnids) + 1 if m.get("unconditionalLabel") is not None else len(self.data.wnids)
-        unet = load_onnx_weights(UNetModel(ucfg), load_pack_graph(pack, m, "unet"), export_unet)
-        src = unet.state_dict()
-        own = self.model.state_dict()
-        shared = {k: v for k, v in src.items()
-                  if k.split(".")[0] in ("time_embed", "input_blocks", "middle_block") and k in own
-                  and own[k].shape == v.shape}
-        if not shared:
-            raise ValueError(f"no classifier weight matches {pack}'s U-Net encoder (different architecture)")
-        self.model.load_state_dict(shared, strict=False)
-        self.init_from = dict(pack=m["name"], prior=None, trunk=True)  # a start, not a continuation
-        print(f"initialised {len(shared)} of {len(own)} classifier tensors from {pack}'s U-Net encoder", file=sys.stderr)
 
     def budget_fraction(self) -> float:
         """How much of the training budget is spent: the larger of the time and step fractions."""
@@ -240,46 +96,12 @@ class Trainer:
             fracs.append(self.step / self.args.max_steps)
         return max(fracs)
 
-    def _resume(self):
-        # plain tensors and containers only: a checkpoint runs no code. Rank 0 reads it and hands it to the others.
-        ck = self.dist.broadcast_object(load_checkpoint(self.ckpt_path) if self.dist.is_main else None)
-        if ck["wnids"] != self.data.wnids:
-            raise SystemExit(f"error: {self.ckpt_path} was trained on classes {ck['wnids']}, the data has {self.data.wnids}")
-        self.model.load_state_dict(ck["model"])
-        self.ema.load_state_dict(ck["ema"])
-        self.opt.load_state_dict(ck["opt"])
-        self.step, self.seen, self.elapsed = ck["step"], ck["seen"], ck["elapsed"]
-        self.val_acc = ck.get("val_acc")
-        self.val_images = ck.get("val_images", 0)
-        self.val_acc_step = ck.get("val_acc_step", -1)
-        self.init_from = ck.get("init_from")
-        if self.dist.is_main:
-            was = ck.get("world_size", 1)
-            ranks = f", {was} -> {self.dist.world_size} processes" if was != self.dist.world_size else ""
-            print(f"resumed {self.kind} at step {self.step} ({self.elapsed / 60:.1f} min trained{ranks})", file=sys.stderr)
-
     def save(self):
         """Rank 0 writes the checkpoint; every rank returns once it is on disk."""
         self.dist.check_replicas([self.model, self.ema])
         if self.dist.is_main:
-            self._write_checkpoint()
+            write_checkpoint(self)
         self.dist.barrier()
-
-    def _write_checkpoint(self):
-        ck = dict(kind=self.kind, config=asdict(self.cfg), diffusion=asdict(self.dcfg), wnids=self.data.wnids,
-                  model=self.model.state_dict(), ema=self.ema.state_dict(), opt=self.opt.state_dict(),
-                  step=self.step, seen=self.seen, elapsed=self.elapsed, world_size=self.dist.world_size,
-                  val_acc=self.val_acc, val_images=self.val_images, val_acc_step=self.val_acc_step,
-                  init_from=self.init_from, train_args={k: (str(v) if isinstance(v, Path) else v)
-                                                    for k, v in vars(self.args).items()})
-        tmp = self.ckpt_path + ".tmp"
-        try:
-            torch.save(ck, tmp)
-            os.replace(tmp, self.ckpt_path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16)
@@ -402,78 +224,18 @@ class Trainer:
 
     def evaluate(self, log) -> None:
         """EMA classifier's top-1 on noised val images per t bucket; logged and kept in the checkpoint (rank 0)."""
-        self._main_only(lambda: self._evaluate(log))
+        if self.dist.is_main:
+            self.val_images = min(self.args.eval_limit, len(self.val.labels))
+            self.val_acc_step = self.step
+            self.val_acc = noisy_accuracy(self.ema, self.val, self.diffusion, limit=self.args.eval_limit,
+                                          autocast=self.args.bf16 and self.device.type == "cpu")
+            log.write(json.dumps(dict(step=self.step, seen=self.seen, elapsed=round(self.elapsed, 1),
+                                      val_acc={k: round(v, 4) for k, v in self.val_acc.items()})) + "\n")
+            log.flush()
+            print("\nval top-1 by t: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in self.val_acc.items()),
+                  file=sys.stderr)
+        self.dist.barrier()
 
-    def _evaluate(self, log) -> Dict[str, float]:
-        from .classifier_eval import noisy_accuracy
-        self.val_images = min(self.args.eval_limit, len(self.val.labels))
-        self.val_acc_step = self.step
-        self.val_acc = noisy_accuracy(self.ema, self.val, self.diffusion, limit=self.args.eval_limit,
-                                      autocast=self.args.bf16 and self.device.type == "cpu")
-        log.write(json.dumps(dict(step=self.step, seen=self.seen, elapsed=round(self.elapsed, 1),
-                                  val_acc={k: round(v, 4) for k, v in self.val_acc.items()})) + "\n")
-        log.flush()
-        print("\nval top-1 by t: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in self.val_acc.items()), file=sys.stderr)
-        return self.val_acc
-
-    @torch.no_grad()
-    def sample_grid(self, steps: str = "ddim25"):
-        """EMA samples, two per class then a row with the null label, saved as a PNG grid."""
-        from .images import save_grid
-        n_cls = self.cfg.num_classes - 1
-        y = torch.cat([torch.arange(n_cls).repeat_interleave(2), torch.full((n_cls * 2,), n_cls)]).to(self.device)
-        diff = GaussianDiffusion.from_config(self.dcfg.noise_schedule, self.dcfg.diffusion_steps, steps, self.dcfg.learn_sigma)
-        g = torch.Generator().manual_seed(1234)
-        x = torch.randn((len(y), 3, self.cfg.image_size, self.cfg.image_size), generator=g).to(self.device)
-        for i in reversed(range(diff.num_timesteps)):
-            t = torch.full((len(y),), i, dtype=torch.long, device=self.device)
-            with self._autocast():
-                out = self.ema(x, diff.model_timesteps(t), y).float()
-            x = diff.ddim_sample(out, x, t, torch.zeros_like(x))["sample"]
+    def sample_grid(self) -> str:
         path = os.path.join(self.args.out, "samples", f"unet_step{self.step:07d}.png")
-        save_grid(x.cpu(), path, nrow=n_cls * 2)
-        return path
-
-
-def _stop_on_signals(trainer: "Trainer") -> None:
-    """SIGTERM / Ctrl-C end the current step cleanly and save (a session can stop at any moment); under torchrun
-    the request reaches every rank through Dist.agree. A second Ctrl-C interrupts at once, as usual, except within
-    2 s of the first under a launcher, which forwards the terminal's SIGINT to its workers a second time."""
-    first = []
-
-    def request(signum, frame):
-        echo = launched() and first and time.time() - first[0] < 2.0  # the launcher passing the same Ctrl-C on
-        if trainer.stop_requested and signum == signal.SIGINT and not echo:
-            raise KeyboardInterrupt
-        first.append(time.time())
-        trainer.stop_requested = True
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, request)
-        signal.signal(signal.SIGINT, request)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    tag = f"[rank {os.environ['RANK']}] " if launched() and os.environ.get("WORLD_SIZE", "1") != "1" else ""
-    trainer = None
-    try:
-        trainer = Trainer(args)
-        _stop_on_signals(trainer)
-        trainer.run()
-    except (FileNotFoundError, ValueError, DistError) as e:
-        print(f"error: {tag}{e}", file=sys.stderr)
-        return 2
-    except RuntimeError as e:
-        if trainer is None or not trainer.dist.active:
-            raise
-        report_failure(trainer.dist, e, "training")  # a dead or unreachable rank, a timeout, diverged replicas
-        return 1
-    if trainer.dist.active:
-        trainer.dist.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return sample_grid(self.ema, self.cfg, self.dcfg, self.device, self._autocast, path)

@@ -1,4 +1,4 @@
-"""The architectures adm.train trains (--preset), in their own module because more than training needs them:
+"""The architectures adm.train trains (--preset of `npm run train`), in their own module because more than training needs them:
 adm.classifier_eval rebuilds a pack's classifier from the preset of its image size, without importing the trainer
 (which imports adm.classifier_eval for its accuracy report).
 """

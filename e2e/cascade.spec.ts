@@ -1,5 +1,5 @@
 // The upsampler cascade (issue 10): the toolkit's tiny cascade pack (16 -> 32, random weights;
-// adm/make_tiny_pack.py --cascade, over 1 MB so generated at test time, never committed) listed in
+// adm.cli.make_tiny_pack --cascade, over 1 MB so generated at test time, never committed) listed in
 // models/index.json and served by route interception, run on wasm: base model, then upsampler, both
 // streamed; the canvas ends at 32x32 with real pixels and Save PNG saves that image; up=0 skips it.
 import { execFileSync } from 'node:child_process';
@@ -14,7 +14,7 @@ const ID = 'tiny16up';
 function makeCascadePack(): { manifest: Record<string, unknown>; files: Record<string, Buffer> } {
   const dir = mkdtempSync(join(tmpdir(), 'tinycascade-'));
   try {
-    execFileSync('bash', ['scripts/py.sh', '-m', 'adm.make_tiny_pack', '--cascade', '--out', join(dir, 'pack')], { stdio: 'pipe' });
+    execFileSync('bash', ['scripts/py.sh', '-m', 'adm.cli.make_tiny_pack', '--cascade', '--out', join(dir, 'pack')], { stdio: 'pipe' });
     const files = Object.fromEntries(readdirSync(join(dir, 'pack')).map((f) => [f, readFileSync(join(dir, 'pack', f))]));
     const manifest = JSON.parse(files['manifest.json'].toString()) as Record<string, unknown>;
     delete files['manifest.json'];

@@ -296,11 +296,11 @@ test('a pack too big for the storage quota is refused before any model byte is f
 });
 
 test('a pack whose U-Net keeps its weights in an ONNX external-data file is stored with it and runs offline', async ({ page }) => {
-  // The toolkit's tiny pack written with external data (adm/make_tiny_pack.py --external-data).
+  // The toolkit's tiny pack written with external data (adm.cli.make_tiny_pack --external-data).
   const dir = mkdtempSync(join(tmpdir(), 'tinyext-'));
   let pack: TestPack;
   try {
-    execFileSync('/usr/bin/python3', ['-m', 'adm.make_tiny_pack', '--external-data', '--out', join(dir, 'pack')], { stdio: 'pipe' });
+    execFileSync('/usr/bin/python3', ['-m', 'adm.cli.make_tiny_pack', '--external-data', '--out', join(dir, 'pack')], { stdio: 'pipe' });
     const files = Object.fromEntries(readdirSync(join(dir, 'pack')).map((f) => [f, readFileSync(join(dir, 'pack', f))]));
     const manifest = JSON.parse(files['manifest.json'].toString());
     delete files['manifest.json'];

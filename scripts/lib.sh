@@ -20,6 +20,7 @@ ensure_system_packages() {
   /usr/bin/python3 -c "import PIL" 2>/dev/null || need+=(python3-pil)
   /usr/bin/python3 -c "import pytest" 2>/dev/null || need+=(python3-pytest)
   /usr/bin/python3 -c "import pyflakes" 2>/dev/null || need+=(python3-pyflakes)
+  /usr/bin/python3 -c "import jsonschema" 2>/dev/null || need+=(python3-jsonschema)
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ ${#need[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ]; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Opt-in check: full-size official configurations through `adm.convert`, with random weights.
+"""Opt-in check: full-size official configurations through `adm.cli.convert`, with random weights.
 
 The official checkpoints cannot be downloaded here, so this builds each released architecture with
 random weights, saves it exactly as the official files are stored (a flat fp32 state dict), converts it
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from adm.convert import main as convert_main  # noqa: E402
+from adm.cli.convert import main as convert_main  # noqa: E402
 from adm.flags import parse_classifier_flags, parse_model_flags  # noqa: E402
 from adm.pack import read_pack  # noqa: E402
 from adm.presets import CONVERT_PRESETS, build_model, get_preset, randomize_zero_init  # noqa: E402

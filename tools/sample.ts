@@ -26,15 +26,12 @@
 // Every input is checked before any work starts; outputs are written only at the very end.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  UPSAMPLE_STREAM, createGaussianRng, createProcessForPack, gridRgba, sampleLoop, toRgba, upsampleLoop, upsamplerProcess,
-  type Shape4,
-} from '../src/diffusion';
-import {
-  GRAPH_IO, GUIDANCE_MODES, canUseCfg, classifierLabelProblem, graphIoProblem, labelOfImagenetIndex, modeUses, type GuidanceMode, type PackManifest,
-} from '../src/shared/manifest';
-import { DEFAULTS, LIMITS } from '../src/shared/protocol';
+import { UPSAMPLE_STREAM, createGaussianRng, createProcessForPack, gridRgba, sampleLoop, toRgba, type Shape4 } from '../src/diffusion';
+import { baseThenUpsample, packLabel, planCascade, resolveCliGuidance, rowLabels } from '../src/pipeline';
+import { GRAPH_IO, classifierLabelProblem, graphIoProblem } from '../src/shared/manifest';
+import { LIMITS } from '../src/shared/protocol';
 import { CliError, asUserError, finiteNumber, integer, numberInLimits, parseFlags, runMain, str } from './lib/cli';
+import { parseBatchRange, parseInterval, resolveClasses } from './lib/sampleArgs';
 import { openGuidanceSession, openSession, ortClassifierGrad, ortDenoiser, type RunTimer } from './lib/ort';
 import { loadPack, takeGraph } from './lib/pack';
 import { SAMPLE_LIMITS, checkOutDir, checkOutFile, checkSampleMemory } from './lib/preflight';
@@ -55,50 +52,6 @@ const USAGE = `usage: sample --pack DIR --class IMAGENET_INDEX[,INDEX...|random]
   [--out FILE.png] [--save-samples DIR] [--fp16] [--threads T]
   [--mode classifier|cfg|both] [--cfg-scale W] [--guidance-interval LO,HI] [--progress-json]
   [--no-upsample] [--upsample-respacing R] [--batch-range FROM,TO]`;
-
-/** ImageNet classes requested: one index, a comma list (cycled over samples) or "random" (seeded). */
-function resolveClasses(spec: string, m: PackManifest, count: number, seed: number): number[] {
-  if (spec.trim() === 'random') {
-    // Integer hash of (seed, k): independent of the image noise streams, same on every machine.
-    const pick = (k: number) => {
-      let h = Math.imul((seed >>> 0) ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca6b);
-      h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-      h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
-      return ((h ^ (h >>> 15)) >>> 0) % m.labels.length;
-    };
-    return Array.from({ length: count }, (_, k) => m.labels[pick(k)]);
-  }
-  const list = spec.split(',').map((s) => integer(s, 'class', 0));
-  for (const c of list) {
-    if (labelOfImagenetIndex(m, c) < 0) {
-      const known = m.labels.slice(0, 20).join(',') + (m.labels.length > 20 ? ',...' : '');
-      throw new CliError(`class ${c} is not in pack ${m.name} (its ImageNet classes: ${known})`);
-    }
-  }
-  return Array.from({ length: count }, (_, k) => list[k % list.length]);
-}
-
-/** "FROM,TO": batch indices with 0 <= FROM < TO <= numBatches. */
-function parseBatchRange(raw: string, numBatches: number): [number, number] {
-  const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(raw);
-  const from = m ? Number(m[1]) : NaN;
-  const to = m ? Number(m[2]) : NaN;
-  if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && from < to && to <= numBatches)) {
-    throw new CliError(`--batch-range must be FROM,TO with 0 <= FROM < TO <= ${numBatches} (the run's batches; got "${raw}")`);
-  }
-  return [from, to];
-}
-
-/** "LO,HI": whole original timesteps with 0 <= LO <= HI. */
-function parseInterval(raw: string): [number, number] {
-  const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(raw);
-  const lo = m ? Number(m[1]) : NaN;
-  const hi = m ? Number(m[2]) : NaN;
-  if (!(Number.isSafeInteger(lo) && Number.isSafeInteger(hi) && lo <= hi)) {
-    throw new CliError(`--guidance-interval must be two whole timesteps LO,HI with 0 <= LO <= HI (got "${raw}")`);
-  }
-  return [lo, hi];
-}
 
 runMain('sample', async () => {
   const flags = parseFlags(process.argv.slice(2), FLAGS);
@@ -135,9 +88,6 @@ runMain('sample', async () => {
   // The app's limits (a negative or huge scale only makes noise or NaN).
   const scaleGiven = scaleArg !== undefined ? numberInLimits(scaleArg, 'scale', LIMITS.classifierScale) : undefined;
   const modeArg = str(flags, 'mode');
-  if (modeArg !== undefined && !GUIDANCE_MODES.includes(modeArg as GuidanceMode)) {
-    throw new CliError(`--mode must be one of ${GUIDANCE_MODES.join(', ')} (got "${modeArg}")`);
-  }
   const cfgArg = str(flags, 'cfg-scale');
   const cfgGiven = cfgArg !== undefined ? numberInLimits(cfgArg, 'cfg-scale', LIMITS.cfgScale) : undefined;
   const intervalArg = str(flags, 'guidance-interval');
@@ -151,46 +101,25 @@ runMain('sample', async () => {
   }
   checkSampleMemory(batch, numSamples, up ? up.imageSize : m.imageSize);
   const hasClassifier = pack.hasClassifier;
-  const mode: GuidanceMode = (modeArg as GuidanceMode | undefined)
-    ?? (cfgGiven !== undefined ? (scaleGiven !== undefined ? 'both' : 'cfg')
-      : scaleGiven !== undefined || flags.unconditional ? 'classifier'
-      : m.sampling.guidanceMode ?? 'classifier');
-  const uses = modeUses(mode);
-  if (!uses.classifier && scaleGiven !== undefined) {
-    throw new CliError(`--scale (the classifier scale) has no effect with --mode ${mode}: use --mode both to combine the two`);
-  }
-  if (!uses.cfg && cfgGiven !== undefined) throw new CliError('--cfg-scale has no effect with --mode classifier: use --mode cfg or both');
-  if (uses.cfg && !canUseCfg(m)) {
-    throw new CliError(`pack ${m.name} has no unconditionalLabel, so it cannot use classifier-free guidance (--mode ${mode})`);
-  }
-  if (uses.cfg && flags.unconditional) {
-    throw new CliError(`--unconditional contradicts --mode ${mode}: classifier-free guidance conditions one U-Net branch on the class`);
-  }
-  if (scaleGiven !== undefined && scaleGiven !== 0 && !hasClassifier) {
-    throw new CliError(`pack ${m.name} has no classifier gradient graph, so it cannot be guided (use --scale 0)`);
-  }
-  // A pack's recommended scales are clamped into the app's limits, as the UI does (packDefaults.ts).
-  const clamp = (v: number, r: { min: number; max: number }) => Math.min(r.max, Math.max(r.min, v));
-  const scale = uses.classifier ? (scaleGiven ?? (hasClassifier ? clamp(m.sampling.classifierScale, LIMITS.classifierScale) : 0)) : 0;
-  const cfgScale = uses.cfg ? (cfgGiven ?? clamp(m.sampling.cfgScale ?? DEFAULTS.cfgScale, LIMITS.cfgScale)) : 0;
+  // Mode, its checks and the scales it applies: the planner's rules (src/pipeline), as the page's.
+  const { mode, uses, scale, cfgScale } = asUserError(() => resolveCliGuidance(m, {
+    mode: modeArg, scale: scaleGiven, cfgScale: cfgGiven, unconditional: Boolean(flags.unconditional), hasClassifier,
+  }));
   const respacing = str(flags, 'respacing') ?? m.sampling.timestepRespacing;
   const useDdim = flags.ddim ? true : flags['no-ddim'] ? false : m.sampling.useDdim;
   const proc = asUserError(() => createProcessForPack(m, respacing));
 
   const unconditional = Boolean(flags.unconditional) || !m.classCond;
-  if (flags.unconditional && m.classCond && m.unconditionalLabel === null) {
-    throw new CliError(`pack ${m.name} is class-conditional and has no unconditionalLabel: it cannot sample unconditionally`);
-  }
   const classSpec = str(flags, 'class');
   const needClass = !unconditional || (scale !== 0 && hasClassifier) || uses.cfg;
   if (classSpec === undefined && needClass) throw new CliError(`--class is required for this pack and scale\n${USAGE}`);
   const classes = classSpec !== undefined ? resolveClasses(classSpec, m, numSamples, seed) : null;
-  const labels = classes ? classes.map((c) => labelOfImagenetIndex(m, c)) : null;
+  const labels = classes ? classes.map((c) => packLabel(m, c)) : null;
   if (up && up.classCond && !labels) {
     throw new CliError(`the upsampler of pack ${m.name} is class-conditional: give --class (or --no-upsample)\n${USAGE}`);
   }
-  const upRespacing = up ? (str(flags, 'upsample-respacing') ?? up.sampling.timestepRespacing) : '';
-  const upProc = up ? asUserError(() => upsamplerProcess({ ...m, upsampler: up }, upRespacing)) : null;
+  const cascade = asUserError(() => planCascade(m, up !== null, str(flags, 'upsample-respacing')));
+  const upProc = cascade ? cascade.process : null;
 
   const size = m.imageSize;
   const unetSession = await openSession(takeGraph(pack, 'unet'), threads);
@@ -221,29 +150,37 @@ runMain('sample', async () => {
     const n = Math.min(batch, numSamples - b * batch);
     const shape: Shape4 = [n, 3, size, size];
     const bl = labels ? Int32Array.from(labels.slice(b * batch, b * batch + n)) : null;
-    const unetLabels = !m.classCond ? null
-      : unconditional ? new Int32Array(n).fill(m.unconditionalLabel as number)
-      : bl;
+    // The same label rule as the page's (src/pipeline): --unconditional feeds the U-Net the null label.
+    const rows = rowLabels(m, bl, new Array(n).fill(mode), { conditionUnet: !unconditional });
+    let baseX: Float32Array | null = null;
     let x: Float32Array | null = null;
     const tb = performance.now();
-    for await (const rec of sampleLoop({
-      process: proc, shape, denoise, unetLabels,
-      classifierGrad: bl && uses.classifier ? classifierGrad : undefined,
-      classifierLabels: bl && uses.classifier ? bl : undefined,
-      nullLabels: uses.cfg ? new Int32Array(n).fill(m.unconditionalLabel as number) : undefined,
+    const base = sampleLoop({
+      process: proc, shape, denoise, unetLabels: rows.unetLabels,
+      classifierGrad: rows.classifierLabels ? classifierGrad : undefined,
+      classifierLabels: rows.classifierLabels ?? undefined,
+      nullLabels: rows.nullLabels ?? undefined,
       getScales: () => ({ classifier: scale, cfg: cfgScale }),
       guidanceInterval: guidanceInterval ?? undefined,
       useDdim, eta,
       rng: createGaussianRng(seed, b),
-    })) {
+    });
+    // Second stage (when the pack has an upsampler): unguided, on the 8-bit base samples.
+    const upsample = cascade && upSession ? {
+      stage: cascade, labels: bl, seed, batch: b, eta,
+      denoiseWith: (lowRes: Float32Array) => ortDenoiser(upSession, cascade.up.learnSigma ? 6 : 3, upTimer, { data: lowRes, size: cascade.up.lowResSize }),
+    } : null;
+    for await (const { stage, rec } of baseThenUpsample(base, upsample)) {
       x = rec.x;
-      progress.update(++stepsDone, numBatches > 1 ? `batch ${b + 1}/${numBatches}` : '');
+      if (stage === 'base' && rec.step === rec.numSteps - 1) baseX = rec.x.slice();
+      const batchText = numBatches > 1 ? `batch ${b + 1}/${numBatches}` : '';
+      progress.update(++stepsDone, stage === 'upsample' ? `upsampling${batchText && ` ${batchText}`}` : batchText);
       if (flags['progress-json']) {
         process.stdout.write(`${JSON.stringify({ progress: { step: stepsDone, total: runBatches * stepsPerBatch } })}\n`);
       }
     }
     loopMs += performance.now() - tb;
-    const final = (x as Float32Array).slice();
+    const final = baseX as Float32Array;
     if (finalGrad && bl) {
       // log p(y | x_0): the classifier at t = 0 on the finished (base) image.
       const r = await finalGrad(final, new Float32Array(n), bl, shape);
@@ -251,25 +188,7 @@ runMain('sample', async () => {
     } else {
       logps.push(...new Array<null>(n).fill(null));
     }
-    if (!up || !upProc || !upSession) {
-      images.push(final);
-      continue;
-    }
-    // Second stage: the upsampler, unguided, on the 8-bit base samples.
-    const tu = performance.now();
-    let xu: Float32Array | null = null;
-    for await (const rec of upsampleLoop({
-      upsampler: up, process: upProc, base: final, labels: bl, eta, rng: createGaussianRng(seed, UPSAMPLE_STREAM + b),
-      denoiseWith: (lowRes) => ortDenoiser(upSession, up.learnSigma ? 6 : 3, upTimer, { data: lowRes, size: up.lowResSize }),
-    })) {
-      xu = rec.x;
-      progress.update(++stepsDone, `upsampling${numBatches > 1 ? ` batch ${b + 1}/${numBatches}` : ''}`);
-      if (flags['progress-json']) {
-        process.stdout.write(`${JSON.stringify({ progress: { step: stepsDone, total: runBatches * stepsPerBatch } })}\n`);
-      }
-    }
-    loopMs += performance.now() - tu;
-    images.push((xu as Float32Array).slice());
+    images.push(upsample ? (x as Float32Array).slice() : final);
   }
   const totalMs = performance.now() - t0;
   const outSize = up ? up.imageSize : size;

@@ -1,5 +1,5 @@
 // From the unpickled object to the flat state dict the page maps byte by byte. Wrappers are those
-// `npm run convert` accepts (adm/convert.py: a flat dict of tensors, or one under 'state_dict' or
+// `npm run convert` accepts (adm/convert_input.py: a flat dict of tensors, or one under 'state_dict' or
 // 'model'; a 'module.' prefix on every key is dropped). Each tensor must be its storage record
 // exactly: offset 0, contiguous, all of the record, and no other tensor on the same record.
 import { damaged, dims, quoted } from './errors';

@@ -5,7 +5,8 @@
 import type { DenoiseFn, Shape4 } from './types';
 import type { GaussianRng } from './rng';
 import { createProcessForPack, type DiffusionProcess, type DiffusionSpec, type PackProcessSpec } from './process';
-import { sampleLoop, type StepRecord } from './loop';
+import type { StepRecord } from './loop';
+import { sampleLoop } from './sampleLoop';
 
 /** Noise streams of the upsampler's batches start here: batch b of a run with seed s draws from createGaussianRng(s, UPSAMPLE_STREAM + b). */
 export const UPSAMPLE_STREAM = 1 << 20;

@@ -146,8 +146,8 @@ export interface LoadTimings {
 /** What a load is doing once the files are in memory, or that it waits for another tab (the status line says it). */
 export type LoadStage = 'waiting' | 'sessions' | 'warmup';
 
-/** What a checkpoint import is doing (progress messages). */
-export type ImportPhase = 'filling' | 'storing';
+/** What a checkpoint import is doing (progress messages); 'download': a file given by URL. */
+export type ImportPhase = 'download' | 'filling' | 'storing';
 
 /** Where the time of one checkpoint import went, in ms, and its memory (the largest buffer it held). */
 export interface ImportTimings {
@@ -157,8 +157,12 @@ export interface ImportTimings {
   readMs: number;
   /** Writing tensors into the data-file buffers (the fp16 cast included). */
   fillMs: number;
-  /** SHA-256 of each filled data file. */
+  /** SHA-256 of each filled data file: the hashing thread's own time where there is one (it overlaps the fill). */
   hashMs: number;
+  /** Time the import waited for digests (all of hashMs when hashing inline; the thread's lag otherwise). */
+  hashWaitMs: number;
+  /** Downloading the files given by URL (0 for opened files). */
+  downloadMs: number;
   /** Writing the graphs and data files to storage, and the pack record. */
   storeMs: number;
   totalMs: number;
@@ -180,9 +184,10 @@ export type ToWorker =
   /**
    * Builds a pack from released checkpoint files with the templates at `templatesUrl` (the app's own
    * templates/ folder) and stores it; answered with importRecognised, importProgress, then importDone or
-   * importError. `appBase`: the page's base URL (imported packs are named under it).
+   * importError. `appBase`: the page's base URL (imported packs are named under it). `urls`: files on
+   * other servers, downloaded by the worker (src/shared/checkpointUrl.ts says which it may fetch).
    */
-  | { kind: 'importCheckpoints'; importId: number; files: File[]; templatesUrl: string; appBase: string }
+  | { kind: 'importCheckpoints'; importId: number; files: File[]; urls: string[]; templatesUrl: string; appBase: string }
   /** `fp16` false: prefer the pack's fp32 U-Net even where the fp16 one could run (`?fp16=0`); absent: true. */
   | { kind: 'load'; loadId: number; packUrl: string; ep: EpChoice; fp16?: boolean }
   /** The answer to `needStorageEstimate` (null: the page could not measure). */

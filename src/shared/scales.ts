@@ -1,7 +1,9 @@
-// The one rule for guidance scales (and the range check behind it, for any LIMITS entry), shared by
-// the run plan (at Generate) and the live slider path (setScale mid-run): finite and inside LIMITS. Out-of-range values are refused, never clamped, so
-// a run never uses a scale other than the one it reports.
-import { LIMITS } from './protocol';
+// The one rule for guidance scales (and the range check behind it, for any LIMITS entry), applied where
+// scales enter a run (src/pipeline at Generate and for CLI flags, the worker's setScale mid-run): finite
+// and inside LIMITS. Requested values are refused, never clamped, so a run never uses a scale other than
+// the one it reports; only a pack's recommendation is clamped into the limits.
+import type { PackManifest } from './manifest';
+import { DEFAULTS, LIMITS } from './protocol';
 
 export type ScaleKind = 'classifierScale' | 'cfgScale';
 
@@ -17,4 +19,20 @@ export function scaleProblem(kind: ScaleKind, v: number): string | null {
   const r = LIMITS[kind];
   if (inRange(v, r, false)) return null;
   return `${NAMES[kind]} ${String(v)} is outside ${r.min}..${r.max}`;
+}
+
+/** `v` moved into a LIMITS range (for a pack's recommendation, which the manifest does not bound as the app does). */
+function clampTo(v: number, r: { min: number; max: number }): number {
+  return Math.min(r.max, Math.max(r.min, v));
+}
+
+/**
+ * A pack's recommended scales (manifest sampling.classifierScale and cfgScale, the app's w when it has
+ * none), clamped into the app's limits: what the page's sliders and the CLI start from.
+ */
+export function recommendedScales(m: Pick<PackManifest, 'sampling'>): Record<ScaleKind, number> {
+  return {
+    classifierScale: clampTo(m.sampling.classifierScale, LIMITS.classifierScale),
+    cfgScale: clampTo(m.sampling.cfgScale ?? DEFAULTS.cfgScale, LIMITS.cfgScale),
+  };
 }

@@ -24,7 +24,7 @@ export function App() {
           each step toward the class.
         </p>
         <PackPicker />
-        <CheckpointImport onFiles={client.importCheckpoints} />
+        <CheckpointImport onFiles={client.importCheckpoints} onUrls={(urls) => client.importCheckpoints([], urls)} />
         <StoragePanel onRefresh={client.refreshStored} onDelete={client.deleteStored} />
       </header>
       <Notices />

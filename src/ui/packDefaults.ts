@@ -2,7 +2,8 @@
 // them) and make sure the chosen class and conditioning are possible with this pack.
 import { spaceTimesteps } from '../diffusion/respace';
 import { canUseCfg, type PackManifest } from '../shared/manifest';
-import { DEFAULTS, GRID_DEFAULTS, LIMITS } from '../shared/protocol';
+import { GRID_DEFAULTS, LIMITS } from '../shared/protocol';
+import { recommendedScales } from '../shared/scales';
 import { shortName } from './data/classes';
 import type { Params } from './store/paramsSlice';
 import type { AppStore } from './store/store';
@@ -23,7 +24,7 @@ export function stepsOfRespacing(spec: string, diffusionSteps: number): number |
 export function tradeoffScalesFor(m: PackManifest): number[] {
   const cfgMode = canUseCfg(m) && m.sampling.guidanceMode === 'cfg';
   const r = cfgMode ? LIMITS.cfgScale : LIMITS.classifierScale;
-  const s = Math.min(r.max, Math.max(r.min, cfgMode ? (m.sampling.cfgScale ?? DEFAULTS.cfgScale) : m.sampling.classifierScale));
+  const s = recommendedScales(m)[cfgMode ? 'cfgScale' : 'classifierScale'];
   const values = s > 0 ? [0, s / 2, s, Math.min(r.max, 2 * s)] : [...GRID_DEFAULTS.tradeoffScales];
   return [...new Set(values.map((v) => Math.round(v * 100) / 100))];
 }
@@ -31,10 +32,8 @@ export function tradeoffScalesFor(m: PackManifest): number[] {
 export function adoptPack(store: AppStore, m: PackManifest): void {
   const { params, explicit, applyDefaults, addNotice } = store.getState();
   const defaults: Partial<Params> = {};
-  if (!explicit.classifierScale) {
-    const r = LIMITS.classifierScale;
-    defaults.classifierScale = Math.min(r.max, Math.max(r.min, m.sampling.classifierScale));
-  }
+  const recommended = recommendedScales(m);
+  if (!explicit.classifierScale) defaults.classifierScale = recommended.classifierScale;
   const cfgOk = canUseCfg(m);
   if (!explicit.guidanceMode) {
     defaults.guidanceMode = cfgOk ? (m.sampling.guidanceMode ?? 'classifier') : 'classifier';
@@ -42,10 +41,7 @@ export function adoptPack(store: AppStore, m: PackManifest): void {
     addNotice('warning', `Pack "${m.title}" cannot use classifier-free guidance (its U-Net has no unconditional label); using classifier guidance.`);
     defaults.guidanceMode = 'classifier';
   }
-  if (!explicit.cfgScale) {
-    const r = LIMITS.cfgScale;
-    defaults.cfgScale = Math.min(r.max, Math.max(r.min, m.sampling.cfgScale ?? DEFAULTS.cfgScale));
-  }
+  if (!explicit.cfgScale) defaults.cfgScale = recommended.cfgScale;
   if (!explicit.tradeoffScales) defaults.tradeoffScales = tradeoffScalesFor(m);
   const steps = stepsOfRespacing(m.sampling.timestepRespacing, m.diffusion.diffusionSteps);
   if (!explicit.steps && steps !== null) defaults.steps = steps;

@@ -1,5 +1,6 @@
 // Comma lists of guidance scales ("0, 1, 2, 4, 8, 16"): one parser for the URL and the text fields,
 // so both accept exactly the same lists.
+import { inRange } from '../shared/scales';
 
 export type ListParse = { ok: true; value: number[] } | { ok: false; why: string };
 
@@ -9,7 +10,7 @@ const NUMBER = /^\d+(\.\d+)?(e[-+]?\d+)?$/i;
 export function parseScaleList(raw: string, range: { min: number; max: number }, count: { min: number; max: number }): ListParse {
   const parts = raw.split(',').map((p) => p.trim());
   const values = parts.map((p) => (NUMBER.test(p) ? Number(p) : NaN));
-  const fine = values.every((v) => v >= range.min && v <= range.max);
+  const fine = values.every((v) => inRange(v, range, false));
   const size = count.min === count.max ? `${count.min}` : `${count.min} to ${count.max}`;
   if (!fine || values.length < count.min || values.length > count.max) {
     return { ok: false, why: `must be ${size} numbers from ${range.min} to ${range.max}, separated by commas` };

@@ -2,6 +2,7 @@
 // malformed value is dropped with a sentence saying so, and the default stays in force.
 import { GUIDANCE_MODES } from '../shared/manifest';
 import { GRID_DEFAULTS, LIMITS, type GuidanceInterval } from '../shared/protocol';
+import { inRange } from '../shared/scales';
 import { formatScaleList, parseScaleList } from './scaleList';
 import type { Params } from './store/paramsSlice';
 
@@ -18,11 +19,11 @@ const bad = <T,>(why: string): Parsed<T> => ({ ok: false, why });
 // Plain decimals, and the exponent form String() gives tiny or huge numbers (so toSearch round-trips).
 const num = (raw: string) => (/^-?\d+(\.\d+)?(e[-+]?\d+)?$/i.test(raw.trim()) ? Number(raw) : NaN);
 
-function inRange(r: { min: number; max: number }, integer: boolean) {
+/** A number field inside a LIMITS range: the same rule (shared/scales.ts inRange) the run planner applies. */
+function rangeField(r: { min: number; max: number }, integer: boolean) {
   return (raw: string): Parsed<number> => {
     const v = num(raw);
-    const fine = v >= r.min && v <= r.max && (!integer || Number.isInteger(v));
-    return fine ? ok(v) : bad(`must be ${integer ? 'a whole number' : 'a number'} from ${r.min} to ${r.max}`);
+    return inRange(v, r, integer) ? ok(v) : bad(`must be ${integer ? 'a whole number' : 'a number'} from ${r.min} to ${r.max}`);
   };
 }
 
@@ -45,10 +46,10 @@ function interval(raw: string): Parsed<GuidanceInterval | null> {
 // `class`, `scale`, `steps`, `seed`, `sampler`, `pack`, `ep`, plus `cond` and `preview`;
 // guidance: `mode` (classifier, cfg, both), `cfg` (classifier-free scale) and `gi` (interval lo,hi).
 const FIELDS: Field[] = [
-  { key: 'imagenetClass', name: 'class', parse: inRange(LIMITS.imagenetClass, true) },
-  { key: 'classifierScale', name: 'scale', parse: inRange(LIMITS.classifierScale, false) },
-  { key: 'steps', name: 'steps', parse: inRange(LIMITS.steps, true) },
-  { key: 'seed', name: 'seed', parse: inRange(LIMITS.seed, true) },
+  { key: 'imagenetClass', name: 'class', parse: rangeField(LIMITS.imagenetClass, true) },
+  { key: 'classifierScale', name: 'scale', parse: rangeField(LIMITS.classifierScale, false) },
+  { key: 'steps', name: 'steps', parse: rangeField(LIMITS.steps, true) },
+  { key: 'seed', name: 'seed', parse: rangeField(LIMITS.seed, true) },
   { key: 'sampler', name: 'sampler', parse: oneOf(['ddpm', 'ddim'] as const) },
   { key: 'packId', name: 'pack', parse: (raw) => (/^[\w-]+$/.test(raw) ? ok(raw) : bad('must be a pack id (letters, digits, - and _)')) },
   { key: 'ep', name: 'ep', parse: oneOf(['auto', 'webgpu', 'wasm'] as const) },
@@ -59,7 +60,7 @@ const FIELDS: Field[] = [
     parse: (raw) => (raw === 'x' ? ok('x' as const) : raw === 'x0' ? ok('predX0' as const) : bad('must be x or x0')),
   },
   { key: 'guidanceMode', name: 'mode', parse: oneOf(GUIDANCE_MODES) },
-  { key: 'cfgScale', name: 'cfg', parse: inRange(LIMITS.cfgScale, false) },
+  { key: 'cfgScale', name: 'cfg', parse: rangeField(LIMITS.cfgScale, false) },
   { key: 'guidanceInterval', name: 'gi', parse: interval },
   // Views: `view` (single, sweep, diversity), the sweep rows `scales` and `cfgs`, the diversity
   // view's two scales `dscales` and seeds per grid `n`; `grad=mean` takes the gradient at the mean.
@@ -68,10 +69,10 @@ const FIELDS: Field[] = [
   { key: 'sweepCfgScales', name: 'cfgs', parse: scaleList(LIMITS.cfgScale, LIMITS.sweepScales) },
   // Classifier or CFG scales, whichever the guidance mode picks: both kinds share the range 0..20.
   { key: 'diversityScales', name: 'dscales', parse: scaleList(LIMITS.classifierScale, { min: 2, max: 2 }) },
-  { key: 'diversitySeeds', name: 'n', parse: inRange(LIMITS.diversitySeeds, true) },
+  { key: 'diversitySeeds', name: 'n', parse: rangeField(LIMITS.diversitySeeds, true) },
   // The trade-off view's scales `tscales` (of the kind the guidance mode picks) and seeds per scale `tn`.
   { key: 'tradeoffScales', name: 'tscales', parse: scaleList(LIMITS.classifierScale, LIMITS.tradeoffScales) },
-  { key: 'tradeoffSeeds', name: 'tn', parse: inRange(LIMITS.tradeoffSeeds, true) },
+  { key: 'tradeoffSeeds', name: 'tn', parse: rangeField(LIMITS.tradeoffSeeds, true) },
   { key: 'gradientAt', name: 'grad', parse: oneOf(['x', 'mean'] as const) },
   // `up=0`: stop after the base model of a pack with an upsampler (the cascade runs by default).
   { key: 'upsample', name: 'up', parse: (raw) => (raw === '1' ? ok(true) : raw === '0' ? ok(false) : bad('must be 0 or 1')) },

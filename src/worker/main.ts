@@ -41,7 +41,8 @@ const runner = createRunner({
 });
 // Model files go to the Origin Private File System when there is one (with synchronous access
 // handles), else to the Cache API as before. With OPFS, the old Cache API copies only take space.
-const storeReady: Promise<PackStore | null> = openOpfsRoot()
+const rootReady = openOpfsRoot();
+const storeReady: Promise<PackStore | null> = rootReady
   .then((root) => (root ? PackStore.open(root) : null))
   .catch(() => null);
 void storeReady.then((store) => (store && typeof caches !== 'undefined' ? caches.delete(CACHE_NAME) : false)).catch(() => {});
@@ -161,7 +162,7 @@ function handle(msg: ToWorker): void {
     case 'importCheckpoints':
       // One import at a time, and never while a load writes the store's records.
       loads = loads.then(async () => {
-        await runImport(msg, await storeReady, post);
+        await runImport(msg, await storeReady, await rootReady, post);
         await postStored();
       });
       return;

@@ -1,7 +1,8 @@
 // Loads one pack end to end: EP choice, manifest (network, or the stored copy offline), graph
 // choice, model bytes (stored in OPFS and checked, resumable), sessions, warm-up; and the time
 // each phase took.
-import { canUseCfg, modeUses, parseManifest, type GraphFile, type PackManifest } from '../shared/manifest';
+import { canUseCfg, modeUses, type GraphFile, type PackManifest } from '../shared/manifest';
+import { parseManifest } from '../shared/manifestCheck';
 import type { EpChoice, EpInfo, FromWorker, LoadTimings, StorageEstimateInfo } from '../shared/protocol';
 import { formatBytes } from '../shared/bytes';
 import { decideEp, probeAdapter } from './runtime/capabilities';

@@ -19,8 +19,10 @@ import torch
 
 from conftest import REPO
 
-from adm import checkpoint_io, convert, judge, make_pack, train
+from adm import checkpoint_io, judge, make_pack
 from adm.checkpoint_io import CheckpointError, UnsafeCheckpointError, load_checkpoint
+from adm.cli import train as train_cli
+from adm import convert_input
 from test_judge import make_image_folder
 
 
@@ -67,17 +69,17 @@ def _make_pack_loader(p: Path):
 
 
 def _convert_loader(p: Path):
-    return convert.load_checkpoint(p, "U-Net")
+    return convert_input.load_checkpoint(p, "U-Net")
 
 
 LOADERS = {
     "load_checkpoint": load_checkpoint,
     "judge.load_judge": _judge_loader,
     "make_pack._load": _make_pack_loader,
-    "convert.load_checkpoint": _convert_loader,
+    "convert_input.load_checkpoint": _convert_loader,
 }
-# convert.ConvertError is the convert CLI's user-facing error; the other loaders raise CheckpointError (a ValueError).
-REFUSALS = (ValueError, convert.ConvertError)
+# convert_input.ConvertError is the convert CLI's user-facing error; the other loaders raise CheckpointError (a ValueError).
+REFUSALS = (ValueError, convert_input.ConvertError)
 
 
 def _save_pickle_payload(path: Path, marker: Path, legacy: bool) -> Path:
@@ -209,7 +211,7 @@ def training_run(tmp_path_factory):
     make_image_folder(data, WNIDS, size=16, n_train=2, n_val=1)
     out = tmp_path_factory.mktemp("run")
     for model in ("unet", "classifier"):
-        assert train.main(["--data", str(data), "--out", str(out), "--model", model, "--preset", "tiny",
+        assert train_cli.main(["--data", str(data), "--out", str(out), "--model", model, "--preset", "tiny",
                            "--max-steps", "1", "--batch-size", "2", "--threads", "1", "--no-bf16"]) == 0
     return out
 
@@ -285,7 +287,7 @@ def test_convert_cli_refuses_hostile_files(tmp_path, scripted):
     evil = _save_pickle_payload(tmp_path / "evil.pt", marker, legacy=False)
     for ckpt, needle in ((evil, "__builtin__.exec"), (scripted[0], "TorchScript")):
         out = tmp_path / "pack"
-        p = _cli("-m", "adm.convert", "--unet", ckpt, "--preset", "imagenet64", "--out", out, cwd=tmp_path)
+        p = _cli("-m", "adm.cli.convert", "--unet", ckpt, "--preset", "imagenet64", "--out", out, cwd=tmp_path)
         assert p.returncode == 2, p.stderr
         assert p.stderr.startswith("convert: error: refusing the U-Net checkpoint") and needle in p.stderr, p.stderr
         assert p.stderr.count("\n") == 1, p.stderr
@@ -297,7 +299,7 @@ def test_make_pack_cli_refuses_hostile_files(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     _save_pickle_payload(run / "unet.pt", marker, legacy=True)
-    p = _cli("-m", "adm.make_pack", "--run", run, "--out", tmp_path / "pack", cwd=tmp_path)
+    p = _cli("-m", "adm.cli.make_pack", "--run", run, "--out", tmp_path / "pack", cwd=tmp_path)
     assert p.returncode == 2, p.stderr
     assert p.stderr.startswith("make-pack: error: refusing checkpoint") and p.stderr.count("\n") == 1, p.stderr
     assert not marker.exists() and not (tmp_path / "pack").exists()

@@ -13,10 +13,13 @@ import torch
 
 from conftest import REPO
 
-from adm import convert, export, make_pack, make_tiny_pack, train
+from adm import export, tiny_pack
 from adm.cli_safety import SIGTERM_EXIT, blocking_file, sigterm_as_exit
 from adm.flags import parse_classifier_flags, parse_model_flags
 from adm.unet import EncoderUNetModel, UNetModel
+from adm.cli import train as train_cli
+from adm.cli import make_pack as make_pack_cli
+from adm.cli import convert as convert_cli
 from test_convert import CLS_FLAGS, UNET_FLAGS
 from test_judge import make_image_folder
 
@@ -37,7 +40,7 @@ def _leftovers(folder: Path, name: str):
 
 def test_convert_sigterm_removes_partial_pack(ckpts, tmp_path):
     out = tmp_path / "pack"
-    cmd = ["bash", str(REPO / "scripts" / "py.sh"), "-m", "adm.convert", "--unet", str(ckpts / "unet.pt"),
+    cmd = ["bash", str(REPO / "scripts" / "py.sh"), "-m", "adm.cli.convert", "--unet", str(ckpts / "unet.pt"),
            "--unet-flags", UNET_FLAGS, "--classifier", str(ckpts / "cls.pt"), "--classifier-flags", CLS_FLAGS,
            "--out", str(out), "--fp16", "--no-verify"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)  # py.sh execs
@@ -75,7 +78,7 @@ def test_write_pack_sigterm_in_process(tmp_path, monkeypatch):
     previous = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as info:
         with sigterm_as_exit("make-pack"):
-            make_tiny_pack.make_pack(tmp_path / "pack")
+            tiny_pack.make_pack(tmp_path / "pack")
     assert info.value.code == SIGTERM_EXIT and len(calls) == 1
     assert signal.getsignal(signal.SIGTERM) is previous  # restored
     assert _leftovers(tmp_path, "pack") == [] and not (tmp_path / "pack").exists()
@@ -105,7 +108,7 @@ def test_blocking_file(tmp_path):
 def test_convert_out_below_a_file(ckpts, tmp_path, capsys):
     (tmp_path / "somefile.txt").write_text("keep")
     out = tmp_path / "somefile.txt" / "pack"
-    code = convert.main(["--unet", str(ckpts / "unet.pt"), "--unet-flags", UNET_FLAGS, "--out", str(out),
+    code = convert_cli.main(["--unet", str(ckpts / "unet.pt"), "--unet-flags", UNET_FLAGS, "--out", str(out),
                          "--no-verify", "--quiet"])
     err = capsys.readouterr().err
     assert code == 2, err
@@ -119,24 +122,24 @@ def test_make_pack_out_below_a_file(tmp_path, tmp_path_factory, capsys):
     make_image_folder(data, ["n01440764", "n02102040"], size=16, n_train=2, n_val=1)
     run = tmp_path / "run"
     for model in ("unet", "classifier"):
-        assert train.main(["--data", str(data), "--out", str(run), "--model", model, "--preset", "tiny",
+        assert train_cli.main(["--data", str(data), "--out", str(run), "--model", model, "--preset", "tiny",
                            "--max-steps", "1", "--batch-size", "2", "--threads", "1", "--no-bf16"]) == 0
     capsys.readouterr()
     (tmp_path / "somefile.txt").write_text("keep")
-    code = make_pack.main(["--run", str(run), "--out", str(tmp_path / "somefile.txt" / "pack")])
+    code = make_pack_cli.main(["--run", str(run), "--out", str(tmp_path / "somefile.txt" / "pack")])
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith("make-pack: error: ") and "is a file, not a folder" in err and err.count("\n") == 1
     assert (tmp_path / "somefile.txt").read_text() == "keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "somefile.txt"]
     with pytest.raises(FileExistsError, match="is a file, not a folder"):
-        make_tiny_pack.make_pack(tmp_path / "somefile.txt" / "tiny")
+        tiny_pack.make_pack(tmp_path / "somefile.txt" / "tiny")
 
 
 @pytest.mark.parametrize("respacing", ["ddim0", "0", "10,0", "ddim2000"])
 def test_convert_refuses_unusable_respacing_before_export(ckpts, tmp_path, capsys, respacing):
     out = tmp_path / "pack"
-    code = convert.main(["--unet", str(ckpts / "unet.pt"), "--unet-flags", UNET_FLAGS, "--out", str(out),
+    code = convert_cli.main(["--unet", str(ckpts / "unet.pt"), "--unet-flags", UNET_FLAGS, "--out", str(out),
                          "--respacing", respacing, "--no-verify", "--quiet"])
     err = capsys.readouterr().err
     assert code == 2, err

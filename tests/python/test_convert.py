@@ -1,4 +1,4 @@
-"""`npm run convert` (adm.convert): round trip on a tiny official-format checkpoint, and every error path.
+"""`npm run convert` (adm.cli.convert over adm.convert): round trip on a tiny official-format checkpoint, and every error path.
 
 Error paths must exit with code 2, print one paragraph naming the problem, and leave no --out folder.
 """
@@ -13,7 +13,7 @@ import torch
 
 from conftest import REPO, ort_available, run_ort
 
-from adm.convert import main
+from adm.cli.convert import main
 from adm.flags import parse_classifier_flags, parse_model_flags
 from adm.manifest import read_manifest, sha256_file
 from adm.presets import randomize_zero_init
@@ -224,10 +224,10 @@ def test_existing_out_dir(ckpts, tmp_path, capsys):
 
 
 def test_cli_exit_code(tmp_path):
-    """The real command line (scripts/py.sh -m adm.convert, as `npm run convert` runs it)."""
+    """The real command line (scripts/py.sh -m adm.cli.convert, as `npm run convert` runs it)."""
     (tmp_path / "x.pt").write_bytes(b"\x00" * 100)
     out = tmp_path / "p"
-    p = subprocess.run(["bash", str(REPO / "scripts" / "py.sh"), "-m", "adm.convert", "--unet", str(tmp_path / "x.pt"),
+    p = subprocess.run(["bash", str(REPO / "scripts" / "py.sh"), "-m", "adm.cli.convert", "--unet", str(tmp_path / "x.pt"),
                         "--preset", "imagenet64", "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
     assert p.returncode == 2, p.stderr
     assert "not a complete PyTorch checkpoint" in p.stderr

@@ -11,6 +11,7 @@ from PIL import Image
 
 from adm import train
 from adm.data import DataError, load_image_folder
+from adm.cli import train as train_cli
 from test_judge import make_image_folder
 
 WNIDS = ["n01440764", "n02102040", "n03888257"]
@@ -25,7 +26,7 @@ def _jpeg(seed: int) -> bytes:
 
 def _train(data, out, capsys, *extra):
     capsys.readouterr()
-    code = train.main(["--data", str(data), "--out", str(out), "--model", "classifier", "--preset", "tiny",
+    code = train_cli.main(["--data", str(data), "--out", str(out), "--model", "classifier", "--preset", "tiny",
                        "--max-steps", "1", "--batch-size", "2", "--threads", "1", "--no-bf16", *extra])
     return code, capsys.readouterr().err
 

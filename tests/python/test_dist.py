@@ -19,11 +19,11 @@ import torch
 from conftest import REPO
 from test_judge import make_image_folder
 
-from adm import train
 from adm.dist import Dist, shard_bounds
 from adm.global_batch import draw_batch, flip_and_crop, mix_seed
 from adm.grad_sync import GradSync
-from adm.torchrun import repair_std_parser
+from adm.cli.torchrun import repair_std_parser
+from adm.cli import train as train_cli
 
 WNIDS = ["n01440764", "n02102040", "n03888257"]
 LAUNCH_TIMEOUT = 150  # s: a broken launch fails the test instead of hanging the suite
@@ -50,9 +50,9 @@ def _env():
 
 
 def _launch(nproc, argv, **popen):
-    """adm.torchrun (torch's launcher, repaired for torch 1.13 on Python 3.11) running adm.train on nproc ranks."""
-    cmd = [sys.executable, "-m", "adm.torchrun", "--nnodes", "1", "--nproc_per_node", str(nproc),
-           "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{_free_port()}", "-m", "adm.train", *argv]
+    """adm.cli.torchrun (torch's launcher, repaired for torch 1.13 on Python 3.11) running adm.cli.train on nproc ranks."""
+    cmd = [sys.executable, "-m", "adm.cli.torchrun", "--nnodes", "1", "--nproc_per_node", str(nproc),
+           "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{_free_port()}", "-m", "adm.cli.train", *argv]
     return subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             **popen)
 
@@ -131,9 +131,9 @@ def test_launcher_parses_redirects_and_tee():
 def one_process(data, tmp_path_factory):
     """The 1-process reference: its checkpoints after 2 and after 3 steps."""
     out = tmp_path_factory.mktemp("w1")
-    assert train.main(_args(data, out, 2)) == 0
+    assert train_cli.main(_args(data, out, 2)) == 0
     at2 = torch.load(out / "unet.pt")
-    assert train.main(_args(data, out, 3)) == 0
+    assert train_cli.main(_args(data, out, 3)) == 0
     return at2, torch.load(out / "unet.pt")
 
 
@@ -158,19 +158,19 @@ def test_two_processes_train_the_one_process_weights(data, one_process, tmp_path
     assert rc == 0, log
     ck3 = torch.load(out / "unet.pt")
     assert ck3["world_size"] == 2 and _max_rel(ck3["model"], at3["model"]) <= 1e-5
-    assert train.main(_args(data, other, 3)) == 0
+    assert train_cli.main(_args(data, other, 3)) == 0
     ck = torch.load(other / "unet.pt")
     assert ck["world_size"] == 1 and ck["step"] == 3
     assert _max_rel(ck["model"], at3["model"]) <= 1e-5 and _max_rel(ck["ema"], at3["ema"]) <= 1e-5
     # A different seed is a different run.
-    assert train.main(_args(data, tmp_path / "seed1", 3, seed=1)) == 0
+    assert train_cli.main(_args(data, tmp_path / "seed1", 3, seed=1)) == 0
     assert _global_rel(torch.load(tmp_path / "seed1" / "unet.pt")["model"], at3["model"]) > 1e-3
 
 
 def test_ddp_path_matches_up_to_summation_order(data, tmp_path):
     """Without --micro-batch (DDP averaging one chunk per rank) the weights agree up to float32 summation order."""
     ref = tmp_path / "w1"
-    assert train.main(_args(data, ref, 3, "--micro-batch", "0")) == 0
+    assert train_cli.main(_args(data, ref, 3, "--micro-batch", "0")) == 0
     rc, log = _run(2, _args(data, tmp_path / "w2", 3, "--micro-batch", "0"))
     assert rc == 0, log
     a, b = torch.load(tmp_path / "w2" / "unet.pt"), torch.load(ref / "unet.pt")

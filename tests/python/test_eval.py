@@ -17,8 +17,10 @@ from conftest import REPO
 from test_judge import IMAGENETTE_WNIDS, make_image_folder, train_tiny_judge
 
 from adm.data import IMAGENET_WNIDS_PATH
-from adm.eval import (EvalError, PackClass, Plan, default_classes_tsv, load_class_table, main, parse_scales,
-                      respacing_steps, run_sampler, tsx_command)
+from adm.cli.eval import main
+from adm.eval_plan import PackClass, Plan, default_classes_tsv, load_class_table
+from adm.eval_rows import EvalError, parse_scales, respacing_steps
+from adm.eval_sampler import run_sampler, tsx_command
 from adm.pack import read_pack
 from adm.plot import nice_ticks
 
@@ -196,7 +198,7 @@ def test_eval_bad_input(tiny_setup, tmp_path, capsys, need_ort):
 def test_eval_cli_exit_code(tmp_path):
     """Through scripts/py.sh as `npm run eval` runs it: usage errors and bad input exit 2."""
     env = dict(os.environ, ADM_TORCH_THREADS="1")
-    base = ["bash", str(REPO / "scripts" / "py.sh"), "-m", "adm.eval"]
+    base = ["bash", str(REPO / "scripts" / "py.sh"), "-m", "adm.cli.eval"]
     p = subprocess.run(base + ["--pack", str(TINY16), "--data", str(tmp_path), "--scales", "a,b"], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "comma list of numbers" in p.stderr

@@ -9,7 +9,8 @@ import pytest
 
 from test_eval import CLI_PACK, TINY16, _assert_png, _eval_args, _run
 
-from adm.eval import EvalError, row_tag, run_list, same_samples_key, sampler_guidance_args
+from adm.eval_rows import EvalError, row_tag, run_list, same_samples_key
+from adm.eval_sampler import sampler_guidance_args
 
 
 def test_eval_tiny16_guidance_modes(tiny_setup, tmp_path, capsys, need_ort):

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO
 from test_dist import _free_port
 
-from adm.eval import main
+from adm.cli.eval import main
 
 TINY16 = REPO / "public" / "models" / "tiny16"
 TIMING = {"msPerStep", "msPerImage", "seconds", "created"}
@@ -71,8 +71,8 @@ def test_shards_merge_to_the_one_process_report(tiny_setup, one_process, tmp_pat
 def test_torchrun_ranks_give_the_one_process_report(tiny_setup, one_process, tmp_path, need_ort):
     data, judge = tiny_setup
     out = tmp_path / "ranks"
-    cmd = [sys.executable, "-m", "adm.torchrun", "--nnodes", "1", "--nproc_per_node", "2", "--rdzv_backend", "c10d",
-           "--rdzv_endpoint", f"127.0.0.1:{_free_port()}", "-m", "adm.eval", *_args(data, judge, out)]
+    cmd = [sys.executable, "-m", "adm.cli.torchrun", "--nnodes", "1", "--nproc_per_node", "2", "--rdzv_backend", "c10d",
+           "--rdzv_endpoint", f"127.0.0.1:{_free_port()}", "-m", "adm.cli.eval", *_args(data, judge, out)]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
     p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""No import cycles among adm/ modules. The TypeScript side has import-x/no-cycle in eslint.config.js; this is its
+"""No import cycles among adm/ modules, and the library never imports its commands (adm/cli). The TypeScript side has import-x/no-cycle in eslint.config.js; this is its
 Python twin. Imports are read from the source with ast, not executed, and an import inside a function counts as much
 as one at the top: a deferred import only hides a cycle from Python's loader, not from a reader. Imports under
 `if TYPE_CHECKING:` are left out (they never run; import-x skips `import type` the same way)."""
@@ -9,10 +9,6 @@ from pathlib import Path
 from typing import Dict, List, Set
 
 ADM = Path(__file__).resolve().parents[2] / "adm"
-
-# Cycles known and owned elsewhere, each with its reason. adm/eval.py hands a sharded run to adm/eval_shards.py, which
-# builds on eval's sampler; the eval files are being reworked on another branch (issue 24, "adm/eval.py 666 lines").
-KNOWN = [{"eval", "eval_shards"}]
 
 
 def _type_checking_only(node: ast.AST) -> bool:
@@ -98,7 +94,41 @@ def test_the_cycle_finder_finds_cycles_and_deferred_imports(tmp_path):
 
 
 def test_adm_has_no_import_cycles():
-    graph = import_graph(ADM)
-    assert len(graph) > 20 and graph["pack"] >= {"manifest", "pack_format"}
-    found = [c for c in cycles(graph) if c not in KNOWN]
-    assert not found, "import cycles among adm modules: " + "; ".join(" <-> ".join(sorted(c)) for c in found)
+    for folder in (ADM, ADM / "cli"):
+        graph = import_graph(folder)
+        assert len(graph) > 8
+        found = cycles(graph)
+        assert not found, f"import cycles among {folder.name} modules: " + "; ".join(" <-> ".join(sorted(c)) for c in found)
+    assert import_graph(ADM)["pack"] >= {"manifest", "pack_format"}
+    assert import_graph(ADM / "cli")["make_fixture"] >= {"convert", "template"}
+
+
+def cli_imports(tree: ast.Module) -> List[str]:
+    """The imports in a module of adm/ (not adm/cli) that reach adm.cli, under `if TYPE_CHECKING:` or not."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name == "adm.cli" or a.name.startswith("adm.cli.")]
+        elif isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if (node.level == 0 and (mod == "adm.cli" or mod.startswith("adm.cli."))) or \
+                    (node.level == 1 and (mod == "cli" or mod.startswith("cli."))):
+                found.append(mod)
+            elif (node.level == 1 and not mod) or (node.level == 0 and mod == "adm"):
+                found += [f"{mod}.{a.name}" for a in node.names if a.name == "cli"]
+    return found
+
+
+def test_the_cli_import_finder_finds_every_form():
+    forms = ["from .cli import convert", "from .cli.train import main", "import adm.cli.eval", "from adm.cli import judge",
+             "from . import cli", "from adm import cli", "def f():\n    from .cli.convert import main"]
+    for text in forms:
+        assert cli_imports(ast.parse(text)), text
+    assert not cli_imports(ast.parse("from .client import x\nimport adm.clip\nfrom . import convert"))
+
+
+def test_library_modules_never_import_the_commands():
+    """Python's twin of the layer rule: commands (adm/cli) build on the library, never the other way round."""
+    found = {p.name: cli_imports(ast.parse(p.read_text(encoding="utf-8"))) for p in sorted(ADM.glob("*.py"))}
+    found = {k: v for k, v in found.items() if v}
+    assert not found, f"library modules importing adm.cli: {found}"

@@ -1,4 +1,4 @@
-"""adm.judge: the clean-image judge network, its training loop, checkpoint and CLI.
+"""adm.judge: the clean-image judge network, its training loop (adm.judge_train), checkpoint and CLI (adm.cli.judge).
 
 Also holds the helpers test_eval.py imports: synthetic ImageFolders and tiny judges."""
 from __future__ import annotations
@@ -12,8 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from adm.judge import (JudgeConfig, JudgeNet, TrainSettings, judge_images, load_judge, main, random_crop,
-                       run_training)
+from adm.cli.judge import main
+from adm.judge import JudgeConfig, JudgeNet, judge_images, load_judge
+from adm.judge_train import TrainSettings, random_crop, run_training
 
 IMAGENETTE_WNIDS = ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079", "n03394916", "n03417042",
                     "n03425413", "n03445777", "n03888257"]

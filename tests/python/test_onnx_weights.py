@@ -15,6 +15,8 @@ from adm.export import export_classifier_grad, export_unet
 from adm.onnx_weights import OnnxWeightsError, onnx_state_dict
 from adm.train_presets import TRAIN_PRESETS
 from adm.unet import EncoderUNetModel, UNetModel
+from adm.cli import train as train_cli
+from adm.cli import classifier_eval as classifier_eval_cli
 from test_judge import make_image_folder
 
 WNIDS = ["n01440764", "n02102040", "n03888257"]
@@ -72,7 +74,7 @@ def pack(tmp_path_factory):
     make_image_folder(root, WNIDS, size=16, n_train=4, n_val=2)
     run = tmp_path_factory.mktemp("run")
     for model in ("unet", "classifier"):
-        assert train.main(["--data", str(root), "--out", str(run), "--model", model, "--preset", "tiny",
+        assert train_cli.main(["--data", str(root), "--out", str(run), "--model", model, "--preset", "tiny",
                            "--max-steps", "2", "--batch-size", "4", "--threads", "1", "--no-bf16"]) == 0
     out = tmp_path_factory.mktemp("packs") / "p"
     make_pack_mod.make_pack(run, out, scale=1.0, respacing="ddim5", use_ddim=True, force=True)
@@ -87,7 +89,7 @@ def _args(data, out, model, *extra):
 @pytest.mark.parametrize("model", ["unet", "classifier"])
 def test_init_from_pack_starts_from_its_weights(pack, tmp_path, model):
     data, run, out = pack
-    trainer = train.Trainer(train.parse_args(_args(data, tmp_path, model, "--init-from", str(out))))
+    trainer = train.Trainer(train_cli.parse_args(_args(data, tmp_path, model, "--init-from", str(out))))
     ema = torch.load(run / f"{model}.pt")["ema"]  # the pack holds the EMA weights
     for k, v in trainer.model.state_dict().items():
         assert torch.equal(v, ema[k]), k
@@ -103,7 +105,7 @@ def test_training_totals_carry_across_init_from(pack, tmp_path):
     assert first["unet"] == dict(images=8, steps=2, minutes=first["unet"]["minutes"])  # 2 steps of batch 4
     run2 = tmp_path / "run2"
     for model in ("unet", "classifier"):
-        assert train.main(_args(data, run2, model, "--init-from", str(out))) == 0
+        assert train_cli.main(_args(data, run2, model, "--init-from", str(out))) == 0
     assert torch.load(run2 / "unet.pt")["init_from"]["prior"]["images"] == 8
     out2 = tmp_path / "p2"
     make_pack_mod.make_pack(run2, out2, scale=1.0, respacing="ddim5", use_ddim=True, force=True)
@@ -128,7 +130,7 @@ def test_manifest_training_field_is_validated(pack, bad, where):
 
 def test_classifier_trunk_from_unet_encoder(pack, tmp_path, capsys):
     data, run, out = pack
-    trainer = train.Trainer(train.parse_args(_args(data, tmp_path, "classifier", "--init-trunk-from", str(out))))
+    trainer = train.Trainer(train_cli.parse_args(_args(data, tmp_path, "classifier", "--init-trunk-from", str(out))))
     unet = torch.load(run / "unet.pt")["ema"]
     own = trainer.model.state_dict()
     copied = [k for k in own if k.startswith(("time_embed", "input_blocks", "middle_block"))]
@@ -140,19 +142,19 @@ def test_init_from_refuses_other_classes(pack, tmp_path, tmp_path_factory):
     _, _, out = pack
     other = tmp_path_factory.mktemp("other")
     make_image_folder(other, WNIDS[:2], size=16, n_train=2, n_val=1)
-    assert train.main(_args(other, tmp_path, "unet", "--init-from", str(out))) == 2
+    assert train_cli.main(_args(other, tmp_path, "unet", "--init-from", str(out))) == 2
     assert not (tmp_path / "unet.pt").exists()
 
 
 def test_trunk_flag_is_for_classifiers(pack, tmp_path):
     data, _, out = pack
     with pytest.raises(SystemExit):
-        train.parse_args(_args(data, tmp_path, "unet", "--init-trunk-from", str(out)))
+        train_cli.parse_args(_args(data, tmp_path, "unet", "--init-trunk-from", str(out)))
 
 
 def test_classifier_run_logs_noisy_val_accuracy(pack, tmp_path, capsys):
     data, _, _ = pack
-    assert train.main(_args(data, tmp_path, "classifier")) == 0
+    assert train_cli.main(_args(data, tmp_path, "classifier")) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(summary["val_acc"]) == {f"{lo}-{hi}" for lo, hi in T_BUCKETS} | {"all"}
     assert torch.load(tmp_path / "classifier.pt")["val_acc"] == pytest.approx(summary["val_acc"], abs=1e-4)
@@ -189,7 +191,7 @@ def test_sigterm_saves_and_resumes(pack, tmp_path):
     data, _, _ = pack
     repo = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(repo)}
-    cmd = [sys.executable, "-m", "adm.train", *_args(data, tmp_path, "classifier")]
+    cmd = [sys.executable, "-m", "adm.cli.train", *_args(data, tmp_path, "classifier")]
     cmd[cmd.index("--max-steps") + 1] = "100000"
     proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "classifier.log.jsonl"
@@ -208,14 +210,13 @@ def test_sigterm_saves_and_resumes(pack, tmp_path):
 
 
 def test_classifier_eval_cli_on_a_pack(pack, capsys):
-    from adm import classifier_eval
     data, _, out = pack
-    assert classifier_eval.main(["--pack", str(out), "--data", str(data)]) == 0
+    assert classifier_eval_cli.main(["--pack", str(out), "--data", str(data)]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(res["top1"]) == {f"{lo}-{hi}" for lo, hi in T_BUCKETS} | {"all"}
     assert all(0.0 <= v <= 1.0 for v in res["top1"].values())
     # the wrong data is refused before any work
     other = out.parent / "otherdata"
     make_image_folder(other, WNIDS[:2], size=16, n_train=1, n_val=1)
-    assert classifier_eval.main(["--pack", str(out), "--data", str(other)]) == 2
+    assert classifier_eval_cli.main(["--pack", str(out), "--data", str(other)]) == 2
     assert "labels" in capsys.readouterr().err

@@ -13,9 +13,10 @@ import pytest
 
 from conftest import REPO
 
-from adm import cli_safety, make_pack, pack as pack_mod
+from adm import cli_safety, pack as pack_mod
 from adm.cli_safety import MARKER_NAME, OutputFolderError, check_output_folder, foreign_reason, output_folder
 from adm.manifest import read_manifest
+from adm.cli import make_pack as make_pack_cli
 from test_judge import make_image_folder
 from test_train import _train
 
@@ -32,7 +33,7 @@ def run(tmp_path_factory):
 
 def _make_pack(run: Path, out: Path, capsys, *extra: str):
     capsys.readouterr()
-    code = make_pack.main(["--run", str(run), "--out", str(out), *extra])
+    code = make_pack_cli.main(["--run", str(run), "--out", str(out), *extra])
     return code, capsys.readouterr().err
 
 

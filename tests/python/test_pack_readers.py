@@ -17,7 +17,7 @@ import onnx
 import pytest
 import torch
 
-from adm import classifier_eval, manifest as manifest_mod, train
+from adm import manifest as manifest_mod, train
 from adm.data import imagenet_index_of_wnids
 from adm.export import export_classifier_grad
 from adm.manifest import ManifestError, read_manifest
@@ -25,6 +25,8 @@ from adm.onnx_weights import onnx_state_dict
 from adm.pack import write_pack
 from adm.pack_files import PackFileError, load_pack_graph
 from adm.unet import EncoderUNetModel, UNetModel
+from adm.cli import train as train_cli
+from adm.cli import classifier_eval as classifier_eval_cli
 from test_judge import make_image_folder
 
 WNIDS = ["n01440764", "n02102040", "n03888257"]
@@ -81,13 +83,13 @@ def _sevens(proto) -> int:
 
 
 def _init_from(data: Path, pack: Path, out: Path, capsys):
-    code = train.main(["--data", str(data), "--out", str(out), "--model", "classifier", "--preset", "tiny",
+    code = train_cli.main(["--data", str(data), "--out", str(out), "--model", "classifier", "--preset", "tiny",
                        "--max-steps", "0", "--init-from", str(pack), "--threads", "1", "--no-bf16"])
     return code, capsys.readouterr().err
 
 
 def _classifier_eval(data: Path, pack: Path, capsys):
-    code = classifier_eval.main(["--pack", str(pack), "--data", str(data), "--limit", "2"])
+    code = classifier_eval_cli.main(["--pack", str(pack), "--data", str(data), "--limit", "2"])
     return code, capsys.readouterr().err
 
 

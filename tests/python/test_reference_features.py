@@ -13,10 +13,11 @@ from conftest import run_ort
 from test_judge import IMAGENETTE_WNIDS, make_image_folder
 
 from adm import make_pack as make_pack_mod
-from adm.make_tiny_pack import DIFFUSION, IMAGENETTE_LABELS, build_models
+from adm.tiny_pack import DIFFUSION, IMAGENETTE_LABELS, build_models
 from adm.manifest import read_manifest
 from adm.pack import write_pack
 from adm.reference_features import REFERENCE_FILE, penultimate_features, read_reference, reference_set
+from adm.cli import make_pack as make_pack_cli
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,6 @@ def test_pack_with_reference_features(setup, tmp_path, need_ort):
 
 def test_make_pack_reference_flag(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
-        make_pack_mod.main(["--run", str(tmp_path), "--out", str(tmp_path / "p"), "--reference-per-class", "-1"])
+        make_pack_cli.main(["--run", str(tmp_path), "--out", str(tmp_path / "p"), "--reference-per-class", "-1"])
     assert e.value.code == 2 and "--reference-per-class" in capsys.readouterr().err
     assert json.dumps(make_pack_mod.DEFAULT_PER_LABEL) == "50"

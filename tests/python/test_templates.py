@@ -16,9 +16,9 @@ from conftest import run_ort
 
 from adm.checkpoint_io import load_checkpoint
 from adm.export import WEBGPU_OPS, op_counts
-from adm.make_fixture import FOLDERS, NARROW_CLASSIFIER_FLAGS, NARROW_UNET_FLAGS, TITLES, fp16_cases, make_fixture
+from adm.cli.make_fixture import FOLDERS, NARROW_CLASSIFIER_FLAGS, NARROW_UNET_FLAGS, TITLES, fp16_cases, make_fixture
 from adm.presets import build_model, randomize_zero_init
-from adm.template_cli import main as template_cli
+from adm.cli.template import main as template_cli
 from adm.template_fill import float32_to_float16_bits, tensor_bytes, write_data_files
 from adm.templates import DATA_ALIGN, make_template, read_template, spec_from_flags
 
@@ -36,7 +36,7 @@ def _random(spec, seed):
 
 @pytest.fixture(scope="module")
 def fixture_dir(tmp_path_factory):
-    """adm.make_fixture's narrowed pair, converted (convert's own ONNX Runtime verification included)."""
+    """adm.cli.make_fixture's narrowed pair, converted (convert's own ONNX Runtime verification included)."""
     out = tmp_path_factory.mktemp("fixture") / "narrow"
     make_fixture(out, seed=1, convert=True)
     return out

@@ -7,7 +7,7 @@ import torch
 from conftest import REPO, run_ort
 
 from adm.export import WEBGPU_OPS, check_ops, op_counts
-from adm.make_tiny_pack import IMAGENETTE_LABELS, build_models, make_pack
+from adm.tiny_pack import IMAGENETTE_LABELS, build_models, make_pack
 from adm.manifest import read_manifest
 
 PACK = REPO / "public" / "models" / "tiny16"
@@ -28,7 +28,7 @@ def test_reproducible(tmp_path):
     out = make_pack(tmp_path / "tiny16")
     for f in sorted(PACK.iterdir()):
         assert (out / f.name).read_bytes() == f.read_bytes(), (
-            f"{f.name} differs from a fresh build: run `/usr/bin/python3 -m adm.make_tiny_pack --out "
+            f"{f.name} differs from a fresh build: run `/usr/bin/python3 -m adm.cli.make_tiny_pack --out "
             "public/models/tiny16` and commit the result")
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in PACK.iterdir())
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from adm import make_pack as make_pack_mod
-from adm import train
 from adm.diffusion import GaussianDiffusion
 from adm.manifest import read_manifest
+from adm.cli import train as train_cli
+from adm.cli import make_pack as make_pack_cli
 from test_judge import make_image_folder
 
 WNIDS = ["n01440764", "n02102040", "n03888257"]  # tench, English springer, parachute
@@ -24,7 +24,7 @@ def data(tmp_path_factory):
 
 
 def _train(data, out, model, steps):
-    return train.main(["--data", str(data), "--out", str(out), "--model", model, "--preset", "tiny",
+    return train_cli.main(["--data", str(data), "--out", str(out), "--model", model, "--preset", "tiny",
                        "--max-steps", str(steps), "--batch-size", "4", "--threads", "1", "--no-bf16"])
 
 
@@ -66,7 +66,7 @@ def test_bad_data_exit_2(tmp_path, capsys):
 
 def test_budget_required():
     with pytest.raises(SystemExit):
-        train.parse_args(["--data", "d", "--out", "o", "--model", "unet"])
+        train_cli.parse_args(["--data", "d", "--out", "o", "--model", "unet"])
 
 
 def test_hybrid_loss_terms_finite():
@@ -106,8 +106,8 @@ def test_min_snr_loss_reweights_only_the_eps_term():
 
 def test_min_snr_gamma_is_for_the_unet():
     with pytest.raises(SystemExit):
-        train.parse_args(["--data", "d", "--out", "o", "--model", "classifier", "--max-steps", "1", "--min-snr-gamma", "5"])
-    assert train.parse_args(["--data", "d", "--out", "o", "--model", "unet", "--max-steps", "4", "--anneal-lr",
+        train_cli.parse_args(["--data", "d", "--out", "o", "--model", "classifier", "--max-steps", "1", "--min-snr-gamma", "5"])
+    assert train_cli.parse_args(["--data", "d", "--out", "o", "--model", "unet", "--max-steps", "4", "--anneal-lr",
                              "--min-snr-gamma", "5"]).min_snr_gamma == 5.0
 
 
@@ -115,7 +115,7 @@ def test_make_pack_from_run(data, tmp_path, capsys, need_ort):
     run = tmp_path / "run"
     assert _train(data, run, "unet", 1) == 0 and _train(data, run, "classifier", 1) == 0
     out = tmp_path / "pack"
-    assert make_pack_mod.main(["--run", str(run), "--out", str(out), "--scale", "2", "--respacing", "ddim10"]) == 0
+    assert make_pack_cli.main(["--run", str(run), "--out", str(out), "--scale", "2", "--respacing", "ddim10"]) == 0
     m = read_manifest(out)
     assert m["labels"] == [0, 217, 701] and m["unconditionalLabel"] == 3 and m["classCond"]
     assert m["sampling"] == {"classifierScale": 2.0, "timestepRespacing": "ddim10", "useDdim": True}
@@ -126,7 +126,7 @@ def test_make_pack_from_run(data, tmp_path, capsys, need_ort):
     assert all(0 <= v <= 1 for v in acc["top1ByT"].values())
     # The recommended guidance mode and w are written when given.
     out2 = tmp_path / "pack2"
-    assert make_pack_mod.main(["--run", str(run), "--out", str(out2), "--guidance-mode", "cfg", "--cfg-scale", "3",
+    assert make_pack_cli.main(["--run", str(run), "--out", str(out2), "--guidance-mode", "cfg", "--cfg-scale", "3",
                                "--data", str(data), "--reference-per-class", "0"]) == 0
     m2 = read_manifest(out2)
     assert m2["sampling"]["guidanceMode"] == "cfg" and m2["sampling"]["cfgScale"] == 3.0
@@ -135,9 +135,9 @@ def test_make_pack_from_run(data, tmp_path, capsys, need_ort):
     assert m2["classifierAccuracy"]["top1ByT"].keys() == acc["top1ByT"].keys()
     assert "referenceFeatures" not in m2 and "referenceFeatures" not in m
     # with fewer val images per class than reference features need: a clear error, nothing written
-    assert make_pack_mod.main(["--run", str(run), "--out", str(tmp_path / "p3"), "--data", str(data)]) == 2
+    assert make_pack_cli.main(["--run", str(run), "--out", str(tmp_path / "p3"), "--data", str(data)]) == 2
     assert "fewer than 50" in capsys.readouterr().err and not (tmp_path / "p3").exists()
     # An existing pack is not clobbered without --force, and a missing run is a clear error.
-    assert make_pack_mod.main(["--run", str(run), "--out", str(out)]) == 2
-    assert make_pack_mod.main(["--run", str(tmp_path / "nope"), "--out", str(tmp_path / "p2")]) == 2
+    assert make_pack_cli.main(["--run", str(run), "--out", str(out)]) == 2
+    assert make_pack_cli.main(["--run", str(tmp_path / "nope"), "--out", str(tmp_path / "p2")]) == 2
     assert not (tmp_path / "p2").exists()

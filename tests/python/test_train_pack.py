@@ -12,7 +12,8 @@ import torch
 from conftest import REPO
 from test_judge import make_image_folder
 
-from adm import make_pack, train
+from adm import make_pack
+from adm.cli import train as train_cli
 
 sys.path.insert(0, str(REPO / "tools" / "device"))
 import slim_run  # noqa: E402
@@ -24,7 +25,7 @@ def test_weights_travel_in_parts_and_rebuild_the_run(tmp_path):
     data = make_image_folder(tmp_path / "data", WNIDS, size=16, n_train=2, n_val=1)
     run = tmp_path / "run"
     for kind in ("unet", "classifier"):
-        assert train.main(["--data", str(data), "--out", str(run), "--model", kind, "--preset", "tiny", "--max-steps",
+        assert train_cli.main(["--data", str(data), "--out", str(run), "--model", kind, "--preset", "tiny", "--max-steps",
                            "1", "--batch-size", "2", "--threads", "1", "--no-bf16", "--micro-batch", "0"]) == 0
     sent = tmp_path / "sent"
     meta = slim_run.export(run, sent, part_mib=0.3)

@@ -109,19 +109,19 @@ def test_upsampler_export_refuses_a_base_unet():
 
 @pytest.fixture(scope="module")
 def cascade_pack(tmp_path_factory):
-    """tiny16up (adm.make_tiny_pack --cascade), every graph forced to external data, verified under ORT."""
-    from adm import make_tiny_pack
+    """tiny16up (adm.cli.make_tiny_pack --cascade), every graph forced to external data, verified under ORT."""
+    from adm import tiny_pack
     from adm.pack import Upsampler, write_pack
 
     if not __import__("adm.pack", fromlist=["ort_available"]).ort_available():
         pytest.skip("onnxruntime-node not installed")
-    unet, classifier = make_tiny_pack.build_models()
-    up = make_tiny_pack.build_upsampler()
+    unet, classifier = tiny_pack.build_models()
+    up = tiny_pack.build_upsampler()
     out = tmp_path_factory.mktemp("cascade") / "tiny16up"
     write_pack(out, unet, classifier, fp16=True, verify=True, external_data_bytes=0,
-               upsampler=Upsampler(up, 16, make_tiny_pack.UPSAMPLER_DIFFUSION, "ddim10", True),
-               name="tiny16up", title="t", unconditional_label=10, labels=make_tiny_pack.IMAGENETTE_LABELS,
-               diffusion=make_tiny_pack.DIFFUSION, classifier_scale=1.0, timestep_respacing="ddim10", use_ddim=True,
+               upsampler=Upsampler(up, 16, tiny_pack.UPSAMPLER_DIFFUSION, "ddim10", True),
+               name="tiny16up", title="t", unconditional_label=10, labels=tiny_pack.IMAGENETTE_LABELS,
+               diffusion=tiny_pack.DIFFUSION, classifier_scale=1.0, timestep_respacing="ddim10", use_ddim=True,
                source="test", license="CC0-1.0")
     return out
 
@@ -146,10 +146,10 @@ def test_cascade_pack_manifest_and_files(cascade_pack):
 
 
 def test_external_data_graph_runs_like_a_single_file(cascade_pack, tmp_path, need_ort):
-    from adm import make_tiny_pack
+    from adm import tiny_pack
     from adm.export import export_unet
 
-    unet, _ = make_tiny_pack.build_models()
+    unet, _ = tiny_pack.build_models()
     single = tmp_path / "unet.onnx"
     export_unet(unet, single)
     g = torch.Generator().manual_seed(3)

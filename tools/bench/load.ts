@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from '@playwright/test';
-import { parseManifest } from '../../src/shared/manifest';
+import { parseManifest } from '../../src/shared/manifestCheck';
 import { chooseGraphs, graphParts } from '../../src/worker/runtime/graphChoice';
 import { openPack, type AppRun } from '../fullsize/appRun';
 import { launchChromiumProfile } from './browser';

@@ -5,7 +5,7 @@
 
 Writes OUT/weights/{unet,classifier}.pt (random state dicts: the released 64x64 flags of adm.presets,
 torch.manual_seed 1 and 2 plus randomize_zero_init, exactly as check_full_size.save_random makes them) and
-OUT/pack/ (adm.convert with --fp16: unet.onnx, unet.fp16.onnx, classifier_grad.onnx, each with its external-data
+OUT/pack/ (adm.cli.convert with --fp16: unet.onnx, unet.fp16.onnx, classifier_grad.onnx, each with its external-data
 file, and manifest.json) plus
 OUT/pack/device_torch.json, which tells tools/device/torch_cuda.py to load the same state dicts.
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import torch  # noqa: E402
 
-from adm.convert import main as convert_main  # noqa: E402
+from adm.cli.convert import main as convert_main  # noqa: E402
 from adm.flags import parse_classifier_flags, parse_model_flags  # noqa: E402
 from adm.presets import get_preset  # noqa: E402
 from check_full_size import NARROW_CLASSIFIER, NARROW_MODEL, narrowed, save_random  # noqa: E402

@@ -5,7 +5,7 @@
         [--warmup 3] [--iters 20] [--io-dir DIR] [--fp16] [--out result.json]
 
 Weights: a pack's fp32 ONNX graphs are read back into the toolkit's modules (adm.onnx_weights, as
-`adm.train --init-from` does) for the packs this project trains or generates (tiny16, imagenette64); a pack
+`npm run train -- --init-from` does (adm.train_init)) for the packs this project trains or generates (tiny16, imagenette64); a pack
 made by tools/device/make_fullsize.py carries a `device_torch.json` naming the random state dicts it was
 converted from (the released architecture's flags, adm.presets), which are loaded directly.
 
@@ -83,7 +83,7 @@ def build_models(pack: Path, manifest: dict):
 
     name = manifest.get("name")
     if name == "tiny16":
-        from adm.make_tiny_pack import CLASSIFIER, UNET
+        from adm.tiny_pack import CLASSIFIER, UNET
         ucfg, ccfg = copy.deepcopy(UNET), copy.deepcopy(CLASSIFIER)
     else:
         from adm.train import TRAIN_PRESETS

@@ -143,10 +143,10 @@ EOF
   local umin="${UNET_MIN:-5}" cmin="${CLS_MIN:-1.5}"
   # The time limits leave room for loading, the end-of-run sample grid and the checkpoint; SIGTERM saves first.
   # shellcheck disable=SC2046
-  step unet "$(awk -v m="$umin" 'BEGIN {printf "%d", m * 60 + 90}')" "$PY" -m adm.train "${common[@]}" --model unet \
+  step unet "$(awk -v m="$umin" 'BEGIN {printf "%d", m * 60 + 90}')" "$PY" -m adm.cli.train "${common[@]}" --model unet \
     --batch-size "${BATCH:-256}" $(budget_flags "$umin" "${UNET_STEPS:-}")
   # shellcheck disable=SC2046
-  step classifier "$(awk -v m="$cmin" 'BEGIN {printf "%d", m * 60 + 60}')" "$PY" -m adm.train "${common[@]}" --model classifier \
+  step classifier "$(awk -v m="$cmin" 'BEGIN {printf "%d", m * 60 + 60}')" "$PY" -m adm.cli.train "${common[@]}" --model classifier \
     --batch-size "${CLS_BATCH:-256}" $(budget_flags "$cmin" "${CLS_STEPS:-}")
   step export 120 "$PY" tools/device/slim_run.py export "$run_dir" "$OUT" --part-mib "${PART_MIB:-15}"
   cp -f "$(ls "$run_dir"/samples/unet_step*.png 2>/dev/null | tail -n 1)" "$OUT/unet_samples.png" 2>/dev/null
@@ -155,7 +155,7 @@ EOF
     # the TorchScript exporter on torch >= 2.9, as torch_cuda.py asks for it (the toolkit's export assumes it)
     step device_make_pack $((left - 20)) "$PY" -c 'import sys; sys.path.insert(0, "tools/device")
 from torch_cuda import legacy_onnx_export; legacy_onnx_export()
-from adm.make_pack import main; sys.exit(main(sys.argv[1:]))' --run "$run_dir" --out "$WORK/pack" --force
+from adm.cli.make_pack import main; sys.exit(main(sys.argv[1:]))' --run "$run_dir" --out "$WORK/pack" --force
   else
     STATUS+=("{\"step\": \"device_make_pack\", \"skipped\": \"$left s left\"}")
   fi
@@ -189,7 +189,7 @@ finish() {
   "$PY" tools/device/slim_run.py join "$dir" "$run_dir" || exit 1
   local data="${DATA:-../shared/data/imagenette-64}" extra=()
   [ -d "$data/val" ] && extra+=(--data "$data")  # the classifier's noisy top-1 for the manifest, measured here
-  "$PY" -m adm.make_pack --run "$run_dir" --out "$pack" --scale 4 --respacing ddim25 --guidance-mode both --cfg-scale 3 \
+  "$PY" -m adm.cli.make_pack --run "$run_dir" --out "$pack" --scale 4 --respacing ddim25 --guidance-mode both --cfg-scale 3 \
     --force "${extra[@]}" || exit 1
   say "pack: $pack; judge it with: npm run eval -- --pack $pack --data $data --modes cond,cfg,both --scales 0,4 --cfg-scales 3 --samples-per-class 20"
 }

@@ -9,7 +9,7 @@ import type { VerifiedGraph } from './pack';
 
 const IO = GRAPH_IO.names;
 
-// The sampling loop asks for the classifier gradient while the U-Net runs (src/diffusion/loop.ts).
+// The sampling loop asks for the classifier gradient while the U-Net runs (src/diffusion/guided.ts).
 // Each session has its own intra-op thread pool on the same cores, so graphs run one at a time.
 const runs = createSerialQueue();
 

@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { JsonLimitError, parseJsonBounded } from '../../src/shared/jsonLimits';
-import { MANIFEST_LIMITS, ManifestError, parseManifest, type GraphFile, type PackManifest } from '../../src/shared/manifest';
+import { MANIFEST_LIMITS, type GraphFile, type PackManifest } from '../../src/shared/manifest';
+import { ManifestError, parseManifest } from '../../src/shared/manifestCheck';
 import { externalDataProblem } from '../../src/shared/onnxExternal';
 import { CliError } from './cli';
 

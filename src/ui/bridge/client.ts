@@ -2,6 +2,7 @@
 // ids, forwards live changes (guidance scales, preview) of a running run, and respawns the worker
 // after a crash or GPU device loss.
 import type { FromWorker, ToWorker } from '../../shared/protocol';
+import { urlFileName } from '../../shared/checkpointUrl';
 import type { FrameBus } from '../frames';
 import { liveBuses, type LiveBuses } from '../liveFrames';
 import { planView } from '../gridRequest';
@@ -26,7 +27,8 @@ export interface DiffusionClient {
   refreshStored(): void;
   deleteStored(key: string): void;
   /** Builds a pack from released checkpoint files (recognised, filled and stored by the worker). */
-  importCheckpoints(files: File[]): void;
+  /** Builds a pack from opened checkpoint files and/or URLs of such files (src/shared/checkpointUrl.ts). */
+  importCheckpoints(files: File[], urls?: string[]): void;
   /** Subscribes to the store; returns the cleanup that also terminates the worker. */
   attach(): () => void;
 }
@@ -113,11 +115,11 @@ export function createDiffusionClient(
     deleteStored(key) {
       send({ kind: 'deleteStored', key });
     },
-    importCheckpoints(files) {
+    importCheckpoints(files, urls = []) {
       const importId = ++ids;
-      store.getState().importStarted(importId, files.map((f) => f.name));
+      store.getState().importStarted(importId, [...files.map((f) => f.name), ...urls.map(urlFileName)]);
       const base = globalThis.document?.baseURI ?? globalThis.location.href;
-      send({ kind: 'importCheckpoints', importId, files, templatesUrl: new URL('templates/', base).href, appBase: base });
+      send({ kind: 'importCheckpoints', importId, files, urls, templatesUrl: new URL('templates/', base).href, appBase: base });
     },
     stop() {
       const s = store.getState();

@@ -1,10 +1,12 @@
-// "Open checkpoint files": the released guided-diffusion .pt files, opened with the file input or dropped
-// anywhere on the page, become a pack built in the worker (recognised, filled, stored). Keyboard: the input is
+// "Open checkpoint files": the released guided-diffusion .pt files, opened with the file input, dropped
+// anywhere on the page or given by URL (./CheckpointUrls), become a pack built in the worker (recognised,
+// filled, stored). Keyboard: the input is
 // a native file input; the progress bar and the messages are announced.
 import { useEffect, useId } from 'react';
 import { formatBytes } from '../../shared/bytes';
 import { describeImport } from '../../shared/importTimings';
 import { useApp } from '../store/store';
+import { CheckpointUrls } from './CheckpointUrls';
 
 const RELEASES = 'https://github.com/openai/guided-diffusion#download-pre-trained-models';
 
@@ -29,7 +31,7 @@ function usePageDrop(onFiles: (files: File[]) => void): void {
   }, [onFiles]);
 }
 
-export function CheckpointImport({ onFiles }: { onFiles: (files: File[]) => void }) {
+export function CheckpointImport({ onFiles, onUrls }: { onFiles: (files: File[]) => void; onUrls: (urls: string[]) => void }) {
   const id = useId();
   const status = useApp((s) => s.importStatus);
   const names = useApp((s) => s.importFiles);
@@ -44,7 +46,7 @@ export function CheckpointImport({ onFiles }: { onFiles: (files: File[]) => void
       <div className="storage-body">
         <p className="hint">
           Open or drop the released <a href={RELEASES}>guided-diffusion</a> .pt files (a U-Net, optionally its classifier or an
-          upsampler): the pack is built here, and the weights never leave this computer.
+          upsampler), or give their URLs: the pack is built here, and the weights never leave this computer.
         </p>
         <label htmlFor={id}>Checkpoint files</label>
         <input
@@ -59,9 +61,12 @@ export function CheckpointImport({ onFiles }: { onFiles: (files: File[]) => void
             e.currentTarget.value = ''; // the same files can be opened again
           }}
         />
+        <CheckpointUrls onUrls={onUrls} disabled={status === 'working'} />
         {status === 'working' && (
           <div aria-live="polite" className="import-progress">
-            {recognised.length === 0 ? `Reading ${names.join(', ')}…` : `Building the pack: ${progress ? `${progress.phase} ${progress.file}` : 'starting'}`}
+            {progress?.phase === 'download'
+              ? `Downloading ${progress.file} (${formatBytes(progress.total)})`
+              : recognised.length === 0 ? `Reading ${names.join(', ')}…` : `Building the pack: ${progress ? `${progress.phase} ${progress.file}` : 'starting'}`}
             {progress && (
               <>
                 {' '}

@@ -1,14 +1,19 @@
 // Released checkpoints -> a stored pack, in the worker (docs/pack-format.md, "Filling a template"): each file
 // indexed (src/checkpoint) and recognised (./recognise), each chosen template graph stored as it is, each of its
 // external-data files filled tensor by tensor into one buffer, hashed and stored, then the manifest recorded:
+// where the buffer is shared memory (a cross-origin isolated page) the pack worker's hashing thread hashes it
+// in place as the fill proceeds (told after each tensor how far it is filled), else it is hashed inline after
+// the fill;
 // the pack is then a stored pack like a downloaded one (picker, Cached packs, Delete). One data file (at most
 // 1 GiB) and one tensor are in memory at a time.
 import { CheckpointError, indexCheckpoint, readTensor, type ByteSource } from '../../checkpoint';
 import { fillDataFile } from '../../checkpoint/fill';
 import { named } from '../../checkpoint/errors';
 import type { TemplateGraph } from '../../checkpoint/templates';
-import { parseManifest, ManifestError, type PackManifest } from '../../shared/manifest';
+import { type PackManifest } from '../../shared/manifest';
+import { parseManifest, ManifestError } from '../../shared/manifestCheck';
 import type { ImportPhase, ImportTimings } from '../../shared/protocol';
+import { isShared, type HashPool } from '../storage/hasher';
 import { allocBytes } from '../storage/packFiles';
 import type { FileSpec, PackStore, StoredFile } from '../storage/packStore';
 import { assignSlots, recognise, type Recognised } from './recognise';
@@ -24,6 +29,8 @@ export interface ImportFile {
 export interface ImportOptions {
   /** Also build the U-Net's fp16 graph (the adapter has shader-f16). */
   fp16: boolean;
+  /** The hashing thread that hashes each data file while it is filled (null or absent: hash inline after the fill). */
+  hashers?: HashPool | null;
   /** The app's base URL: imported packs live at `<base>checkpoint-packs/<name>/` (never fetched: storage only). */
   appBase: string;
   onRecognised?: (files: Recognised[]) => void;
@@ -58,7 +65,7 @@ async function chunkedSha256(bytes: Uint8Array): Promise<string> {
 
 export async function importCheckpoints(files: readonly ImportFile[], templates: TemplateSource, store: PackStore, opts: ImportOptions): Promise<ImportResult> {
   const t0 = performance.now();
-  const timings: ImportTimings = { indexMs: 0, readMs: 0, fillMs: 0, hashMs: 0, storeMs: 0, totalMs: 0, weightBytes: 0, largestBuffer: 0 };
+  const timings: ImportTimings = { indexMs: 0, readMs: 0, fillMs: 0, hashMs: 0, hashWaitMs: 0, downloadMs: 0, storeMs: 0, totalMs: 0, weightBytes: 0, largestBuffer: 0 };
   if (files.length === 0) throw new Error('no checkpoint files were given');
   const recognised: Recognised[] = [];
   for (const f of files) {
@@ -95,19 +102,37 @@ export async function importCheckpoints(files: readonly ImportFile[], templates:
     await put({ file: g.file, bytes: g.bytes, sha256: g.sha256 }, graph);
     const externalData: FileSpec[] = [];
     for (const plan of g.externalData) {
-      const buf = allocBytes(plan.bytes, plan.file) as Uint8Array<ArrayBuffer>;
+      const buf = allocBytes(plan.bytes, plan.file, !!opts.hashers) as Uint8Array<ArrayBuffer>;
       timings.largestBuffer = Math.max(timings.largestBuffer, plan.bytes);
+      // Shared memory: the thread hashes each filled stretch while the next tensors are read and filled.
+      const hasher = opts.hashers && isShared(buf) ? opts.hashers.create(buf) : null;
+      let sha256: string;
       try {
-        await fillDataFile(plan, tensors, (t) => readTensor(source, r.index, t), buf,
-          (done) => opts.onProgress?.('filling', `${r.fileName} → ${plan.file}`, done, plan.bytes),
-          { read: (ms) => (timings.readMs += ms), fill: (ms) => (timings.fillMs += ms) });
+        try {
+          await fillDataFile(plan, tensors, (t) => readTensor(source, r.index, t), buf,
+            (done) => {
+              hasher?.advance(done);
+              opts.onProgress?.('filling', `${r.fileName} → ${plan.file}`, done, plan.bytes);
+            },
+            { read: (ms) => (timings.readMs += ms), fill: (ms) => (timings.fillMs += ms) });
+        } catch (e) {
+          if (e instanceof CheckpointError) throw e;
+          throw named(r.fileName, e);
+        }
+        const t = performance.now();
+        if (hasher) {
+          hasher.advance(plan.bytes); // the zeros after the last tensor
+          sha256 = await hasher.digestHex();
+          timings.hashMs += hasher.busyMs;
+        } else {
+          sha256 = await chunkedSha256(buf);
+          timings.hashMs += performance.now() - t;
+        }
+        timings.hashWaitMs += performance.now() - t;
       } catch (e) {
-        if (e instanceof CheckpointError) throw e;
-        throw named(r.fileName, e);
+        hasher?.dispose();
+        throw e;
       }
-      const t = performance.now();
-      const sha256 = await chunkedSha256(buf);
-      timings.hashMs += performance.now() - t;
       const spec = { file: plan.file, bytes: plan.bytes, sha256 };
       await put(spec, buf);
       timings.weightBytes += plan.bytes;

@@ -2,7 +2,7 @@
 // guidance instruments, or all cells of a grid in one transferred buffer. Pure (no ORT, no DOM).
 import { guidanceHeatInto, meanPairwiseL2, meanPairwiseRms, sampleL2Norm, softmaxRows, toRgba, type Shape4, type StepRecord } from '../../diffusion';
 import type { FromWorker, PreviewOf } from '../../shared/protocol';
-import type { RunPlan } from './plan';
+import type { RunPlan } from '../../pipeline';
 import type { GroupPr } from './tradeoff';
 
 export interface Outgoing {

@@ -3,15 +3,12 @@
 // Latest wins: a new generate cancels the active run between steps and waits for it to end.
 // Guidance scales (classifier and classifier-free) and the preview choice are read every step, so
 // changes apply without a restart. The guidance mode is fixed for a run.
-import {
-  NonFiniteError, UPSAMPLE_STREAM, createGaussianRng, sampleLoop, upsampleLoop, upsamplerProcess, type ClassifierGradFn, type DenoiseFn, type Shape4,
-} from '../../diffusion';
+import { NonFiniteError, createGaussianRng, sampleLoop, type ClassifierGradFn, type DenoiseFn, type Shape4 } from '../../diffusion';
+import { baseThenUpsample, planRun } from '../../pipeline';
 import type { PackManifest } from '../../shared/manifest';
-import { labelOfImagenetIndex, modeUses } from '../../shared/manifest';
 import { type FromWorker, type GenerateParams, type PreviewOf } from '../../shared/protocol';
 import { scaleProblem } from '../../shared/scales';
 import { gridFrame, gridReadout, singleFrame, upsampleFrame } from './frameMessages';
-import { planRun } from './runPlan';
 import type { ClassifierReadoutFn } from '../runtime/sessions';
 import { groupMeanLogp, groupPrecisionRecall, type ReferenceFeatureSet } from './tradeoff';
 
@@ -74,15 +71,12 @@ export function createRunner(deps: RunnerDeps): Runner {
       const plan = planRun(model.manifest, params);
       const numSteps = plan.process.numTimesteps;
       // The cascade (single images only): the upsampler runs on the base model's finished sample.
-      const m = model.manifest;
-      const cascade = !plan.grid && params.upsample !== false && m.upsampler && model.upsampler
-        ? { up: m.upsampler, session: model.upsampler, process: upsamplerProcess({ ...m, upsampler: m.upsampler }) }
-        : null;
+      const upSession = model.upsampler ?? null;
+      const cascade = upSession ? plan.cascade : null;
       const t0 = deps.now();
       deps.post({ kind: 'started', runId, numSteps, ...(cascade ? { upsampleSteps: cascade.process.numTimesteps } : {}) });
       const guided = plan.classifierLabels !== null && model.classifierGrad !== null;
-      const uses = modeUses(plan.guidanceMode);
-      const loop = sampleLoop({
+      const base = sampleLoop({
         process: plan.process,
         shape: plan.shape,
         denoise: model.denoise,
@@ -90,8 +84,8 @@ export function createRunner(deps: RunnerDeps): Runner {
         classifierGrad: guided ? (model.classifierGrad ?? undefined) : undefined,
         classifierLabels: guided ? (plan.classifierLabels ?? undefined) : undefined,
         nullLabels: plan.nullLabels ?? undefined,
-        // A grid's scales are fixed per cell; a single run reads the live ones.
-        getScales: () => plan.cellScales ?? { classifier: uses.classifier ? run.scale : 0, cfg: uses.cfg ? run.cfgScale : 0 },
+        // A grid's scales are fixed per cell; a single run reads the live ones (checked where they came in).
+        getScales: () => plan.cellScales ?? { classifier: plan.uses.classifier ? run.scale : 0, cfg: plan.uses.cfg ? run.cfgScale : 0 },
         guidanceInterval: plan.guidanceInterval ?? undefined,
         useDdim: plan.useDdim,
         rng: createGaussianRng(plan.seed),
@@ -100,19 +94,34 @@ export function createRunner(deps: RunnerDeps): Runner {
         gradientAt: plan.gradientAt,
         shouldStop: () => run.cancelled,
       });
+      // Second stage: the upsampler, unguided, on the 8-bit base sample; its own noise stream (as the CLI's batch 0).
+      const upsample = cascade && upSession ? {
+        stage: cascade, denoiseWith: (lowRes: Float32Array) => upSession.denoiseWith(lowRes), labels: plan.labels,
+        seed: plan.seed, batch: 0, shouldStop: () => run.cancelled,
+      } : null;
+      const upShape: Shape4 = [1, 3, cascade?.up.imageSize ?? 0, cascade?.up.imageSize ?? 0];
       let finalX: Float32Array | null = null;
       // Trade-off view: the classifier scores every cell's predicted x₀ at t = 0 after each step (fidelity per scale).
       const tradeoff = plan.grid?.view === 'tradeoff';
       const readout = model.classifierReadout ?? null;
       const k = plan.shape[0];
       const zeros = new Float32Array(k);
-      for await (const rec of loop) {
-        stepsDone = rec.step + 1;
-        const groupLogp = tradeoff && readout && plan.classifierLabels && plan.grid
-          ? groupMeanLogp((await readout(rec.predXstart, zeros, plan.classifierLabels, plan.shape)).logits, plan.classifierLabels, plan.grid.groups)
-          : null;
-        const out = plan.grid ? gridFrame(runId, rec, plan, run.previewOf, groupLogp) : singleFrame(runId, rec, plan, run.previewOf);
-        if ((plan.grid || cascade) && stepsDone === numSteps) finalX = rec.x.slice();
+      let upDone = 0;
+      for await (const { stage, rec } of baseThenUpsample(base, upsample)) {
+        let out;
+        if (stage === 'upsample') {
+          upDone = rec.step + 1;
+          out = upsampleFrame(runId, rec, upShape, run.previewOf);
+        } else {
+          stepsDone = rec.step + 1;
+          // From here on a failure is the upsampler's.
+          upsampling = cascade !== null && stepsDone === numSteps;
+          const groupLogp = tradeoff && readout && plan.classifierLabels && plan.grid
+            ? groupMeanLogp((await readout(rec.predXstart, zeros, plan.classifierLabels, plan.shape)).logits, plan.classifierLabels, plan.grid.groups)
+            : null;
+          out = plan.grid ? gridFrame(runId, rec, plan, run.previewOf, groupLogp) : singleFrame(runId, rec, plan, run.previewOf);
+          if (plan.grid && stepsDone === numSteps) finalX = rec.x.slice();
+        }
         deps.post(out.msg, out.transfer);
         await deps.yieldToEvents();
       }
@@ -120,23 +129,8 @@ export function createRunner(deps: RunnerDeps): Runner {
         deps.post({ kind: 'cancelled', runId, step: stepsDone });
         return;
       }
-      if (cascade && finalX) {
-        // Second stage: the upsampler, unguided, on the 8-bit base sample; its own noise stream (as the CLI's batch 0).
-        const { up, session, process } = cascade;
-        const upShape: Shape4 = [1, 3, up.imageSize, up.imageSize];
-        upsampling = true;
-        let upDone = 0;
-        for await (const rec of upsampleLoop({
-          upsampler: up, process, base: finalX, denoiseWith: (lowRes) => session.denoiseWith(lowRes),
-          labels: Int32Array.of(labelOfImagenetIndex(m, params.imagenetClass)),
-          rng: createGaussianRng(plan.seed, UPSAMPLE_STREAM), shouldStop: () => run.cancelled,
-        })) {
-          upDone = rec.step + 1;
-          const out = upsampleFrame(runId, rec, upShape, run.previewOf);
-          deps.post(out.msg, out.transfer);
-          await deps.yieldToEvents();
-        }
-        if (run.cancelled && upDone < process.numTimesteps) {
+      if (cascade) {
+        if (run.cancelled && upDone < cascade.process.numTimesteps) {
           deps.post({ kind: 'cancelled', runId, step: stepsDone, stage: 'upsample', upsampleStep: upDone });
           return;
         }

@@ -6,7 +6,8 @@
 // (src/worker/runtime/sessions.ts, threadSplit.ts, src/shared/manifest.ts). One strategy per worker:
 // ORT's thread count is fixed once an instance starts.
 import type * as ort from 'onnxruntime-web';
-import { GRAPH_IO, parseManifest, type GraphFile } from '../../shared/manifest';
+import { GRAPH_IO, type GraphFile } from '../../shared/manifest';
+import { parseManifest } from '../../shared/manifestCheck';
 import type { BareRequest, BareResult } from '../../shared/benchProtocol';
 import { browserGradientWorker, openRemoteGradient } from './gradientClient';
 import { ortFor, setWasmEpThreads, wasmThreadCount } from './ortRuntime';

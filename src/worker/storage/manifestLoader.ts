@@ -1,7 +1,8 @@
 // Fetches and validates a pack's manifest.json; every failure becomes one readable sentence. The body is
 // read within MANIFEST_LIMITS (bytes, then nesting depth) before JSON.parse sees it.
 import { JsonLimitError, parseJsonBounded } from '../../shared/jsonLimits';
-import { MANIFEST_LIMITS, parseManifest, ManifestError, type PackManifest } from '../../shared/manifest';
+import { MANIFEST_LIMITS, type PackManifest } from '../../shared/manifest';
+import { parseManifest, ManifestError } from '../../shared/manifestCheck';
 import { abortable, errorText } from './download';
 import { packFileUrl } from './packUrl';
 

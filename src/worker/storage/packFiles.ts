@@ -146,8 +146,8 @@ const WRITE_BYTES = 8 << 20;
 const REHASH_BYTES = 4 << 20;
 
 let hashPool: HashPool | null = null;
-/** One hashing thread per pack worker, started by the first load that may download (warmHashing). */
-const defaultHashPool = () => (hashPool ??= browserHashPool());
+/** One hashing thread per pack worker (downloads and checkpoint imports), started by the first that needs it. */
+export const defaultHashPool = () => (hashPool ??= browserHashPool());
 export const warmHashing = () => defaultHashPool().warm();
 
 export interface StoredGraph {

@@ -82,7 +82,7 @@ const SHA_RE = /^[0-9a-f]{64}$/;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function openSync(fh: FileHandleLike, what: string): Promise<SyncHandleLike> {
+export async function openSync(fh: FileHandleLike, what: string): Promise<SyncHandleLike> {
   const deadline = now() + LOCK_WAIT_MS;
   for (let wait = 25; ; wait = Math.min(400, wait * 2)) {
     try {
@@ -97,7 +97,7 @@ async function openSync(fh: FileHandleLike, what: string): Promise<SyncHandleLik
   }
 }
 
-async function readJson(dir: DirHandleLike, name: string): Promise<unknown> {
+export async function readJson(dir: DirHandleLike, name: string): Promise<unknown> {
   let h: SyncHandleLike;
   try {
     h = await openSync(await dir.getFileHandle(name), name);
@@ -117,7 +117,7 @@ async function readJson(dir: DirHandleLike, name: string): Promise<unknown> {
 }
 
 /** `durable`: flushed to disk before it resolves (else the OS writes it when it likes). */
-async function writeJson(dir: DirHandleLike, name: string, value: unknown, durable = true): Promise<void> {
+export async function writeJson(dir: DirHandleLike, name: string, value: unknown, durable = true): Promise<void> {
   const h = await openSync(await dir.getFileHandle(name, { create: true }), name);
   try {
     const b = new TextEncoder().encode(JSON.stringify(value));
@@ -129,7 +129,7 @@ async function writeJson(dir: DirHandleLike, name: string, value: unknown, durab
   }
 }
 
-async function removeIfThere(dir: DirHandleLike, name: string): Promise<void> {
+export async function removeIfThere(dir: DirHandleLike, name: string): Promise<void> {
   try {
     await dir.removeEntry(name);
   } catch (e) {

@@ -1,7 +1,8 @@
 // parseManifest refuses a graph entry that leaves out any name its graph must take or give (GRAPH_IO,
 // src/shared/manifest.ts; its names are held to tests/fixtures/pack-format-names.json by sharedFixtures.test.ts).
 import { describe, expect, it } from 'vitest';
-import { GRAPH_IO, ManifestError, graphIoProblem, parseManifest } from '../../../src/shared/manifest';
+import { GRAPH_IO, graphIoProblem } from '../../../src/shared/manifest';
+import { ManifestError, parseManifest } from '../../../src/shared/manifestCheck';
 import { fakeManifest, fakeUpsampler } from './fakes';
 
 type Json = Record<string, unknown>;

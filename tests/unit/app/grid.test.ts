@@ -9,7 +9,7 @@ import { createLiveBuses, type GridFrame } from '../../../src/ui/liveFrames';
 import { INITIAL_PARAMS, type Params } from '../../../src/ui/store/paramsSlice';
 import { createAppStore } from '../../../src/ui/store/store';
 import { routeMessage } from '../../../src/ui/bridge/route';
-import { planRun } from '../../../src/worker/run/runPlan';
+import { planRun } from '../../../src/pipeline';
 import { createRunner, type RunModel } from '../../../src/worker/run/runner';
 import { fakeManifest, macrotask, recorder } from './fakes';
 

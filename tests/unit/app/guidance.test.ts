@@ -7,7 +7,8 @@ import { createAppStore } from '../../../src/ui/store/store';
 import { INITIAL_PARAMS } from '../../../src/ui/store/paramsSlice';
 import { parseUrlParams, toSearch } from '../../../src/ui/url';
 import { createDiffusionClient } from '../../../src/ui/bridge/client';
-import { ManifestError, canUseCfg, modeUses, parseManifest } from '../../../src/shared/manifest';
+import { canUseCfg, modeUses } from '../../../src/shared/manifest';
+import { ManifestError, parseManifest } from '../../../src/shared/manifestCheck';
 import { DEFAULTS, LIMITS, type FromWorker, type ToWorker } from '../../../src/shared/protocol';
 import { FakeWorker, fakeManifest } from './fakes';
 

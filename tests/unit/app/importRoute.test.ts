@@ -7,7 +7,7 @@ import { importedPacks } from '../../../src/ui/store/modelSlice';
 import { createAppStore } from '../../../src/ui/store/store';
 import { routeMessage } from '../../../src/ui/bridge/route';
 
-const timings: ImportTimings = { indexMs: 1, readMs: 2, fillMs: 3, hashMs: 4, storeMs: 5, totalMs: 15, weightBytes: 100, largestBuffer: 60 };
+const timings: ImportTimings = { indexMs: 1, readMs: 2, fillMs: 3, hashMs: 4, hashWaitMs: 4, downloadMs: 0, storeMs: 5, totalMs: 15, weightBytes: 100, largestBuffer: 60 };
 const URL_A = 'https://app.test/checkpoint-packs/64x64_diffusion-0123456789ab/';
 const stored = (packUrl: string, title = 't'): StoredPackInfo => ({ key: 'k'.repeat(32), packUrl, name: 'n', title, bytes: 1, totalBytes: 1, complete: true });
 

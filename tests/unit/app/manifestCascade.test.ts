@@ -1,7 +1,7 @@
 // The manifest's optional upsampler (cascade) entry and graphs' externalData (docs/pack-format.md); the same
 // rules as adm/manifest.py (tests/python/test_upsampler.py checks the two agree).
 import { describe, expect, it } from 'vitest';
-import { ManifestError, parseManifest } from '../../../src/shared/manifest';
+import { ManifestError, parseManifest } from '../../../src/shared/manifestCheck';
 import { fakeManifest, fakeUpsampler } from './fakes';
 
 type Json = Record<string, unknown>;

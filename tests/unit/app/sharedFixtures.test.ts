@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { GRAPH_IO, GUIDANCE_MODES, parseManifest, type GraphIoSpec } from '../../../src/shared/manifest';
+import { GRAPH_IO, GUIDANCE_MODES, type GraphIoSpec } from '../../../src/shared/manifest';
+import { parseManifest } from '../../../src/shared/manifestCheck';
 import { stepsOfRespacing } from '../../../src/ui/packDefaults';
 import { respacingFixture } from '../diffusion/helpers';
 import { fakeManifest } from './fakes';

@@ -4,11 +4,12 @@
 // against numpy's answers.
 import { openAsBlob, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { blobSource } from '../../../src/checkpoint';
 import { castFloat16, float32ToFloat16Bits } from '../../../src/checkpoint/fill';
 import type { PackManifest } from '../../../src/shared/manifest';
-import { importCheckpoints, isImportedPackUrl, type ImportFile } from '../../../src/worker/import/importPack';
+import { importCheckpoints, isImportedPackUrl, type ImportFile, type ImportOptions } from '../../../src/worker/import/importPack';
+import { HashPool } from '../../../src/worker/storage/hasher';
 import { PackStore } from '../../../src/worker/storage/packStore';
 import { TemplateSource } from '../../../src/worker/import/templateSource';
 import { FakeDir } from '../app/fakeOpfs';
@@ -34,17 +35,21 @@ async function files(...names: [string, string][]): Promise<ImportFile[]> {
   return Promise.all(names.map(async ([file, name]) => ({ name, source: blobSource(await openAsBlob(join(dir, file))) })));
 }
 
-async function build(list: ImportFile[], fp16 = true) {
+async function build(list: ImportFile[], fp16 = true, more: Partial<ImportOptions> = {}) {
   const store = await PackStore.open(new FakeDir());
   const templates = new TemplateSource(`${APP}templates/`, APP, templateFetch(join(dir, 'templates')));
   const seen: string[] = [];
-  const result = await importCheckpoints(list, templates, store, { fp16, appBase: APP, onRecognised: (rs) => seen.push(...rs.map((r) => r.description)) });
+  const result = await importCheckpoints(list, templates, store, { fp16, appBase: APP, onRecognised: (rs) => seen.push(...rs.map((r) => r.description)), ...more });
   return { result, store, seen };
 }
 
 beforeAll(async () => {
   ({ dir, fp16Cases } = await packFixture());
 }, 900_000);
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
 
 describe('importCheckpoints', () => {
   it('builds the pack npm run convert builds: the same graphs and external-data bytes', async () => {
@@ -75,6 +80,21 @@ describe('importCheckpoints', () => {
     expect(stored.totalBytes).toBeGreaterThan(sizes);
     await store.deletePack(stored.key);
     expect(await store.list()).toEqual([]);
+  });
+
+  it('hashes each data file on the hashing pool as it is filled (shared memory): the digests npm run convert writes', async () => {
+    vi.stubGlobal('crossOriginIsolated', true); // allocBytes then hands out SharedArrayBuffers, as in the isolated page
+    // The pool's jobs run inline here (no Worker in Node) but take the same shared-buffer path; small batches
+    // make the fill tell it many times how far it got.
+    const pool = new HashPool(null, { batchBytes: 4096, maxQueuedBytes: 1 << 20 });
+    const create = vi.spyOn(pool, 'create');
+    const { result } = await build(await files(['unet.pt', 'unet.pt'], ['classifier.pt', 'classifier.pt']), true, { hashers: pool });
+    const convert = JSON.parse(readFileSync(join(dir, 'pack', 'manifest.json'), 'utf8')) as PackManifest;
+    const data = (m: PackManifest) => [m.unet, m.unetFp16!, m.classifierGrad!].flatMap((g) => g.externalData ?? []);
+    expect(data(result.manifest)).toEqual(data(convert));
+    expect(create).toHaveBeenCalledTimes(data(convert).length);
+    expect(create.mock.calls.every(([buf]) => buf?.buffer instanceof SharedArrayBuffer)).toBe(true);
+    expect(result.timings.hashMs).toBeGreaterThan(0);
   });
 
   it('builds a U-Net alone (unguided), without the fp16 graph when the adapter has no shader-f16', async () => {

@@ -1,4 +1,4 @@
-// The narrowed checkpoint pair of `npm run fixture -- --convert` (adm/make_fixture.py): random-weight U-Net and
+// The narrowed checkpoint pair of `npm run fixture -- --convert` (adm/cli/make_fixture.py): random-weight U-Net and
 // classifier in the official key format, their templates, and the pack `npm run convert` makes of them; plus the
 // fp16 rounding cases with numpy's answers. Made by /usr/bin/python3 once per Vitest run (about 2 minutes).
 import { spawnSync } from 'node:child_process';
@@ -29,10 +29,10 @@ export async function packFixture(): Promise<{ dir: string; fp16Cases: string }>
   const h = createHash('sha256');
   for (const f of readdirSync(adm).filter((n) => n.endsWith('.py')).sort()) h.update(f).update(readFileSync(join(adm, f)));
   const root = await sharedDir('gd-ckpt-pack-', h.digest('hex').slice(0, 12), 'fp16.json', (work) => {
-    python(['-m', 'adm.make_fixture', '--out', join(work, 'fixture'), '--convert']);
+    python(['-m', 'adm.cli.make_fixture', '--out', join(work, 'fixture'), '--convert']);
     // odd.pt: the U-Net with one tensor of another shape (a file that matches no template)
     python(['-c', ODD, join(work, 'fixture', 'unet.pt'), join(work, 'fixture', 'odd.pt')]);
-    python(['-m', 'adm.make_fixture', '--fp16-cases', join(work, 'fp16.json')]);
+    python(['-m', 'adm.cli.make_fixture', '--fp16-cases', join(work, 'fp16.json')]);
   }, 900_000);
   return { dir: join(root, 'fixture'), fp16Cases: join(root, 'fp16.json') };
 }

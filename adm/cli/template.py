@@ -5,7 +5,7 @@
     npm run template -- --shipped [--only STEM ...]                 # regenerate public/templates and its index.json
     npm run template -- --check [--only STEM ...]                   # regenerate into a temporary folder and compare
 
-(`npm run template` runs `/usr/bin/python3 -m adm.template_cli` through scripts/py.sh.) A bad flag string, unknown
+(`npm run template` runs `/usr/bin/python3 -m adm.cli.template` through scripts/py.sh.) A bad flag string, unknown
 stem or unusable --out ends with one line on stderr and exit code 2; --check exits 1 when a shipped file differs
 from what this toolkit writes. Each template folder is written beside its destination and renamed into place.
 """
@@ -24,11 +24,11 @@ from typing import List, Optional
 
 import torch
 
-from .cli_safety import MARKER_NAME, OutputFolderError, check_output_folder, output_folder, sigterm_as_exit
-from .flags import FlagError
-from .presets import OFFICIAL_STEMS
-from .template_index import SHIPPED, read_index, write_index
-from .templates import SHIPPED_STEMS, SLOTS, TemplateSpec, make_template, official_spec, spec_from_flags
+from ..cli_safety import MARKER_NAME, OutputFolderError, check_output_folder, output_folder, sigterm_as_exit
+from ..flags import FlagError
+from ..presets import OFFICIAL_STEMS
+from ..template_index import SHIPPED, read_index, write_index
+from ..templates import SHIPPED_STEMS, SLOTS, TemplateSpec, make_template, official_spec, spec_from_flags
 
 EXIT_BAD_INPUT = 2
 EXIT_DIFFERS = 1

@@ -1,7 +1,7 @@
 """Test fixtures for the checkpoint-to-page path: random-weight checkpoints in the official format, for a narrowed
 configuration, with their templates from the template CLI (and, with --convert, the pack `npm run convert` makes).
 
-    npm run fixture -- --out DIR [--convert] [--seed 1]      # = /usr/bin/python3 -m adm.make_fixture ...
+    npm run fixture -- --out DIR [--convert] [--seed 1]      # = /usr/bin/python3 -m adm.cli.make_fixture ...
     npm run fixture -- --fp16-cases FILE
 
 DIR/unet.pt, DIR/classifier.pt   flat float32 state dicts saved with torch.save, keys as the released files have them
@@ -27,11 +27,11 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from .cli_safety import output_folder, sigterm_as_exit
-from .presets import build_model, randomize_zero_init
-from .template_index import write_index
-from .template_cli import main as template_cli
-from .templates import spec_from_flags
+from ..cli_safety import output_folder, sigterm_as_exit
+from ..presets import build_model, randomize_zero_init
+from ..template_index import write_index
+from .template import main as template_cli
+from ..templates import spec_from_flags
 
 # The released 64x64 flags, narrowed: one level of attention, two levels (U-Net), 32 channels, one block. The
 # classifier's channel multipliers are fixed by image size (create_classifier), hence 64x64 for both.
@@ -103,7 +103,7 @@ def make_fixture(out: Path, seed: int = 1, convert: bool = False) -> dict:
 
 def main(argv: Optional[List[str]] = None) -> int:
     torch.set_num_threads(int(os.environ.get("ADM_TORCH_THREADS", "2")))
-    p = argparse.ArgumentParser(prog="python -m adm.make_fixture", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m adm.cli.make_fixture", description=__doc__.split("\n")[0])
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--out", type=Path, help="fixture folder to write (replaced if it exists)")
     what.add_argument("--fp16-cases", type=Path, metavar="FILE", help="write the fp16 rounding cases as JSON")

@@ -1,7 +1,7 @@
 """`torchrun` for this project: PyTorch's own launcher (torch.distributed.run), taking the same arguments.
 
-    npm run torchrun -- --standalone --nproc_per_node 2 -m adm.train --data ... --out ... --model unet --max-minutes 60
-    python3 -m adm.torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29500 -m adm.train ...
+    npm run torchrun -- --standalone --nproc_per_node 2 -m adm.cli.train --data ... --out ... --model unet --max-minutes 60
+    python3 -m adm.cli.torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29500 -m adm.cli.train ...
 
 Why not plain `torchrun` everywhere: torch 1.13's launcher (Debian's, the one scripts/py.sh runs) turns
 --redirects and --tee (default "0") into flags with `for s in Std: if s == v`, and on Python 3.11 iterating

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { planRun, respacingFor } from '../../../src/worker/run/runPlan';
+import { planRun, respacingFor } from '../../../src/pipeline';
 import type { GenerateParams } from '../../../src/shared/protocol';
-import { fakeManifest } from './fakes';
+import { fakeManifest } from '../app/fakes';
 
 const params = (over: Partial<GenerateParams> = {}): GenerateParams => ({
   imagenetClass: 482, classifierScale: 1, steps: 25, sampler: 'ddim', seed: 1, conditionUnet: true, previewOf: 'x', ...over,
