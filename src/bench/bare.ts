@@ -1,9 +1,12 @@
-// Entry of bench.html: exposes window.bareBench(pack, ep, steps, unetRows?, gradRows?) for
+// Entry of bench.html: exposes window.bareBench(pack, ep, steps, unetRows?, gradRows?, strategy?) for
 // tools/bench.ts, which runs the bare ORT loop in a module worker (as the app does) and resolves with
-// its timings; the row counts measure batched steps (grid views).
-import type { BareReply, BareResult } from '../shared/benchProtocol';
+// its timings; the row counts measure batched steps (grid views), `strategy` where the gradient graph
+// runs (BareRequest). A fresh worker per call: each strategy gets ORT instances of its own.
+import type { BareReply, BareRequest, BareResult } from '../shared/benchProtocol';
 
-function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number, unetRows = 1, gradRows = 1): Promise<BareResult> {
+type Strategy = Pick<BareRequest, 'strategy' | 'unetThreads' | 'gradThreads'>;
+
+function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number, unetRows = 1, gradRows = 1, strategy: Strategy = {}): Promise<BareResult> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('../worker/runtime/benchBare.ts', import.meta.url), { type: 'module' });
     worker.onmessage = (e: MessageEvent<BareReply>) => {
@@ -15,7 +18,7 @@ function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number, unetRows 
       worker.terminate();
       reject(new Error(`bench worker failed: ${e.message}`));
     };
-    worker.postMessage({ pack, ep, steps, pageUrl: location.href, unetRows, gradRows });
+    worker.postMessage({ pack, ep, steps, pageUrl: location.href, unetRows, gradRows, ...strategy } satisfies BareRequest);
   });
 }
 

@@ -7,15 +7,32 @@ export interface BareRequest {
   /** Rows of the U-Net batch and of the gradient batch (default 1 and 1; 0 skips the gradient). */
   unetRows?: number;
   gradRows?: number;
+  /**
+   * serial (default): both sessions in this worker's ORT instance, one after the other. overlap (wasm):
+   * the gradient graph in a worker and ORT instance of its own (src/worker/runtime/gradientClient.ts),
+   * called while the U-Net runs, as the app does on wasm with 2+ cores.
+   */
+  strategy?: 'serial' | 'overlap';
+  /** overlap: the threads of the U-Net's and of the gradient's instance (default: the app's split). */
+  unetThreads?: number;
+  gradThreads?: number;
 }
 
 export interface BareResult {
-  /** U-Net + gradient graph per step, ms (after one warm-up step). */
+  /**
+   * A guided step per step, ms (after one warm-up step): serial U-Net + gradient graph; overlap from
+   * the start of both to the end of the later one.
+   */
   stepMs: number[];
+  /** serial: the U-Net's run; overlap: the U-Net alone (an unguided step), timed before the guided steps. */
   unetMs: number[];
+  /** serial: the gradient graph's run; overlap: from the start of the step to its result. */
   gradMs: number[];
   threads: number;
   hasGrad: boolean;
+  strategy: 'serial' | 'overlap';
+  /** overlap: the threads of each instance; null for serial. */
+  split: { unet: number; gradient: number } | null;
 }
 
 export type BareReply = { ok: true; result: BareResult } | { ok: false; error: string };

@@ -105,8 +105,13 @@ export interface EpInfo {
   /** The U-Net in use is the fp16 variant (needs WebGPU + shader-f16 + a unetFp16 graph). */
   fp16: boolean;
   wasmThreads: number;
-  /** Why a graph other than the preferred one is used (e.g. the fp16 file is over a limit); absent: none. */
+  /**
+   * Why a graph other than the preferred one is used (e.g. the fp16 file is over a limit), or why the
+   * gradient graph runs in the U-Net's instance after all; absent: none.
+   */
   fileNote?: string | null;
+  /** wasm: the classifier gradient runs in a worker and ORT instance of its own with this many threads; absent or null: beside the U-Net. */
+  gradientWorkerThreads?: number | null;
   /** WebGPU: the graphs' inputs and outputs live in GPU buffers, each input uploaded once per step (absent: false). */
   gpuResidentIo?: boolean;
 }

@@ -1,5 +1,6 @@
-// Worker entry: routes protocol messages to the pack loader and the runner. The only
-// onnxruntime-web importer chain is main.ts -> packLoad.ts -> sessions.ts.
+// Worker entry: routes protocol messages to the pack loader and the runner.
+// onnxruntime-web is reached through main.ts -> packLoad.ts -> runtime/sessions.ts, and in the nested
+// classifier-gradient worker (runtime/gradientWorker.ts, wasm with 2+ cores).
 import { assertNever, type FromWorker, type StorageEstimateInfo, type ToWorker } from '../shared/protocol';
 import { errorText } from './storage/download';
 import { runImport } from './import/importJob';

@@ -15,7 +15,10 @@ import type { PackStore } from './storage/packStore';
 import { checkPackUrl } from './storage/packUrl';
 import { checkRoom } from './storage/quota';
 import { RateMeter } from './storage/rate';
-import { createModelSessions, createUpsamplerSession, startRuntime, type GraphBytes, type ModelSessions, type UpsamplerSession } from './runtime/sessions';
+import { createModelSessions, createUpsamplerSession, startRuntime, type GradientApart, type GraphBytes, type ModelSessions, type UpsamplerSession } from './runtime/sessions';
+import { browserGradientWorker } from './runtime/gradientClient';
+import { setWasmEpThreads } from './runtime/ortRuntime';
+import { gradientApart } from './runtime/threadSplit';
 import type { SerialQueue } from './runtime/serialQueue';
 import { referenceFromBytes, type ReferenceFeatureSet } from './run/tradeoff';
 
@@ -71,6 +74,10 @@ export async function loadPack(
   // Packs come from this app's own origin only (every file URL is checked again in packFileUrl).
   checkPackUrl(req.packUrl, self.location.href);
   const decision = decideEp(req.ep, await probeAdapter(gpuOf(navigator)));
+  // wasm on two cores or more: the gradient graph in a worker and ORT instance of its own, the threads
+  // split between the two instances (set before this worker's wasm build starts; threadSplit.ts).
+  const split = gradientApart(decision.ep, wasmThreads, navigator.hardwareConcurrency || 1, typeof Worker !== 'undefined');
+  if (split) setWasmEpThreads(split.unet);
   // ORT's start-up runs while the manifest and the model files arrive (once per worker and EP).
   const runtime = startRuntimeOnce(decision.ep);
   let t = performance.now();
@@ -81,7 +88,7 @@ export async function loadPack(
   timings.manifestFrom = from;
   if (!isCurrent()) return null;
   // Refused here, before any download, when the EP can run none of the files.
-  const choice = chooseGraphs(manifest, decision.ep, decision.shaderF16, req.fp16 !== false);
+  const choice = chooseGraphs(manifest, decision.ep, decision.shaderF16, req.fp16 !== false, split !== null);
   const graphs = choice.classifierGrad ? [choice.unet, choice.classifierGrad] : [choice.unet];
   // Every file to load: each graph's .onnx file and its external-data files (each once); the upsampler's too,
   // and the reference features when the classifier that reads them is loaded.
@@ -163,7 +170,8 @@ export async function loadPack(
   let upsampler: UpsamplerSession | null;
   try {
     // ORT copies each buffer into its WebAssembly heap and frees that copy once the session exists.
-    sessions = await createModelSessions(manifest, bytesOf(graphs[0]), graphs[1] ? bytesOf(graphs[1]) : null, decision.ep, queue);
+    const apart: GradientApart | null = split && { spawn: browserGradientWorker, threads: split.gradient, required: choice.gradientApartRequired };
+    sessions = await createModelSessions(manifest, bytesOf(graphs[0]), graphs[1] ? bytesOf(graphs[1]) : null, decision.ep, queue, apart);
     try {
       upsampler = upGraph ? await createUpsamplerSession(upGraph, bytesOf(upGraph), decision.ep, queue) : null;
     } catch (e) {
@@ -204,7 +212,8 @@ export async function loadPack(
   timings.warmupMs = warmupMs;
   timings.totalMs = performance.now() - t0;
   console.info(`[pack] ${manifest.name} ready on ${decision.ep}: ${describeTimings(timings)}`);
-  const epInfo: EpInfo = { ep: decision.ep, reason: decision.reason, adapter: decision.adapter, fp16: choice.fp16, wasmThreads, fileNote: choice.note, gpuResidentIo: sessions.gpuResidentIo };
+  const fileNote = [choice.note, sessions.gradientNote].filter((n) => n !== null).join('. ') || null;
+  const epInfo: EpInfo = { ep: decision.ep, reason: decision.reason, adapter: decision.adapter, fp16: choice.fp16, wasmThreads, fileNote, gpuResidentIo: sessions.gpuResidentIo, gradientWorkerThreads: sessions.gradientWorkerThreads };
   return { manifest, sessions, upsampler, reference, epInfo, warmupMs, timings };
 }
 
@@ -250,8 +259,11 @@ async function warmUp(m: PackManifest, s: ModelSessions, up: UpsamplerSession | 
   const t = new Float32Array(rows).fill(m.diffusion.diffusionSteps - 1);
   const y = new Int32Array(rows);
   if (rows === 2 && m.unconditionalLabel !== null) y[1] = m.unconditionalLabel;
-  await s.denoise(new Float32Array(rows * plane), t, m.classCond ? y : null, [rows, 3, m.imageSize, m.imageSize]);
-  await s.classifierGrad?.(new Float32Array(plane), t.subarray(0, 1), y.subarray(0, 1), [1, 3, m.imageSize, m.imageSize]);
+  // Both at once, as a step asks for them (the gradient graph may have an ORT instance of its own).
+  await Promise.all([
+    s.denoise(new Float32Array(rows * plane), t, m.classCond ? y : null, [rows, 3, m.imageSize, m.imageSize]),
+    s.classifierGrad?.(new Float32Array(plane), t.subarray(0, 1), y.subarray(0, 1), [1, 3, m.imageSize, m.imageSize]),
+  ]);
   const u = m.upsampler;
   if (up && u && ep === 'webgpu') {
     const size = u.imageSize;

@@ -2,6 +2,7 @@
 //   full  the built app: time from status "step 1 / N" to "step N / N", divided by N-1, plus the
 //         main thread's long tasks between the click on Generate and "Done" (./instrument.ts);
 //   bare  bench.html (src/bench/, src/worker/runtime/benchBare.ts): the two sessions back to back in a worker.
+import { availableParallelism } from 'node:os';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from '@playwright/test';
 import type { BareResult } from '../../src/shared/benchProtocol';
 import { PAGE_INSTRUMENTATION, type PageBench } from './instrument';
@@ -104,31 +105,49 @@ export async function benchFull(
   }
 }
 
-type BareBench = (p: string, e: string, n: number) => Promise<BareResult>;
+type BareStrategy = { strategy?: 'serial' | 'overlap'; unetThreads?: number; gradThreads?: number };
+type BareBench = (p: string, e: string, n: number, u: number, g: number, s: BareStrategy) => Promise<BareResult>;
 
-export async function benchBare(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, timeoutMs: number) {
+/** One bare loop in bench.html: `strategy` as BareRequest (src/shared/benchProtocol.ts). */
+export async function bareOnce(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, timeoutMs: number, strategy: BareStrategy = {}) {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   try {
     await page.goto(`${url}bench.html`);
     await page.waitForFunction(() => document.body.dataset.benchReady === '1');
     const r = await page.evaluate(
-      ([p, e, n, t]) => Promise.race([
-        (window as unknown as { bareBench: BareBench }).bareBench(p, e, n),
+      ([p, e, n, t, s]) => Promise.race([
+        (window as unknown as { bareBench: BareBench }).bareBench(p, e, n, 1, 1, s),
         new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`bare loop timed out after ${t} ms`)), t)),
       ]),
-      [pack, ep, steps, timeoutMs] as const,
+      [pack, ep, steps, timeoutMs, strategy] as const,
     );
     const unetMs = stats(r.unetMs);
     const gradMs = r.hasGrad ? stats(r.gradMs) : null;
+    const msPerStep = stats(r.stepMs);
     return {
-      pack, ep, steps, wasmThreads: r.threads, msPerStep: stats(r.stepMs), unetMs, gradMs,
-      // A guided step is the U-Net and the gradient graph; an unguided one the U-Net alone.
-      guidedOverUnguided: gradMs ? round((unetMs.median + gradMs.median) / unetMs.median) : null,
+      pack, ep, steps, wasmThreads: r.threads, strategy: r.strategy, split: r.split, msPerStep, unetMs, gradMs,
+      // A guided step over an unguided one (the U-Net alone), medians: serial adds the two graphs;
+      // overlap times the guided step (both graphs at once) and the U-Net alone on its own threads.
+      guidedOverUnguided: gradMs ? round((r.strategy === 'overlap' ? msPerStep.median : unetMs.median + gradMs.median) / unetMs.median) : null,
     };
   } finally {
     await ctx.close();
   }
+}
+
+/**
+ * The bare loop with both strategies in one run (wasm; WebGPU keeps one instance): the top-level keys
+ * (as before) are those of the strategy the app uses here (`appStrategy`: overlap on wasm with 2+
+ * cores, src/worker/runtime/threadSplit.ts), `strategies` holds each.
+ */
+export async function benchBare(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, timeoutMs: number) {
+  const serial = await bareOnce(browser, url, pack, ep, steps, timeoutMs);
+  if (ep !== 'wasm') return { ...serial, strategies: null, appStrategy: 'serial' as const };
+  const overlap = await bareOnce(browser, url, pack, ep, steps, timeoutMs, { strategy: 'overlap' });
+  const appStrategy = availableParallelism() >= 2 ? ('overlap' as const) : ('serial' as const);
+  const pick = (x: typeof serial) => ({ msPerStep: x.msPerStep, unetMs: x.unetMs, gradMs: x.gradMs, split: x.split, guidedOverUnguided: x.guidedOverUnguided });
+  return { ...(appStrategy === 'overlap' ? overlap : serial), appStrategy, strategies: { serial: pick(serial), overlap: pick(overlap) } };
 }
 
 /** The full app and (doBare) the bare loop on one EP; a part that fails is recorded as { error }. */

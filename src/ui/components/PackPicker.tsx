@@ -39,6 +39,7 @@ export function PackPicker() {
           {manifest.classifierGrad ? 'classifier-guided' : 'no classifier'} · {epInfo.ep === 'webgpu' ? 'WebGPU' : 'WebAssembly'}
           {epInfo.fp16 ? ' (fp16 U-Net)' : ''}
           {epInfo.gpuResidentIo ? ', tensors in GPU buffers' : ''}
+          {epInfo.gradientWorkerThreads ? ', classifier gradient in its own worker' : ''}
           {epInfo.fileNote ? ` · ${epInfo.fileNote}` : ''}
         </span>
       )}

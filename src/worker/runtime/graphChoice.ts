@@ -24,6 +24,11 @@ export interface GraphChoice {
   upsampler: UpsamplerGraph | null;
   /** Why the preferred U-Net file is not used, or why the upsampler is left out; null when neither. */
   note: string | null;
+  /**
+   * wasm with the gradient graph in its own instance: the graphs fit the 4 GiB heaps only that way,
+   * so that instance must start (no fallback into the U-Net's).
+   */
+  gradientApartRequired: boolean;
 }
 
 export class GraphChoiceError extends Error {
@@ -52,8 +57,10 @@ export function cannotRun(g: GraphFile, ep: Ep, shaderF16: boolean): string | nu
  * the float32 one; the other is taken when the preferred one cannot run. On wasm the weights of
  * every graph stay in the WebAssembly heap, plus the serialized copy of the graph whose session is
  * being created (the .onnx file; external data is not part of it): more than 4 GiB is refused up front.
+ * That limit holds per ONNX Runtime instance: `gradientApart` (wasm, the gradient graph in a worker of
+ * its own) checks the U-Net's and the gradient graph's heaps each on its own.
  */
-export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean, preferFp16 = true): GraphChoice {
+export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean, preferFp16 = true, gradientApart = false): GraphChoice {
   const unets = [m.unet, m.unetFp16].filter((g): g is GraphFile => g !== undefined);
   const halfRuns = ep === 'webgpu' && shaderF16;
   const preferHalf = halfRuns && preferFp16;
@@ -72,13 +79,18 @@ export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean, prefer
   const grad = m.classifierGrad ?? null;
   const gradWhy = grad ? cannotRun(grad, ep, shaderF16) : null;
   if (gradWhy) throw new GraphChoiceError(`This pack cannot run on ${EP_NAME[ep]}: ${gradWhy}`);
-  const chosen = grad ? [unet, grad] : [unet];
+  // wasm: each ONNX Runtime instance has one wasm32 heap of at most 4 GiB. With the gradient graph in
+  // an instance of its own (`gradientApart`, threadSplit.ts) the U-Net's heap holds the U-Net (and the
+  // upsampler), the other the gradient graph; else one heap holds them all.
+  const heaps = (extra: GraphFile[]): GraphFile[][] =>
+    gradientApart && grad ? [[unet, ...extra], [grad]] : [[unet, ...(grad ? [grad] : []), ...extra]];
+  const overHeap = (extra: GraphFile[]) => heaps(extra).map(wasmHeapNeed).find((n) => n > EP_LIMITS.wasmHeapBytes) ?? null;
   if (ep === 'wasm') {
-    const need = wasmHeapNeed(chosen);
-    if (need > EP_LIMITS.wasmHeapBytes) {
+    const need = overHeap([]);
+    if (need !== null) {
       throw new GraphChoiceError(
         `This pack cannot run on ${EP_NAME.wasm}: its graphs need about ${formatBytes(need)} of WebAssembly memory ` +
-          `(the weights of every graph plus a serialized copy while a session is created), more than the 4 GiB a wasm32 heap holds` +
+          `(the weights of every graph${gradientApart && grad ? ' in one ONNX Runtime instance' : ''} plus a serialized copy while a session is created), more than the 4 GiB a wasm32 heap holds` +
           (unets.some((g) => g.dtype === 'float16') ? '; a WebGPU adapter with shader-f16 could run its float16 U-Net' : ''),
       );
     }
@@ -91,16 +103,18 @@ export function chooseGraphs(m: PackManifest, ep: Ep, shaderF16: boolean, prefer
   // would not fit in the wasm heap beside the base graphs, is left out with a note, not refused.
   let upsampler = m.upsampler ?? null;
   if (upsampler) {
+    const over = ep === 'wasm' ? overHeap([upsampler]) : null;
     const why = cannotRun(upsampler, ep, shaderF16) ??
-      (ep === 'wasm' && wasmHeapNeed([...chosen, upsampler]) > EP_LIMITS.wasmHeapBytes
-        ? `with it the graphs would need about ${formatBytes(wasmHeapNeed([...chosen, upsampler]))} of WebAssembly memory, more than 4 GiB`
-        : null);
+      (over !== null ? `with it the graphs would need about ${formatBytes(over)} of WebAssembly memory, more than 4 GiB` : null);
     if (why) {
       notes.push(`no upsampling on ${EP_NAME[ep]}: ${why}`);
       upsampler = null;
     }
   }
-  return { unet, classifierGrad: grad, fp16: unet.dtype === 'float16', upsampler, note: notes.length > 0 ? notes.join('. ') : null };
+  // Whether everything kept (upsampler included) would also fit one heap, should the gradient worker fail.
+  const gradientApartRequired = ep === 'wasm' && gradientApart && grad !== null &&
+    wasmHeapNeed([unet, grad, ...(upsampler ? [upsampler] : [])]) > EP_LIMITS.wasmHeapBytes;
+  return { unet, classifierGrad: grad, fp16: unet.dtype === 'float16', upsampler, note: notes.length > 0 ? notes.join('. ') : null, gradientApartRequired };
 }
 
 /** wasm heap for these graphs: every graph's weights, plus the largest serialized .onnx copy during session creation. */

@@ -22,6 +22,18 @@ export const ORT_BUILDS = {
 } as const satisfies Record<Ep, { load: () => Promise<Ort>; glue: string; wasm: string }>;
 
 const loaded = new Map<Ep, Promise<Ort>>();
+/** The wasm EP's thread count where this worker's instance shares the cores with another (threadSplit.ts). */
+let wasmEpThreads: number | null = null;
+
+/**
+ * Sets the threads of this worker's wasm-EP instance; it takes effect only before that build is
+ * loaded (ORT starts its thread pool once). Returns whether it did.
+ */
+export function setWasmEpThreads(n: number): boolean {
+  if (loaded.has('wasm')) return false;
+  wasmEpThreads = Math.max(1, Math.floor(n));
+  return true;
+}
 
 /**
  * Threads for the wasm kernels of every build: up to 4 when the page is cross-origin isolated
@@ -37,7 +49,7 @@ export function ortFor(ep: Ep): Promise<Ort> {
   if (!p) {
     const build = ORT_BUILDS[ep];
     p = build.load().then((ort) => {
-      ort.env.wasm.numThreads = wasmThreadCount();
+      ort.env.wasm.numThreads = ep === 'wasm' && wasmEpThreads !== null ? wasmEpThreads : wasmThreadCount();
       ort.env.wasm.wasmPaths = { mjs: new URL(build.glue, self.location.href), wasm: new URL(build.wasm, self.location.href) };
       ort.env.logLevel = 'error';
       return ort;

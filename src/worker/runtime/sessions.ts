@@ -1,22 +1,19 @@
-// The only module that creates ONNX Runtime sessions. It turns a pack's graphs into the
-// DenoiseFn / ClassifierGradFn the sampling loop calls; graphIo.ts moves their tensors.
-import type * as ort from 'onnxruntime-web';
-import type { ClassifierGradFn, DenoiseFn, Shape4 } from '../../diffusion/types';
+// Turns a pack's graphs into the pack worker's ONNX Runtime sessions (created by ortSession.ts) and
+// the DenoiseFn / ClassifierGradFn the sampling loop calls; graphIo.ts moves their tensors. On the wasm
+// EP the gradient graph may live in a worker of its own (gradientClient.ts) so that it runs while the
+// U-Net runs; where that worker cannot start, it is created here as before.
+import type { ClassifierGradFn, DenoiseFn } from '../../diffusion/types';
 import type { Ep } from '../../shared/protocol';
-import { GRAPH_IO, classifierLabelProblem, graphIoProblem, type PackManifest, type UpsamplerGraph } from '../../shared/manifest';
-import { externalDataProblem } from '../../shared/onnxExternal';
-import type { GpuUploadDevice } from './gpu';
-import type { Feed } from './gpuFeeds';
-import { cpuGraphIo, gpuGraphIo, type GraphIo } from './graphIo';
+import { GRAPH_IO, graphIoProblem, type PackManifest, type UpsamplerGraph } from '../../shared/manifest';
+import { openRemoteGradient, type SpawnGradient } from './gradientClient';
+import { createGradientSession, type ClassifierReadoutFn, type GradientSession } from './gradientSession';
+import type { GraphIo } from './graphIo';
+import { IO, baseInputs, createSession, graphIoFor, ioOptions, labelsInput, sessionOptions, type GraphBytes } from './ortSession';
 import { loadedOrt, ortFor } from './ortRuntime';
 import type { SerialQueue } from './serialQueue';
 
-/** ONNX I/O names fixed by docs/pack-format.md (parseManifest checks the manifest lists them). */
-const IO = GRAPH_IO.names;
-
-export type ClassifierReadoutFn = (
-  x: Float32Array, timesteps: Float32Array, y: Int32Array, shape: Shape4,
-) => Promise<{ logits: Float32Array; features: Float32Array | null }>;
+export type { ClassifierReadoutFn } from './gradientSession';
+export type { GraphBytes } from './ortSession';
 
 export interface ModelSessions {
   denoise: DenoiseFn;
@@ -28,41 +25,22 @@ export interface ModelSessions {
   classifierReadout: ClassifierReadoutFn | null;
   /** WebGPU: inputs uploaded once and shared by the graphs, outputs read back from GPU buffers (graphIo.ts). */
   gpuResidentIo: boolean;
+  /** Threads of the gradient worker's ORT instance; null where the gradient graph runs in this worker's. */
+  gradientWorkerThreads: number | null;
+  /** Why the gradient graph runs in this worker although a worker of its own was asked for; null otherwise. */
+  gradientNote: string | null;
   release(): Promise<void>;
 }
 
-export function sessionOptions(ep: Ep): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: [ep === 'webgpu' ? { name: 'webgpu' } : { name: 'wasm' }],
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3, // errors only: CPU placement of shape ops is expected, not worth a warning
-  };
-}
-
-/**
- * A graph's bytes as the worker loaded them. `externalData`: the bytes of its ONNX external-data files
- * (manifest `externalData`, docs/pack-format.md "Graphs over 2 GB"), `path` being the file name the graph
- * records (= externalData[i].file); ORT resolves the graph's initializers from them.
- */
-export interface GraphBytes {
-  name: string;
-  bytes: Uint8Array;
-  externalData?: readonly { path: string; data: Uint8Array }[];
-}
-
-/** Session creation with the file named in the error (ORT's own message says "protobuf parsing failed"). */
-export async function createSession(file: GraphBytes, ep: Ep, extra: Partial<ort.InferenceSession.SessionOptions> = {}): Promise<ort.InferenceSession> {
-  // The graph may read external data only from the files the manifest lists (handed over below).
-  const problem = externalDataProblem(file.bytes, file.name, (file.externalData ?? []).map((e) => e.path));
-  if (problem) throw new Error(problem);
-  try {
-    const ort = await ortFor(ep);
-    const options = { ...sessionOptions(ep), ...extra };
-    if (file.externalData?.length) options.externalData = file.externalData;
-    return await ort.InferenceSession.create(file.bytes, options);
-  } catch (e) {
-    throw new Error(`${file.name}: ONNX Runtime (${ep}) could not load it: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  }
+/** A worker of its own for the gradient graph (wasm): how to start one and with how many threads. */
+export interface GradientApart {
+  spawn: SpawnGradient;
+  threads: number;
+  /**
+   * The graphs fit the 4 GiB wasm heap only in two instances (graphChoice.ts): no fallback into this
+   * worker's instance then, the worker's failure fails the load.
+   */
+  required: boolean;
 }
 
 export async function createModelSessions(
@@ -71,19 +49,21 @@ export async function createModelSessions(
   gradFile: GraphBytes | null,
   ep: Ep,
   queue: SerialQueue,
+  apart: GradientApart | null = null,
 ): Promise<ModelSessions> {
   const unet = await createSession(unetFile, ep, ioOptions(ep));
-  let grad: ort.InferenceSession | null = null;
+  let grad: GradientSession | null = null;
   let io: GraphIo;
+  let gradientWorkerThreads: number | null = null;
+  let gradientNote: string | null = null;
   try {
     const unetProblem = graphIoProblem(unet, GRAPH_IO.unet, manifest.classCond, unetFile.name);
     if (unetProblem) throw new Error(unetProblem);
-    grad = gradFile ? await createSession(gradFile, ep, ioOptions(ep)) : null;
-    const problem = grad && gradFile
-      ? graphIoProblem(grad, GRAPH_IO.classifierGrad, true, gradFile.name) ?? classifierLabelProblem(grad.outputMetadata, manifest, gradFile.name)
-      : null;
-    if (problem) throw new Error(problem);
-    io = await graphIo(ep, queue);
+    io = await graphIoFor(ep, queue);
+    if (gradFile) {
+      const g = await openGradient(apart, () => openRemoteGradient(apart!.spawn, gradFile, manifest, apart!.threads), () => createGradientSession(manifest, gradFile, ep, io), gradFile.name);
+      ({ session: grad, workerThreads: gradientWorkerThreads, note: gradientNote } = g);
+    }
   } catch (e) {
     await grad?.release();
     await unet.release();
@@ -98,30 +78,39 @@ export async function createModelSessions(
     }
     return (await io.run(unet, inputs, [IO.modelOutput]))[IO.modelOutput];
   };
-  const classifierGrad: ClassifierGradFn | null = grad
-    ? async (x, timesteps, y, shape) => {
-        const out = await io.run(grad, { ...baseInputs(x, timesteps, shape), [IO.y]: labelsInput(y) }, [IO.grad, IO.logp]);
-        return { grad: out[IO.grad], logp: out[IO.logp] };
-      }
-    : null;
-  const fetches = grad?.outputNames.includes(IO.features) ? [IO.logits, IO.features] : [IO.logits];
-  const classifierReadout: ClassifierReadoutFn | null = grad
-    ? async (x, timesteps, y, shape) => {
-        const out = await io.run(grad, { ...baseInputs(x, timesteps, shape), [IO.y]: labelsInput(y) }, fetches);
-        return { logits: out[IO.logits], features: out[IO.features] ?? null };
-      }
-    : null;
+  const g = grad;
   return {
     denoise,
-    classifierGrad,
-    classifierReadout,
+    classifierGrad: g ? g.classifierGrad : null,
+    classifierReadout: g ? g.classifierReadout : null,
     gpuResidentIo: io.gpuResident,
+    gradientWorkerThreads,
+    gradientNote,
     release: () => queue.run(async () => {
       await unet.release();
-      await grad?.release();
+      await g?.release();
       io.release();
     }),
   };
+}
+
+/**
+ * The gradient session: in its own worker where `apart` asks for it, else (or where that worker could
+ * not start, unless `apart.required`) beside the U-Net, with a console note saying why.
+ */
+export async function openGradient(
+  apart: GradientApart | null, remote: () => Promise<GradientSession>, local: () => Promise<GradientSession>, file: string,
+): Promise<{ session: GradientSession; workerThreads: number | null; note: string | null }> {
+  if (!apart) return { session: await local(), workerThreads: null, note: null };
+  try {
+    return { session: await remote(), workerThreads: apart.threads, note: null };
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    if (apart.required) throw new Error(`${file} needs a WebAssembly instance of its own here, which could not be started: ${why}`, { cause: e });
+    const note = `classifier gradient in the U-Net's instance (its own worker failed: ${why})`;
+    console.info(`[pack] ${note}`);
+    return { session: await local(), workerThreads: null, note };
+  }
 }
 
 /** The cascade's second stage (manifest `upsampler`): a DenoiseFn per base batch, fed that batch's samples as low_res. */
@@ -137,7 +126,7 @@ export async function createUpsamplerSession(up: UpsamplerGraph, file: GraphByte
   try {
     const problem = graphIoProblem(session, GRAPH_IO.upsampler, up.classCond, file.name);
     if (problem) throw new Error(problem);
-    io = await graphIo(ep, queue);
+    io = await graphIoFor(ep, queue);
   } catch (e) {
     await session.release();
     throw e;
@@ -160,28 +149,6 @@ export async function createUpsamplerSession(up: UpsamplerGraph, file: GraphByte
       io.release();
     }),
   };
-}
-
-/** WebGPU sessions leave their outputs on the GPU until read (graphIo.ts downloads them). */
-function ioOptions(ep: Ep): Partial<ort.InferenceSession.SessionOptions> {
-  return ep === 'webgpu' ? { preferredOutputLocation: 'gpu-buffer' } : {};
-}
-
-async function graphIo(ep: Ep, queue: SerialQueue): Promise<GraphIo> {
-  const ortApi = await ortFor(ep);
-  if (ep !== 'webgpu') return cpuGraphIo(ortApi, queue);
-  return gpuGraphIo(ortApi, (await ortApi.env.webgpu.device) as unknown as GpuUploadDevice, queue);
-}
-
-function baseInputs(x: Float32Array, timesteps: Float32Array, shape: Shape4): Record<string, Feed> {
-  return {
-    [IO.x]: { data: x, dims: shape },
-    [IO.timesteps]: { data: timesteps, dims: [timesteps.length] },
-  };
-}
-
-function labelsInput(labels: Int32Array): Feed {
-  return { data: BigInt64Array.from(labels, (v) => BigInt(v)), dims: [labels.length] };
 }
 
 /** The GPUDevice ORT created, once a WebGPU session exists (for device-loss reporting). */

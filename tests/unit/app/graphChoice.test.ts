@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GraphFile } from '../../../src/shared/manifest';
 import { chooseGraphs, EP_LIMITS, GraphChoiceError } from '../../../src/worker/runtime/graphChoice';
+import { gradientApart, splitThreads } from '../../../src/worker/runtime/threadSplit';
 import { fakeManifest, fakeUpsampler } from './fakes';
 
 const GB = 1e9;
@@ -74,5 +75,48 @@ describe('chooseGraphs', () => {
     expect(heavy.upsampler).toBeNull();
     expect(heavy.note).toMatch(/no upsampling on WebAssembly \(CPU\): with it the graphs would need about .* more than 4 GiB/);
     expect(chooseGraphs(fakeManifest({ unet: fp32 }), 'wasm', false).upsampler).toBeNull();
+  });
+
+  it('applies the 4 GiB wasm heap per ONNX Runtime instance when the gradient graph lives apart', () => {
+    // 1.9 GB U-Net + 1.4 GB gradient graph: one heap would need 1.9 + 1.4 + 1.9 (serialized copy) = 5.2 GB;
+    // apart 3.8 GB and 2.8 GB, each under 4 GiB (4.29 GB).
+    const fits = fakeManifest({ unet: g('unet.onnx', 'float32', 1.9 * GB), classifierGrad: g('classifier_grad.onnx', 'float32', 1.4 * GB) });
+    expect(() => chooseGraphs(fits, 'wasm', false)).toThrow(/its graphs need about 5\.20 GB of WebAssembly memory/);
+    // It fits only apart, so the gradient worker must start (no fallback into one instance).
+    expect(chooseGraphs(fits, 'wasm', false, true, true)).toMatchObject({ unet: { file: 'unet.onnx' }, gradientApartRequired: true });
+    // A U-Net over 4 GiB on its own (0.1 GB graph + 4.2 GB external data) is refused apart too.
+    const huge = fakeManifest({
+      unet: { ...g('unet.onnx', 'float32', 0.1 * GB), externalData: [{ file: 'unet.onnx.data', bytes: 4.2 * GB, sha256: 'b'.repeat(64) }] },
+      classifierGrad: g('c.onnx', 'float32', 0.3 * GB),
+    });
+    expect(() => chooseGraphs(huge, 'wasm', false, true, true)).toThrow(/about 4\.40 GB of WebAssembly memory \(the weights of every graph in one ONNX Runtime instance/);
+    // A pack that fits one heap may still fall back.
+    const small = fakeManifest({ unet: g('unet.onnx', 'float32', 1.1 * GB), classifierGrad: g('c.onnx', 'float32', 0.3 * GB) });
+    expect(chooseGraphs(small, 'wasm', false, true, true).gradientApartRequired).toBe(false);
+    // The upsampler shares the U-Net's heap: beside a 1.9 GB U-Net a 0.3 GB upsampler fits apart (4.1e9 B < 4 GiB).
+    const withUp = fakeManifest({ unet: g('unet.onnx', 'float32', 1.9 * GB), classifierGrad: g('c.onnx', 'float32', 1.4 * GB), upsampler: fakeUpsampler({ bytes: 0.3 * GB }) });
+    expect(chooseGraphs(withUp, 'wasm', false, true, true)).toMatchObject({ upsampler: { file: 'upsampler.onnx' }, gradientApartRequired: true });
+    // 1.1 GB U-Net + 0.6 GB gradient graph fit one heap (2.8 GB), but not with a 1.4 GB upsampler beside them
+    // (4.5 GB); apart the U-Net's heap holds U-Net and upsampler (3.9 GB), so the worker must start.
+    const smallUp = fakeManifest({ unet: g('unet.onnx', 'float32', 1.1 * GB), classifierGrad: g('c.onnx', 'float32', 0.6 * GB), upsampler: fakeUpsampler({ bytes: 1.4 * GB }) });
+    expect(chooseGraphs(smallUp, 'wasm', false, true, true)).toMatchObject({ upsampler: { file: 'upsampler.onnx' }, gradientApartRequired: true });
+    expect(chooseGraphs(smallUp, 'wasm', false, true, false)).toMatchObject({ upsampler: null, gradientApartRequired: false });
+    expect(EP_LIMITS.wasmHeapBytes).toBe(4 * 2 ** 30);
+  });
+});
+
+describe('gradientApart / splitThreads', () => {
+  it('puts the gradient graph apart on wasm with 2+ cores and a worker only', () => {
+    expect(gradientApart('wasm', 2, 2, true)).toEqual({ unet: 1, gradient: 1 });
+    expect(gradientApart('wasm', 1, 2, true)).toEqual({ unet: 1, gradient: 1 }); // not isolated: one thread each
+    expect(gradientApart('wasm', 1, 1, true)).toBeNull();
+    expect(gradientApart('webgpu', 4, 8, true)).toBeNull();
+    expect(gradientApart('wasm', 4, 8, false)).toBeNull();
+  });
+
+  it('gives the gradient instance a third of the threads, at least one', () => {
+    expect([1, 2, 3, 4].map(splitThreads)).toEqual([
+      { unet: 1, gradient: 1 }, { unet: 1, gradient: 1 }, { unet: 2, gradient: 1 }, { unet: 3, gradient: 1 },
+    ]);
   });
 });
