@@ -106,6 +106,10 @@ test.describe('service workers blocked', () => {
     await waitReady(page);
     expect(await page.evaluate(() => window.crossOriginIsolated)).toBe(false);
     await expect(banner(page)).toContainText('Running on WebAssembly (CPU, 1 thread)');
+    // One thread per instance: with a second core the classifier gradient runs beside the U-Net in its own.
+    if (await page.evaluate(() => navigator.hardwareConcurrency >= 2)) {
+      await expect(page.locator('.pack-info').first()).toContainText('classifier gradient in its own worker');
+    }
     await generate(page, /Done .*step 3 \/ 3/);
     await expect(status(page)).toContainText('Done');
     expect(navigations()).toBe(1);

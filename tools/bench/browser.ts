@@ -7,6 +7,7 @@ import { chromium, type Browser, type BrowserContext, type BrowserContextOptions
 import type { BareResult } from '../../src/shared/benchProtocol';
 import { PAGE_INSTRUMENTATION, type PageBench } from './instrument';
 import { errText, log, round, stats } from './report';
+import { gradientApart } from '../../src/worker/runtime/threadSplit';
 
 export type BrowserEp = 'wasm' | 'webgpu';
 
@@ -138,14 +139,15 @@ export async function bareOnce(browser: Browser, url: string, pack: string, ep: 
 
 /**
  * The bare loop with both strategies in one run (wasm; WebGPU keeps one instance): the top-level keys
- * (as before) are those of the strategy the app uses here (`appStrategy`: overlap on wasm with 2+
- * cores, src/worker/runtime/threadSplit.ts), `strategies` holds each.
+ * (as before) are those of the strategy the app uses here (`appStrategy`, by the app's own rule:
+ * src/worker/runtime/threadSplit.ts, for the isolated bench page's min(4, cores) threads), `strategies` holds each.
  */
 export async function benchBare(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, timeoutMs: number) {
   const serial = await bareOnce(browser, url, pack, ep, steps, timeoutMs);
   if (ep !== 'wasm') return { ...serial, strategies: null, appStrategy: 'serial' as const };
   const overlap = await bareOnce(browser, url, pack, ep, steps, timeoutMs, { strategy: 'overlap' });
-  const appStrategy = availableParallelism() >= 2 ? ('overlap' as const) : ('serial' as const);
+  const cores = availableParallelism();
+  const appStrategy = gradientApart('wasm', Math.min(4, cores), cores, true) ? ('overlap' as const) : ('serial' as const);
   const pick = (x: typeof serial) => ({ msPerStep: x.msPerStep, unetMs: x.unetMs, gradMs: x.gradMs, split: x.split, guidedOverUnguided: x.guidedOverUnguided });
   return { ...(appStrategy === 'overlap' ? overlap : serial), appStrategy, strategies: { serial: pick(serial), overlap: pick(overlap) } };
 }

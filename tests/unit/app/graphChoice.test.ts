@@ -106,8 +106,10 @@ describe('chooseGraphs', () => {
 });
 
 describe('gradientApart / splitThreads', () => {
-  it('puts the gradient graph apart on wasm with 2+ cores and a worker only', () => {
-    expect(gradientApart('wasm', 2, 2, true)).toEqual({ unet: 1, gradient: 1 });
+  it('puts the gradient graph apart on wasm with 2+ cores and a worker only, never taking the U-Net\'s second thread', () => {
+    expect(gradientApart('wasm', 2, 2, true)).toBeNull(); // 2 threads: the U-Net keeps both, the graphs run in turn
+    expect(gradientApart('wasm', 3, 4, true)).toEqual({ unet: 2, gradient: 1 });
+    expect(gradientApart('wasm', 4, 8, true)).toEqual({ unet: 3, gradient: 1 });
     expect(gradientApart('wasm', 1, 2, true)).toEqual({ unet: 1, gradient: 1 }); // not isolated: one thread each
     expect(gradientApart('wasm', 1, 1, true)).toBeNull();
     expect(gradientApart('webgpu', 4, 8, true)).toBeNull();
