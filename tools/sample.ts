@@ -5,8 +5,8 @@
 //   [--no-upsample] [--upsample-respacing R] [--batch-range FROM,TO]
 //
 // --batch-range runs only batches FROM..TO-1 of the --num-samples run (the samples of those batches, with their
-// run-wide indices, classes and noise streams), so separate processes can each draw a part of one run (adm/eval.py
-// --shard): the parts together are exactly the whole run's samples.
+// run-wide indices, classes and noise streams), so separate processes can each draw a part of one run (adm/cli/eval.py
+// --shard, adm/eval_shards.py): the parts together are exactly the whole run's samples.
 // A pack with an upsampler (docs/pack-format.md, "Upsampler cascade") is sampled in two stages: the base
 // model as below, then the upsampler, unguided, with the base samples (quantized to 8 bits as the reference's
 // super_res_sample.py reads them) as low_res and its own process and sampling defaults (--upsample-respacing
@@ -22,7 +22,7 @@
 // writes a PNG grid and/or one PNG per sample, and prints a JSON summary on stdout (progress on
 // stderr). Batch b draws its noise from createGaussianRng(seed, b), so a batch is reproducible alone.
 // --progress-json also prints {"progress":{"step":N,"total":T}} on stdout after every step, before the summary
-// (for programs such as adm/eval.py that follow the run).
+// (for programs such as adm/eval_sampler.py that follow the run).
 // Every input is checked before any work starts; outputs are written only at the very end.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -74,8 +74,8 @@ export async function loadPack(
   // Packs come from this app's own origin only (every file URL is checked again in packFileUrl).
   checkPackUrl(req.packUrl, self.location.href);
   const decision = decideEp(req.ep, await probeAdapter(gpuOf(navigator)));
-  // wasm on two cores or more: the gradient graph in a worker and ORT instance of its own, the threads
-  // split between the two instances (set before this worker's wasm build starts; threadSplit.ts).
+  // wasm where the U-Net keeps its threads (threadSplit.ts): the gradient graph in a worker and ORT
+  // instance of its own, the threads split between the two (set before this worker's wasm build starts).
   const split = gradientApart(decision.ep, wasmThreads, navigator.hardwareConcurrency || 1, typeof Worker !== 'undefined');
   if (split) setWasmEpThreads(split.unet);
   // ORT's start-up runs while the manifest and the model files arrive (once per worker and EP).
