@@ -1,6 +1,6 @@
 // npm run --silent bench -- [--pack imagenette64] [--steps 10] [--webgpu-pack tiny16] [--webgpu-steps N]
 //   [--skip node,wasm,webgpu,bare,batch,ops,static,load] [--no-build] [--out-dir DIR] [--scale S]
-//   [--batches 1,4,6,8] [--load-pack DIR]
+//   [--batches 1,4,6,8] [--load-pack DIR] [--bare-warm 25]
 //
 // Milliseconds per guided DDIM step (U-Net + classifier-gradient graph, batch 1) measured three
 // ways, printed as ONE JSON object on stdout (progress on stderr):
@@ -40,11 +40,11 @@ import { benchStatic } from './bench/static';
 
 const FLAGS = {
   pack: 'string', steps: 'string', 'webgpu-pack': 'string', 'webgpu-steps': 'string', skip: 'string',
-  'no-build': 'boolean', 'out-dir': 'string', scale: 'string', batches: 'string', 'load-pack': 'string', help: 'boolean',
+  'no-build': 'boolean', 'out-dir': 'string', scale: 'string', batches: 'string', 'load-pack': 'string', 'bare-warm': 'string', help: 'boolean',
 } as const;
 const USAGE = `usage: bench [--pack imagenette64] [--steps 10] [--webgpu-pack tiny16] [--webgpu-steps N]
   [--skip node,wasm,webgpu,bare,batch,ops,static,load] [--no-build] [--out-dir DIR] [--scale S]
-  [--batches 1,4,6,8] [--load-pack DIR]`;
+  [--batches 1,4,6,8] [--load-pack DIR] [--bare-warm 25]`;
 const PARTS = ['node', 'wasm', 'webgpu', 'bare', 'batch', 'ops', 'static', 'load'] as const;
 
 runMain('bench', async () => {
@@ -56,6 +56,8 @@ runMain('bench', async () => {
   const pack = str(flags, 'pack') ?? 'imagenette64';
   if (!existsSync(join('public/models', pack, 'manifest.json'))) throw new CliError(`no pack public/models/${pack}`);
   const steps = integer(str(flags, 'steps') ?? '10', 'steps', 2);
+  // The bare loop's warm-up: V8 optimises the gradient graph's kernels over its first ~20 steps.
+  const bareWarm = integer(str(flags, 'bare-warm') ?? '25', 'bare-warm', 1);
   const webgpuPack = str(flags, 'webgpu-pack') ?? 'tiny16';
   const webgpuSteps = integer(str(flags, 'webgpu-steps') ?? (webgpuPack === pack && pack !== 'tiny16' ? '3' : String(steps)), 'webgpu-steps', 2);
   const skip = new Set((str(flags, 'skip') ?? '').split(',').map((s) => s.trim()).filter(Boolean));
@@ -121,7 +123,7 @@ runMain('bench', async () => {
       result.machine = describeMachine(host, { version: browser.version(), device });
       log(`machine: ${(result.machine as { summary: string }).summary}`);
       const packScale = async (p: string) => scale ?? (await (await fetch(`${url}models/${p}/manifest.json`)).json() as { sampling: { classifierScale: number } }).sampling.classifierScale;
-      if (wantWasm) result.chromiumWasm = await benchChromium(browser, url, pack, 'wasm', steps, await packScale(pack), !skip.has('bare'), timeoutMs);
+      if (wantWasm) result.chromiumWasm = await benchChromium(browser, url, pack, 'wasm', steps, await packScale(pack), !skip.has('bare'), timeoutMs, bareWarm);
       if (wantWasm && wantBatch) {
         log(`chromium wasm: batches ${batches.join(',')} (bare loop), then the app's sweep view`);
         try {

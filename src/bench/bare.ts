@@ -4,7 +4,7 @@
 // runs (BareRequest). A fresh worker per call: each strategy gets ORT instances of its own.
 import type { BareReply, BareRequest, BareResult } from '../shared/benchProtocol';
 
-type Strategy = Pick<BareRequest, 'strategy' | 'unetThreads' | 'gradThreads'>;
+type Strategy = Pick<BareRequest, 'strategy' | 'unetThreads' | 'gradThreads' | 'warmSteps'>;
 
 function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number, unetRows = 1, gradRows = 1, strategy: Strategy = {}): Promise<BareResult> {
   return new Promise((resolve, reject) => {

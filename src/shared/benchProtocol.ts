@@ -3,6 +3,12 @@ export interface BareRequest {
   pack: string;
   ep: 'wasm' | 'webgpu';
   steps: number;
+  /**
+   * Guided steps run (and timed, in `warm`) before the `steps` timed ones (default 1). V8 first runs
+   * the wasm build's kernels as baseline code and compiles the hot ones again, optimised, in the
+   * background: the gradient graph's many rarely-run kernels reach the optimised tier after ~20 steps.
+   */
+  warmSteps?: number;
   pageUrl: string;
   /** Rows of the U-Net batch and of the gradient batch (default 1 and 1; 0 skips the gradient). */
   unetRows?: number;
@@ -33,6 +39,8 @@ export interface BareResult {
   strategy: 'serial' | 'overlap';
   /** overlap: the threads of each instance; null for serial. */
   split: { unet: number; gradient: number } | null;
+  /** The warm-up steps, timed as the others (overlap: unetMs is the U-Net alone, run before them). */
+  warm: { stepMs: number[]; unetMs: number[]; gradMs: number[] };
 }
 
 export type BareReply = { ok: true; result: BareResult } | { ok: false; error: string };

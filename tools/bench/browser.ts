@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from '@playwright/test';
 import type { BareResult } from '../../src/shared/benchProtocol';
 import { PAGE_INSTRUMENTATION, type PageBench } from './instrument';
-import { errText, log, round, stats } from './report';
+import { errText, log, median, round, stats } from './report';
 import { gradientApart } from '../../src/worker/runtime/threadSplit';
 
 export type BrowserEp = 'wasm' | 'webgpu';
@@ -106,7 +106,10 @@ export async function benchFull(
   }
 }
 
-type BareStrategy = { strategy?: 'serial' | 'overlap'; unetThreads?: number; gradThreads?: number };
+/** firstSteps: steps 2-11, what a page's first image runs on while V8 still compiles (a DDIM-10 image). */
+const FIRST_STEPS = 10;
+
+type BareStrategy = { strategy?: 'serial' | 'overlap'; unetThreads?: number; gradThreads?: number; warmSteps?: number };
 type BareBench = (p: string, e: string, n: number, u: number, g: number, s: BareStrategy) => Promise<BareResult>;
 
 /** One bare loop in bench.html: `strategy` as BareRequest (src/shared/benchProtocol.ts). */
@@ -126,11 +129,25 @@ export async function bareOnce(browser: Browser, url: string, pack: string, ep: 
     const unetMs = stats(r.unetMs);
     const gradMs = r.hasGrad ? stats(r.gradMs) : null;
     const msPerStep = stats(r.stepMs);
+    // A guided step over an unguided one (the U-Net alone), medians: serial adds the two graphs;
+    // overlap times the guided step (both graphs at once) and the U-Net alone on its own threads.
+    const ratio = (step: number[], unet: number[], grad: number[]) =>
+      r.hasGrad && unet.length ? round((r.strategy === 'overlap' ? median(step) : median(unet) + median(grad)) / median(unet)) : null;
+    // The first warm-up step also pays one-time costs (allocations, the first kernel runs): left out.
+    const first = (a: number[]) => a.slice(1, 1 + FIRST_STEPS);
     return {
-      pack, ep, steps, wasmThreads: r.threads, strategy: r.strategy, split: r.split, msPerStep, unetMs, gradMs,
-      // A guided step over an unguided one (the U-Net alone), medians: serial adds the two graphs;
-      // overlap times the guided step (both graphs at once) and the U-Net alone on its own threads.
-      guidedOverUnguided: gradMs ? round((r.strategy === 'overlap' ? msPerStep.median : unetMs.median + gradMs.median) / unetMs.median) : null,
+      pack, ep, steps, warmSteps: r.warm.stepMs.length, wasmThreads: r.threads, strategy: r.strategy, split: r.split, msPerStep, unetMs, gradMs,
+      guidedOverUnguided: ratio(r.stepMs, r.unetMs, r.gradMs),
+      // What a page's first image meets: the first steps, while V8 still compiles the kernels.
+      firstSteps: {
+        n: first(r.warm.stepMs).length,
+        unetMedian: r.warm.unetMs.length ? round(median(first(r.warm.unetMs))) : null,
+        gradMedian: r.hasGrad && r.warm.gradMs.length ? round(median(first(r.warm.gradMs))) : null,
+        // overlap times its unguided steps before the guided ones, in another phase of V8's compiling
+        guidedOverUnguided: r.strategy === 'overlap' ? null : ratio(first(r.warm.stepMs), first(r.warm.unetMs), first(r.warm.gradMs)),
+      },
+      // Every step in order, warm-up first: where V8's optimising tier arrives shows as a step change.
+      series: { warm: r.warm.stepMs.length, stepMs: [...r.warm.stepMs, ...r.stepMs].map(round), unetMs: [...r.warm.unetMs, ...r.unetMs].map(round), gradMs: r.hasGrad ? [...r.warm.gradMs, ...r.gradMs].map(round) : null },
     };
   } finally {
     await ctx.close();
@@ -142,18 +159,18 @@ export async function bareOnce(browser: Browser, url: string, pack: string, ep: 
  * (as before) are those of the strategy the app uses here (`appStrategy`, by the app's own rule:
  * src/worker/runtime/threadSplit.ts, for the isolated bench page's min(4, cores) threads), `strategies` holds each.
  */
-export async function benchBare(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, timeoutMs: number) {
-  const serial = await bareOnce(browser, url, pack, ep, steps, timeoutMs);
+export async function benchBare(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, timeoutMs: number, warmSteps: number) {
+  const serial = await bareOnce(browser, url, pack, ep, steps, timeoutMs, { warmSteps });
   if (ep !== 'wasm') return { ...serial, strategies: null, appStrategy: 'serial' as const };
-  const overlap = await bareOnce(browser, url, pack, ep, steps, timeoutMs, { strategy: 'overlap' });
+  const overlap = await bareOnce(browser, url, pack, ep, steps, timeoutMs, { strategy: 'overlap', warmSteps });
   const cores = availableParallelism();
   const appStrategy = gradientApart('wasm', Math.min(4, cores), cores, true) ? ('overlap' as const) : ('serial' as const);
-  const pick = (x: typeof serial) => ({ msPerStep: x.msPerStep, unetMs: x.unetMs, gradMs: x.gradMs, split: x.split, guidedOverUnguided: x.guidedOverUnguided });
+  const pick = (x: typeof serial) => ({ msPerStep: x.msPerStep, unetMs: x.unetMs, gradMs: x.gradMs, split: x.split, guidedOverUnguided: x.guidedOverUnguided, firstSteps: x.firstSteps });
   return { ...(appStrategy === 'overlap' ? overlap : serial), appStrategy, strategies: { serial: pick(serial), overlap: pick(overlap) } };
 }
 
 /** The full app and (doBare) the bare loop on one EP; a part that fails is recorded as { error }. */
-export async function benchChromium(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, scale: number, doBare: boolean, timeoutMs: number) {
+export async function benchChromium(browser: Browser, url: string, pack: string, ep: BrowserEp, steps: number, scale: number, doBare: boolean, timeoutMs: number, warmSteps = 1) {
   log(`chromium ${ep}: full app, pack ${pack}, ${steps} steps`);
   let full: Awaited<ReturnType<typeof benchFull>> | { error: string };
   try {
@@ -167,8 +184,8 @@ export async function benchChromium(browser: Browser, url: string, pack: string,
   if (doBare) {
     log(`chromium ${ep}: bare ORT loop`);
     try {
-      bare = await benchBare(browser, url, pack, ep, steps, timeoutMs);
-      log(`chromium ${ep}: bare ${bare.msPerStep.median} ms/step (median)`);
+      bare = await benchBare(browser, url, pack, ep, steps, timeoutMs, warmSteps);
+      log(`chromium ${ep}: bare ${bare.msPerStep.median} ms/step (median after ${warmSteps} warm-up steps), guided ÷ unguided ${bare.guidedOverUnguided}; first steps ${bare.firstSteps.guidedOverUnguided}`);
     } catch (e) {
       bare = { error: errText(e) };
       log(`chromium ${ep}: bare loop failed: ${bare.error}`);

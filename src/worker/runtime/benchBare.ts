@@ -87,13 +87,14 @@ async function run(req: BareRequest): Promise<BareResult> {
   const stepMs: number[] = [];
   const unetMs: number[] = [];
   const gradMs: number[] = [];
+  const warmSteps = req.warmSteps ?? 1;
+  const warm = { stepMs: [] as number[], unetMs: [] as number[], gradMs: [] as number[] };
   if (split) {
     // The unguided step first: the U-Net alone on its instance's threads.
-    await runUnet();
-    for (let k = 0; k < req.steps; k++) {
+    for (let k = 0; k < warmSteps + req.steps; k++) {
       const t0 = performance.now();
       await runUnet();
-      unetMs.push(performance.now() - t0);
+      (k < warmSteps ? warm.unetMs : unetMs).push(performance.now() - t0);
     }
   }
   const step = async (): Promise<[number, number, number]> => {
@@ -112,16 +113,16 @@ async function run(req: BareRequest): Promise<BareResult> {
     const t2 = performance.now();
     return [t1 - t0, t2 - t1, t2 - t0];
   };
-  await step(); // warm-up
-  for (let k = 0; k < req.steps; k++) {
+  for (let k = 0; k < warmSteps + req.steps; k++) {
     const [a, b, c] = await step();
-    if (!split) unetMs.push(a);
-    gradMs.push(b);
-    stepMs.push(c);
+    const to = k < warmSteps ? warm : { stepMs, unetMs, gradMs };
+    if (!split) to.unetMs.push(a);
+    to.gradMs.push(b);
+    to.stepMs.push(c);
   }
   await unet.release();
   await release();
-  return { stepMs, unetMs, gradMs, threads, hasGrad: gradient !== null, strategy: split ? 'overlap' : 'serial', split };
+  return { stepMs, unetMs, gradMs, threads, hasGrad: gradient !== null, strategy: split ? 'overlap' : 'serial', split, warm };
 }
 
 scope.onmessage = (e: MessageEvent<BareRequest>) => {
