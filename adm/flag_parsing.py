@@ -142,20 +142,26 @@ def _typed(name: str, raw: str, default: object) -> object:
     return raw
 
 
+def _positive_items(flag: str, raw: str, parts: List[str], convert, kind: str, what: str) -> List[float]:
+    """Each comma-separated item of a list flag converted (`convert`, a `kind` such as "an integer") and
+    positive; `what` names the items in the message for one that is not."""
+    out = []
+    for p in parts:
+        try:
+            v = convert(p)
+        except ValueError:
+            raise FlagError(f"--{flag}: {p!r} is not {kind} (in {raw!r})") from None
+        if v <= 0:
+            raise FlagError(f"--{flag}: {what} must be positive, got {p if isinstance(v, float) else v!r}")
+        out.append(v)
+    return out
+
+
 def parse_int_list(name: str, raw: str) -> Tuple[int, ...]:
     parts = [p.strip() for p in str(raw).split(",") if p.strip()]
     if not parts:
         raise FlagError(f"--{name}: expected a comma-separated list of integers, got {raw!r}")
-    out = []
-    for p in parts:
-        try:
-            v = int(p)
-        except ValueError:
-            raise FlagError(f"--{name}: {p!r} is not an integer (in {raw!r})") from None
-        if v <= 0:
-            raise FlagError(f"--{name}: resolutions must be positive, got {v}")
-        out.append(v)
-    return tuple(out)
+    return tuple(_positive_items(name, raw, parts, int, "an integer", "resolutions"))
 
 
 def parse_channel_mult(raw: str, image_size: int, table: Mapping[int, Tuple[float, ...]],
@@ -166,17 +172,8 @@ def parse_channel_mult(raw: str, image_size: int, table: Mapping[int, Tuple[floa
             raise FlagError(f"{what}: no default channel_mult for image size {image_size} "
                             f"(official sizes: {sizes}); pass --channel_mult explicitly")
         return tuple(table[image_size])
-    out: List[float] = []
-    for p in raw.split(","):
-        p = p.strip()
-        try:
-            v = float(p)
-        except ValueError:
-            raise FlagError(f"--channel_mult: {p!r} is not a number (in {raw!r})") from None
-        if v <= 0:
-            raise FlagError(f"--channel_mult: multipliers must be positive, got {p!r}")
-        out.append(int(v) if v == int(v) else v)
-    return tuple(out)
+    values = _positive_items("channel_mult", raw, [p.strip() for p in raw.split(",")], float, "a number", "multipliers")
+    return tuple(int(v) if v == int(v) else v for v in values)
 
 
 def resolve_flags(given: Dict[str, str], defaults: Mapping[str, object], accepted_elsewhere: Tuple[str, ...],
