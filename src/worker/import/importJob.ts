@@ -10,7 +10,7 @@ import { checkpointUrlProblem } from '../../shared/checkpointUrl';
 import type { FromWorker, RecognisedFile, ToWorker } from '../../shared/protocol';
 import { probeAdapter } from '../runtime/capabilities';
 import { errorText } from '../storage/download';
-import { defaultHashPool } from '../storage/packFiles';
+import { defaultHashPool } from '../storage/graphFromStore';
 import type { DirHandleLike } from '../storage/opfs';
 import { gpuOf } from '../runtime/gpu';
 import { importCheckpoints, type ImportFile } from './importPack';
