@@ -47,19 +47,26 @@ export interface PixelStats {
   hash: number;
 }
 
+/**
+ * The pixel statistics of one canvas, computed in the page: Playwright sends this function's source,
+ * so it may use nothing else from this module. samplePixels and the grid cells of views.spec.ts
+ * both read pixels through it.
+ */
+export function pixelStats(el: Element): PixelStats {
+  const c = el as HTMLCanvasElement;
+  const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+  const colours = new Set<number>();
+  let h = 0x811c9dc5;
+  for (let i = 0; i < data.length; i++) {
+    h = Math.imul(h ^ data[i], 0x01000193) >>> 0;
+    if (i % 4 === 0) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  }
+  return { width: c.width, height: c.height, distinct: colours.size, hash: h };
+}
+
 /** Reads the sample canvas' real pixels. */
 export async function samplePixels(page: Page): Promise<PixelStats> {
-  return page.getByRole('img', { name: 'Sample' }).evaluate((el) => {
-    const c = el as HTMLCanvasElement;
-    const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-    const colours = new Set<number>();
-    let h = 0x811c9dc5;
-    for (let i = 0; i < data.length; i++) {
-      h = Math.imul(h ^ data[i], 0x01000193) >>> 0;
-      if (i % 4 === 0) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
-    }
-    return { width: c.width, height: c.height, distinct: colours.size, hash: h };
-  });
+  return page.getByRole('img', { name: 'Sample' }).evaluate(pixelStats);
 }
 
 /** Resolves once the canvas shows something other than `hash` (a new frame was painted). */

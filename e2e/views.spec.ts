@@ -6,30 +6,22 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { PNG } from 'pngjs';
 import type { Browser, Page } from '@playwright/test';
-import { expect, recordCanvas, status, test, waitReady } from './fixtures';
+import { expect, pixelStats, recordCanvas, status, test, waitReady, type PixelStats } from './fixtures';
 
-interface Cell {
+interface Cell extends PixelStats {
   name: string;
   group: string;
-  width: number;
-  distinct: number;
-  hash: number;
 }
 
 /** Real pixels of every cell of the visible grid, by figure name (and its group). */
-function gridCells(page: Page): Promise<Cell[]> {
-  return page.getByRole('tabpanel').getByRole('figure').evaluateAll((figs) =>
-    figs.map((f) => {
-      const c = f.querySelector('canvas') as HTMLCanvasElement;
-      const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-      const colours = new Set<number>();
-      let h = 0x811c9dc5;
-      for (let i = 0; i < data.length; i++) {
-        h = Math.imul(h ^ data[i], 0x01000193) >>> 0;
-        if (i % 4 === 0) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
-      }
-      return { name: f.getAttribute('aria-label') ?? '', group: f.closest('[role="group"]')?.getAttribute('aria-label') ?? '', width: c.width, distinct: colours.size, hash: h };
-    }),
+async function gridCells(page: Page): Promise<Cell[]> {
+  const figures = await page.getByRole('tabpanel').getByRole('figure').all();
+  return Promise.all(
+    figures.map(async (f) => ({
+      name: (await f.getAttribute('aria-label')) ?? '',
+      group: await f.evaluate((el) => el.closest('[role="group"]')?.getAttribute('aria-label') ?? ''),
+      ...(await f.locator('canvas').evaluate(pixelStats)),
+    })),
   );
 }
 

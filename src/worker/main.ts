@@ -6,7 +6,7 @@ import { errorText } from './storage/download';
 import { runImport } from './import/importJob';
 import type { GpuDeviceLike } from './runtime/gpu';
 import { openOpfsRoot } from './storage/opfs';
-import { CACHE_NAME, openPackCache } from './storage/packFiles';
+import { CACHE_NAME, openPackCache } from './storage/packCache';
 import { loadPack, type LoadedPack, type LoadRequest, type LoadStorage } from './packLoad';
 import { PackStore } from './storage/packStore';
 import { createRunner } from './run/runner';

@@ -1,26 +1,28 @@
 // Loads one pack end to end: EP choice, manifest (network, or the stored copy offline), graph
 // choice, model bytes (stored in OPFS and checked, resumable), sessions, warm-up; and the time
 // each phase took.
-import { canUseCfg, modeUses, type GraphFile, type PackManifest } from '../shared/manifest';
+import type { GraphFile, PackManifest } from '../shared/manifest';
 import { parseManifest } from '../shared/manifestCheck';
 import type { EpChoice, EpInfo, FromWorker, LoadTimings, StorageEstimateInfo } from '../shared/protocol';
-import { formatBytes } from '../shared/bytes';
 import { decideEp, probeAdapter } from './runtime/capabilities';
 import { gpuOf } from './runtime/gpu';
 import { chooseGraphs, graphParts } from './runtime/graphChoice';
 import { isImportedPackUrl } from './import/importPack';
 import { loadManifestOrStored, type LoadedManifest } from './storage/manifestLoader';
-import { loadGraphBytes, startGraphFromStore, warmHashing, type CacheLike, type LoadClock } from './storage/packFiles';
+import { startGraphFromStore, warmHashing, type LoadClock } from './storage/graphFromStore';
+import { loadGraphBytes, type CacheLike } from './storage/packCache';
 import type { PackStore } from './storage/packStore';
 import { checkPackUrl } from './storage/packUrl';
 import { checkRoom } from './storage/quota';
-import { RateMeter } from './storage/rate';
-import { createModelSessions, createUpsamplerSession, startRuntime, type GradientApart, type GraphBytes, type ModelSessions, type UpsamplerSession } from './runtime/sessions';
+import { createModelSessions, createUpsamplerSession, type GradientApart, type GraphBytes, type ModelSessions, type UpsamplerSession } from './runtime/sessions';
 import { browserGradientWorker } from './runtime/gradientClient';
 import { setWasmEpThreads } from './runtime/ortRuntime';
+import { startRuntimeOnce } from './runtime/startUp';
 import { gradientApart } from './runtime/threadSplit';
+import { warmUp } from './runtime/warmUp';
 import type { SerialQueue } from './runtime/serialQueue';
 import { referenceFromBytes, type ReferenceFeatureSet } from './run/tradeoff';
+import { describeTimings, loadProgress } from './loadReport';
 
 export interface LoadedPack {
   manifest: PackManifest;
@@ -49,8 +51,6 @@ export interface LoadStorage {
   /** The page's StorageManager.estimate() (asked only when something is about to be stored). */
   estimate: () => Promise<StorageEstimateInfo | null>;
 }
-
-const PROGRESS_INTERVAL_MS = 100;
 
 /**
  * Resolves null when a newer load made this one obsolete (its sessions are already released).
@@ -107,25 +107,7 @@ export async function loadPack(
     await store.putRecord(req.packUrl, manifest, parts);
   }
 
-  // Progress: throttled, with the network speed and the time left for what remains to download.
-  const meter = new RateMeter();
-  let netBytes = 0;
-  let before = 0;
-  let lastPost = -Infinity;
-  let lastLoaded = 0;
-  const progress = (file: string, fileBytes: number, loaded: number, fromCache: boolean, resumedAt: number) => {
-    const now = performance.now();
-    if (!fromCache) {
-      netBytes += Math.max(0, loaded - lastLoaded);
-      meter.add(now, netBytes);
-    }
-    lastLoaded = loaded;
-    if (now - lastPost < PROGRESS_INTERVAL_MS && loaded < fileBytes) return; // throttle, keep the last
-    lastPost = now;
-    const bytesPerSec = fromCache ? null : meter.bytesPerSec();
-    const etaSec = fromCache ? null : meter.etaSec(toFetch - netBytes);
-    post({ kind: 'progress', loadId: req.loadId, file, loaded: before + loaded, total, fromCache, bytesPerSec, etaSec, ...(resumedAt > 0 ? { resumedAt } : {}) });
-  };
+  const progress = loadProgress(post, req.loadId, total, toFetch);
   const clock: LoadClock = (phase, ms) => void (timings[`${phase}Ms`] += ms);
 
   /** By sha256: the bytes of every part, and whether they came from an earlier visit. */
@@ -138,20 +120,19 @@ export async function loadPack(
   const checks: Promise<void>[] = [];
   const tFiles = performance.now();
   for (const f of parts) {
-    lastLoaded = 0;
     if (store) {
-      const r = await startGraphFromStore(store, fetch, req.packUrl, f, (loaded, _total, fromStore, resumedAt) => progress(f.file, f.bytes, loaded, fromStore, resumedAt), clock, signal);
+      const r = await startGraphFromStore(store, fetch, req.packUrl, f, (loaded, _total, fromStore, resumedAt) => progress.report(f.file, f.bytes, loaded, fromStore, resumedAt), clock, signal);
       checks.push(r.verified);
       files.set(f.sha256, { bytes: r.bytes, fromStore: r.fromStore });
       timings.fetchedBytes += r.fetchedBytes;
       timings.readBytes += r.readBytes;
     } else {
       t = performance.now();
-      const bytes = await loadGraphBytes({ fetchFn: fetch, cache }, req.packUrl, f, (loaded, _fileTotal, fromCache) => progress(f.file, f.bytes, loaded, fromCache, 0), signal);
+      const bytes = await loadGraphBytes({ fetchFn: fetch, cache }, req.packUrl, f, (loaded, _fileTotal, fromCache) => progress.report(f.file, f.bytes, loaded, fromCache, 0), signal);
       timings.fetchMs += performance.now() - t; // download + hash (one-shot WebCrypto) + Cache API
       files.set(f.sha256, { bytes, fromStore: false });
     }
-    before += f.bytes;
+    progress.fileDone(f.bytes);
     if (!isCurrent()) return null;
   }
   timings.filesMs = performance.now() - tFiles;
@@ -222,54 +203,4 @@ async function storedOnly(stored: () => Promise<unknown>, packUrl: string): Prom
   const json = await stored();
   if (json === null) throw new Error(`the pack built from checkpoint files (${packUrl}) is no longer stored in this browser; open the files again`);
   return { manifest: parseManifest(json), from: 'storage' };
-}
-
-/** One line for the console: every phase in ms and what was read or fetched. */
-export function describeTimings(x: LoadTimings): string {
-  const ms = (v: number) => `${Math.round(v)} ms`;
-  return (
-    `total ${ms(x.totalMs)} = manifest ${ms(x.manifestMs)} (${x.manifestFrom}), model files ${ms(x.filesMs)} (fetch ${ms(x.fetchMs)} (${formatBytes(x.fetchedBytes)}), ` +
-    `hash ${ms(x.hashMs)} (hashing thread ${ms(x.hashThreadMs)}), store ${ms(x.storeMs)}, read ${ms(x.readMs)} (${formatBytes(x.readBytes)})), ` +
-    `runtime start-up ${ms(x.runtimeMs)} (overlapped), sessions ${ms(x.sessionMs)}, warm-up ${ms(x.warmupMs)} [storage: ${x.storage}]`
-  );
-}
-
-const runtimeStarts = new Map<string, Promise<number | null>>();
-
-/** The first load on an EP pays ORT's start-up; later loads get 0 (it is already running). */
-function startRuntimeOnce(ep: 'webgpu' | 'wasm'): Promise<number | null> {
-  const started = runtimeStarts.get(ep);
-  if (started) return started.then(() => 0);
-  const p = startRuntime(ep);
-  runtimeStarts.set(ep, p);
-  void p.then((ms) => ms === null && runtimeStarts.delete(ep)); // failed: try again next load
-  return p;
-}
-
-/**
- * One call of each graph at the shapes of the pack's default first step (the U-Net on two rows when
- * its default mode adds a classifier-free null-label row), so shader compilation and kernel and
- * buffer set-up for those shapes are not charged to the first step after Generate. On WebGPU the
- * upsampler too (its shaders); on wasm its first call costs little extra and a big one is slow.
- */
-async function warmUp(m: PackManifest, s: ModelSessions, up: UpsamplerSession | null, ep: 'webgpu' | 'wasm'): Promise<number> {
-  const t0 = performance.now();
-  const plane = 3 * m.imageSize * m.imageSize;
-  const rows = canUseCfg(m) && modeUses(m.sampling.guidanceMode ?? 'classifier').cfg ? 2 : 1;
-  const t = new Float32Array(rows).fill(m.diffusion.diffusionSteps - 1);
-  const y = new Int32Array(rows);
-  if (rows === 2 && m.unconditionalLabel !== null) y[1] = m.unconditionalLabel;
-  // Both at once, as a step asks for them (the gradient graph may have an ORT instance of its own).
-  await Promise.all([
-    s.denoise(new Float32Array(rows * plane), t, m.classCond ? y : null, [rows, 3, m.imageSize, m.imageSize]),
-    s.classifierGrad?.(new Float32Array(plane), t.subarray(0, 1), y.subarray(0, 1), [1, 3, m.imageSize, m.imageSize]),
-  ]);
-  const u = m.upsampler;
-  if (up && u && ep === 'webgpu') {
-    const size = u.imageSize;
-    await up.denoiseWith(new Float32Array(3 * u.lowResSize * u.lowResSize))(
-      new Float32Array(3 * size * size), Float32Array.of(u.diffusion.diffusionSteps - 1), u.classCond ? Int32Array.of(0) : null, [1, 3, size, size],
-    );
-  }
-  return performance.now() - t0;
 }

@@ -18,7 +18,7 @@ export function classifyLoadError(message: string): 'refused' | 'load-error' {
   return /^(This pack cannot run on |Not enough storage space for this pack)/.test(message) ? 'refused' : 'load-error';
 }
 
-/** The phases of src/worker/packLoad.ts describeTimings ("total 812 ms = manifest 3 ms (network), fetch ...") in ms. */
+/** The phases of src/worker/loadReport.ts describeTimings ("total 812 ms = manifest 3 ms (network), fetch ...") in ms. */
 export function parseLoadLine(line: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const m of line.matchAll(/([a-z][a-z -]*?) (\d+) ms/g)) out[m[1].trim()] = Number(m[2]);

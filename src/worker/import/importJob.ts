@@ -7,14 +7,15 @@
 import { blobSource, indexCheckpoint } from '../../checkpoint';
 import { formatBytes } from '../../shared/bytes';
 import { checkpointUrlProblem } from '../../shared/checkpointUrl';
-import type { FromWorker, RecognisedFile, ToWorker } from '../../shared/protocol';
+import type { FromWorker, RecognisedFile, StorageEstimateInfo, ToWorker } from '../../shared/protocol';
 import { probeAdapter } from '../runtime/capabilities';
 import { errorText } from '../storage/download';
-import { defaultHashPool } from '../storage/packFiles';
+import { defaultHashPool } from '../storage/graphFromStore';
 import type { DirHandleLike } from '../storage/opfs';
 import { gpuOf } from '../runtime/gpu';
 import { importCheckpoints, type ImportFile } from './importPack';
 import type { PackStore } from '../storage/packStore';
+import { quotaProblem, type RoomMessage } from '../storage/quota';
 import { recognise } from './recognise';
 import { TemplateSource } from './templateSource';
 import { describeImport } from '../../shared/importTimings';
@@ -45,18 +46,24 @@ async function openUrls(urls: readonly string[], fetchFn: typeof fetch, source: 
   return { heads, recognised };
 }
 
+/** The import's words for a refusal (the rule is quotaProblem's, as for a pack load). */
+const importRoomMessage: RoomMessage = ({ need, available }) =>
+  `the download needs ${formatBytes(need)} of storage and the browser allows this page ${formatBytes(available)} more; `
+  + 'delete cached packs or free disk space, or download the files and open them with Checkpoint files';
+
+/** This worker's own StorageManager.estimate(), null where the browser gives none. */
+async function workerEstimate(): Promise<StorageEstimateInfo | null> {
+  const est = await navigator.storage?.estimate?.().catch(() => null);
+  return est ? { quota: est.quota ?? null, usage: est.usage ?? null, persisted: null } : null;
+}
+
 /** Refuses before the download when the browser's storage quota cannot hold the files (where it says). */
-async function checkRoom(staging: Staging, heads: readonly UrlHead[]): Promise<void> {
+export async function checkDownloadRoom(staging: Pick<Staging, 'stagedBytes'>, heads: readonly UrlHead[], estimate = workerEstimate): Promise<void> {
   if (heads.length === 0) return;
   let need = 0;
   for (const h of heads) need += h.size - (await staging.stagedBytes(h));
-  const est = await navigator.storage?.estimate?.().catch(() => null);
-  if (!est?.quota || est.usage === undefined) return;
-  const free = est.quota - est.usage;
-  if (need > free) {
-    throw new UrlError(`the download needs ${formatBytes(need)} of storage and the browser allows this page ${formatBytes(free)} more; `
-      + 'delete cached packs or free disk space, or download the files and open them with Checkpoint files');
-  }
+  const problem = quotaProblem(need, await estimate(), importRoomMessage);
+  if (problem) throw new UrlError(problem);
 }
 
 export async function runImport(msg: ImportRequest, store: PackStore | null, root: DirHandleLike | null, post: (m: FromWorker) => void): Promise<void> {
@@ -73,7 +80,7 @@ export async function runImport(msg: ImportRequest, store: PackStore | null, roo
     const t0 = performance.now();
     const stage = (staging = await Staging.open(root));
     await stage.removeOthers(msg.urls);
-    await checkRoom(stage, heads);
+    await checkDownloadRoom(stage, heads);
     for (const head of heads) {
       const label = head.ranges ? head.name : `${head.name} (this server cannot resume a cut download)`;
       const file = await stage.download(fetchFn, head, (loaded, total) => post({ kind: 'importProgress', importId, phase: 'download', file: label, loaded, total }));

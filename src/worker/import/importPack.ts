@@ -14,7 +14,7 @@ import { type PackManifest } from '../../shared/manifest';
 import { parseManifest, ManifestError } from '../../shared/manifestCheck';
 import type { ImportPhase, ImportTimings } from '../../shared/protocol';
 import { isShared, type HashPool } from '../storage/hasher';
-import { allocBytes } from '../storage/packFiles';
+import { allocBytes } from '../storage/fileBuffer';
 import type { PackStore } from '../storage/packStore';
 import type { FileSpec, StoredFile } from '../storage/storedFile';
 import { assignSlots, recognise, type Recognised } from './recognise';

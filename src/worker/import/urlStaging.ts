@@ -7,7 +7,7 @@ import type { ByteSource } from '../../checkpoint';
 import { formatBytes } from '../../shared/bytes';
 import { abortable, downloadInto, DownloadError, type RangeSink } from '../storage/download';
 import { isQuotaExceeded, type DirHandleLike, type SyncHandleLike } from '../storage/opfs';
-import { RESUME_DELAYS_MS } from '../storage/packFiles';
+import { RESUME_DELAYS_MS } from '../storage/graphFromStore';
 import { openSync, readJson, removeIfThere, writeJson } from '../storage/storeIo';
 import { Sha256 } from '../storage/sha256';
 import type { UrlHead } from './urlFetch';

@@ -8,8 +8,8 @@ import { GRAPH_IO, graphIoProblem, type PackManifest, type UpsamplerGraph } from
 import { openRemoteGradient, type SpawnGradient } from './gradientClient';
 import { createGradientSession, type ClassifierReadoutFn, type GradientSession } from './gradientSession';
 import type { GraphIo } from './graphIo';
-import { IO, baseInputs, createSession, graphIoFor, ioOptions, labelsInput, sessionOptions, type GraphBytes } from './ortSession';
-import { loadedOrt, ortFor } from './ortRuntime';
+import { IO, baseInputs, createSession, graphIoFor, ioOptions, labelsInput, type GraphBytes } from './ortSession';
+import { loadedOrt } from './ortRuntime';
 import type { SerialQueue } from './serialQueue';
 
 export type { ClassifierReadoutFn } from './gradientSession';
@@ -155,25 +155,4 @@ export async function createUpsamplerSession(up: UpsamplerGraph, file: GraphByte
 export async function ortGpuDevice(): Promise<unknown> {
   const ort = loadedOrt('webgpu');
   return ort ? (await ort).env.webgpu.device : undefined;
-}
-
-/** A 70-byte ONNX graph (one Identity op, opset 17): creating a session of it starts ORT's runtime. */
-const STARTER_MODEL = Uint8Array.from(atob('CAgSADo6ChAKAXgSAXkiCElkZW50aXR5EgRpbml0Wg8KAXgSCgoICAESBAoCCAFiDwoBeRIKCggIARIECgIIAUIECgAQEQ=='), (c) => c.charCodeAt(0));
-
-/**
- * Starts ONNX Runtime for `ep` (fetching and compiling its WebAssembly, starting its threads, and on
- * WebGPU getting the device) by creating and releasing a session of a trivial graph, so that this
- * one-time start-up can overlap the model downloads instead of being charged to the first real
- * session. Resolves with its duration in ms, or null when it failed (the real session then reports).
- */
-export async function startRuntime(ep: Ep): Promise<number | null> {
-  const t0 = performance.now();
-  try {
-    const ort = await ortFor(ep);
-    const s = await ort.InferenceSession.create(STARTER_MODEL, sessionOptions(ep));
-    await s.release();
-    return performance.now() - t0;
-  } catch {
-    return null;
-  }
 }

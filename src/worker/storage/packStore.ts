@@ -8,7 +8,7 @@
 //                                                  visits) and the files it uses (Cached packs list)
 //
 // Files are named by the manifest's sha256, so a re-exported pack never reuses stale bytes. The
-// store does not hash: its caller (packFiles.ts) hashes every byte of the file, the stored part it
+// store does not hash: its caller (graphFromStore.ts) hashes every byte of the file, the stored part it
 // read back included, and hands the digest to finish(). A file is marked complete only when that
 // digest matches; the data is flushed to disk before the mark, and a later visit trusts the mark
 // (and checks the size) instead of hashing 1 GB again. Checkpoints only record the offset, without

@@ -1,22 +1,38 @@
-// Whether a pack's downloads fit in the storage the browser grants this site, checked before any
-// byte of a model file is fetched (the numbers come from the page's StorageManager.estimate()).
+// Whether downloads fit in the storage the browser grants this site, checked before any byte is
+// fetched: a pack's model files (with the page's StorageManager.estimate()) and checkpoints given by
+// URL (import/importJob.ts, with the worker's own estimate), by one rule in their own words.
 import { formatBytes } from '../../shared/bytes';
 import type { StorageEstimateInfo } from '../../shared/protocol';
 
 /** Room kept for the small sidecar and record files next to the model files. */
 export const STORE_OVERHEAD_BYTES = 1 << 20;
 
-/** A sentence explaining why `neededBytes` more will not fit, or null (fits, or unknown). */
-export function quotaProblem(neededBytes: number, est: StorageEstimateInfo | null): string | null {
+/** The numbers of a refusal, in bytes: what is needed, and what the browser still allows. */
+export interface RoomShortfall {
+  need: number;
+  available: number;
+  quota: number;
+  usage: number;
+}
+
+/** Words a refusal for the reader (the pack load's wording by default; a checkpoint import has its own). */
+export type RoomMessage = (x: RoomShortfall) => string;
+
+const packRoomMessage: RoomMessage = ({ need, available, quota, usage }) =>
+  `Not enough storage space for this pack: its model files need ${formatBytes(need)} more, ` +
+  `but the browser lets this site store only ${formatBytes(available)} more ` +
+  `(quota ${formatBytes(quota)}, ${formatBytes(usage)} in use). ` +
+  'Delete cached packs or free disk space, then load the pack again';
+
+/**
+ * A sentence explaining why `neededBytes` more will not fit, or null (fits, or unknown). The one rule
+ * for room, of pack loads and checkpoint imports alike; `message` words it.
+ */
+export function quotaProblem(neededBytes: number, est: StorageEstimateInfo | null, message: RoomMessage = packRoomMessage): string | null {
   if (neededBytes <= 0 || !est || est.quota === null || est.usage === null) return null;
   const available = Math.max(0, est.quota - est.usage);
   if (neededBytes + STORE_OVERHEAD_BYTES <= available) return null;
-  return (
-    `Not enough storage space for this pack: its model files need ${formatBytes(neededBytes)} more, ` +
-    `but the browser lets this site store only ${formatBytes(available)} more ` +
-    `(quota ${formatBytes(est.quota)}, ${formatBytes(est.usage)} in use). ` +
-    'Delete cached packs or free disk space, then load the pack again'
-  );
+  return message({ need: neededBytes, available, quota: est.quota, usage: est.usage });
 }
 
 /**

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { downloadBytes } from '../../../src/worker/storage/download';
 import { loadManifest } from '../../../src/worker/storage/manifestLoader';
-import { loadGraphBytes } from '../../../src/worker/storage/packFiles';
+import { loadGraphBytes } from '../../../src/worker/storage/packCache';
 import type { GraphFile } from '../../../src/shared/manifest';
 
 const BASE = 'https://app.test/models/p/';

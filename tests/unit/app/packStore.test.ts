@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GraphFile } from '../../../src/shared/manifest';
 import { DownloadError } from '../../../src/worker/storage/download';
-import { loadGraphFromStore, startGraphFromStore, type LoadClock } from '../../../src/worker/storage/packFiles';
+import { loadGraphFromStore, startGraphFromStore, type LoadClock } from '../../../src/worker/storage/graphFromStore';
 import { HashPool } from '../../../src/worker/storage/hasher';
 import { PackStore, STORE_DIR } from '../../../src/worker/storage/packStore';
 import { localLocks } from '../../../src/worker/storage/storeLocks';

@@ -2,7 +2,7 @@
 // only from inside the pack folder on the app's own origin.
 import { describe, expect, it } from 'vitest';
 import { loadManifest } from '../../../src/worker/storage/manifestLoader';
-import { loadGraphBytes } from '../../../src/worker/storage/packFiles';
+import { loadGraphBytes } from '../../../src/worker/storage/packCache';
 import { checkPackUrl, packFileUrl, PackUrlError } from '../../../src/worker/storage/packUrl';
 import type { GraphFile } from '../../../src/shared/manifest';
 

@@ -21,6 +21,12 @@ describe('quotaProblem', () => {
     expect(quotaProblem(100 * MB, { usage: null, quota: 5, persisted: null })).toBeNull();
   });
 
+  it('words a refusal in the caller\'s sentence, with the same rule', () => {
+    const words = ({ need, available, quota, usage }: { need: number; available: number; quota: number; usage: number }) => `${need}/${available}/${quota}/${usage}`;
+    expect(quotaProblem(100, { usage: 0, quota: 100 + STORE_OVERHEAD_BYTES - 1, persisted: null }, words)).toBe(`100/${100 + STORE_OVERHEAD_BYTES - 1}/${100 + STORE_OVERHEAD_BYTES - 1}/0`);
+    expect(quotaProblem(100, { usage: 0, quota: 100 + STORE_OVERHEAD_BYTES, persisted: null }, words)).toBeNull();
+  });
+
   it('a full origin (usage above quota) has nothing left', () => {
     expect(quotaProblem(1, { usage: 3 * MB, quota: 2 * MB, persisted: true })).toMatch(/store only 0 B more/);
   });

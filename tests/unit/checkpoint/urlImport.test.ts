@@ -1,14 +1,17 @@
 // Checkpoints given by URL (src/worker/import/urlFetch.ts, urlStaging.ts; src/shared/checkpointUrl.ts) against a
 // fake fetch: which URLs the page may ask for, the first request's size/resume/error answers (a CORS block told
 // from an unreachable server by the no-cors probe), the Range reads that index a real checkpoint before the
-// download (the same index as the file gives, a small part of its bytes), and the staged download into an in-memory OPFS that resumes after a cut.
+// download (the same index as the file gives, a small part of its bytes), the staged download into an in-memory OPFS that resumes after a cut,
+// and the room check before it (importJob.ts: quota.ts's rule, in the import's words).
 import { openAsBlob } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bytesSource, indexCheckpoint } from '../../../src/checkpoint';
 import { checkpointUrlLines, checkpointUrlProblem, urlFileName } from '../../../src/shared/checkpointUrl';
+import { checkDownloadRoom } from '../../../src/worker/import/importJob';
 import { openUrl, rangeSource, type UrlHead } from '../../../src/worker/import/urlFetch';
 import { Staging, STAGING_DIR } from '../../../src/worker/import/urlStaging';
+import { STORE_OVERHEAD_BYTES } from '../../../src/worker/storage/quota';
 import { FakeDir } from '../app/fakeOpfs';
 import { packFixture } from './packFixture';
 
@@ -184,5 +187,27 @@ describe('Staging', () => {
     changed.close();
     await staging.removeOthers(['https://files.test/other.pt']);
     expect(root.names(STAGING_DIR)).toEqual([]);
+  });
+});
+
+describe('room for the download', () => {
+  const MB = 1e6;
+  const head = (size: number): UrlHead => ({ url: URL_PT, name: 'unet.pt', size, ranges: true, validator: null });
+  const staged = (n: number) => ({ stagedBytes: async () => n });
+  const estimate = (quota: number, usage: number) => async () => ({ quota, usage, persisted: null });
+
+  it('refuses, in the import\'s words, what the pack load\'s rule would not fit (the staged part already counted)', async () => {
+    await expect(checkDownloadRoom(staged(100 * MB), [head(600 * MB)], estimate(1000 * MB, 600 * MB))).rejects.toThrow(
+      'the download needs 500 MB of storage and the browser allows this page 400 MB more; ' +
+        'delete cached packs or free disk space, or download the files and open them with Checkpoint files',
+    );
+    // Exactly the free space is not enough: the store keeps room for its small files (STORE_OVERHEAD_BYTES).
+    await expect(checkDownloadRoom(staged(0), [head(400 * MB)], estimate(1000 * MB, 600 * MB))).rejects.toThrow(/the download needs/);
+    await expect(checkDownloadRoom(staged(0), [head(400 * MB - STORE_OVERHEAD_BYTES)], estimate(1000 * MB, 600 * MB))).resolves.toBeUndefined();
+  });
+
+  it('lets the download go where the browser gives no numbers', async () => {
+    await expect(checkDownloadRoom(staged(0), [head(600 * MB)], async () => null)).resolves.toBeUndefined();
+    await expect(checkDownloadRoom(staged(0), [head(600 * MB)], async () => ({ quota: null, usage: null, persisted: null }))).resolves.toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { cacheKey, loadGraphBytes, type CacheLike } from '../../../src/worker/storage/packFiles';
+import { cacheKey, loadGraphBytes, type CacheLike } from '../../../src/worker/storage/packCache';
 import type { GraphFile } from '../../../src/shared/manifest';
 
 const BASE = 'https://app.test/models/p/';
