@@ -87,7 +87,7 @@ runMain('bench', async () => {
   }
 
   if (!skip.has('node')) {
-    log(`node: pack ${pack}, ${steps} guided DDIM steps after 1 warm-up`);
+    log(`node: pack ${pack}, ${steps} guided DDIM steps after 2 warm-up steps`);
     try {
       result.node = await benchNode(pack, steps, scale);
     } catch (e) {
