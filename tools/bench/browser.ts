@@ -135,14 +135,15 @@ export async function bareOnce(browser: Browser, url: string, pack: string, ep: 
       r.hasGrad && unet.length ? round((r.strategy === 'overlap' ? median(step) : median(unet) + median(grad)) / median(unet)) : null;
     // The first warm-up step also pays one-time costs (allocations, the first kernel runs): left out.
     const first = (a: number[]) => a.slice(1, 1 + FIRST_STEPS);
+    const medianOrNull = (a: number[]) => (a.length ? round(median(a)) : null); // null: too few warm-up steps
     return {
       pack, ep, steps, warmSteps: r.warm.stepMs.length, wasmThreads: r.threads, strategy: r.strategy, split: r.split, msPerStep, unetMs, gradMs,
       guidedOverUnguided: ratio(r.stepMs, r.unetMs, r.gradMs),
       // What a page's first image meets: the first steps, while V8 still compiles the kernels.
       firstSteps: {
         n: first(r.warm.stepMs).length,
-        unetMedian: r.warm.unetMs.length ? round(median(first(r.warm.unetMs))) : null,
-        gradMedian: r.hasGrad && r.warm.gradMs.length ? round(median(first(r.warm.gradMs))) : null,
+        unetMedian: medianOrNull(first(r.warm.unetMs)),
+        gradMedian: r.hasGrad ? medianOrNull(first(r.warm.gradMs)) : null,
         // overlap times its unguided steps before the guided ones, in another phase of V8's compiling
         guidedOverUnguided: r.strategy === 'overlap' ? null : ratio(first(r.warm.stepMs), first(r.warm.unetMs), first(r.warm.gradMs)),
       },
