@@ -28,6 +28,15 @@ export interface StagedFile {
   close(): void;
 }
 
+/**
+ * Whether the part staged under `meta` may be continued for `head`: the same URL, size and validator
+ * (a server that shows none cannot prove the file unchanged), and a server that resumes.
+ */
+function resumable(meta: StagedMeta | null, head: UrlHead): boolean {
+  return meta?.v === 1 && meta.url === head.url && meta.size === head.size && head.validator !== null
+    && meta.validator === head.validator && head.ranges;
+}
+
 /** A source over an open access handle: each read is one read call of exactly the bytes asked for. */
 function handleSource(h: SyncHandleLike, size: number): ByteSource {
   return {
@@ -67,8 +76,7 @@ export class Staging {
     const h = await openSync(await this.dir.getFileHandle(`${key}.pt`, { create: true }), head.name);
     try {
       let at = h.getSize();
-      const same = meta?.v === 1 && meta.url === head.url && meta.size === head.size && head.validator !== null && meta.validator === head.validator;
-      if (!same || at > head.size || !head.ranges) {
+      if (!resumable(meta, head) || at > head.size) {
         h.truncate(0);
         at = 0;
       }
@@ -117,14 +125,15 @@ export class Staging {
     }
   }
 
-  /** Bytes of `head` already staged (a resumable part), from its file's size. */
+  /** Bytes of `head` already staged that download() will continue from (0 where it would start again). */
   async stagedBytes(head: UrlHead): Promise<number> {
     const key = Staging.key(head.url);
     const meta = (await readJson(this.dir, `${key}.json`)) as StagedMeta | null;
-    if (meta?.url !== head.url || meta.size !== head.size || meta.validator !== head.validator || !head.ranges) return 0;
+    if (!resumable(meta, head)) return 0;
     const h = await openSync(await this.dir.getFileHandle(`${key}.pt`, { create: true }), head.name);
     try {
-      return Math.min(h.getSize(), head.size);
+      const at = h.getSize();
+      return at > head.size ? 0 : at; // download() starts again from a part longer than the file
     } finally {
       h.close();
     }

@@ -176,6 +176,7 @@ describe('Staging', () => {
     await expect(staging.download(h.fetchFn, head, () => {}, undefined, [])).rejects.toThrow(/interrupted after 40000/);
     expect(await staging.stagedBytes(head)).toBe(40_000);
     expect(await staging.stagedBytes({ ...head, validator: '"v2"' })).toBe(0);
+    expect(await staging.stagedBytes({ ...head, validator: null })).toBe(0); // download() would start again too
     await staging.removeOthers([URL_PT]); // this URL's part stays
     const again = await staging.download(h.fetchFn, head, () => {}, undefined, []);
     expect(again.resumedAt).toBe(40_000);
