@@ -9,6 +9,7 @@ import { openOpfsRoot } from './storage/opfs';
 import { CACHE_NAME, openPackCache } from './storage/packCache';
 import { loadPack, type LoadedPack, type LoadRequest, type LoadStorage } from './packLoad';
 import { PackStore } from './storage/packStore';
+import { estimateHere } from './storage/quota';
 import { createRunner } from './run/runner';
 import { createSerialQueue } from './runtime/serialQueue';
 import { wasmThreadCount } from './runtime/ortRuntime';
@@ -56,10 +57,7 @@ function askEstimate(loadId: number): Promise<StorageEstimateInfo | null> {
     const timer = setTimeout(() => {
       // No answer (an older page?): measure here, without persist().
       estimateWaiters.delete(loadId);
-      navigator.storage.estimate().then(
-        (e) => resolve({ usage: e.usage ?? null, quota: e.quota ?? null, persisted: null }),
-        () => resolve(null),
-      );
+      void estimateHere().then(resolve);
     }, ESTIMATE_WAIT_MS);
     estimateWaiters.set(loadId, (e) => {
       clearTimeout(timer);

@@ -7,7 +7,7 @@
 import { blobSource, indexCheckpoint } from '../../checkpoint';
 import { formatBytes } from '../../shared/bytes';
 import { checkpointUrlProblem } from '../../shared/checkpointUrl';
-import type { FromWorker, RecognisedFile, StorageEstimateInfo, ToWorker } from '../../shared/protocol';
+import type { FromWorker, RecognisedFile, ToWorker } from '../../shared/protocol';
 import { probeAdapter } from '../runtime/capabilities';
 import { errorText } from '../storage/download';
 import { defaultHashPool } from '../storage/graphFromStore';
@@ -15,7 +15,7 @@ import type { DirHandleLike } from '../storage/opfs';
 import { gpuOf } from '../runtime/gpu';
 import { importCheckpoints, type ImportFile } from './importPack';
 import type { PackStore } from '../storage/packStore';
-import { quotaProblem, type RoomMessage } from '../storage/quota';
+import { estimateHere, quotaProblem, type RoomMessage } from '../storage/quota';
 import { recognise } from './recognise';
 import { TemplateSource } from './templateSource';
 import { describeImport } from '../../shared/importTimings';
@@ -51,14 +51,8 @@ const importRoomMessage: RoomMessage = ({ need, available }) =>
   `the download needs ${formatBytes(need)} of storage and the browser allows this page ${formatBytes(available)} more; `
   + 'delete cached packs or free disk space, or download the files and open them with Checkpoint files';
 
-/** This worker's own StorageManager.estimate(), null where the browser gives none. */
-async function workerEstimate(): Promise<StorageEstimateInfo | null> {
-  const est = await navigator.storage?.estimate?.().catch(() => null);
-  return est ? { quota: est.quota ?? null, usage: est.usage ?? null, persisted: null } : null;
-}
-
 /** Refuses before the download when the browser's storage quota cannot hold the files (where it says). */
-export async function checkDownloadRoom(staging: Pick<Staging, 'stagedBytes'>, heads: readonly UrlHead[], estimate = workerEstimate): Promise<void> {
+export async function checkDownloadRoom(staging: Pick<Staging, 'stagedBytes'>, heads: readonly UrlHead[], estimate = estimateHere): Promise<void> {
   if (heads.length === 0) return;
   let need = 0;
   for (const h of heads) need += h.size - (await staging.stagedBytes(h));

@@ -4,6 +4,15 @@
 import { formatBytes } from '../../shared/bytes';
 import type { StorageEstimateInfo } from '../../shared/protocol';
 
+/**
+ * This context's own StorageManager.estimate() (a worker's; without persist(), which only the page
+ * has), null where the browser gives none.
+ */
+export async function estimateHere(): Promise<StorageEstimateInfo | null> {
+  const est = await navigator.storage?.estimate?.().catch(() => null);
+  return est ? { quota: est.quota ?? null, usage: est.usage ?? null, persisted: null } : null;
+}
+
 /** Room kept for the small sidecar and record files next to the model files. */
 export const STORE_OVERHEAD_BYTES = 1 << 20;
 
