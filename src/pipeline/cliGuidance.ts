@@ -1,9 +1,8 @@
 // The CLI's guidance request (tools/sample.ts flags, already parsed and range-checked there) against a
 // pack: the mode a run uses when --mode is not given, and the scales it then applies. The page picks
 // its mode explicitly (planRun); the CLI infers it from which scales were given.
-import { GUIDANCE_MODES, type GuidanceMode, type PackManifest } from '../shared/manifest';
+import { GUIDANCE_MODES, canUseCfg, modeUses, type GuidanceMode, type PackManifest } from '../shared/manifest';
 import { recommendedScales } from '../shared/scales';
-import { canUseCfg, modeUses } from '../shared/manifest';
 import type { ModeUses } from './guidance';
 
 export interface CliGuidanceRequest {

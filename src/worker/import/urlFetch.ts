@@ -70,12 +70,17 @@ function validatorOf(res: Response): string | null {
   return res.headers.get('ETag') ?? res.headers.get('Last-Modified');
 }
 
+/** A response's Content-Length as a byte count, null when it is missing or not a plain number. */
+function contentLength(res: Response): number | null {
+  const len = res.headers.get('Content-Length');
+  return len !== null && /^\d+$/.test(len) ? Number(len) : null;
+}
+
 /** The size a response gives for the whole file: Content-Range's total, else (a 200) Content-Length. */
 function sizeOf(res: Response): number | null {
   const range = parseContentRange(res.headers.get('Content-Range'));
   if (range?.total != null) return range.total;
-  const len = res.headers.get('Content-Length');
-  return res.status === 200 && len !== null && /^\d+$/.test(len) ? Number(len) : null;
+  return res.status === 200 ? contentLength(res) : null;
 }
 
 /** Asks for the first bytes of `url`: its size, whether it resumes, and a clear error for every failure. */
@@ -97,8 +102,7 @@ export async function openUrl(fetchFn: typeof fetch, url: string, signal?: Abort
   if (size === null && res.status === 206) {
     // A CORS answer shows Content-Range only when the server exposes it; HEAD's Content-Length is always readable.
     const head = await get({ method: 'HEAD' });
-    const len = head.ok ? head.headers.get('Content-Length') : null;
-    size = len !== null && /^\d+$/.test(len) ? Number(len) : null;
+    size = head.ok ? contentLength(head) : null;
   }
   if (size === null) throw new UrlError(`${new URL(url).host} does not say how large ${name} is (no Content-Length), so the page cannot check its download; download it and drop it here`);
   if (size === 0) throw new UrlError(`${name} at ${new URL(url).host} is empty (0 bytes)`);
