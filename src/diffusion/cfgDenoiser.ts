@@ -2,6 +2,7 @@
 // that, given each sample's scale w, runs the U-Net ONCE on the N conditional rows plus one null-label
 // row per sample with w != 0, and returns the N combined outputs. With every w = 0 it is the U-Net.
 import { cfgCombineInto } from './cfg';
+import { rowBatches } from './rowBatch';
 import type { DenoiseFn, Shape4 } from './types';
 
 export interface CfgOutput {
@@ -14,13 +15,6 @@ export interface CfgOutput {
 /** (x_t, timesteps, w per sample) -> the guided model output. The U-Net is called before it returns. */
 export type CfgDenoiser = (x: Float32Array, timesteps: Float32Array, w: Float32Array) => Promise<CfgOutput>;
 
-/** Input buffers of a guided U-Net batch, kept per row count (no per-step allocation). */
-interface RowBatch {
-  x: Float32Array;
-  t: Float32Array;
-  y: Int32Array;
-}
-
 /**
  * `denoise` guided classifier-free: sample s's null row is (x_t[s], nullLabels[s]). Without nullLabels
  * (or unetLabels) no sample can be guided: every w must then be 0.
@@ -29,14 +23,13 @@ export function cfgDenoiser(denoise: DenoiseFn, shape: Shape4, unetLabels: Int32
   const [n, c, h, w] = shape;
   const plane = c * h * w;
   const nullRow = new Int32Array(n);
-  const batches = new Map<number, RowBatch>();
+  const batch = rowBatches(plane);
   let combined: Float32Array | null = null;
   return (x, timesteps, scales) => {
     let rows = n;
     for (let s = 0; s < n; s++) nullRow[s] = scales[s] !== 0 && nullLabels && unetLabels ? rows++ : -1;
     if (rows === n) return denoise(x, timesteps, unetLabels, shape).then((output) => ({ output, rows }));
-    let b = batches.get(rows);
-    if (!b) batches.set(rows, (b = { x: new Float32Array(rows * plane), t: new Float32Array(rows), y: new Int32Array(rows) }));
+    const b = batch(rows);
     b.x.set(x);
     b.t.set(timesteps);
     b.y.set(unetLabels as Int32Array);

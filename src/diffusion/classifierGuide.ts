@@ -3,6 +3,7 @@
 // classifier-free cells cost nothing there), and the shift it makes: the mean (DDPM, paper Alg. 1) or
 // the score (DDIM, Alg. 2), for the whole batch at once or each sample on its own slice.
 import type { DiffusionProcess } from './process';
+import { rowBatches } from './rowBatch';
 import { conditionMean, conditionScore, type MeanVariance } from './step';
 import type { ClassifierGradFn, ClassifierGradResult, Shape4 } from './types';
 
@@ -27,7 +28,7 @@ export function classifierGuide(p: DiffusionProcess, classifierGrad: ClassifierG
   const [n, c, h, w] = shape;
   const plane = c * h * w;
   const size = n * plane;
-  const batches = new Map<number, { x: Float32Array; t: Float32Array; y: Int32Array }>();
+  const batch = rowBatches(plane);
   let full: Float32Array | null = null;
   let views: MeanVariance[] | null = null;
   let viewsOf: MeanVariance | null = null;
@@ -40,8 +41,7 @@ export function classifierGuide(p: DiffusionProcess, classifierGrad: ClassifierG
       if (g.grad.length !== size) throw new Error(`classifier gradient has ${g.grad.length} values, expected ${size}`);
       return g;
     }
-    let b = batches.get(guidedRows);
-    if (!b) batches.set(guidedRows, (b = { x: new Float32Array(guidedRows * plane), t: new Float32Array(guidedRows), y: new Int32Array(guidedRows) }));
+    const b = batch(guidedRows);
     for (let s = 0, r = 0; s < n; s++) {
       if (scales[s] === 0) continue;
       b.x.set(gx.subarray(s * plane, (s + 1) * plane), r * plane);
