@@ -4,11 +4,10 @@
 // request (existing downloadInto) from what is on disk, on the next try or the next visit. The staged file
 // is removed once the pack is built from it (or the build failed on a complete file).
 import type { ByteSource } from '../../checkpoint';
-import { formatBytes } from '../../shared/bytes';
 import { abortable, downloadInto, DownloadError, type RangeSink } from '../storage/download';
-import { isQuotaExceeded, type DirHandleLike, type SyncHandleLike } from '../storage/opfs';
+import type { DirHandleLike, SyncHandleLike } from '../storage/opfs';
 import { RESUME_DELAYS_MS } from '../storage/graphFromStore';
-import { openSync, readJson, removeIfThere, writeJson } from '../storage/storeIo';
+import { openSync, readJson, removeIfThere, writeAllAt, writeJson } from '../storage/storeIo';
 import { Sha256 } from '../storage/sha256';
 import type { UrlHead } from './urlFetch';
 
@@ -91,19 +90,8 @@ export class Staging {
           at = 0;
         },
         append: (chunk) => {
-          let n: number;
-          try {
-            n = h.write(chunk, { at });
-          } catch (e) {
-            if (!isQuotaExceeded(e)) throw e;
-            n = -1;
-          }
-          if (n !== chunk.length) {
-            const err = new DownloadError(`${head.name}: the browser refused to store more of it after ${formatBytes(at)} (storage quota exceeded); delete cached packs or free disk space`);
-            err.keepPartial = false;
-            throw err;
-          }
-          at += n;
+          writeAllAt(h, chunk, at, head.name, (message) => Object.assign(new DownloadError(message), { keepPartial: false }));
+          at += chunk.length;
         },
       };
       for (let attempt = 0; ; attempt++) {

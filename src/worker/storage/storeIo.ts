@@ -1,6 +1,7 @@
 // Small JSON and access-handle helpers over OPFS, shared by the pack store and the checkpoint staging:
 // an access handle another tab holds is waited for, a torn JSON file reads as absent.
-import { isLocked, isNotFound, type DirHandleLike, type FileHandleLike, type SyncHandleLike } from './opfs';
+import { formatBytes } from '../../shared/bytes';
+import { isLocked, isNotFound, isQuotaExceeded, type DirHandleLike, type FileHandleLike, type SyncHandleLike } from './opfs';
 
 /** Opening a file another tab (or the previous page's worker, on reload) still holds: retry this long. */
 const LOCK_WAIT_MS = 3000;
@@ -67,5 +68,22 @@ export async function removeIfThere(dir: DirHandleLike, name: string): Promise<v
     await dir.removeEntry(name);
   } catch (e) {
     if (!isNotFound(e)) throw e;
+  }
+}
+
+/**
+ * Writes all of `chunk` at byte `at` of `h`. Where the storage quota refuses it, or lets only part of it
+ * through, throws `full(message)`, the message naming `file` and how much of it was stored.
+ */
+export function writeAllAt(h: SyncHandleLike, chunk: Uint8Array, at: number, file: string, full: (message: string) => Error): void {
+  let written: number;
+  try {
+    written = h.write(chunk, { at });
+  } catch (e) {
+    if (!isQuotaExceeded(e)) throw e;
+    written = 0;
+  }
+  if (written !== chunk.length) {
+    throw full(`${file}: the browser refused to store more of it after ${formatBytes(at + written)} (storage quota exceeded); delete cached packs or free disk space`);
   }
 }

@@ -1,9 +1,8 @@
 // One model file of the pack store, open for a load: read back, appended to while it downloads,
 // checkpointed, finished against its digest (the layout and the rules: packStore.ts).
 import type { GraphFile } from '../../shared/manifest';
-import { formatBytes } from '../../shared/bytes';
-import { isQuotaExceeded, type SyncHandleLike } from './opfs';
-import { StoreError } from './storeIo';
+import type { SyncHandleLike } from './opfs';
+import { StoreError, writeAllAt } from './storeIo';
 
 /** Stored files are read in pieces of this size (progress, and no huge single read call). */
 const READ_CHUNK = 16 << 20;
@@ -35,10 +34,6 @@ export interface FileOwner {
 }
 
 const now = () => performance.now();
-
-function quotaError(file: string, at: number): StoreError {
-  return new StoreError(`${file}: the browser refused to store more of it after ${formatBytes(at)} (storage quota exceeded); delete cached packs or free disk space, then load the pack again`);
-}
 
 /** One model file in the store, open for this load (an exclusive access handle). */
 export class StoredFile {
@@ -82,14 +77,7 @@ export class StoredFile {
     if (this.complete || this.closed) throw new StoreError(`${this.graph.file}: the stored copy is ${this.complete ? 'complete' : 'closed'}`);
     if (this.offset + chunk.length > this.graph.bytes) throw new StoreError(`${this.graph.file}: more than the manifest's ${this.graph.bytes} bytes`);
     const t = now();
-    let written: number;
-    try {
-      written = this.data.write(chunk, { at: this.offset });
-    } catch (e) {
-      if (isQuotaExceeded(e)) throw quotaError(this.graph.file, this.offset);
-      throw e;
-    }
-    if (written !== chunk.length) throw quotaError(this.graph.file, this.offset + written);
+    writeAllAt(this.data, chunk, this.offset, this.graph.file, (message) => new StoreError(`${message}, then load the pack again`));
     this.clock('store', now() - t);
     this.offset += chunk.length;
     this.sinceCheckpoint += chunk.length;
