@@ -32,7 +32,7 @@ import { benchBrowserBatches, benchNodeBatches } from './bench/batch';
 import { benchChromium, benchFull, launchChromium } from './bench/browser';
 import { browserDevice, describeMachine, hostMachine } from './bench/machine';
 import { NODE_THREADS, benchNode } from './bench/node';
-import { benchOps } from './bench/ops';
+import { benchOps, convFloor } from './bench/ops';
 import { errText, log } from './bench/report';
 import { benchLoad } from './bench/load';
 import { build, startPreview } from './bench/serve';
@@ -56,7 +56,8 @@ runMain('bench', async () => {
   const pack = str(flags, 'pack') ?? 'imagenette64';
   if (!existsSync(join('public/models', pack, 'manifest.json'))) throw new CliError(`no pack public/models/${pack}`);
   const steps = integer(str(flags, 'steps') ?? '10', 'steps', 2);
-  // The bare loop's warm-up: V8 optimises the gradient graph's kernels over its first ~20 steps.
+  // wasm warm-up runs of the bare loop and of the ops part's profile: V8 optimises the gradient graph's
+  // kernels over its first ~20 steps.
   const bareWarm = integer(str(flags, 'bare-warm') ?? '25', 'bare-warm', 1);
   const webgpuPack = str(flags, 'webgpu-pack') ?? 'tiny16';
   const webgpuSteps = integer(str(flags, 'webgpu-steps') ?? (webgpuPack === pack && pack !== 'tiny16' ? '3' : String(steps)), 'webgpu-steps', 2);
@@ -98,10 +99,12 @@ runMain('bench', async () => {
 
   if (!skip.has('ops')) {
     try {
+      const graphs = await benchOps(join('public/models', pack), NODE_THREADS, Math.min(steps, 5), bareWarm, log);
       result.ops = {
-        note: 'ONNX Runtime per-op profile, batch 1, fixed inputs: onnxruntime-node CPU EP vs onnxruntime-web wasm EP in Node (the plain SIMD build the app runs); ms of op kernels in the last of the runs',
+        note: 'ONNX Runtime per-op profile, batch 1, fixed inputs: onnxruntime-node CPU EP vs onnxruntime-web wasm EP in Node (the plain SIMD build the app runs); ms of op kernels in the last of the runs; wasmConv: the convolutions of the wasm run (GFLOP from the recorded shapes); convFloor: guided ÷ unguided if the gradient graph were only its convolutions, run as fast per FLOP as the U-Net ones',
         threads: NODE_THREADS,
-        graphs: await benchOps(join('public/models', pack), NODE_THREADS, Math.min(steps, 5), log),
+        graphs,
+        convFloor: convFloor(graphs),
       };
     } catch (e) {
       result.ops = { error: errText(e) };
