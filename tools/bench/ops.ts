@@ -2,6 +2,8 @@
 // the pack's two graphs, batch 1, on onnxruntime-node (CPU EP) and on onnxruntime-web's wasm EP run
 // in Node (the same plain SIMD wasm build the app's wasm EP runs: src/worker/runtime/ortRuntime.ts), same
 // thread count, same fixed inputs. Per op type: ms in the last profiled run and the wasm ÷ node ratio.
+// Per graph, the wasm run's convolutions (GFLOP, ms, GFLOP/s), and for the pair the ratio they alone
+// allow (convFloor): how much of the guided step's cost is arithmetic the graphs cannot shed.
 //
 // ORT-node writes its profile to a file (profileFilePrefix); ORT-web prints it as JSON lines on stdout,
 // so its side runs in a child process whose output is parsed.
