@@ -31,7 +31,7 @@ import { CliError, finiteNumber, integer, parseFlags, runMain, str } from './lib
 import { benchBrowserBatches, benchNodeBatches } from './bench/batch';
 import { benchChromium, benchFull, launchChromium } from './bench/browser';
 import { browserDevice, describeMachine, hostMachine } from './bench/machine';
-import { NODE_THREADS, benchNode } from './bench/node';
+import { NODE_THREADS, WARM_STEPS, benchNode } from './bench/node';
 import { benchOps, convFloor } from './bench/ops';
 import { errText, log } from './bench/report';
 import { benchLoad } from './bench/load';
@@ -88,7 +88,7 @@ runMain('bench', async () => {
   }
 
   if (!skip.has('node')) {
-    log(`node: pack ${pack}, ${steps} guided DDIM steps after 2 warm-up steps`);
+    log(`node: pack ${pack}, ${steps} guided DDIM steps after ${WARM_STEPS} warm-up steps`);
     try {
       result.node = await benchNode(pack, steps, scale);
     } catch (e) {

@@ -2,11 +2,9 @@
 // tools/bench.ts, which runs the bare ORT loop in a module worker (as the app does) and resolves with
 // its timings; the row counts measure batched steps (grid views), `strategy` where the gradient graph
 // runs (BareRequest). A fresh worker per call: each strategy gets ORT instances of its own.
-import type { BareReply, BareRequest, BareResult } from '../shared/benchProtocol';
+import type { BareReply, BareRequest, BareResult, BareStrategy } from '../shared/benchProtocol';
 
-type Strategy = Pick<BareRequest, 'strategy' | 'unetThreads' | 'gradThreads' | 'warmSteps'>;
-
-function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number, unetRows = 1, gradRows = 1, strategy: Strategy = {}): Promise<BareResult> {
+function bareBench(pack: string, ep: 'wasm' | 'webgpu', steps: number, unetRows = 1, gradRows = 1, strategy: BareStrategy = {}): Promise<BareResult> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('../worker/runtime/benchBare.ts', import.meta.url), { type: 'module' });
     worker.onmessage = (e: MessageEvent<BareReply>) => {

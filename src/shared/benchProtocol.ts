@@ -24,6 +24,9 @@ export interface BareRequest {
   gradThreads?: number;
 }
 
+/** What a caller of the bare loop chooses besides the pack, EP, steps and rows (the bench page's bareBench). */
+export type BareStrategy = Pick<BareRequest, 'strategy' | 'unetThreads' | 'gradThreads' | 'warmSteps'>;
+
 export interface BareResult {
   /**
    * A guided step per step, ms (after one warm-up step): serial U-Net + gradient graph; overlap from

@@ -4,7 +4,7 @@
 //   bare  bench.html (src/bench/, src/worker/runtime/benchBare.ts): the two sessions back to back in a worker.
 import { availableParallelism } from 'node:os';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from '@playwright/test';
-import type { BareResult } from '../../src/shared/benchProtocol';
+import type { BareResult, BareStrategy } from '../../src/shared/benchProtocol';
 import { PAGE_INSTRUMENTATION, type PageBench } from './instrument';
 import { errText, log, median, round, stats } from './report';
 import { gradientApart } from '../../src/worker/runtime/threadSplit';
@@ -109,7 +109,6 @@ export async function benchFull(
 /** firstSteps: steps 2-11, what a page's first image runs on while V8 still compiles (a DDIM-10 image). */
 const FIRST_STEPS = 10;
 
-type BareStrategy = { strategy?: 'serial' | 'overlap'; unetThreads?: number; gradThreads?: number; warmSteps?: number };
 type BareBench = (p: string, e: string, n: number, u: number, g: number, s: BareStrategy) => Promise<BareResult>;
 
 /** One bare loop in bench.html: `strategy` as BareRequest (src/shared/benchProtocol.ts). */

@@ -15,7 +15,7 @@ export const NODE_THREADS = 2;
  * gradient graph took 74 ms at its second step against 34 from its fourth), so one warm-up step charged
  * that to the guided loop only: the unguided loop runs after it, on a U-Net already warm.
  */
-const WARM_STEPS = 2;
+export const WARM_STEPS = 2;
 
 export async function benchNode(packName: string, steps: number, scaleArg: number | undefined) {
   const pack = await loadPack(join('public/models', packName));
